@@ -1,0 +1,207 @@
+"""Samples a position's instruments on the run's one monotonic clock into traces.
+
+A trace is a CSV file streamed to disk as it is sampled (flushed every second,
+so a killed run keeps its data) and kept in memory as numpy arrays for the
+checks. Columns carry units in their names; a quantity the instrument does not
+provide is NaN. `ev_cp_state` is the only text column.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.clock import Clock
+from instruments.roles import AcLoad, EvEmulator, InstrumentError, PowerMeter
+
+PHASES = (1, 2, 3)
+NUMERIC_COLUMNS = (
+    ["t_mono_s"]
+    + [f"meter_voltage_l{p}_v" for p in PHASES]
+    + [f"meter_current_l{p}_a" for p in PHASES]
+    + ["meter_power_total_w", "meter_energy_import_wh"]
+    + [f"load_current_l{p}_a" for p in PHASES]
+    + ["ev_pwm_duty_pct", "ev_offered_current_a"]
+)
+TEXT_COLUMNS = ["ev_cp_state"]
+COLUMNS = NUMERIC_COLUMNS + TEXT_COLUMNS
+_FLUSH_EVERY_S = 1.0
+
+
+@dataclass
+class PositionInstruments:
+    """The instruments of one position, by role (any of them may be absent)."""
+
+    meter: PowerMeter | None = None
+    loads: list[AcLoad] = field(default_factory=list)  # index 0 = L1
+    ev: EvEmulator | None = None
+
+
+class Trace:
+    """Growing in-memory columns (numpy) plus the CSV file they stream to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows: list[list[float]] = []
+        self._states: list[str] = []
+        self._file = open(path, "w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(COLUMNS)
+        self._t_flush = -math.inf
+
+    def append(self, row: dict[str, float | str | None]) -> None:
+        values = [_num(row.get(c)) for c in NUMERIC_COLUMNS]
+        state = str(row.get("ev_cp_state") or "")
+        self._rows.append(values)
+        self._states.append(state)
+        self._writer.writerow([_fmt(v) for v in values] + [state])
+        if values[0] - self._t_flush >= _FLUSH_EVERY_S:
+            self.flush()
+            self._t_flush = values[0]
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def columns(self, t_from: float = -math.inf, t_to: float = math.inf) -> dict[str, np.ndarray]:
+        """Column arrays for samples with t_from <= t_mono_s <= t_to."""
+        data = np.array(self._rows, dtype=float).reshape(-1, len(NUMERIC_COLUMNS))
+        states = np.array(self._states, dtype=object)
+        mask = (data[:, 0] >= t_from) & (data[:, 0] <= t_to)
+        out = {c: data[mask, i] for i, c in enumerate(NUMERIC_COLUMNS)}
+        out["ev_cp_state"] = states[mask]
+        return out
+
+
+def read_trace(path: Path) -> dict[str, np.ndarray]:
+    """Load a trace CSV written by `Trace` (for reports regenerated from results/)."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [r for r in reader if len(r) == len(header)]
+    out: dict[str, np.ndarray] = {}
+    for i, name in enumerate(header):
+        col = [r[i] for r in rows]
+        out[name] = np.array(col, dtype=object) if name in TEXT_COLUMNS else np.array(
+            [float(v) if v not in ("", "nan") else np.nan for v in col], dtype=float)
+    return out
+
+
+def _num(v: float | str | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _fmt(v: float) -> str:
+    return "" if math.isnan(v) else f"{v:.6g}" if abs(v) < 1e5 else f"{v:.3f}"
+
+
+@dataclass
+class SamplerStats:
+    samples: int = 0
+    errors: int = 0
+    configured_hz: float = 0.0
+    achieved_hz: float = 0.0
+    last_error: str = ""
+
+
+class Sampler:
+    """Polls the instruments at `rate_hz` on the clock's schedule (no drift: ticks are
+    absolute). A failing instrument read is recorded; after `max_consecutive_errors`
+    the sampler stops and `lost` holds the reason, so the run can end in ERROR."""
+
+    def __init__(self, clock: Clock, instruments: PositionInstruments, trace: Trace,
+                 rate_hz: float = 10.0, max_consecutive_errors: int = 20) -> None:
+        self.clock = clock
+        self.instruments = instruments
+        self.trace = trace
+        self.period_s = 1.0 / rate_hz
+        self.stats = SamplerStats(configured_hz=rate_hz)
+        self.max_consecutive_errors = max_consecutive_errors
+        self.lost: str | None = None
+        self._task: asyncio.Task | None = None
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = self.clock.monotonic()
+        self._task = asyncio.create_task(self._run(), name="sampler")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        elapsed = self.clock.monotonic() - self._t0
+        if elapsed > 0:
+            self.stats.achieved_hz = round(self.stats.samples / elapsed, 2)
+        self.trace.flush()
+
+    async def sample_once(self) -> dict[str, float | str | None]:
+        """One row: all instruments read concurrently, stamped at the request time."""
+        t = self.clock.monotonic()
+        ins = self.instruments
+        meter, ev, loads = await asyncio.gather(
+            ins.meter.read() if ins.meter else _none(),
+            ins.ev.read() if ins.ev else _none(),
+            asyncio.gather(*(load.read() for load in ins.loads)),
+        )
+        row: dict[str, float | str | None] = {"t_mono_s": t}
+        if meter is not None:
+            for i, p in enumerate(PHASES):
+                row[f"meter_voltage_l{p}_v"] = _at(meter.voltage_v, i)
+                row[f"meter_current_l{p}_a"] = _at(meter.current_a, i)
+            row["meter_power_total_w"] = meter.power_total_w
+            row["meter_energy_import_wh"] = meter.energy_import_wh
+        for i, reading in enumerate(loads):
+            row[f"load_current_l{i + 1}_a"] = reading.current_a
+        if ev is not None:
+            row["ev_cp_state"] = ev.cp_state
+            row["ev_pwm_duty_pct"] = ev.pwm_duty_pct
+            row["ev_offered_current_a"] = ev.offered_current_a
+        return row
+
+    async def _run(self) -> None:
+        tick = 0
+        consecutive = 0
+        while True:
+            try:
+                row = await self.sample_once()
+                self.trace.append(row)
+                self.stats.samples += 1
+                consecutive = 0
+            except (InstrumentError, OSError, asyncio.TimeoutError) as exc:
+                self.stats.errors += 1
+                consecutive += 1
+                self.stats.last_error = str(exc)
+                if consecutive >= self.max_consecutive_errors:
+                    self.lost = f"instrument lost after {consecutive} failed reads: {exc}"
+                    self.trace.flush()
+                    return
+            tick += 1
+            next_t = self._t0 + tick * self.period_s
+            now = self.clock.monotonic()
+            if next_t < now:  # overrun: skip missed ticks rather than bunching samples
+                tick = int((now - self._t0) / self.period_s) + 1
+                next_t = self._t0 + tick * self.period_s
+            await self.clock.sleep(next_t - now)
+
+
+async def _none() -> None:
+    return None
+
+
+def _at(values: list[float | None], i: int) -> float | None:
+    return values[i] if i < len(values) else None

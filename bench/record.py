@@ -1,0 +1,166 @@
+"""The run record (`record.json`): the single source of truth for every report.
+
+Times: `*_mono_s` are seconds on the run's monotonic clock (the same scale as
+the `t_mono_s` column of the traces and of `ocpp.jsonl`); `*_utc` are ISO 8601.
+Plots put time in seconds from the scenario start (`t_start_mono_s`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Verdict(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"  # the charger did something wrong
+    ERROR = "ERROR"  # the bench, an instrument or the config failed
+    SKIPPED = "SKIPPED"  # not applicable
+
+
+_SEVERITY = {Verdict.SKIPPED: 0, Verdict.PASS: 1, Verdict.FAIL: 2, Verdict.ERROR: 3}
+
+
+def combine(verdicts: list[Verdict]) -> Verdict:
+    """Worst verdict wins (ERROR > FAIL > PASS > SKIPPED); nothing ran = SKIPPED."""
+    if not verdicts:
+        return Verdict.SKIPPED
+    return max((Verdict(v) for v in verdicts), key=_SEVERITY.__getitem__)
+
+
+def exit_code(verdict: Verdict) -> int:
+    return {Verdict.PASS: 0, Verdict.SKIPPED: 0, Verdict.FAIL: 1, Verdict.ERROR: 2}[Verdict(verdict)]
+
+
+@dataclass
+class Measurement:
+    name: str  # unit in the name: overshoot_l1_a, energy_error_pct
+    value: float | None
+    unit: str
+    low: float | None  # inclusive limits; None = unbounded
+    high: float | None
+    verdict: Verdict
+    t_mono_s: float | None = None  # where the value was taken (worst point), if meaningful
+    note: str = ""
+
+
+def judge(name: str, value: float | None, unit: str, low: float | None = None, high: float | None = None,
+          *, t_mono_s: float | None = None, note: str = "") -> Measurement:
+    """A measurement with limits as data; no value = ERROR (nothing to judge is not a pass)."""
+    if value is None:
+        verdict = Verdict.ERROR
+    elif (low is not None and value < low) or (high is not None and value > high):
+        verdict = Verdict.FAIL
+    else:
+        verdict = Verdict.PASS
+    return Measurement(name, value, unit, low, high, verdict, t_mono_s, note)
+
+
+@dataclass
+class CheckRecord:
+    name: str
+    verdict: Verdict
+    measurements: list[Measurement] = field(default_factory=list)
+    message: str = ""  # one sentence: why it failed / was skipped / errored
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepRecord:
+    index: int
+    name: str
+    args: dict[str, Any]
+    t_start_mono_s: float
+    t_end_mono_s: float | None = None
+    utc_start: str = ""
+    ok: bool = True
+    message: str = ""
+
+
+@dataclass
+class ScenarioRecord:
+    name: str
+    file: str
+    position: str
+    description: str = ""
+    verdict: Verdict = Verdict.ERROR
+    t_start_mono_s: float = 0.0
+    t_end_mono_s: float = 0.0
+    utc_start: str = ""
+    utc_end: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    checks: list[CheckRecord] = field(default_factory=list)
+    # expected composite limit per phase, a step function: [[t_mono_s, limit_a], ...]
+    expected_limit: list[list[float]] = field(default_factory=list)
+    profiles_sent: list[dict[str, Any]] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)  # paths relative to the run folder
+    error: str = ""  # why the scenario ended in ERROR (bench side)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    suite: str
+    utc_start: str
+    config_file: str
+    config_digest: str
+    ocpp_version: str
+    schema_version: int = SCHEMA_VERSION
+    utc_end: str = ""
+    t_start_mono_s: float = 0.0
+    t_end_mono_s: float = 0.0
+    fault: str | None = None
+    virtual_lab: bool = False
+    dut: dict[str, Any] = field(default_factory=dict)  # identity from BootNotification
+    instruments: list[dict[str, Any]] = field(default_factory=list)
+    traces: dict[str, str] = field(default_factory=dict)  # position -> trace file (relative)
+    sampling: dict[str, Any] = field(default_factory=dict)  # configured and achieved rate
+    scenarios: list[ScenarioRecord] = field(default_factory=list)
+    verdict: Verdict = Verdict.ERROR
+    error: str = ""
+    complete: bool = False  # False while running or when the run was cut short
+
+    def finalize_verdict(self) -> Verdict:
+        verdicts = [s.verdict for s in self.scenarios]
+        if self.error:
+            verdicts.append(Verdict.ERROR)
+        self.verdict = combine(verdicts)
+        return self.verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=_json_default))
+
+    def write(self, run_dir: Path) -> Path:
+        """Write record.json atomically, so a crash never leaves half a file."""
+        path = Path(run_dir) / "record.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        os.replace(tmp, path)
+        return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Enum):
+        return obj.value
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def load_record(run_dir: Path) -> RunRecord:
+    """Read record.json back into dataclasses (reports are regenerated from this alone)."""
+    data = json.loads((Path(run_dir) / "record.json").read_text())
+    scenarios = []
+    for s in data.pop("scenarios", []):
+        steps = [StepRecord(**st) for st in s.pop("steps", [])]
+        checks = []
+        for c in s.pop("checks", []):
+            ms = [Measurement(**{**m, "verdict": Verdict(m["verdict"])}) for m in c.pop("measurements", [])]
+            checks.append(CheckRecord(**{**c, "verdict": Verdict(c["verdict"])}, measurements=ms))
+        scenarios.append(ScenarioRecord(**{**s, "verdict": Verdict(s["verdict"])}, steps=steps, checks=checks))
+    return RunRecord(**{**data, "verdict": Verdict(data["verdict"])}, scenarios=scenarios)

@@ -1,0 +1,119 @@
+"""The virtual lab's physics: mains, the charger's contactor, the load current, energy.
+
+One `Plant` per position. Simulators read and write it:
+- the EV emulator simulator sets the EV-side CP state (`ev_cp_state`);
+- the simulated charger sets `pwm_duty_pct`, `pwm_on`, `evse_state_f` and `contactor_closed`;
+- the AC load simulators set per-phase `load_enabled` / `load_setpoint_a`;
+- the power meter simulator and the charger's own meter read currents and energy.
+
+Current is piecewise constant between state changes, so energy is integrated
+exactly: every mutation and every read first integrates up to `clock.monotonic()`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.clock import Clock
+from bench.iec61851 import CpState, duty_to_current_a
+
+
+@dataclass
+class PlantSettings:
+    phases: int = 3
+    nominal_voltage_v: float = 230.0
+    frequency_hz: float = 50.0
+    power_factor: float = 1.0
+
+
+@dataclass
+class Plant:
+    clock: Clock
+    settings: PlantSettings = field(default_factory=PlantSettings)
+    # EV side (EV emulator)
+    ev_cp_state: CpState = CpState.A
+    # EVSE side (charger)
+    pwm_on: bool = False
+    pwm_duty_pct: float = 100.0
+    evse_state_f: bool = False
+    contactor_closed: bool = False
+    # AC loads, one per phase (index 0 = L1)
+    load_enabled: list[bool] = field(default_factory=lambda: [False, False, False])
+    load_setpoint_a: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    # integrated energy per phase, Wh (what a perfect meter would count)
+    _energy_wh: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    _t_last: float | None = None
+
+    # ---- mains -------------------------------------------------------------
+    def voltage_v(self, phase: int) -> float:
+        """Voltage on the charger's output side of the meter (L-N)."""
+        return self.settings.nominal_voltage_v if phase < self.settings.phases else 0.0
+
+    def load_side_voltage_v(self, phase: int) -> float:
+        """Voltage the AC load sees: only with the contactor closed."""
+        return self.voltage_v(phase) if self.contactor_closed else 0.0
+
+    # ---- currents ------------------------------------------------------------
+    def current_a(self, phase: int) -> float:
+        if not self.contactor_closed or phase >= self.settings.phases:
+            return 0.0
+        return self.load_setpoint_a[phase] if self.load_enabled[phase] else 0.0
+
+    def power_w(self, phase: int) -> float:
+        return self.current_a(phase) * self.voltage_v(phase) * self.settings.power_factor
+
+    def total_power_w(self) -> float:
+        return sum(self.power_w(p) for p in range(3))
+
+    def energy_wh(self, phase: int | None = None) -> float:
+        self.integrate()
+        return sum(self._energy_wh) if phase is None else self._energy_wh[phase]
+
+    # ---- control pilot --------------------------------------------------------
+    def cp_state(self) -> CpState:
+        """State seen on the CP line: F if the EVSE forces it, else the EV's state."""
+        if self.evse_state_f:
+            return CpState.F
+        return self.ev_cp_state
+
+    def cp_duty_pct(self) -> float:
+        """Duty an EV measures: 0 without PWM (or unplugged/F/E), else the charger's duty."""
+        state = self.cp_state()
+        if not self.pwm_on or state in (CpState.A, CpState.E, CpState.F):
+            return 0.0
+        return self.pwm_duty_pct
+
+    def offered_current_a(self) -> float:
+        return duty_to_current_a(self.cp_duty_pct())
+
+    # ---- mutation (always integrate first) -------------------------------------
+    def integrate(self) -> None:
+        now = self.clock.monotonic()
+        if self._t_last is not None and now > self._t_last:
+            dt_h = (now - self._t_last) / 3600.0
+            for p in range(3):
+                self._energy_wh[p] += self.power_w(p) * dt_h
+        self._t_last = now
+
+    def set_ev_cp_state(self, state: CpState) -> None:
+        self.integrate()
+        self.ev_cp_state = CpState(state)
+
+    def set_pwm(self, on: bool, duty_pct: float = 100.0) -> None:
+        self.integrate()
+        self.pwm_on = on
+        self.pwm_duty_pct = duty_pct
+
+    def set_state_f(self, on: bool) -> None:
+        self.integrate()
+        self.evse_state_f = on
+
+    def set_contactor(self, closed: bool) -> None:
+        self.integrate()
+        self.contactor_closed = closed
+
+    def set_load(self, phase: int, *, enabled: bool | None = None, setpoint_a: float | None = None) -> None:
+        self.integrate()
+        if enabled is not None:
+            self.load_enabled[phase] = enabled
+        if setpoint_a is not None:
+            self.load_setpoint_a[phase] = max(0.0, setpoint_a)
