@@ -1,0 +1,238 @@
+"""lab_config.yaml -> typed, validated configuration.
+
+Everything is checked before any instrument is touched. Errors name the file,
+the key (dotted path) and the reason, e.g.
+`lab_config.yaml: positions[0].instruments.meter.address: field required`.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+OCPP_VERSIONS = ("1.6",)  # 2.0.1 and 2.1 adapters come with their own issue
+_SCPI_SOCKET = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET$", re.IGNORECASE)
+_SCPI_INSTR = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)(::[^:]+)?::INSTR$", re.IGNORECASE)
+_MODBUS = re.compile(r"^(?P<scheme>modbus\+tcp|modbus\+rtu-over-tcp)://(?P<host>[^:/?]+):(?P<port>\d+)(\?unit=(?P<unit>\d+))?$")
+
+
+class ConfigError(ValueError):
+    """Bad input: the message names the file, the key and the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class CsmsConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(18180, ge=0, le=65535)
+    heartbeat_interval_s: int = Field(60, gt=0)
+    id_tags: dict[str, Literal["Accepted", "Blocked", "Expired", "Invalid"]] = Field(default_factory=dict)
+
+
+class BenchConfig(_Strict):
+    name: str = "bench"
+    csms: CsmsConfig = Field(default_factory=CsmsConfig)
+    sampling_rate_hz: float = Field(10.0, gt=0, le=100)
+
+
+class DutConfig(_Strict):
+    charge_point_id: str = Field(min_length=1, max_length=48)
+    ocpp_version: Literal["1.6"] = "1.6"
+    connectors: int = Field(1, ge=1, le=8)
+    phases: Literal[1, 3] = 3
+    rated_current_a: float = Field(gt=0, le=80)
+    nominal_voltage_v: float = Field(230.0, gt=0, le=480)
+    reaction_time_s: float = Field(5.0, ge=0, le=60)
+    meter_accuracy_class: Literal["A", "B", "C"] = "A"
+    meter_resolution_wh: PositiveFloat = 1.0
+    meter_sample_interval_s: int = Field(10, ge=1, le=3600)
+
+    @field_validator("charge_point_id")
+    @classmethod
+    def _url_safe(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._~-]+", v):
+            raise ValueError("must be URL-path safe (letters, digits, . _ ~ -)")
+        return v
+
+    @property
+    def meter_mpe_pct(self) -> float:
+        """MID maximum permissible error at balanced load above Itr (2014/32/EU Annex V)."""
+        return {"A": 2.0, "B": 1.0, "C": 0.5}[self.meter_accuracy_class]
+
+
+class EvConfig(_Strict):
+    max_current_a: float = Field(32.0, gt=0, le=80)
+    phases: Literal[1, 2, 3] = 3
+    reaction_time_s: float = Field(1.0, ge=0, le=10)
+
+
+class RatingsConfig(_Strict):
+    max_current_a: PositiveFloat | None = None
+    max_power_w: PositiveFloat | None = None
+    max_voltage_v: PositiveFloat | None = None
+
+
+class InstrumentConfig(_Strict):
+    driver: str
+    address: str
+    phase: Literal[1, 2, 3] | None = None  # AC loads: which phase the unit sits on
+    ratings: RatingsConfig = Field(default_factory=RatingsConfig)
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        from instruments.registry import DRIVERS
+
+        if v not in DRIVERS:
+            raise ValueError(f"unknown driver {v!r}; known: {', '.join(sorted(DRIVERS))}")
+        return v
+
+    @model_validator(mode="after")
+    def _address_fits_driver(self) -> "InstrumentConfig":
+        from instruments.registry import DRIVERS
+
+        transport = DRIVERS[self.driver].transport
+        if transport == "modbus" and not _MODBUS.match(self.address):
+            raise ValueError(f"address {self.address!r} is not a Modbus address like modbus+tcp://host:502?unit=1")
+        if transport == "scpi" and not (_SCPI_SOCKET.match(self.address) or _SCPI_INSTR.match(self.address)):
+            raise ValueError(f"address {self.address!r} is not a VISA address like TCPIP::host::5025::SOCKET")
+        return self
+
+    @property
+    def role(self) -> str:
+        from instruments.registry import DRIVERS
+
+        return DRIVERS[self.driver].role
+
+    @property
+    def host_port(self) -> tuple[str, int] | None:
+        m = _MODBUS.match(self.address) or _SCPI_SOCKET.match(self.address)
+        return (m["host"], int(m["port"])) if m else None
+
+
+class PositionConfig(_Strict):
+    name: str = Field(min_length=1)
+    dut: DutConfig
+    ev: EvConfig = Field(default_factory=EvConfig)
+    instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _roles_consistent(self) -> "PositionConfig":
+        roles = [i.role for i in self.instruments.values()]
+        for role in ("power_meter", "ev_emulator"):
+            if roles.count(role) > 1:
+                raise ValueError(f"more than one {role} configured")
+        phases = [i.phase for i in self.instruments.values() if i.role == "ac_load"]
+        if None in phases:
+            raise ValueError("every ac_load instrument needs 'phase' (1..3)")
+        if len(set(phases)) != len(phases):
+            raise ValueError("two ac_load instruments on the same phase")
+        if phases and len(phases) < self.ev.phases:
+            raise ValueError(f"the EV draws on {self.ev.phases} phases but only {len(phases)} AC loads are configured")
+        return self
+
+    def instruments_with_role(self, role: str) -> dict[str, InstrumentConfig]:
+        return {n: i for n, i in self.instruments.items() if i.role == role}
+
+
+class TolerancesConfig(_Strict):
+    current_abs_a: float = Field(0.5, ge=0)
+    current_rel_pct: float = Field(2.0, ge=0)
+    pwm_duty_pct: float = Field(0.5, ge=0)
+    meter_current_rel_pct: float = Field(2.0, ge=0)
+    meter_current_abs_a: float = Field(0.2, ge=0)
+    settle_margin_s: float = Field(1.0, ge=0)  # sampling and scheduling slack on top of the reaction times
+
+
+class ChargerSimSettings(_Strict):
+    reaction_time_s: float = Field(1.0, ge=0)
+
+
+class VirtualLabConfig(_Strict):
+    enabled: bool = False
+    charger: ChargerSimSettings = Field(default_factory=ChargerSimSettings)
+
+
+class LabConfig(_Strict):
+    bench: BenchConfig = Field(default_factory=BenchConfig)
+    positions: list[PositionConfig] = Field(min_length=1)
+    tolerances: TolerancesConfig = Field(default_factory=TolerancesConfig)
+    virtual_lab: VirtualLabConfig = Field(default_factory=VirtualLabConfig)
+
+    @model_validator(mode="after")
+    def _unique_and_reachable(self) -> "LabConfig":
+        names = [p.name for p in self.positions]
+        if len(set(names)) != len(names):
+            raise ValueError("position names must be unique")
+        ids = [p.dut.charge_point_id for p in self.positions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("charge_point_id must be unique across positions")
+        if not self.virtual_lab.enabled:
+            for p in self.positions:
+                for n, i in p.instruments.items():
+                    if i.host_port and i.host_port[1] == 0:
+                        raise ValueError(f"positions[{p.name}].instruments.{n}: port 0 is only allowed "
+                                         "when the virtual lab starts the simulator")
+        return self
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_config(path: Path | str) -> LabConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping with 'bench' and 'positions'")
+    try:
+        return LabConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = _loc(err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            lines.append(f"{path}: {key}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def config_digest(path: Path | str) -> str:
+    """sha256 of the config file bytes, recorded with every run."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def parse_host_port(address: str) -> tuple[str, int] | None:
+    m = _MODBUS.match(address) or _SCPI_SOCKET.match(address)
+    return (m["host"], int(m["port"])) if m else None
+
+
+def replace_port(address: str, port: int) -> str:
+    """The same address with another TCP port (the virtual lab binds port 0 in tests)."""
+    if m := _MODBUS.match(address):
+        return address.replace(f":{m['port']}", f":{port}", 1)
+    if m := _SCPI_SOCKET.match(address):
+        return address.replace(f"::{m['port']}::", f"::{port}::", 1)
+    raise ValueError(f"no TCP port in address {address!r}")

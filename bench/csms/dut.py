@@ -1,0 +1,350 @@
+"""`Dut`: the version-neutral handle on one charger that scenario steps use.
+
+A `Dut` exists before its charger connects (`CsmsServer.dut(cp_id)`); each
+connection attaches a version adapter (a `DutSession`, e.g. `v16.V16Session`)
+and a reconnect re-attaches. The adapters feed what the charger says into the
+`record_*` methods below; commands go out through the attached session.
+
+Every wait is measured on the injected Clock (no loop-time timeouts), so a
+faster-than-real clock speeds up waits and timeouts alike.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+from bench.clock import Clock
+from bench.csms.events import (
+    DutEvent,
+    DutIdentity,
+    EventKind,
+    Finding,
+    MeterSample,
+    Transaction,
+)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class DutError(Exception):
+    """The charger did not do what a command or a wait expected."""
+
+
+class DutNotConnected(DutError):
+    """No connection to the charger (or it dropped while we waited for an answer)."""
+
+
+class DutTimeout(DutError):
+    """The charger did not answer, or the awaited event did not come, in time."""
+
+
+class DutCallError(DutError):
+    """The charger answered our call with a CALLERROR."""
+
+    def __init__(self, action: str, code: str, description: str, details: Any = None) -> None:
+        super().__init__(f"{action}: the charger answered CALLERROR {code}: {description} {details or ''}".rstrip())
+        self.action = action
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+class DutProtocolError(DutError):
+    """The charger's answer to our call violates the OCPP schema (also a Finding)."""
+
+
+class InvalidRequest(ValueError):
+    """The bench tried to send a payload that fails the OCPP schema: a bench or
+    scenario error, not the charger's fault; nothing was sent."""
+
+
+class DutSession(Protocol):
+    """What a version adapter offers for one live connection."""
+
+    ocpp_version: str
+
+    async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str: ...
+    async def remote_stop(self, transaction_id: int) -> str: ...
+    async def set_charging_profile(self, connector_id: int, profile: dict) -> str: ...
+    async def clear_charging_profile(
+        self, id: int | None, connector_id: int | None, purpose: str | None, stack_level: int | None
+    ) -> str: ...
+    async def get_composite_schedule(self, connector_id: int, duration_s: int, unit: str | None) -> dict: ...
+    async def get_configuration(self, keys: list[str] | None) -> dict: ...
+    async def change_configuration(self, key: str, value: str) -> str: ...
+    async def trigger_message(self, message: str, connector_id: int | None) -> str: ...
+    async def reset(self, kind: str) -> str: ...
+    async def unlock_connector(self, connector_id: int) -> str: ...
+    async def change_availability(self, connector_id: int, kind: str) -> str: ...
+
+
+class _Expired(Exception):
+    pass
+
+
+class _Aborted(Exception):
+    pass
+
+
+async def race(clock: Clock, awaitable: Awaitable[T], timeout_s: float, abort: asyncio.Future | None = None) -> T:
+    """Await `awaitable` for at most `timeout_s` of clock time; raise _Expired on
+    timeout and _Aborted if `abort` completes first. The loser is cancelled."""
+    work = asyncio.ensure_future(awaitable)
+    timer = asyncio.ensure_future(clock.sleep(timeout_s))
+    waiting: set[asyncio.Future] = {work, timer}
+    if abort is not None:
+        waiting.add(abort)
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, timer):
+            if not task.done():
+                task.cancel()
+        # Let cancelled work unwind (e.g. release the library's call lock) before we go on.
+        await asyncio.gather(work, timer, return_exceptions=True)
+    if work.done() and not work.cancelled():
+        return work.result()
+    if abort is not None and abort.done():
+        raise _Aborted()
+    raise _Expired()
+
+
+class Dut:
+    def __init__(self, cp_id: str, clock: Clock, default_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.cp_id = cp_id
+        self.default_timeout_s = default_timeout_s
+        self._clock = clock
+        self.events: list[DutEvent] = []
+        self.findings: list[Finding] = []
+        self.transactions: dict[int, Transaction] = {}
+        self.meter_samples: list[MeterSample] = []  # all of them, with or without a transaction
+        self.identity: DutIdentity | None = None
+        self._statuses: dict[int, str] = {}
+        self._session: DutSession | None = None
+        self._detached: asyncio.Future[None] | None = None
+        self._last_version: str | None = None
+        self._changed = asyncio.Event()
+
+    # ----------------------------------------------------------------- state
+    @property
+    def connected(self) -> bool:
+        return self._session is not None
+
+    @property
+    def ocpp_version(self) -> str | None:
+        """Version of the current (or last) connection; None before the first."""
+        return self._last_version
+
+    def status(self, connector_id: int) -> str | None:
+        """Last status the charger reported for this connector (0 = the whole charger)."""
+        return self._statuses.get(connector_id)
+
+    def active_transaction(self, connector_id: int) -> Transaction | None:
+        running = [t for t in self.transactions.values() if t.connector_id == connector_id and t.running]
+        return max(running, key=lambda t: t.t_start_mono_s) if running else None
+
+    def mark(self) -> int:
+        """Index to pass as `since_index` to wait only for events after now."""
+        return len(self.events)
+
+    # ----------------------------------------------------------------- waits
+    async def wait_connected(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        deadline = self._clock.monotonic() + timeout_s
+        while not self.connected:
+            await self._wait_change(deadline, f"{self.cp_id} did not connect within {timeout_s:g} s")
+
+    async def wait_for(
+        self,
+        kind: str,
+        predicate: Callable[[DutEvent], bool] | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        since_index: int | None = None,
+    ) -> DutEvent:
+        """First event of `kind` matching `predicate`, looking at events from
+        `since_index` on (default 0: the whole history, so an event that came
+        before the call is found too; use `mark()` to exclude the past)."""
+        kind = EventKind(kind)  # a typo fails now, not after the timeout
+        index = since_index or 0
+        deadline = self._clock.monotonic() + timeout_s
+        while True:
+            for event in self.events[index:]:
+                if event.kind == kind and (predicate is None or predicate(event)):
+                    return event
+            index = len(self.events)
+            await self._wait_change(deadline, f"{self.cp_id}: no {kind.value!r} event within {timeout_s:g} s")
+
+    async def _wait_change(self, deadline: float, message: str) -> None:
+        remaining = deadline - self._clock.monotonic()
+        if remaining <= 0:
+            raise DutTimeout(message)
+        changed = self._changed  # grabbed synchronously after the check: no lost wake-up
+        try:
+            await race(self._clock, changed.wait(), remaining)
+        except _Expired:
+            raise DutTimeout(message) from None
+
+    # -------------------------------------------------------------- commands
+    async def remote_start(
+        self, connector_id: int, id_tag: str, charging_profile: dict | None = None, *, timeout_s: float | None = None
+    ) -> str:
+        return await self._command(
+            "RemoteStart", lambda s: s.remote_start(connector_id, id_tag, charging_profile), timeout_s
+        )
+
+    async def remote_stop(self, transaction_id: int, *, timeout_s: float | None = None) -> str:
+        return await self._command("RemoteStop", lambda s: s.remote_stop(transaction_id), timeout_s)
+
+    async def set_charging_profile(self, connector_id: int, profile: dict, *, timeout_s: float | None = None) -> str:
+        """`profile` as on the wire for the DUT's version (1.6: csChargingProfiles, camelCase)."""
+        return await self._command(
+            "SetChargingProfile", lambda s: s.set_charging_profile(connector_id, profile), timeout_s
+        )
+
+    async def clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> str:
+        return await self._command(
+            "ClearChargingProfile",
+            lambda s: s.clear_charging_profile(id, connector_id, purpose, stack_level),
+            timeout_s,
+        )
+
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, unit: str | None = None, *, timeout_s: float | None = None
+    ) -> dict:
+        """The charger's answer payload as on the wire (camelCase)."""
+        return await self._command(
+            "GetCompositeSchedule", lambda s: s.get_composite_schedule(connector_id, duration_s, unit), timeout_s
+        )
+
+    async def get_configuration(self, keys: list[str] | None = None, *, timeout_s: float | None = None) -> dict:
+        """The charger's answer payload as on the wire (1.6: configurationKey, unknownKey)."""
+        return await self._command("GetConfiguration", lambda s: s.get_configuration(keys), timeout_s)
+
+    async def change_configuration(self, key: str, value: str, *, timeout_s: float | None = None) -> str:
+        return await self._command("ChangeConfiguration", lambda s: s.change_configuration(key, value), timeout_s)
+
+    async def trigger_message(
+        self, message: str, connector_id: int | None = None, *, timeout_s: float | None = None
+    ) -> str:
+        return await self._command("TriggerMessage", lambda s: s.trigger_message(message, connector_id), timeout_s)
+
+    async def reset(self, kind: Literal["Soft", "Hard"], *, timeout_s: float | None = None) -> str:
+        return await self._command("Reset", lambda s: s.reset(kind), timeout_s)
+
+    async def unlock_connector(self, connector_id: int, *, timeout_s: float | None = None) -> str:
+        return await self._command("UnlockConnector", lambda s: s.unlock_connector(connector_id), timeout_s)
+
+    async def change_availability(
+        self, connector_id: int, kind: Literal["Operative", "Inoperative"], *, timeout_s: float | None = None
+    ) -> str:
+        return await self._command(
+            "ChangeAvailability", lambda s: s.change_availability(connector_id, kind), timeout_s
+        )
+
+    async def _command(self, name: str, send: Callable[[DutSession], Awaitable[T]], timeout_s: float | None) -> T:
+        session, detached = self._session, self._detached
+        if session is None or detached is None:
+            raise DutNotConnected(f"{self.cp_id} is not connected: cannot send {name}")
+        timeout = self.default_timeout_s if timeout_s is None else timeout_s
+        try:
+            return await race(self._clock, send(session), timeout, abort=detached)
+        except _Expired:
+            raise DutTimeout(f"{self.cp_id} did not answer {name} within {timeout:g} s") from None
+        except _Aborted:
+            raise DutNotConnected(f"{self.cp_id} disconnected while we waited for the answer to {name}") from None
+
+    # ------------------------------------------- fed by the server / adapters
+    def emit(self, kind: str, connector_id: int | None = None, **data: Any) -> DutEvent:
+        event = DutEvent(
+            kind=EventKind(kind).value,
+            t_mono_s=self._clock.monotonic(),
+            utc=self._clock.utcnow(),
+            connector_id=connector_id,
+            data=data,
+        )
+        self.events.append(event)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return event
+
+    def add_finding(self, action: str | None, kind: str, detail: str) -> Finding:
+        finding = Finding(self._clock.monotonic(), self.cp_id, action, str(kind), detail)
+        self.findings.append(finding)
+        return finding
+
+    def attach(self, session: DutSession, **info: Any) -> None:
+        """A connection is up; a previous one (if any) counts as disconnected."""
+        if self._session is not None:
+            self.detach(self._session, reason="replaced by a new connection")
+        self._session = session
+        self._detached = asyncio.get_running_loop().create_future()
+        self._last_version = session.ocpp_version
+        self.emit(EventKind.CONNECTED, ocpp_version=session.ocpp_version, **info)
+
+    def detach(self, session: DutSession, **info: Any) -> None:
+        """The connection of `session` is gone (no-op if it was already replaced)."""
+        if session is not self._session:
+            return
+        self._session = None
+        if self._detached is not None and not self._detached.done():
+            self._detached.set_result(None)
+        self._detached = None
+        self.emit(EventKind.DISCONNECTED, **info)
+
+    def record_boot(self, identity: DutIdentity) -> None:
+        self.identity = identity
+        self.emit(EventKind.BOOT, identity=identity)
+
+    def record_status(self, connector_id: int, status: str, **data: Any) -> None:
+        self._statuses[connector_id] = status
+        self.emit(EventKind.STATUS, connector_id, status=status, **data)
+
+    def record_transaction_started(self, transaction: Transaction) -> None:
+        self.transactions[transaction.transaction_id] = transaction
+        self.emit(EventKind.TRANSACTION_STARTED, transaction.connector_id, transaction=transaction)
+
+    def record_transaction_stopped(
+        self,
+        transaction_id: int,
+        meter_stop_wh: float,
+        stop_timestamp: datetime | None,
+        reason: str | None,
+        samples: list[MeterSample],
+    ) -> Transaction | None:
+        """Close the transaction; None if we never issued that id."""
+        transaction = self.transactions.get(transaction_id)
+        if transaction is not None:
+            transaction.meter_stop_wh = meter_stop_wh
+            transaction.t_stop_mono_s = self._clock.monotonic()
+            transaction.stop_timestamp = stop_timestamp
+            transaction.stop_reason = reason
+            transaction.samples.extend(samples)
+        self.meter_samples.extend(samples)
+        self.emit(
+            EventKind.TRANSACTION_STOPPED,
+            transaction.connector_id if transaction else None,
+            transaction_id=transaction_id,
+            transaction=transaction,
+            meter_stop_wh=meter_stop_wh,
+            reason=reason,
+            samples=samples,
+        )
+        return transaction
+
+    def record_meter_values(self, connector_id: int, transaction_id: int | None, samples: list[MeterSample]) -> None:
+        transaction = self.transactions.get(transaction_id) if transaction_id is not None else None
+        if transaction is not None:
+            transaction.samples.extend(samples)
+        self.meter_samples.extend(samples)
+        self.emit(EventKind.METER_VALUES, connector_id, transaction_id=transaction_id, samples=samples)

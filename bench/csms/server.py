@@ -1,0 +1,232 @@
+"""The CSMS stub: one websocket server for every position of the bench.
+
+Chargers connect to ws://host:port/<chargePointId>; the subprotocol picks the
+OCPP version and with it the adapter (`ADAPTERS`). Unknown ids and chargers
+that offer no subprotocol we speak are refused in the opening handshake, with
+a log line that says why (the most common bring-up mistake on a real bench).
+"""
+from __future__ import annotations
+
+import asyncio
+import http
+import itertools
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from bench.clock import Clock
+from bench.csms import v16
+from bench.csms.dut import DEFAULT_TIMEOUT_S, Dut
+from bench.csms.events import FindingKind
+from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog
+
+LOG = logging.getLogger("bench.csms")
+
+# OCPP version -> (websocket subprotocol, adapter class). 2.0.1 and 2.1 go here
+# ("ocpp2.0.1", "ocpp2.1") once their adapters exist.
+ADAPTERS: dict[str, tuple[str, type]] = {
+    v16.OCPP_VERSION: (v16.SUBPROTOCOL, v16.V16Session),
+}
+
+AUTHORIZATION_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+
+
+@dataclass
+class CsmsSettings:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = any free port (see CsmsServer.port)
+    accepted_ids: list[str] = field(default_factory=list)
+    heartbeat_interval_s: int = 60
+    id_tags: dict[str, str] = field(default_factory=dict)  # idTag -> status; unknown -> "Invalid"
+    supported_versions: tuple[str, ...] = ("1.6",)  # in order of preference
+    data_transfer_vendors: tuple[str, ...] = ()  # vendorIds answered "Accepted"; others "UnknownVendorId"
+    response_timeout_s: float = DEFAULT_TIMEOUT_S  # default for Dut commands
+
+    def __post_init__(self) -> None:
+        for version in self.supported_versions:
+            if version not in ADAPTERS:
+                raise ValueError(
+                    f"csms: OCPP version {version!r} is not implemented (have: {', '.join(ADAPTERS)})"
+                )
+        for tag, status in self.id_tags.items():
+            if status not in AUTHORIZATION_STATUSES:
+                raise ValueError(f"csms.id_tags.{tag}: {status!r} is not one of {', '.join(AUTHORIZATION_STATUSES)}")
+
+    def id_tag_status(self, id_tag: str) -> str:
+        return self.id_tags.get(id_tag, "Invalid")
+
+    def data_transfer_status(self, vendor_id: str) -> str:
+        return "Accepted" if vendor_id in self.data_transfer_vendors else "UnknownVendorId"
+
+    @property
+    def subprotocols(self) -> list[str]:
+        return [ADAPTERS[v][0] for v in self.supported_versions]
+
+
+class LoggedConnection:
+    """The websocket as the ocpp library sees it: every frame goes through the
+    message log exactly as it was on the wire."""
+
+    def __init__(self, websocket: ServerConnection, cp_id: str, log: MessageLog, dut: Dut) -> None:
+        self._ws = websocket
+        self._cp_id = cp_id
+        self._log = log
+        self._dut = dut
+
+    async def recv(self) -> str:
+        message = await self._ws.recv()
+        if isinstance(message, bytes):
+            self._dut.add_finding(None, FindingKind.BINARY_FRAME, "OCPP-J frames must be text frames")
+            message = message.decode("utf-8", errors="replace")
+        self._log.record(self._cp_id, DUT_TO_CSMS, message)
+        return message
+
+    async def send(self, message: str) -> None:
+        # Logged before sending: a fast answer must not appear before its call.
+        self._log.record(self._cp_id, CSMS_TO_DUT, message)
+        await self._ws.send(message)
+
+
+def cp_id_from_path(path: str) -> str:
+    """The charge point id is the last segment of the URL path (percent-decoded)."""
+    return unquote(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def offered_subprotocols(headers: Headers) -> list[str]:
+    return [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",") if p.strip()]
+
+
+class CsmsServer:
+    def __init__(self, clock: Clock, settings: CsmsSettings, log: MessageLog) -> None:
+        self._clock = clock
+        self.settings = settings
+        self.log = log
+        self._duts: dict[str, Dut] = {}
+        self._connections: dict[str, ServerConnection] = {}
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._transaction_ids = itertools.count(1)  # unique over all chargers and reconnects
+
+    # ----------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = await serve(
+            self._handle,
+            self.settings.host,
+            self.settings.port,
+            subprotocols=self.settings.subprotocols,
+            process_request=self._process_request,
+        )
+        LOG.info("CSMS listening on %s (OCPP %s)", self.url, ", ".join(self.settings.supported_versions))
+
+    async def stop(self) -> None:
+        """Close every connection, wait for their handlers, stop listening."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        await server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> CsmsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("CSMS server is not started")
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.settings.host}:{self.port}"
+
+    def dut(self, charge_point_id: str) -> Dut:
+        """The handle on one charger; it exists before the charger connects."""
+        if charge_point_id not in self.settings.accepted_ids:
+            raise ValueError(
+                f"charge point id {charge_point_id!r} is not in csms accepted_ids ({', '.join(self.settings.accepted_ids)})"
+            )
+        if charge_point_id not in self._duts:
+            self._duts[charge_point_id] = Dut(charge_point_id, self._clock, self.settings.response_timeout_s)
+        return self._duts[charge_point_id]
+
+    # ----------------------------------------------------------- handshake
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        cp_id = cp_id_from_path(request.path)
+        remote = _peer(connection)
+        if not cp_id:
+            LOG.warning("CSMS refused %s: no charge point id in URL path %r", remote, request.path)
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "No charge point id in the URL path\n")
+        if cp_id not in self.settings.accepted_ids:
+            LOG.warning(
+                "CSMS refused %s: unknown charge point id %r (accepted ids: %s)",
+                remote, cp_id, ", ".join(self.settings.accepted_ids) or "none",
+            )
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {cp_id!r}\n")
+        offered = offered_subprotocols(request.headers)
+        if not set(offered) & set(self.settings.subprotocols):
+            detail = (
+                f"offered subprotocols {offered or 'none'}, this CSMS speaks {', '.join(self.settings.subprotocols)}"
+            )
+            LOG.warning("CSMS refused %r from %s: %s", cp_id, remote, detail)
+            self.dut(cp_id).add_finding(None, FindingKind.HANDSHAKE_REFUSED, detail)
+            return connection.respond(http.HTTPStatus.BAD_REQUEST, f"No supported OCPP subprotocol: {detail}\n")
+        return None
+
+    # ---------------------------------------------------------- connection
+    async def _handle(self, websocket: ServerConnection) -> None:
+        assert websocket.request is not None and websocket.subprotocol is not None
+        cp_id = cp_id_from_path(websocket.request.path)
+        version = next(v for v in self.settings.supported_versions if ADAPTERS[v][0] == websocket.subprotocol)
+        dut = self.dut(cp_id)
+        session = ADAPTERS[version][1](
+            cp_id,
+            LoggedConnection(websocket, cp_id, self.log, dut),
+            dut,
+            self._clock,
+            self.settings,
+            lambda: next(self._transaction_ids),
+        )
+        previous = self._connections.get(cp_id)
+        self._connections[cp_id] = websocket
+        if previous is not None:
+            # A charger that reconnects before its old socket died: the new one wins.
+            LOG.info("%s reconnected; closing its previous connection", cp_id)
+            self._spawn(previous.close(reason="replaced by a new connection"))
+        dut.attach(session, subprotocol=websocket.subprotocol, remote=_peer(websocket))
+        LOG.info("%s connected from %s (OCPP %s)", cp_id, _peer(websocket), version)
+        try:
+            await session.start()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            LOG.exception("%s: connection handler failed", cp_id)
+        finally:
+            if self._connections.get(cp_id) is websocket:
+                del self._connections[cp_id]
+            dut.detach(session, code=websocket.close_code, reason=websocket.close_reason)
+            LOG.info("%s disconnected (code %s)", cp_id, websocket.close_code)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"

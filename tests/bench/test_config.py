@@ -1,0 +1,82 @@
+"""lab_config.yaml validation: bad input names the file, the key and the reason."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    p = tmp_path / "lab_config.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+@pytest.fixture
+def default_data() -> dict:
+    return yaml.safe_load((ROOT / "lab_config.yaml").read_text())
+
+
+def test_default_config_is_valid_and_describes_the_virtual_lab():
+    cfg = load_config(ROOT / "lab_config.yaml")
+    assert cfg.virtual_lab.enabled
+    pos = cfg.positions[0]
+    assert {i.role for i in pos.instruments.values()} == {"power_meter", "ac_load", "ev_emulator"}
+    assert pos.dut.meter_mpe_pct == 2.0
+
+
+def test_unknown_key_is_named(tmp_path, default_data):
+    default_data["positions"][0]["dut"]["rated_curent_a"] = 16
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, default_data))
+    assert "lab_config.yaml: positions[0].dut.rated_curent_a: unknown key" in str(exc.value)
+
+
+def test_wrong_type_is_named(tmp_path, default_data):
+    default_data["positions"][0]["dut"]["rated_current_a"] = "thirty-two"
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, default_data))
+    assert "positions[0].dut.rated_current_a" in str(exc.value)
+    assert "number" in str(exc.value)
+
+
+def test_missing_instrument_address_is_named(tmp_path, default_data):
+    del default_data["positions"][0]["instruments"]["meter"]["address"]
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, default_data))
+    assert "positions[0].instruments.meter.address: required key is missing" in str(exc.value)
+
+
+def test_unknown_driver_and_bad_address(tmp_path, default_data):
+    default_data["positions"][0]["instruments"]["meter"]["driver"] = "acme_9000"
+    default_data["positions"][0]["instruments"]["ev"]["address"] = "10.0.0.1:5025"
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, default_data))
+    text = str(exc.value)
+    assert "instruments.meter.driver: unknown driver 'acme_9000'" in text
+    assert "instruments.ev" in text and "not a VISA address" in text
+
+
+def test_loads_need_distinct_phases(tmp_path, default_data):
+    default_data["positions"][0]["instruments"]["load_l2"]["phase"] = 1
+    with pytest.raises(ConfigError, match="two ac_load instruments on the same phase"):
+        load_config(_write(tmp_path, default_data))
+
+
+def test_port_zero_only_for_the_virtual_lab(tmp_path, default_data):
+    default_data["virtual_lab"]["enabled"] = False
+    default_data["positions"][0]["instruments"]["meter"]["address"] = "modbus+tcp://127.0.0.1:0?unit=1"
+    with pytest.raises(ConfigError, match="port 0 is only allowed"):
+        load_config(_write(tmp_path, default_data))
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "lab_config.yaml"
+    bad.write_text("bench: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
