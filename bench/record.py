@@ -88,6 +88,7 @@ class ScenarioRecord:
     file: str
     position: str
     description: str = ""
+    charge_point_id: str = ""
     verdict: Verdict = Verdict.ERROR
     t_start_mono_s: float = 0.0
     t_end_mono_s: float = 0.0
@@ -111,6 +112,7 @@ class RunRecord:
     config_digest: str
     ocpp_version: str
     schema_version: int = SCHEMA_VERSION
+    bench_name: str = ""
     utc_end: str = ""
     t_start_mono_s: float = 0.0
     t_end_mono_s: float = 0.0
