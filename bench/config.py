@@ -84,6 +84,7 @@ class RatingsConfig(_Strict):
 class InstrumentConfig(_Strict):
     driver: str
     address: str
+    model: str | None = None  # the model expected at this address (e.g. "63804"); the virtual lab simulates it
     phase: Literal[1, 2, 3] | None = None  # AC loads: which phase the unit sits on
     ratings: RatingsConfig = Field(default_factory=RatingsConfig)
 

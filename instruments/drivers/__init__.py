@@ -1,0 +1,1 @@
+"""One module per instrument model, each implementing a role of `instruments.roles`."""

@@ -1,0 +1,1 @@
+"""Thin async wrappers over pyvisa (SCPI on a TCP socket) and pymodbus (register reads)."""

@@ -1,0 +1,184 @@
+"""Chroma 63800 programmable AC/DC load (63802/63803/63804) over SCPI: an `AcLoad`.
+
+One unit per phase; the `phase` option (1..3) is informational (which line the
+unit is wired to). Address: `TCPIP::host::port::SOCKET`.
+
+Exchanges (all newline terminated):
+
+| method            | sent                                          | expected reply         |
+|-------------------|-----------------------------------------------|------------------------|
+| open()            | `*CLS`, `LOAD OFF`, `MODE CURR`, `*ESR?`        | ESR `0`                |
+| identify()        | `*IDN?`                                       | `Chroma,63803,SN,FW`   |
+| set_current(a)    | `CURR {a:.3f}`, `*ESR?`, `PROT?`                | `0`, `0`               |
+| set_enabled(True) | `LOAD ON`, `*ESR?`, `PROT?`                     | `0`, `0`               |
+| set_enabled(False)| `LOAD OFF`, `*ESR?`                             | `0`                    |
+| read()            | `MEAS:CURR?`, `MEAS:POW?`, `MEAS:VOLT?`, `LOAD?` | numbers, `1`/`0`/ON/OFF |
+| clear_protection()| `PROT:CLE`, `*ESR?`                             | `0`                    |
+
+Rules behind them:
+- the CC mode mnemonic is `CURR` (there is no `CC`); the load is switched off before
+  the mode changes;
+- the 63800 has no usable `SYST:ERR?`; a refused command shows in the IEEE 488.2
+  standard event status register (`*ESR?`, bits 4..32: query, device, execution,
+  command error) (check against the manual for your firmware);
+- `PROT?` is a bit mask (OCP, OPP, ...); a non-zero mask after enabling or changing
+  the setpoint means the load tripped: InstrumentError naming the bits;
+- a reply must be read completely before the next command, so every query here is
+  answered before anything else is sent (one lock per instrument).
+"""
+from __future__ import annotations
+
+from instruments.roles import AcLoad, AcLoadReading, Identity, InstrumentError, Ratings, check_rating
+from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float, parse_int
+
+NOMINAL_VOLTAGE_V = 230.0  # for the power rating check of a CC setpoint
+
+COMMANDS = {
+    "clear_status": "*CLS",
+    "identify": "*IDN?",
+    "event_status": "*ESR?",
+    "mode_cc": "MODE CURR",
+    "load_on": "LOAD ON",
+    "load_off": "LOAD OFF",
+    "load_state": "LOAD?",
+    "set_current": "CURR {current_a:.3f}",
+    "meas_current": "MEAS:CURR?",
+    "meas_power": "MEAS:POW?",
+    "meas_voltage": "MEAS:VOLT?",
+    "protection": "PROT?",
+    "clear_protection": "PROT:CLE",
+}
+
+PROTECTION_BITS = {
+    1: "FREQ",
+    2: "UVP",
+    4: "UVP2",
+    8: "OVP",
+    16: "OVP_PEAK",
+    32: "OCP",
+    64: "OPP",
+    128: "OTP",
+    256: "FAN_FAIL",
+    512: "LDF",
+    1024: "FREQ_ERR",
+    2048: "POWER_FAIL",
+}
+ESR_ERROR_BITS = {4: "query error", 8: "device error", 16: "execution error", 32: "command error"}
+
+
+def describe_bits(mask: int, names: dict[int, str]) -> str:
+    found = [name for bit, name in names.items() if mask & bit]
+    unknown = mask & ~sum(names)
+    if unknown:
+        found.append(f"0x{unknown:X}")
+    return ", ".join(found)
+
+
+class Chroma63800(AcLoad):
+    def __init__(self, name: str, address: str, ratings: Ratings | None = None, *, phase: int = 1, **options) -> None:
+        if options:
+            raise TypeError(f"{name}: chroma_63800 takes only the option 'phase', got {sorted(options)}")
+        if phase not in (1, 2, 3):
+            raise ValueError(f"{name}: phase must be 1, 2 or 3, got {phase!r}")
+        super().__init__(name, address, ratings)
+        self.phase = phase
+        self.transport = ScpiTransport(name, address)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        await self.transport.open()
+
+        def steps(io: ScpiIO) -> None:
+            io.write(COMMANDS["clear_status"])
+            io.write(COMMANDS["load_off"])
+            io.write(COMMANDS["mode_cc"])
+            self._check(io, f"{COMMANDS['load_off']}; {COMMANDS['mode_cc']}")
+
+        await self.transport.exchange(steps, what=COMMANDS["mode_cc"])
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def identify(self) -> Identity:
+        command = COMMANDS["identify"]
+        reply = await self.transport.query(command)
+        fields = [f.strip() for f in reply.split(",")]
+        if len(fields) < 2 or "chroma" not in fields[0].lower() or not fields[1].startswith("638"):
+            raise InstrumentError(f"{self.name}: {command!r} answered {reply!r}: not a Chroma 63800 load")
+        return Identity(
+            vendor=fields[0],
+            model=fields[1],
+            serial=fields[2] if len(fields) > 2 else None,
+            firmware=fields[3] if len(fields) > 3 else None,
+        )
+
+    # ---- AcLoad --------------------------------------------------------------------------
+    async def set_current(self, current_a: float) -> None:
+        check_rating(self, current_a=current_a, power_w=current_a * NOMINAL_VOLTAGE_V)
+        command = COMMANDS["set_current"].format(current_a=current_a)
+
+        def steps(io: ScpiIO) -> None:
+            io.write(command)
+            self._check(io, command, protection=True)
+
+        await self.transport.exchange(steps, what=command)
+
+    async def set_enabled(self, on: bool) -> None:
+        command = COMMANDS["load_on" if on else "load_off"]
+
+        def steps(io: ScpiIO) -> None:
+            io.write(command)
+            self._check(io, command, protection=on)
+
+        await self.transport.exchange(steps, what=command)
+
+    async def clear_protection(self) -> None:
+        command = COMMANDS["clear_protection"]
+
+        def steps(io: ScpiIO) -> None:
+            io.write(command)
+            self._check(io, command)
+
+        await self.transport.exchange(steps, what=command)
+
+    async def read(self) -> AcLoadReading:
+        def steps(io: ScpiIO) -> AcLoadReading:
+            values = {}
+            for key in ("meas_current", "meas_power", "meas_voltage"):
+                values[key] = parse_float(self.name, COMMANDS[key], io.query(COMMANDS[key]))
+            state = io.query(COMMANDS["load_state"])
+            return AcLoadReading(
+                current_a=values["meas_current"],
+                power_w=values["meas_power"],
+                voltage_v=values["meas_voltage"],
+                enabled=self._parse_state(state),
+            )
+
+        return await self.transport.exchange(steps, what=COMMANDS["meas_current"])
+
+    # ---- checks ------------------------------------------------------------------------
+    def _parse_state(self, reply: str) -> bool:
+        text = reply.strip().upper()
+        if text in ("1", "ON"):
+            return True
+        if text in ("0", "OFF"):
+            return False
+        raise InstrumentError(f"{self.name}: malformed reply to {COMMANDS['load_state']!r}: {reply!r}")
+
+    def _check(self, io: ScpiIO, after: str, *, protection: bool = False) -> None:
+        """Read *ESR? (which also clears it) and, if asked, PROT?; raise naming what came back.
+        Both are always read first, so a refused command never leaves a stale status
+        bit that a later, good command would be blamed for."""
+        esr_query, prot_query = COMMANDS["event_status"], COMMANDS["protection"]
+        esr = parse_int(self.name, esr_query, io.query(esr_query))
+        mask = parse_int(self.name, prot_query, io.query(prot_query)) if protection else 0
+        if mask:
+            raise InstrumentError(
+                f"{self.name}: protection tripped after {after!r}: {prot_query} = {mask} "
+                f"({describe_bits(mask, PROTECTION_BITS)}); load is off until {COMMANDS['clear_protection']}"
+            )
+        errors = esr & sum(ESR_ERROR_BITS)
+        if errors:
+            raise InstrumentError(
+                f"{self.name}: {after!r} refused: {esr_query} = {esr} ({describe_bits(errors, ESR_ERROR_BITS)})"
+            )

@@ -1,0 +1,167 @@
+"""Simulated Eastron SDM630 energy meter: a pymodbus 3.11 server whose registers are
+computed live from the Plant at every request.
+
+Rules the simulator enforces, as the meter does:
+- measurements are input registers (FC04), float32 high word first (ABCD);
+- start address and count must be even, count 2..60, and every register of the
+  block must exist: otherwise exception 02 (ILLEGAL DATA ADDRESS);
+- FC03 on a measurement register gets exception 01 (measurements are not holding
+  registers); holding registers served: system type 0x000A and serial 0xFC00 (uint32);
+- function codes other than 03/04 get exception 01 (configuration writes are not
+  simulated);
+- a request for another unit id: on RTU framing no reply at all (the meter on the
+  RS485 line stays silent, the client times out); on Modbus TCP framing the gateway
+  answers exception 0x0B (gateway target device failed to respond), which is what
+  a TCP/RTU gateway does when nobody on the line answers.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from collections import deque
+from collections.abc import Callable
+
+from pymodbus.constants import ExcCodes
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.datastore.context import ModbusBaseDeviceContext
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusTcpServer
+
+from bench.sim.plant import Plant
+
+MAX_REGISTERS_PER_REQUEST = 60
+PHASES = (0, 1, 2)
+
+
+def _va(plant: Plant, p: int) -> float:
+    return plant.voltage_v(p) * plant.current_a(p)
+
+
+def _var(plant: Plant, p: int) -> float:
+    return math.sqrt(max(0.0, _va(plant, p) ** 2 - plant.power_w(p) ** 2))
+
+
+# input register (0-based PDU address) -> value from the Plant; float32 each
+INPUT_REGISTERS: dict[int, Callable[[Plant], float]] = {
+    **{0x0000 + 2 * p: (lambda pl, p=p: pl.voltage_v(p)) for p in PHASES},
+    **{0x0006 + 2 * p: (lambda pl, p=p: pl.current_a(p)) for p in PHASES},
+    **{0x000C + 2 * p: (lambda pl, p=p: pl.power_w(p)) for p in PHASES},
+    **{0x0012 + 2 * p: (lambda pl, p=p: _va(pl, p)) for p in PHASES},
+    **{0x0018 + 2 * p: (lambda pl, p=p: _var(pl, p)) for p in PHASES},
+    **{0x001E + 2 * p: (lambda pl, p=p: pl.settings.power_factor) for p in PHASES},
+    0x002A: lambda pl: sum(pl.voltage_v(p) for p in PHASES) / 3,  # average L-N voltage
+    0x002E: lambda pl: sum(pl.current_a(p) for p in PHASES) / 3,  # average line current
+    0x0030: lambda pl: sum(pl.current_a(p) for p in PHASES),  # sum of line currents
+    0x0034: lambda pl: pl.total_power_w(),
+    0x0038: lambda pl: sum(_va(pl, p) for p in PHASES),
+    0x003C: lambda pl: sum(_var(pl, p) for p in PHASES),
+    0x003E: lambda pl: pl.settings.power_factor,
+    0x0046: lambda pl: pl.settings.frequency_hz,
+    0x0048: lambda pl: pl.energy_wh() / 1000.0,  # total import, kWh
+    0x004A: lambda pl: 0.0,  # total export, kWh: the bench only draws power
+    0x0156: lambda pl: pl.energy_wh() / 1000.0,  # total active energy, kWh
+    **{0x015A + 2 * p: (lambda pl, p=p: pl.energy_wh(p) / 1000.0) for p in PHASES},
+}
+SYSTEM_TYPE_3P4W = 3.0
+SERIAL_NUMBER_REGISTER = 0xFC00
+
+
+def float32_words(value: float) -> list[int]:
+    hi, lo = struct.unpack(">HH", struct.pack(">f", value))
+    return [hi, lo]
+
+
+def uint32_words(value: int) -> list[int]:
+    return [(value >> 16) & 0xFFFF, value & 0xFFFF]
+
+
+class Sdm630DeviceContext(ModbusBaseDeviceContext):
+    """One meter's register space; `requests` keeps the last (fc, address, count) seen."""
+
+    def __init__(self, plant: Plant, serial_number: int) -> None:
+        self.plant = plant
+        self.holding: dict[int, Callable[[], list[int]]] = {
+            0x000A: lambda: float32_words(SYSTEM_TYPE_3P4W),
+            SERIAL_NUMBER_REGISTER: lambda: uint32_words(serial_number),
+        }
+        self.requests: deque[tuple[int, int, int]] = deque(maxlen=256)
+
+    def reset(self) -> None:
+        self.requests.clear()
+
+    def getValues(self, func_code: int, address: int, count: int = 1) -> list[int] | ExcCodes:
+        self.requests.append((func_code, address, count))
+        if func_code not in (3, 4):
+            return ExcCodes.ILLEGAL_FUNCTION
+        if address % 2 or count % 2 or not 0 < count <= MAX_REGISTERS_PER_REQUEST:
+            return ExcCodes.ILLEGAL_ADDRESS
+        starts = range(address, address + count, 2)
+        if func_code == 3:
+            if all(a in INPUT_REGISTERS and a not in self.holding for a in starts):
+                return ExcCodes.ILLEGAL_FUNCTION
+            if not all(a in self.holding for a in starts):
+                return ExcCodes.ILLEGAL_ADDRESS
+            return [w for a in starts for w in self.holding[a]()]
+        if not all(a in INPUT_REGISTERS for a in starts):
+            return ExcCodes.ILLEGAL_ADDRESS
+        return [w for a in starts for w in float32_words(INPUT_REGISTERS[a](self.plant))]
+
+    def setValues(self, func_code: int, address: int, values) -> ExcCodes:
+        self.requests.append((func_code, address, len(values)))
+        return ExcCodes.ILLEGAL_FUNCTION
+
+
+FRAMINGS = {"tcp": FramerType.SOCKET, "rtu-over-tcp": FramerType.RTU, "rtu": FramerType.RTU}
+
+
+class Sdm630Sim:
+    """The meter behind a Modbus TCP (or RTU-over-TCP) gateway on host:port."""
+
+    def __init__(
+        self,
+        plant: Plant,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        unit_id: int = 1,
+        framing: str = "tcp",
+        serial_number: int = 21_000_123,
+    ) -> None:
+        if framing not in FRAMINGS:
+            raise ValueError(f"sdm630 simulator: framing must be one of {sorted(FRAMINGS)}, got {framing!r}")
+        if not 1 <= unit_id <= 247:
+            raise ValueError(f"sdm630 simulator: unit id {unit_id} outside 1..247")
+        self.plant = plant
+        self.host = host
+        self.unit_id = unit_id
+        self.framing = "rtu-over-tcp" if framing == "rtu" else framing
+        self.context = Sdm630DeviceContext(plant, serial_number)
+        self._requested_port = port
+        self._server: ModbusTcpServer | None = None
+        self._listener = None
+
+    @property
+    def port(self) -> int:
+        return self._listener.sockets[0].getsockname()[1]
+
+    @property
+    def address(self) -> str:
+        scheme = "modbus+tcp" if self.framing == "tcp" else "modbus+rtu-over-tcp"
+        return f"{scheme}://{self.host}:{self.port}?unit={self.unit_id}"
+
+    async def start(self) -> None:
+        self._server = ModbusTcpServer(
+            ModbusServerContext(devices={self.unit_id: self.context}, single=False),
+            framer=FRAMINGS[self.framing],
+            address=(self.host, self._requested_port),
+            ignore_missing_devices=self.framing != "tcp",
+        )
+        await self._server.serve_forever(background=True)
+        self._listener = self._server.transport  # the asyncio.Server
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+        if self._listener is not None:
+            await self._listener.wait_closed()

@@ -1,0 +1,228 @@
+"""Modbus register reads over TCP with pymodbus 3.11 (async client).
+
+Addresses:
+- `modbus+tcp://host:port?unit=N`          Modbus TCP (MBAP header, `FramerType.SOCKET`)
+- `modbus+rtu-over-tcp://host:port?unit=N` RTU frames with CRC tunnelled through a
+  transparent TCP gateway (`FramerType.RTU`)
+Port defaults to 502, unit to 1 (valid 1..247).
+
+Errors become `InstrumentError` naming the instrument, the register and what came
+back: an exception response (`ModbusExceptionError`, with its code), no reply (a
+timeout: on RTU a wrong unit id or bad CRC gets no answer at all), or a reply of
+the wrong length. A dropped TCP link is reopened with bounded retries, then the
+read is repeated (reads are idempotent). pymodbus's own retries and automatic
+reconnection are switched off so these rules hold in one place.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.framer import FramerType
+
+from instruments.roles import InstrumentError
+
+DEFAULT_PORT = 502
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_RECONNECT_ATTEMPTS = 3
+DEFAULT_BACKOFF_S = 0.2
+
+Framing = Literal["tcp", "rtu-over-tcp"]
+SCHEMES: dict[str, Framing] = {"modbus+tcp": "tcp", "modbus+rtu-over-tcp": "rtu-over-tcp"}
+FRAMERS: dict[Framing, FramerType] = {"tcp": FramerType.SOCKET, "rtu-over-tcp": FramerType.RTU}
+
+EXCEPTION_NAMES = {
+    0x01: "ILLEGAL FUNCTION",
+    0x02: "ILLEGAL DATA ADDRESS",
+    0x03: "ILLEGAL DATA VALUE",
+    0x04: "SERVER DEVICE FAILURE",
+    0x05: "ACKNOWLEDGE",
+    0x06: "SERVER DEVICE BUSY",
+    0x0A: "GATEWAY PATH UNAVAILABLE",
+    0x0B: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
+}
+FUNCTION_NAMES = {3: "read holding registers", 4: "read input registers"}
+
+
+class ModbusExceptionError(InstrumentError):
+    """The device answered with a Modbus exception response."""
+
+    def __init__(self, message: str, exception_code: int) -> None:
+        super().__init__(message)
+        self.exception_code = exception_code
+
+
+@dataclass(frozen=True)
+class ModbusAddress:
+    host: str
+    port: int
+    unit: int
+    framing: Framing
+
+    @classmethod
+    def parse(cls, address: str) -> ModbusAddress:
+        parts = urlsplit(address.strip())
+        if parts.scheme not in SCHEMES or not parts.hostname:
+            raise ValueError(
+                f"not a Modbus address: {address!r} "
+                "(expected modbus+tcp://host:port?unit=N or modbus+rtu-over-tcp://host:port?unit=N)"
+            )
+        query = parse_qs(parts.query)
+        try:
+            unit = int(query.get("unit", ["1"])[0])
+            port = parts.port or DEFAULT_PORT
+        except ValueError as exc:
+            raise ValueError(f"bad Modbus address {address!r}: {exc}") from None
+        if not 1 <= unit <= 247:
+            raise ValueError(f"bad Modbus address {address!r}: unit id {unit} is outside 1..247")
+        return cls(host=parts.hostname, port=port, unit=unit, framing=SCHEMES[parts.scheme])
+
+    def __str__(self) -> str:
+        scheme = next(s for s, f in SCHEMES.items() if f == self.framing)
+        return f"{scheme}://{self.host}:{self.port}?unit={self.unit}"
+
+
+class _LinkLost(Exception):
+    pass
+
+
+class ModbusTransport:
+    """Register reads for one Modbus device. `timeout_s`, `reconnect_attempts` and
+    `backoff_s` may be adjusted before `open()`."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+    ) -> None:
+        self.target = ModbusAddress.parse(address)
+        self.name = name
+        self.address = address
+        self.timeout_s = timeout_s
+        self.reconnect_attempts = reconnect_attempts
+        self.backoff_s = backoff_s
+        self._client: AsyncModbusTcpClient | None = None
+        self._lock = asyncio.Lock()
+        self._in_flight = False
+
+    async def open(self) -> None:
+        async with self._lock:
+            self._client = AsyncModbusTcpClient(
+                self.target.host,
+                port=self.target.port,
+                framer=FRAMERS[self.target.framing],
+                timeout=self.timeout_s,
+                retries=0,
+                reconnect_delay=0,  # no background reconnect: _with_link() owns that
+                name=self.name,
+                trace_connect=self._on_connection_change,
+            )
+            await self._with_link(self._ensure_connected, what="connect")
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    async def read_input_registers(self, address: int, count: int) -> list[int]:
+        return await self._read(4, address, count)
+
+    async def read_holding_registers(self, address: int, count: int) -> list[int]:
+        return await self._read(3, address, count)
+
+    # ---- decoding -------------------------------------------------------------
+    @staticmethod
+    def float32s(registers: list[int]) -> list[float]:
+        """IEEE754 float32 values, two registers each, high word first (ABCD)."""
+        values = AsyncModbusTcpClient.convert_from_registers(
+            list(registers), AsyncModbusTcpClient.DATATYPE.FLOAT32, word_order="big"
+        )
+        return [float(v) for v in (values if isinstance(values, list) else [values])]
+
+    @staticmethod
+    def uint32s(registers: list[int]) -> list[int]:
+        values = AsyncModbusTcpClient.convert_from_registers(
+            list(registers), AsyncModbusTcpClient.DATATYPE.UINT32, word_order="big"
+        )
+        return [int(v) for v in (values if isinstance(values, list) else [values])]
+
+    # ---- internals ------------------------------------------------------------
+    def _describe(self, function_code: int, address: int, count: int) -> str:
+        return (
+            f"{FUNCTION_NAMES[function_code]} 0x{address:04X} count {count} "
+            f"(FC{function_code:02d}, unit {self.target.unit})"
+        )
+
+    async def _read(self, function_code: int, address: int, count: int) -> list[int]:
+        what = self._describe(function_code, address, count)
+        if self._client is None:
+            raise InstrumentError(f"{self.name}: not open (at {self.address}), cannot {what}")
+        async with self._lock:
+            return await self._with_link(lambda: self._read_once(function_code, address, count, what), what=what)
+
+    async def _with_link(self, operation, *, what: str):
+        last_error: Exception | None = None
+        for attempt in range(self.reconnect_attempts + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * attempt)
+            try:
+                await self._ensure_connected()
+                return await operation()
+            except _LinkLost as exc:
+                last_error = exc
+                self._client.close()
+        raise InstrumentError(
+            f"{self.name}: link to {self.address} lost during {what}; "
+            f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
+        )
+
+    async def _ensure_connected(self) -> None:
+        if not self._client.connected and not await self._client.connect():
+            raise _LinkLost(f"cannot connect to {self.target.host}:{self.target.port}")
+
+    def _on_connection_change(self, connected: bool) -> None:
+        # pymodbus would wait out the full timeout for a reply on a link that is already
+        # gone; fail the pending request at once so the reconnect starts without delay.
+        if connected or not self._in_flight or self._client is None:
+            return
+        future = getattr(self._client.ctx, "response_future", None)
+        if future is not None and not future.done():
+            future.set_exception(ConnectionException("connection lost while waiting for the reply"))
+
+    async def _read_once(self, function_code: int, address: int, count: int, what: str) -> list[int]:
+        reader = self._client.read_input_registers if function_code == 4 else self._client.read_holding_registers
+        self._in_flight = True
+        try:
+            response = await reader(address, count=count, device_id=self.target.unit)
+        except ModbusException as exc:
+            if not self._client.connected:
+                raise _LinkLost(str(exc)) from exc
+            if "No response" not in str(exc):  # e.g. a reply for another unit or transaction
+                raise InstrumentError(f"{self.name}: {what}: bad reply from {self.address}: {exc}") from exc
+            raise InstrumentError(
+                f"{self.name}: {what}: no reply within {self.timeout_s:g} s from {self.address} "
+                "(nothing came back; on RTU a wrong unit id or a bad CRC is not answered)"
+            ) from exc
+        finally:
+            self._in_flight = False
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            raise ModbusExceptionError(
+                f"{self.name}: {what}: Modbus exception {code:02d} ({EXCEPTION_NAMES.get(code, 'unknown')})",
+                code,
+            )
+        registers = list(getattr(response, "registers", []) or [])
+        if len(registers) != count:
+            raise InstrumentError(
+                f"{self.name}: {what}: malformed reply with {len(registers)} registers {registers!r}"
+            )
+        return registers

@@ -1,0 +1,236 @@
+"""SCPI over a raw TCP socket through pyvisa with the pure-Python backend (pyvisa-py).
+
+Addresses: `TCPIP::host::port::SOCKET` (board number optional: `TCPIP0::...`).
+Both terminations are "\\n": without a read termination pyvisa-py waits for the
+whole timeout before returning.
+
+Concurrency: pyvisa calls block, so every exchange runs in a worker thread
+(`asyncio.to_thread`) under one `asyncio.Lock` per instrument. `exchange()` runs a
+whole sequence (e.g. a set command and the error query after it) in one go, so no
+other coroutine's query can slip in between and take its answer.
+
+Link loss: a peer that closed the socket, a reset or a broken pipe counts as a
+dropped link. The transport reconnects with bounded retries and short backoff and
+repeats the exchange (the bench's SCPI sequences are idempotent: setpoints and
+queries). A timeout on a live link is not retried: it raises `InstrumentError`
+at once, naming the instrument, the command and what came back.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import socket
+from collections.abc import Callable
+from typing import TypeVar
+
+import pyvisa
+from pyvisa import constants as visa_constants
+from pyvisa.errors import VisaIOError
+
+from instruments.roles import InstrumentError
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_RECONNECT_ATTEMPTS = 3
+DEFAULT_BACKOFF_S = 0.2
+TERMINATION = "\n"
+_ADDRESS_RE = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET$", re.IGNORECASE)
+
+_resource_manager: pyvisa.ResourceManager | None = None
+
+
+def parse_scpi_address(address: str) -> tuple[str, int]:
+    """`TCPIP::host::port::SOCKET` -> (host, port); ValueError for anything else."""
+    m = _ADDRESS_RE.match(address.strip())
+    if not m:
+        raise ValueError(f"not a SCPI socket address: {address!r} (expected TCPIP::host::port::SOCKET)")
+    return m["host"], int(m["port"])
+
+
+def _rm() -> pyvisa.ResourceManager:
+    # One pyvisa-py library instance per process; sessions are independent.
+    global _resource_manager
+    if _resource_manager is None:
+        _resource_manager = pyvisa.ResourceManager("@py")
+    return _resource_manager
+
+
+class _LinkLost(Exception):
+    """The TCP link is gone: reconnect and repeat."""
+
+
+class ScpiIO:
+    """Blocking write/query on an open resource; used inside the worker thread only."""
+
+    def __init__(self, name: str, resource) -> None:
+        self.name = name
+        self._resource = resource
+        self.last_command = ""
+
+    def write(self, command: str) -> None:
+        self.last_command = command
+        self._resource.write(command)
+
+    def query(self, command: str) -> str:
+        self.last_command = command
+        self._resource.write(command)
+        return self._resource.read().strip()
+
+
+class ScpiTransport:
+    """One SCPI instrument on a TCP socket. Create it in the driver's constructor
+    (the address is validated there); `timeout_s`, `reconnect_attempts` and
+    `backoff_s` may be adjusted before `open()`."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+    ) -> None:
+        self.host, self.port = parse_scpi_address(address)
+        self.name = name
+        self.address = address
+        self.timeout_s = timeout_s
+        self.reconnect_attempts = reconnect_attempts
+        self.backoff_s = backoff_s
+        self._resource = None
+        self._lock = asyncio.Lock()
+        self._opened = False
+
+    # ---- lifecycle -----------------------------------------------------------
+    async def open(self) -> None:
+        self._opened = True
+        await self.exchange(lambda io: None, what="connect")
+
+    async def close(self) -> None:
+        self._opened = False
+        async with self._lock:
+            await asyncio.to_thread(self._disconnect)
+
+    # ---- exchanges -----------------------------------------------------------
+    async def write(self, command: str) -> None:
+        await self.exchange(lambda io: io.write(command), what=command)
+
+    async def query(self, command: str) -> str:
+        return await self.exchange(lambda io: io.query(command), what=command)
+
+    async def exchange(self, steps: Callable[[ScpiIO], T], *, what: str = "") -> T:
+        """Run `steps(io)` (blocking writes/queries) in the worker thread, atomically."""
+        if not self._opened:
+            raise InstrumentError(f"{self.name}: not open (at {self.address}), cannot send {what!r}")
+        async with self._lock:
+            last_error: Exception | None = None
+            for attempt in range(self.reconnect_attempts + 1):
+                if attempt:
+                    await asyncio.sleep(self.backoff_s * attempt)
+                try:
+                    if self._resource is None:
+                        await asyncio.to_thread(self._connect)
+                    return await asyncio.to_thread(self._run, steps)
+                except _LinkLost as exc:
+                    last_error = exc
+                    await asyncio.to_thread(self._disconnect)
+            raise InstrumentError(
+                f"{self.name}: link to {self.address} lost during {what!r}; "
+                f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
+            )
+
+    # ---- worker-thread side -------------------------------------------------------
+    def _connect(self) -> None:
+        try:
+            self._resource = _rm().open_resource(
+                f"TCPIP::{self.host}::{self.port}::SOCKET",
+                read_termination=TERMINATION,
+                write_termination=TERMINATION,
+                timeout=int(self.timeout_s * 1000),
+                open_timeout=int(self.timeout_s * 1000),
+            )
+        except Exception as exc:  # pyvisa-py raises OSError or a bare Exception on connect errors
+            self._resource = None
+            raise _LinkLost(str(exc)) from exc
+
+    def _disconnect(self) -> None:
+        resource, self._resource = self._resource, None
+        if resource is not None:
+            try:
+                resource.close()
+            except Exception:  # closing a dead session must never mask the real error
+                pass
+
+    def _run(self, steps: Callable[[ScpiIO], T]) -> T:
+        problem = self._link_problem()
+        if problem:
+            raise _LinkLost(problem)
+        io = ScpiIO(self.name, self._resource)
+        try:
+            return steps(io)
+        except VisaIOError as exc:
+            if exc.error_code != visa_constants.StatusCode.error_timeout:
+                raise _LinkLost(str(exc)) from exc
+            problem = self._link_problem()
+            if problem:
+                raise _LinkLost(f"{problem} while waiting for the reply to {io.last_command!r}") from exc
+            self._discard_input()
+            raise InstrumentError(
+                f"{self.name}: no reply to {io.last_command!r} within {self.timeout_s:g} s "
+                f"(nothing came back from {self.address})"
+            ) from exc
+        except OSError as exc:  # broken pipe, reset
+            raise _LinkLost(str(exc)) from exc
+
+    def _socket(self) -> socket.socket | None:
+        # pyvisa-py keeps the raw socket on its session object; other backends may not.
+        try:
+            return self._resource.visalib.sessions[self._resource.session].interface
+        except Exception:
+            return None
+
+    def _link_problem(self) -> str | None:
+        """Why the link is unusable (refused, reset, closed by the peer), or None if it is fine.
+        Stray bytes (a late reply to a timed-out query) are discarded on the way, so they
+        are never taken for the next answer."""
+        sock = self._socket()
+        if sock is None:
+            return None
+        try:
+            pending = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if pending:  # pyvisa-py reports a refused connect as opened; the error waits here
+                return os.strerror(pending)
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return None
+            data = sock.recv(4096, socket.MSG_PEEK)
+            if not data:
+                return "peer closed the connection"
+            sock.recv(len(data))
+            return None
+        except OSError as exc:
+            return str(exc)
+
+    def _discard_input(self) -> None:
+        try:
+            self._resource.flush(visa_constants.BufferOperation.discard_read_buffer_no_io)
+        except Exception:
+            pass
+
+
+def parse_float(name: str, command: str, reply: str) -> float:
+    """A numeric SCPI reply (NR1/NR2/NR3) as float, or InstrumentError naming what came back."""
+    try:
+        return float(reply.strip())
+    except ValueError:
+        raise InstrumentError(f"{name}: malformed reply to {command!r}: {reply!r} is not a number") from None
+
+
+def parse_int(name: str, command: str, reply: str) -> int:
+    try:
+        return int(float(reply.strip()))
+    except ValueError:
+        raise InstrumentError(f"{name}: malformed reply to {command!r}: {reply!r} is not an integer") from None
