@@ -1,0 +1,245 @@
+"""The `bench` command: run, list, sim, csms, report.
+
+Exit codes: 0 all PASS, 1 any FAIL, 2 any ERROR or bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.clock import RealClock
+from bench.config import ConfigError, LabConfig, load_config
+from bench.record import RunRecord, Verdict, exit_code
+
+DEFAULT_CONFIG = Path("lab_config.yaml")
+DEFAULT_SCENARIOS = Path("scenarios")
+VERDICT_STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold magenta", "SKIPPED": "yellow"}
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]bad input[/]\n{exc}")
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Hardware-in-the-loop test bench for AC EV chargers")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run scenarios against the DUT(s) of the config")
+    run.add_argument("scenarios", nargs="*", type=Path, help="scenario files or folders (default: scenarios/)")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--out", type=Path, default=Path("results"), help="results go to OUT/<UTC time>-<suite>/")
+    run.add_argument("--fault", help="inject a fault into the simulated charger (virtual lab only)")
+    run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="list the scenarios with their tags and OCPP test ids")
+    ls.add_argument("scenarios", nargs="*", type=Path)
+    ls.set_defaults(func=cmd_list)
+
+    sim = sub.add_parser("sim", help="run the virtual lab on its own (simulated charger and instruments)")
+    sim.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    sim.add_argument("--fault", help="inject a fault into the simulated charger")
+    sim.add_argument("-v", "--verbose", action="store_true")
+    sim.set_defaults(func=cmd_sim)
+
+    csms = sub.add_parser("csms", help="run the OCPP backend stub on its own (bring up a real charger by hand)")
+    csms.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    csms.add_argument("--out", type=Path, default=Path("results"))
+    csms.add_argument("-v", "--verbose", action="store_true")
+    csms.set_defaults(func=cmd_csms)
+
+    rep = sub.add_parser("report", help="regenerate plots, report.pdf and junit.xml of a run folder")
+    rep.add_argument("run_dir", type=Path)
+    rep.set_defaults(func=cmd_report)
+    return p
+
+
+# ---- run ----------------------------------------------------------------------
+
+def _suite_name(paths: list[Path]) -> str:
+    if not paths:
+        return "default"
+    if len(paths) == 1:
+        return paths[0].stem if paths[0].is_file() else paths[0].resolve().name
+    return "custom"
+
+
+def _check_fault(fault: str | None, config: LabConfig) -> None:
+    if fault is None:
+        return
+    from bench.sim.faults import FAULTS
+
+    if fault not in FAULTS:
+        raise ConfigError(f"--fault: unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+    if not config.virtual_lab.enabled:
+        raise ConfigError("--fault: faults are injected into the simulated charger; "
+                          "set virtual_lab.enabled: true in the config")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.scenario.model import load_suite
+    from bench.session import RunOptions, make_run_dir, run_bench
+
+    config = load_config(args.config)  # bad input stops here, before any instrument is touched
+    scenarios = load_suite(args.scenarios or [DEFAULT_SCENARIOS])
+    _check_fault(args.fault, config)
+    clock = RealClock()
+    opts = RunOptions(args.config, scenarios, _suite_name(args.scenarios), args.out, args.fault,
+                      on_progress=lambda msg: console.print(f"[dim]{clock.utcnow():%H:%M:%S}[/] {msg}"))
+    run_dir = make_run_dir(args.out, opts.suite, clock)
+    console.print(f"run folder: {run_dir}")
+    record: RunRecord | None = None
+    interrupted = False
+    try:
+        record = asyncio.run(run_bench(config, opts, clock, run_dir))
+    except KeyboardInterrupt:
+        interrupted = True
+        err_console.print("[bold yellow]interrupted: instruments were put in the safe state; writing what ran[/]")
+    if record is None:
+        from bench.record import load_record
+
+        record = load_record(run_dir)
+    if not args.no_report:
+        _render(run_dir)
+    _summary(record, run_dir)
+    return 2 if interrupted else exit_code(record.verdict)
+
+
+def _render(run_dir: Path) -> None:
+    try:
+        from bench.report import render_all
+
+        render_all(run_dir)
+    except Exception as exc:  # the record and traces are already safe on disk
+        err_console.print(f"[bold magenta]report rendering failed:[/] {type(exc).__name__}: {exc}")
+
+
+def _summary(record: RunRecord, run_dir: Path) -> None:
+    table = Table(title=f"{record.suite}: {record.run_id}")
+    for col in ("scenario", "position", "verdict", "duration", "note"):
+        table.add_column(col, overflow="fold")
+    for s in record.scenarios:
+        v = Verdict(s.verdict).value
+        note = s.error or next((c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
+        table.add_row(s.name, s.position, f"[{VERDICT_STYLE[v]}]{v}[/]", f"{s.t_end_mono_s - s.t_start_mono_s:.1f} s",
+                      note[:90])
+    console.print(table)
+    if record.error:
+        console.print(f"[bold magenta]bench error:[/] {record.error}")
+    for pos, s in record.sampling.items():
+        console.print(f"sampling {pos}: {s.get('achieved_hz')} Hz achieved of {s.get('configured_hz')} Hz, "
+                      f"{s.get('samples')} samples, {s.get('read_errors')} read errors")
+    v = Verdict(record.verdict).value
+    console.print(f"overall: [{VERDICT_STYLE[v]}]{v}[/]")
+    pdf = run_dir / "report.pdf"
+    console.print(f"report: {pdf if pdf.exists() else run_dir / 'record.json'}")
+
+
+# ---- list ------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.scenario.model import load_suite
+
+    table = Table()
+    for col in ("scenario", "file", "tags", "OCPP ids", "steps", "checks"):
+        table.add_column(col, overflow="fold")
+    for s in load_suite(args.scenarios or [DEFAULT_SCENARIOS]):
+        table.add_row(s.name, s.file, ",".join(s.tags), ",".join(s.ocpp_ids), str(len(s.steps)),
+                      ",".join(c.name for c in s.checks))
+    console.print(table)
+    return 0
+
+
+# ---- sim / csms ------------------------------------------------------------------
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    _check_fault(args.fault, config.model_copy(update={"virtual_lab": config.virtual_lab.model_copy(
+        update={"enabled": True})}))
+
+    async def serve() -> None:
+        from bench.sim.lab import VirtualLab
+
+        clock = RealClock()
+        c = config.bench.csms
+        lab = VirtualLab(clock, config, f"ws://{c.host}:{c.port}", frozenset([args.fault] if args.fault else []))
+        try:
+            bound = await lab.start_instruments()
+            for pos in bound.positions:
+                for name, ins in pos.instruments.items():
+                    console.print(f"{pos.name}: {name:10s} {ins.driver:22s} {ins.address}")
+                console.print(f"{pos.name}: charger {pos.dut.charge_point_id} -> ws://{c.host}:{c.port}/"
+                              f"{pos.dut.charge_point_id} (retries until a CSMS listens)")
+            await lab.start_chargers()
+            console.print("virtual lab running; Ctrl-C to stop")
+            await asyncio.Event().wait()
+        finally:
+            await lab.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_csms(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def serve() -> None:
+        from bench.csms import CsmsServer, CsmsSettings, MessageLog
+        from bench.session import make_run_dir
+
+        clock = RealClock()
+        run_dir = make_run_dir(args.out, "csms", clock)
+        c = config.bench.csms
+        server = CsmsServer(clock, CsmsSettings(host=c.host, port=c.port,
+                                                accepted_ids=[p.dut.charge_point_id for p in config.positions],
+                                                heartbeat_interval_s=c.heartbeat_interval_s, id_tags=dict(c.id_tags)),
+                            (message_log := MessageLog(run_dir / "ocpp.jsonl", clock)))
+        await server.start()
+        console.print(f"CSMS stub on {server.url}/<chargePointId>, accepting "
+                      f"{', '.join(p.dut.charge_point_id for p in config.positions)}; frames -> {run_dir / 'ocpp.jsonl'}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+            message_log.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.record import load_record
+
+    if not (args.run_dir / "record.json").exists():
+        raise ConfigError(f"{args.run_dir}: no record.json (not a run folder)")
+    _render(args.run_dir)
+    record = load_record(args.run_dir)
+    _summary(record, args.run_dir)
+    return exit_code(record.verdict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

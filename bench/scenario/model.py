@@ -1,0 +1,175 @@
+"""Scenario files (YAML) -> typed, validated scenarios.
+
+A scenario is a list of steps and a list of checks:
+
+    name: txprofile_step_down
+    description: ...
+    tags: [smart_charging]
+    ocpp_ids: [TC_057]
+    steps:
+      - plug_in
+      - remote_start: {id_tag: TAG-ACCEPTED}
+      - set_profile: {purpose: TxProfile, limit_a: 10}
+      - hold: {seconds: 8}
+    checks:
+      - current_follows_limit
+      - pwm_matches_limit
+
+Each step or check is a bare name or a one-key mapping name -> arguments.
+Validation happens for every file of the suite before any instrument is touched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bench.config import ConfigError
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    args: BaseModel
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str
+    description: str
+    tags: tuple[str, ...]
+    ocpp_ids: tuple[str, ...]
+    steps: tuple[StepSpec, ...]
+    checks: tuple[CheckSpec, ...]
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    tags: list[str] = []
+    ocpp_ids: list[str] = []
+    ocpp_versions: list[str] = ["1.6"]
+    steps: list[Any]
+    checks: list[Any] = []
+
+
+@dataclass
+class _Where:
+    path: Path
+    key: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def error(self, key: str, reason: str) -> None:
+        self.notes.append(f"{self.path}: {key}: {reason}")
+
+
+def _split(entry: Any, where: _Where, key: str) -> tuple[str, dict[str, Any]] | None:
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, dict) and len(entry) == 1:
+        name, args = next(iter(entry.items()))
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            where.error(f"{key}.{name}", "arguments must be a mapping")
+            return None
+        return str(name), args
+    where.error(key, "must be a name or a one-key mapping name: {arguments}")
+    return None
+
+
+def load_scenario(path: Path) -> Scenario:
+    from bench.scenario.steps import STEP_ARGS
+    from bench.verify import CHECKS
+
+    where = _Where(Path(path))
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        header = _Header.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(
+            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}" for e in exc.errors())) from None
+    steps = []
+    for i, entry in enumerate(header.steps):
+        parsed = _split(entry, where, f"steps[{i}]")
+        if parsed is None:
+            continue
+        name, args = parsed
+        if name not in STEP_ARGS:
+            where.error(f"steps[{i}]", f"unknown step {name!r}; known: {', '.join(sorted(STEP_ARGS))}")
+            continue
+        try:
+            steps.append(StepSpec(name, STEP_ARGS[name].model_validate(args)))
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = ".".join(str(p) for p in e["loc"])
+                where.error(f"steps[{i}].{name}{'.' + loc if loc else ''}",
+                            "unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+    checks = []
+    for i, entry in enumerate(header.checks):
+        parsed = _split(entry, where, f"checks[{i}]")
+        if parsed is None:
+            continue
+        name, args = parsed
+        if name not in CHECKS:
+            where.error(f"checks[{i}]", f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}")
+            continue
+        unknown = set(args) - set(CHECKS[name].params)
+        if unknown:
+            where.error(f"checks[{i}].{name}", f"unknown argument(s) {', '.join(sorted(unknown))}")
+            continue
+        checks.append(CheckSpec(name, args))
+    if where.notes:
+        raise ConfigError("\n".join(where.notes))
+    return Scenario(header.name, str(path), header.description, tuple(header.tags), tuple(header.ocpp_ids),
+                    tuple(steps), tuple(checks))
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Scenario files under the given files/folders, in a stable order."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found.extend(sorted(p.rglob("*.yaml")))
+        elif p.exists():
+            found.append(p)
+        else:
+            raise ConfigError(f"{p}: no such scenario file or folder")
+    return found
+
+
+def load_suite(paths: list[Path]) -> list[Scenario]:
+    """Load and validate every scenario; all errors of all files are reported together."""
+    scenarios, errors = [], []
+    for path in discover(paths):
+        try:
+            scenarios.append(load_scenario(path))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    names = [s.name for s in scenarios]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"duplicate scenario names: {', '.join(sorted(dupes))}")
+    if not scenarios:
+        raise ConfigError(f"no scenario files (*.yaml) found in {', '.join(map(str, paths))}")
+    return scenarios

@@ -1,0 +1,141 @@
+"""Runs scenarios on one position: steps, then checks over what was recorded.
+
+The position is put back into a known state before and after each scenario
+(transaction stopped, EV unplugged, loads off, profiles cleared), whatever
+happened in between.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from bench.acquisition import Sampler, Trace
+from bench.clock import Clock, iso_utc
+from bench.config import PositionConfig, TolerancesConfig
+from bench.csms import Dut
+from bench.ev_model import EvModel
+from bench.iec61851 import CpState
+from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine
+from bench.scenario.model import Scenario
+from bench.scenario.steps import STEPS, StepContext, StepFailed, TagPresenter
+from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
+from bench.verify import CheckInputs, run_check
+from instruments.roles import InstrumentError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PositionRuntime:
+    """Everything one position needs during a run."""
+
+    config: PositionConfig
+    tolerances: TolerancesConfig
+    clock: Clock
+    dut: Dut
+    ev: EvModel | None
+    trace: Trace
+    sampler: Sampler
+    tag_presenter: TagPresenter | None = None
+
+    def health(self) -> str | None:
+        """Why the position's instruments can no longer be trusted, if they cannot."""
+        if self.sampler.lost:
+            return self.sampler.lost
+        if self.ev is not None and self.ev.failure:
+            return f"EV model stopped: {self.ev.failure}"
+        return None
+
+
+async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
+    """Known state between scenarios: no transaction, EV unplugged, loads off, no profiles."""
+    tx = pos.dut.active_transaction(1)
+    if tx is not None and pos.dut.connected:
+        mark = pos.dut.mark()
+        await pos.dut.remote_stop(tx.transaction_id)
+        await pos.dut.wait_for("transaction_stopped", timeout_s=timeout_s, since_index=mark)
+    if pos.ev is not None:
+        await pos.ev.set_state(CpState.A)
+    if pos.dut.connected:
+        await pos.dut.clear_charging_profile()
+
+
+async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None
+                       ) -> ScenarioRecord:
+    clock = pos.clock
+    rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
+                         charge_point_id=pos.config.dut.charge_point_id)
+    anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
+    rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
+    dut_cfg = pos.config.dut
+    timeline = Timeline(1, dut_cfg.rated_current_a, dut_cfg.nominal_voltage_v, dut_cfg.phases,
+                        utc_mapper(anchor_mono, anchor_utc))
+    ctx = StepContext(clock, pos.config, pos.tolerances, pos.dut, pos.ev, timeline, pos.tag_presenter,
+                      event_cursor=pos.dut.mark())
+    timeline.note_profiles(anchor_mono)
+    timeline.note_ev_state(anchor_mono, pos.ev.state if pos.ev else CpState.A)
+    timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
+    step_failure: str | None = None
+    try:
+        for i, step in enumerate(scenario.steps):
+            srec = StepRecord(i, step.name, step.args.model_dump(exclude_defaults=True), clock.monotonic(),
+                              utc_start=iso_utc(clock.utcnow()))
+            rec.steps.append(srec)
+            if on_step:
+                on_step(f"{scenario.name}: step {i + 1}/{len(scenario.steps)} {step.name}")
+            try:
+                await STEPS[step.name].run(ctx, step.args)
+            except StepFailed as exc:
+                srec.ok, srec.message = False, str(exc)
+                step_failure = f"step {i + 1} {step.name}: {exc}"
+                break
+            finally:
+                srec.t_end_mono_s = clock.monotonic()
+            if (why := pos.health()) is not None:
+                raise InstrumentError(why)
+    except asyncio.CancelledError:
+        rec.error = "run interrupted"
+        raise
+    except Exception as exc:
+        rec.error = f"{type(exc).__name__}: {exc}"
+        if rec.steps:
+            rec.steps[-1].ok, rec.steps[-1].message = False, rec.error
+        log.exception("scenario %s: bench error", scenario.name)
+    finally:
+        rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
+        rec.profiles_sent = ctx.profiles_sent
+        _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc)
+    return rec
+
+
+def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeline: Timeline,
+           step_failure: str | None, anchor_mono: float, anchor_utc) -> None:
+    t0, t1 = rec.t_start_mono_s, rec.t_end_mono_s
+    txs = [tx for tx in pos.dut.transactions.values()
+           if tx.t_start_mono_s is not None and t0 <= tx.t_start_mono_s <= t1]
+    spans = [TxSpan(tx.transaction_id, tx.connector_id, tx.t_start_mono_s,
+                    tx.t_stop_mono_s if tx.t_stop_mono_s is not None and tx.t_stop_mono_s <= t1 else None,
+                    tx.start_timestamp) for tx in txs]
+    try:
+        expected = timeline.expected(t0, t1, spans)
+        rec.expected_limit = [[t, v] for t, v in expected.limit_a]
+    except Exception as exc:
+        rec.error = rec.error or f"expected limit: {type(exc).__name__}: {exc}"
+        expected = None
+    if step_failure:
+        rec.checks.append(CheckRecord("step_expectations", Verdict.FAIL, message=step_failure))
+    elif not rec.error:
+        rec.checks.append(CheckRecord("step_expectations", Verdict.PASS,
+                                      message=f"{len(rec.steps)} steps done as a compliant charger requires"))
+    if expected is not None and not rec.error:
+        inputs = CheckInputs(pos.config, pos.tolerances, t0, t1, pos.trace.columns(t0, t1), expected, txs,
+                             mono_mapper(anchor_mono, anchor_utc))
+        for check in scenario.checks:
+            inputs.params = check.args
+            rec.checks.append(run_check(check.name, inputs))
+    verdicts = [c.verdict for c in rec.checks]
+    if rec.error:
+        verdicts.append(Verdict.ERROR)
+    rec.verdict = combine(verdicts)

@@ -1,0 +1,307 @@
+"""The step library: what a scenario can do to the DUT and the EV.
+
+Each step has a pydantic argument model (validated when the suite is loaded)
+and an async implementation taking the `StepContext`. A step raises
+`StepFailed` when the DUT misbehaves (a FAIL of the charger) and lets any
+other exception through (an ERROR of the bench).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bench.clock import Clock, iso_utc
+from bench.config import PositionConfig, TolerancesConfig
+from bench.csms import Dut
+from bench.csms.dut import DutError
+from bench.ev_model import EvModel
+from bench.iec61851 import CpState
+from bench.scenario.timeline import Timeline
+
+TagPresenter = Callable[[str], Awaitable[None]]
+
+
+class StepFailed(Exception):
+    """The DUT did not do what a compliant charger must: a FAIL, not an ERROR."""
+
+
+@dataclass
+class StepContext:
+    clock: Clock
+    position: PositionConfig
+    tolerances: TolerancesConfig
+    dut: Dut
+    ev: EvModel | None
+    timeline: Timeline
+    tag_presenter: TagPresenter | None = None
+    event_cursor: int = 0
+    notes: list[str] = field(default_factory=list)
+    profiles_sent: list[dict[str, Any]] = field(default_factory=list)
+    _profile_ids: Any = field(default_factory=lambda: itertools.count(100))
+
+    def now(self) -> float:
+        return self.clock.monotonic()
+
+    def need_ev(self) -> EvModel:
+        if self.ev is None:
+            raise RuntimeError(f"position {self.position.name!r} has no EV emulator (with AC loads) configured")
+        return self.ev
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoArgs(_Args):
+    pass
+
+
+class EvStateArgs(_Args):
+    state: Literal["A", "B", "C", "D", "E"]
+
+
+class SwipeArgs(_Args):
+    id_tag: str = "TAG-ACCEPTED"
+
+
+class RemoteStartArgs(_Args):
+    id_tag: str = "TAG-ACCEPTED"
+    connector: int = Field(1, ge=1)
+    profile: dict[str, Any] | None = None  # a TxProfile sent with the request (wire camelCase)
+    expect: Literal["Accepted", "Rejected"] = "Accepted"
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class RemoteStopArgs(_Args):
+    connector: int = Field(1, ge=1)
+    expect: Literal["Accepted", "Rejected"] = "Accepted"
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class SetProfileArgs(_Args):
+    """Either a complete `profile` (wire format) or the shorthand fields to build one."""
+
+    connector: int = Field(1, ge=0)
+    profile: dict[str, Any] | None = None
+    purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] = "TxProfile"
+    stack_level: int = Field(0, ge=0)
+    profile_id: int | None = None
+    kind: Literal["Absolute", "Relative"] = "Absolute"
+    unit: Literal["A", "W"] = "A"
+    limit: float | None = Field(None, ge=0)
+    periods: list[tuple[int, float]] | None = None  # [[startPeriod_s, limit], ...]
+    number_phases: int | None = Field(None, ge=1, le=3)
+    duration_s: int | None = Field(None, ge=0)
+    expect: Literal["Accepted", "Rejected"] | None = None  # default: what a compliant charger answers
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SetProfileArgs":
+        given = [self.profile is not None, self.limit is not None, self.periods is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of profile, limit, periods")
+        return self
+
+
+class ClearProfileArgs(_Args):
+    profile_id: int | None = None
+    connector: int | None = None
+    purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] | None = None
+    stack_level: int | None = None
+    expect: Literal["Accepted", "Unknown"] | None = None
+
+
+class WaitForArgs(_Args):
+    event: Literal["transaction_started", "transaction_stopped", "status", "meter_values", "boot", "authorize"]
+    status: str | None = None  # for event: status
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class HoldArgs(_Args):
+    seconds: float = Field(gt=0)
+
+
+class SetEvArgs(_Args):
+    max_current_a: float | None = Field(None, gt=0, le=80)
+    reaction_time_s: float | None = Field(None, ge=0, le=10)
+
+
+class ConfigureArgs(_Args):
+    key: str
+    value: str
+    expect: Literal["Accepted", "Rejected", "RebootRequired", "NotSupported"] = "Accepted"
+
+
+# ---- implementations ---------------------------------------------------------
+
+async def _set_ev_state(ctx: StepContext, state: CpState) -> None:
+    await ctx.need_ev().set_state(state)
+    ctx.timeline.note_ev_state(ctx.now(), state)
+
+
+async def plug_in(ctx: StepContext, args: NoArgs) -> None:
+    await _set_ev_state(ctx, CpState.B)
+
+
+async def unplug(ctx: StepContext, args: NoArgs) -> None:
+    await _set_ev_state(ctx, CpState.A)
+
+
+async def ev_state(ctx: StepContext, args: EvStateArgs) -> None:
+    await _set_ev_state(ctx, CpState(args.state))
+
+
+async def swipe(ctx: StepContext, args: SwipeArgs) -> None:
+    if ctx.tag_presenter is None:
+        raise RuntimeError("no RFID tag presenter on this position (the virtual lab has one; a real bench needs one)")
+    await ctx.tag_presenter(args.id_tag)
+
+
+async def _wait_event(ctx: StepContext, kind: str, timeout_s: float, predicate=None):
+    try:
+        event = await ctx.dut.wait_for(kind, predicate, timeout_s=timeout_s, since_index=ctx.event_cursor)
+    except DutError as exc:
+        raise StepFailed(f"DUT: no {kind} within {timeout_s:g} s ({exc})") from None
+    ctx.event_cursor = max(ctx.event_cursor, ctx.dut.events.index(event) + 1)
+    return event
+
+
+def _expect(what: str, got: str, want: str) -> None:
+    if got != want:
+        raise StepFailed(f"{what}: DUT answered {got}, a compliant charger answers {want}")
+
+
+async def remote_start(ctx: StepContext, args: RemoteStartArgs) -> None:
+    status = await ctx.dut.remote_start(args.connector, args.id_tag, args.profile)
+    _expect("RemoteStartTransaction", status, args.expect)
+    if args.expect != "Accepted":
+        return
+    event = await _wait_event(ctx, "transaction_started", args.timeout_s,
+                              lambda e: e.connector_id in (None, args.connector))
+    if args.profile is not None:
+        tx_id = event.data.get("transaction_id")
+        accepted, reason = ctx.timeline.store.install(args.connector, args.profile, active_transaction_id=tx_id)
+        if not accepted:
+            raise StepFailed(f"the TxProfile sent with RemoteStartTransaction must be rejected ({reason}) "
+                             "but the DUT started the transaction")
+        ctx.timeline.note_profiles(event.t_mono_s)
+        ctx.profiles_sent.append({"t_mono_s": event.t_mono_s, "connector": args.connector, "profile": args.profile})
+
+
+async def remote_stop(ctx: StepContext, args: RemoteStopArgs) -> None:
+    tx = ctx.dut.active_transaction(args.connector)
+    if tx is None:
+        raise StepFailed(f"no active transaction on connector {args.connector} to stop")
+    status = await ctx.dut.remote_stop(tx.transaction_id)
+    _expect("RemoteStopTransaction", status, args.expect)
+    if args.expect == "Accepted":
+        await _wait_event(ctx, "transaction_stopped", args.timeout_s)
+        ctx.timeline.store.end_transaction(args.connector)
+        ctx.timeline.note_profiles(ctx.now())
+
+
+def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
+    if args.profile is not None:
+        return dict(args.profile)
+    periods = args.periods if args.periods is not None else [(0, args.limit)]
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": args.unit,
+        "chargingSchedulePeriod": [
+            {"startPeriod": int(s), "limit": round(float(lim), 1),
+             **({"numberPhases": args.number_phases} if args.number_phases else {})}
+            for s, lim in periods],
+    }
+    if args.duration_s is not None:
+        schedule["duration"] = args.duration_s
+    if args.kind == "Absolute":
+        schedule["startSchedule"] = iso_utc(ctx.clock.utcnow())
+    profile: dict[str, Any] = {
+        "chargingProfileId": args.profile_id if args.profile_id is not None else next(ctx._profile_ids),
+        "stackLevel": args.stack_level,
+        "chargingProfilePurpose": args.purpose,
+        "chargingProfileKind": args.kind,
+        "chargingSchedule": schedule,
+    }
+    if args.purpose == "TxProfile":
+        tx = ctx.dut.active_transaction(args.connector)
+        if tx is not None:
+            profile["transactionId"] = tx.transaction_id
+    return profile
+
+
+async def set_profile(ctx: StepContext, args: SetProfileArgs) -> None:
+    profile = build_profile(ctx, args)
+    tx = ctx.dut.active_transaction(args.connector) if args.connector else None
+    mirror = ctx.timeline.store
+    if tx is None:
+        mirror.end_transaction(args.connector)
+    accepted, reason = mirror.install(args.connector, profile, active_transaction_id=tx.transaction_id if tx else None)
+    want = args.expect or ("Accepted" if accepted else "Rejected")
+    status = await ctx.dut.set_charging_profile(args.connector, profile)
+    t = ctx.now()
+    ctx.profiles_sent.append({"t_mono_s": t, "connector": args.connector, "profile": profile, "status": status})
+    if accepted and status != "Accepted":
+        mirror.clear(profile_id=profile["chargingProfileId"])  # keep the mirror equal to the DUT
+    ctx.timeline.note_profiles(t)
+    why = f" ({reason})" if not accepted else ""
+    _expect(f"SetChargingProfile id {profile['chargingProfileId']}{why}", status, want)
+
+
+async def clear_profile(ctx: StepContext, args: ClearProfileArgs) -> None:
+    cleared = ctx.timeline.store.clear(profile_id=args.profile_id, connector_id=args.connector,
+                                       purpose=args.purpose, stack_level=args.stack_level)
+    status = await ctx.dut.clear_charging_profile(id=args.profile_id, connector_id=args.connector,
+                                                  purpose=args.purpose, stack_level=args.stack_level)
+    ctx.timeline.note_profiles(ctx.now())
+    _expect("ClearChargingProfile", status, args.expect or ("Accepted" if cleared else "Unknown"))
+
+
+async def wait_for(ctx: StepContext, args: WaitForArgs) -> None:
+    predicate = None
+    if args.status is not None:
+        predicate = lambda e: e.data.get("status") == args.status  # noqa: E731
+    await _wait_event(ctx, args.event, args.timeout_s, predicate)
+    if args.event == "transaction_stopped":
+        ctx.timeline.store.end_transaction(ctx.timeline.connector_id)
+        ctx.timeline.note_profiles(ctx.now())
+
+
+async def hold(ctx: StepContext, args: HoldArgs) -> None:
+    await ctx.clock.sleep(args.seconds)
+
+
+async def set_ev(ctx: StepContext, args: SetEvArgs) -> None:
+    ctx.need_ev().set_behaviour(max_current_a=args.max_current_a, reaction_time_s=args.reaction_time_s)
+    if args.max_current_a is not None:
+        ctx.timeline.note_ev_max(ctx.now(), args.max_current_a)
+
+
+async def configure(ctx: StepContext, args: ConfigureArgs) -> None:
+    status = await ctx.dut.change_configuration(args.key, args.value)
+    _expect(f"ChangeConfiguration {args.key}={args.value}", status, args.expect)
+
+
+@dataclass(frozen=True)
+class StepDef:
+    args: type[_Args]
+    run: Callable[[StepContext, Any], Awaitable[None]]
+
+
+STEPS: dict[str, StepDef] = {
+    "plug_in": StepDef(NoArgs, plug_in),
+    "unplug": StepDef(NoArgs, unplug),
+    "ev_state": StepDef(EvStateArgs, ev_state),
+    "swipe": StepDef(SwipeArgs, swipe),
+    "authorize": StepDef(SwipeArgs, swipe),
+    "remote_start": StepDef(RemoteStartArgs, remote_start),
+    "remote_stop": StepDef(RemoteStopArgs, remote_stop),
+    "set_profile": StepDef(SetProfileArgs, set_profile),
+    "clear_profile": StepDef(ClearProfileArgs, clear_profile),
+    "wait_for": StepDef(WaitForArgs, wait_for),
+    "hold": StepDef(HoldArgs, hold),
+    "set_ev": StepDef(SetEvArgs, set_ev),
+    "configure": StepDef(ConfigureArgs, configure),
+}
+STEP_ARGS = {name: d.args for name, d in STEPS.items()}

@@ -1,0 +1,155 @@
+"""What the charger should be doing over time, from what the bench did and saw.
+
+During a scenario the steps note every input of the expected behaviour: the
+charging profiles the DUT holds (a mirror of a compliant charger's store), the
+EV state and EV maximum current; transactions come from the DUT's messages.
+Afterwards `expected()` turns them into step functions on the monotonic clock:
+the composite limit (capped by the DUT's rating), the current the EV should draw,
+and the PWM duty the charger should offer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bench.iec61851 import CpState, current_to_duty_pct
+from bench.smart_charging import InstalledProfile, ProfileStore16, composite_schedule
+
+
+@dataclass
+class TxSpan:
+    transaction_id: int
+    connector_id: int
+    t_start: float
+    t_stop: float | None
+    start_utc: datetime
+
+
+@dataclass
+class Expected:
+    """Step functions: lists of (t_mono_s, value) each holding until the next point."""
+
+    limit_a: list[tuple[float, float]]
+    current_a: list[tuple[float, float]]  # what the EV should draw per phase (0 = nothing)
+    duty_pct: list[tuple[float, float | None]]  # None = PWM not judged (no transaction)
+    changes: list[float]  # instants where any of the above changed
+
+
+@dataclass
+class Timeline:
+    connector_id: int
+    rated_current_a: float
+    voltage_v: float
+    phases: int
+    utc_at: "callable"  # t_mono -> aware UTC datetime
+    store: ProfileStore16 = field(default_factory=ProfileStore16)
+    profile_snapshots: list[tuple[float, tuple[InstalledProfile, ...]]] = field(default_factory=list)
+    ev_states: list[tuple[float, CpState]] = field(default_factory=list)
+    ev_max_a: list[tuple[float, float]] = field(default_factory=list)
+
+    def note_profiles(self, t: float) -> None:
+        self.profile_snapshots.append((t, tuple(self.store.profiles)))
+
+    def note_ev_state(self, t: float, state: CpState) -> None:
+        self.ev_states.append((t, CpState(state)))
+
+    def note_ev_max(self, t: float, max_a: float) -> None:
+        self.ev_max_a.append((t, max_a))
+
+    def expected(self, t0: float, t1: float, transactions: list[TxSpan]) -> Expected:
+        cuts = {t0, t1}
+        cuts.update(t for t, _ in self.profile_snapshots if t0 <= t <= t1)
+        cuts.update(t for t, _ in self.ev_states if t0 <= t <= t1)
+        cuts.update(t for t, _ in self.ev_max_a if t0 <= t <= t1)
+        for tx in transactions:
+            cuts.update(t for t in (tx.t_start, tx.t_stop) if t is not None and t0 <= t <= t1)
+        edges = sorted(cuts)
+        limit, current, duty = [], [], []
+        for a, b in zip(edges, edges[1:]):
+            tx = _active(transactions, a)
+            profiles = _applicable(_at(self.profile_snapshots, a, ()), tx)
+            schedule = composite_schedule(
+                profiles, self.connector_id, self.utc_at(a), max(1, math.ceil(b - a)),
+                default_limit_a=self.rated_current_a, voltage_v=self.voltage_v, phases=self.phases,
+                transaction_start=tx.start_utc if tx else None, transaction_id=tx.transaction_id if tx else None)
+            state = _at(self.ev_states, a, CpState.A)
+            ev_max = _at(self.ev_max_a, a, self.rated_current_a)
+            for period in schedule.periods:
+                t = a + period.start_s
+                if t >= b:
+                    break
+                lim = min(_to_amps(period.limit, schedule.unit, period.number_phases, self.voltage_v), self.rated_current_a)
+                flowing = tx is not None and state.is_charging and lim >= 6.0
+                limit.append((t, lim))
+                current.append((t, min(lim, ev_max) if flowing else 0.0))
+                pwm_judged = tx is not None and state.is_connected
+                duty.append((t, current_to_duty_pct(lim) if pwm_judged else None))
+        return Expected(_merge(limit), _merge(current), _merge(duty), _change_times(limit, current, duty))
+
+
+def _to_amps(limit: float, unit: str, phases: int, voltage_v: float) -> float:
+    return limit if unit == "A" else limit / (voltage_v * (phases or 3))
+
+
+def _active(transactions: list[TxSpan], t: float) -> TxSpan | None:
+    for tx in transactions:
+        if tx.t_start <= t and (tx.t_stop is None or t < tx.t_stop):
+            return tx
+    return None
+
+
+def _applicable(profiles: tuple[InstalledProfile, ...], tx: TxSpan | None) -> list[InstalledProfile]:
+    """TxProfiles only live with their transaction (removed at its end)."""
+    out = []
+    for p in profiles:
+        if p.profile.get("chargingProfilePurpose") == "TxProfile":
+            if tx is None or (p.transaction_id is not None and p.transaction_id != tx.transaction_id):
+                continue
+        out.append(p)
+    return out
+
+
+def _at(points, t, default):
+    value = default
+    for tp, v in points:
+        if tp <= t:
+            value = v
+        else:
+            break
+    return value
+
+
+def _merge(points):
+    out = []
+    for t, v in points:
+        if not out or out[-1][1] != v:
+            out.append((t, v))
+    return out
+
+
+def _change_times(*series) -> list[float]:
+    times = set()
+    for points in series:
+        merged = _merge(points)
+        times.update(t for t, _ in merged[1:])
+    return sorted(times)
+
+
+def value_at(points: list[tuple[float, float]], t) :
+    """Evaluate a step function at scalar or numpy times (NaN before the first point)."""
+    import numpy as np
+
+    ts = np.array([p[0] for p in points], dtype=float)
+    vs = np.array([np.nan if p[1] is None else p[1] for p in points], dtype=float)
+    idx = np.searchsorted(ts, np.asarray(t, dtype=float), side="right") - 1
+    return np.where(idx >= 0, vs[np.clip(idx, 0, None)], np.nan)
+
+
+def utc_mapper(clock_mono: float, clock_utc: datetime):
+    """t_mono -> UTC using one anchor read from the run's clock (they share one scale)."""
+    return lambda t: clock_utc + timedelta(seconds=t - clock_mono)
+
+
+def mono_mapper(clock_mono: float, clock_utc: datetime):
+    return lambda dt: clock_mono + (dt - clock_utc).total_seconds()

@@ -1,0 +1,213 @@
+"""One bench run from validated inputs to the record: the run flow of DESIGN.md.
+
+CSMS up -> (virtual lab up) -> instruments opened and put in the safe state ->
+sampler and EV model running -> DUT connected and booted -> scenarios ->
+teardown on every path (loads off, EV unplugged, traces flushed, record
+written atomically) -> reports.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bench.acquisition import PositionInstruments, Sampler, Trace
+from bench.clock import Clock, iso_utc
+from bench.config import LabConfig, PositionConfig, config_digest
+from bench.csms import CsmsServer, CsmsSettings, MessageLog
+from bench.ev_model import EvModel, EvSettings
+from bench.record import RunRecord, ScenarioRecord, Verdict
+from bench.scenario.model import Scenario
+from bench.scenario.runner import PositionRuntime, reset_position, run_scenario
+from instruments.registry import create_instrument
+from instruments.roles import AcLoad, EvEmulator, Instrument, PowerMeter, Ratings
+
+log = logging.getLogger(__name__)
+METER_SAMPLED_DATA = "Energy.Active.Import.Register,Current.Import,Power.Active.Import,Voltage"
+
+
+@dataclass
+class RunOptions:
+    config_path: Path
+    scenarios: list[Scenario]
+    suite: str
+    out_dir: Path
+    fault: str | None = None
+    boot_timeout_s: float = 60.0
+    on_progress: Callable[[str], None] = lambda msg: None
+
+
+@dataclass
+class _Opened:
+    """What teardown must undo, filled in as the run comes up."""
+
+    instruments: list[Instrument] = field(default_factory=list)
+    ev_models: list[EvModel] = field(default_factory=list)
+    samplers: list[Sampler] = field(default_factory=list)
+    traces: list[Trace] = field(default_factory=list)
+
+
+def make_run_dir(out_dir: Path, suite: str, clock: Clock) -> Path:
+    stamp = clock.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", suite).strip("-") or "suite"
+    run_dir = Path(out_dir) / f"{stamp}-{safe}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = Path(out_dir) / f"{stamp}-{safe}-{n}"
+    (run_dir / "traces").mkdir(parents=True)
+    return run_dir
+
+
+async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: Path) -> RunRecord:
+    record = RunRecord(run_id=run_dir.name, suite=opts.suite, bench_name=config.bench.name, utc_start=iso_utc(clock.utcnow()),
+                       config_file=str(opts.config_path), config_digest=config_digest(opts.config_path),
+                       ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
+                       virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
+    record.write(run_dir)
+    opened = _Opened()
+    message_log = MessageLog(run_dir / "ocpp.jsonl", clock)
+    csms = CsmsServer(clock, CsmsSettings(
+        host=config.bench.csms.host, port=config.bench.csms.port,
+        accepted_ids=[p.dut.charge_point_id for p in config.positions],
+        heartbeat_interval_s=config.bench.csms.heartbeat_interval_s,
+        id_tags=dict(config.bench.csms.id_tags)), message_log)
+    lab = None
+    try:
+        await csms.start()
+        opts.on_progress(f"CSMS listening on {csms.url}")
+        if config.virtual_lab.enabled:
+            from bench.sim.lab import VirtualLab
+
+            lab = VirtualLab(clock, config, csms.url, frozenset([opts.fault] if opts.fault else []))
+            config = await lab.start_instruments()
+        runtimes = [await _bring_up(config, pos, clock, csms, run_dir, record, opened, lab)
+                    for pos in config.positions]
+        if lab is not None:
+            await lab.start_chargers()
+        for rt in runtimes:
+            await _wait_for_dut(rt, opts, record)
+        results = await asyncio.gather(*(_run_position(rt, [s for s in opts.scenarios], record, run_dir, opts)
+                                         for rt in runtimes), return_exceptions=True)
+        for res in results:
+            if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
+                record.error = record.error or f"{type(res).__name__}: {res}"
+        record.complete = not record.error
+    except asyncio.CancelledError:
+        record.error = "run interrupted (Ctrl-C): the record holds what ran"
+        raise
+    except Exception as exc:
+        log.exception("bench error")
+        record.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        await _teardown(opened)
+        if lab is not None:
+            await lab.stop()
+        await csms.stop()
+        message_log.close()
+        record.t_end_mono_s, record.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
+        record.sampling = {pos: {"configured_hz": s.stats.configured_hz, "achieved_hz": s.stats.achieved_hz,
+                                 "samples": s.stats.samples, "read_errors": s.stats.errors}
+                           for pos, s in zip([p.name for p in config.positions], opened.samplers)}
+        record.finalize_verdict()
+        record.write(run_dir)
+    return record
+
+
+async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: CsmsServer, run_dir: Path,
+                    record: RunRecord, opened: _Opened, lab) -> PositionRuntime:
+    ins = PositionInstruments()
+    loads: list[tuple[int, AcLoad]] = []
+    for name, spec in pos.instruments.items():
+        r = spec.ratings
+        inst = create_instrument(name, spec.driver, spec.address,
+                                 Ratings(r.max_current_a, r.max_power_w, r.max_voltage_v),
+                                 **({"phase": spec.phase} if spec.phase else {}))
+        opened.instruments.append(inst)
+        await inst.open()
+        identity = await inst.identify()
+        await inst.safe_state()
+        record.instruments.append({"position": pos.name, "name": name, "driver": spec.driver, "role": spec.role,
+                                   "address": spec.address, "identity": identity.__dict__,
+                                   "ratings": r.model_dump(exclude_none=True)})
+        if isinstance(inst, PowerMeter):
+            ins.meter = inst
+        elif isinstance(inst, AcLoad):
+            loads.append((spec.phase or 1, inst))
+        elif isinstance(inst, EvEmulator):
+            ins.ev = inst
+    ins.loads = [load for _, load in sorted(loads, key=lambda x: x[0])]
+    trace = Trace(run_dir / "traces" / f"{pos.name}.csv")
+    opened.traces.append(trace)
+    record.traces[pos.name] = f"traces/{pos.name}.csv"
+    sampler = Sampler(clock, ins, trace, config.bench.sampling_rate_hz)
+    opened.samplers.append(sampler)
+    sampler.start()
+    ev = None
+    if ins.ev is not None:
+        ev = EvModel(clock, ins.ev, ins.loads, EvSettings(pos.ev.max_current_a, pos.ev.phases, pos.ev.reaction_time_s))
+        opened.ev_models.append(ev)
+        ev.start()
+    presenter = lab.tag_presenter(pos.name) if lab is not None else None
+    return PositionRuntime(pos, config.tolerances, clock, csms.dut(pos.dut.charge_point_id), ev, trace, sampler,
+                           presenter)
+
+
+async def _wait_for_dut(rt: PositionRuntime, opts: RunOptions, record: RunRecord) -> None:
+    dut_cfg = rt.config.dut
+    opts.on_progress(f"waiting for {dut_cfg.charge_point_id} to connect and boot")
+    await rt.dut.wait_for("boot", timeout_s=opts.boot_timeout_s, since_index=0)
+    if rt.dut.identity is not None:
+        record.dut = {"position": rt.config.name, "charge_point_id": dut_cfg.charge_point_id,
+                      **{k: v for k, v in rt.dut.identity.__dict__.items() if v is not None}}
+    for key, value in (("MeterValueSampleInterval", str(dut_cfg.meter_sample_interval_s)),
+                       ("MeterValuesSampledData", METER_SAMPLED_DATA)):
+        status = await rt.dut.change_configuration(key, value)
+        if status not in ("Accepted", "RebootRequired"):
+            log.warning("%s: ChangeConfiguration %s answered %s", dut_cfg.charge_point_id, key, status)
+
+
+async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: RunRecord, run_dir: Path,
+                        opts: RunOptions) -> None:
+    for scenario in scenarios:
+        opts.on_progress(f"[{rt.config.name}] {scenario.name}")
+        try:
+            await reset_position(rt)
+        except Exception as exc:
+            rec = ScenarioRecord(scenario.name, scenario.file, rt.config.name, scenario.description,
+                                 verdict=Verdict.ERROR, error=f"could not reset the position: {exc}")
+            record.scenarios.append(rec)
+            record.write(run_dir)
+            continue
+        rec = await run_scenario(rt, scenario, opts.on_progress)
+        record.scenarios.append(rec)
+        record.write(run_dir)  # partial runs keep every finished scenario
+        opts.on_progress(f"[{rt.config.name}] {scenario.name}: {rec.verdict.value}")
+        with contextlib.suppress(Exception):
+            await reset_position(rt)
+        if (why := rt.health()) is not None:
+            raise RuntimeError(f"position {rt.config.name}: {why}")
+
+
+async def _teardown(opened: _Opened) -> None:
+    """Safe state on every exit path: EV unplugged, loads off, then close and flush."""
+    for ev in opened.ev_models:
+        with contextlib.suppress(Exception):
+            await ev.stop()
+    for inst in opened.instruments:  # EV emulator and loads first is not needed: each is idempotent
+        try:
+            await asyncio.wait_for(inst.safe_state(), 5.0)
+        except Exception as exc:
+            log.error("SAFE STATE NOT CONFIRMED for %s: %s", inst.name, exc)
+    for sampler in opened.samplers:
+        with contextlib.suppress(Exception):
+            await sampler.stop()
+    for inst in opened.instruments:
+        with contextlib.suppress(Exception):
+            await inst.close()
+    for trace in opened.traces:
+        trace.close()

@@ -1,0 +1,106 @@
+"""The simulated charger's own energy meter, and the OCPP 1.6 MeterValue it reports.
+
+The meter sits on the same conductors as the plant, so it counts the plant's
+exact energy (deltas of `Plant.energy_wh()`), times a gain that models a
+metering error. Reported currents have their own gain so a reporting bug can
+be simulated without touching the energy.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from bench.clock import iso_utc
+from bench.sim.plant import Plant
+
+SUPPORTED_MEASURANDS = (
+    "Energy.Active.Import.Register",
+    "Current.Import",
+    "Power.Active.Import",
+    "Voltage",
+    "Current.Offered",
+)
+
+
+@dataclass(frozen=True)
+class ChargerMeterReading:
+    energy_wh: float                    # lifetime import register
+    power_w: float                      # total active power
+    currents_a: tuple[float, ...]       # per phase, L1 first (only the plant's phases)
+    voltages_v: tuple[float, ...]       # L-N per phase
+
+
+class ChargerMeter:
+    def __init__(
+        self,
+        plant: Plant,
+        *,
+        initial_register_wh: float = 0.0,
+        energy_gain: float = 1.0,
+        current_report_gain: float = 1.0,
+    ) -> None:
+        self._plant = plant
+        self._energy_gain = energy_gain
+        self._current_gain = current_report_gain
+        self._register0_wh = initial_register_wh
+        self._plant_energy0_wh = plant.energy_wh()
+
+    def register_wh(self) -> float:
+        """Lifetime import register, Wh (unrounded: rounding is the reporter's job)."""
+        counted = self._plant.energy_wh() - self._plant_energy0_wh
+        return self._register0_wh + self._energy_gain * counted
+
+    def read(self) -> ChargerMeterReading:
+        phases = range(self._plant.settings.phases)
+        return ChargerMeterReading(
+            energy_wh=self.register_wh(),
+            power_w=self._energy_gain * self._plant.total_power_w(),
+            currents_a=tuple(self._current_gain * self._plant.current_a(p) for p in phases),
+            voltages_v=tuple(self._plant.voltage_v(p) for p in phases),
+        )
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def _decimals_of(resolution: float) -> int:
+    return max(0, -Decimal(str(resolution)).normalize().as_tuple().exponent)
+
+
+def meter_value(
+    reading: ChargerMeterReading,
+    *,
+    timestamp: datetime,
+    context: str,
+    measurands: Iterable[str],
+    resolution_wh: float,
+    offered_a: float = 0.0,
+) -> dict:
+    """One OCPP 1.6 MeterValue (wire camelCase) from a meter reading."""
+    energy = round(reading.energy_wh / resolution_wh) * resolution_wh
+    sampled: list[dict] = []
+
+    def add(measurand: str, value: str, unit: str, phase: str | None = None) -> None:
+        sv = {"value": value, "context": context, "format": "Raw", "measurand": measurand,
+              "location": "Outlet", "unit": unit}
+        if phase:
+            sv["phase"] = phase
+        sampled.append(sv)
+
+    for m in measurands:
+        if m == "Energy.Active.Import.Register":
+            add(m, _fmt(energy, _decimals_of(resolution_wh)), "Wh")
+        elif m == "Power.Active.Import":
+            add(m, _fmt(reading.power_w, 1), "W")
+        elif m == "Current.Import":
+            for i, amps in enumerate(reading.currents_a):
+                add(m, _fmt(amps, 2), "A", f"L{i + 1}")
+        elif m == "Voltage":
+            for i, volts in enumerate(reading.voltages_v):
+                add(m, _fmt(volts, 1), "V", f"L{i + 1}-N")
+        elif m == "Current.Offered":
+            add(m, _fmt(offered_a, 1), "A")
+    return {"timestamp": iso_utc(timestamp), "sampledValue": sampled}

@@ -1,0 +1,294 @@
+"""Checks: recorded traces + OCPP data + expected timeline -> measurements -> verdicts.
+
+Every check returns a `CheckRecord` whose measurements carry value, unit and
+limits as data. A check with nothing to judge (no samples, no transaction)
+answers ERROR with the reason, never PASS. A physical check on a position
+without the instrument it needs answers SKIPPED.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.config import PositionConfig, TolerancesConfig
+from bench.record import CheckRecord, Measurement, Verdict, combine, judge
+from bench.scenario.timeline import Expected, value_at
+
+ENERGY = "Energy.Active.Import.Register"
+CURRENT = "Current.Import"
+
+
+@dataclass
+class CheckInputs:
+    position: PositionConfig
+    tolerances: TolerancesConfig
+    t_start: float
+    t_end: float
+    trace: dict[str, np.ndarray]  # scenario window of the position's trace
+    expected: Expected
+    transactions: list[Any]  # bench.csms Transaction objects started in the window
+    mono_of: Callable[[datetime], float]  # charger timestamp -> monotonic time
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def phases(self) -> list[int]:
+        return list(range(1, self.position.ev.phases + 1))
+
+    def has(self, column: str) -> bool:
+        col = self.trace.get(column)
+        return col is not None and col.size > 0 and not np.all(np.isnan(col))
+
+
+def _skipped(name: str, why: str) -> CheckRecord:
+    return CheckRecord(name, Verdict.SKIPPED, message=why)
+
+
+def _error(name: str, why: str, params: dict | None = None) -> CheckRecord:
+    return CheckRecord(name, Verdict.ERROR, message=why, params=params or {})
+
+
+def _verdict_of(ms: list[Measurement]) -> Verdict:
+    return combine([m.verdict for m in ms])
+
+
+def _settle_mask(t: np.ndarray, changes: list[float], settle_s: float) -> tuple[np.ndarray, list[list[float]]]:
+    windows = [[c, c + settle_s] for c in changes]
+    mask = np.zeros(t.shape, dtype=bool)
+    for a, b in windows:
+        mask |= (t >= a) & (t < b)
+    return mask, windows
+
+
+def _first_failure_message(ms: list[Measurement]) -> str:
+    for m in ms:
+        if m.verdict != Verdict.PASS:
+            lim = f"[{'' if m.low is None else f'{m.low:g}'}, {'' if m.high is None else f'{m.high:g}'}]"
+            return f"{m.name} = {m.value if m.value is None else round(m.value, 3)} {m.unit} outside {lim}" \
+                if m.value is not None else f"{m.name}: {m.note}"
+    return ""
+
+
+# ---- current_follows_limit -----------------------------------------------------
+
+def current_follows_limit(inp: CheckInputs) -> CheckRecord:
+    """Per phase, outside settle windows after each change: measured <= limit + tolerance,
+    and, while the EV should draw, measured >= expected - tolerance (the limit rises again)."""
+    name = "current_follows_limit"
+    tol = inp.tolerances
+    abs_a = inp.params.get("tolerance_abs_a", tol.current_abs_a)
+    rel = inp.params.get("tolerance_rel_pct", tol.current_rel_pct) / 100.0
+    settle = inp.params.get("settle_time_s", inp.position.dut.reaction_time_s + inp.position.ev.reaction_time_s
+                            + tol.settle_margin_s)
+    if not any(inp.has(f"meter_current_l{p}_a") for p in inp.phases):
+        return _skipped(name, "no power meter current on this position")
+    t = inp.trace["t_mono_s"]
+    settling, windows = _settle_mask(t, inp.expected.changes, settle)
+    limit = value_at(inp.expected.limit_a, t)
+    want = value_at(inp.expected.current_a, t)
+    judged = ~settling & ~np.isnan(limit)
+    params = {"tolerance_abs_a": abs_a, "tolerance_rel_pct": rel * 100, "settle_time_s": settle,
+              "settle_windows": windows}
+    ms: list[Measurement] = []
+    for p in inp.phases:
+        cur = inp.trace[f"meter_current_l{p}_a"]
+        ok = judged & ~np.isnan(cur)
+        if not ok.any():
+            ms.append(judge(f"excess_over_limit_l{p}_a", None, "A", note="no samples outside settle windows"))
+            continue
+        allowed = abs_a + rel * limit
+        margin = np.where(ok, allowed - (cur - limit), np.inf)
+        i = int(np.argmin(margin))
+        ms.append(judge(f"excess_over_limit_l{p}_a", float(cur[i] - limit[i]), "A", None, float(allowed[i]),
+                        t_mono_s=float(t[i]), note=f"limit {limit[i]:.1f} A"))
+        drawing = ok & (want > 0)
+        if drawing.any():
+            short = np.where(drawing, (want - cur) - (abs_a + rel * want), -np.inf)
+            j = int(np.argmax(short))
+            allowed_short = abs_a + rel * want[j]
+            ms.append(judge(f"shortfall_below_expected_l{p}_a", float(want[j] - cur[j]), "A", None,
+                            float(allowed_short), t_mono_s=float(t[j]), note=f"expected {want[j]:.1f} A"))
+    verdict = _verdict_of(ms)
+    return CheckRecord(name, verdict, ms, _first_failure_message(ms), params)
+
+
+# ---- pwm_matches_limit --------------------------------------------------------------
+
+def pwm_matches_limit(inp: CheckInputs) -> CheckRecord:
+    """While a transaction runs and the EV is connected, the duty on CP equals the
+    Annex A duty of the composite limit (100 % below 6 A), outside settle windows."""
+    name = "pwm_matches_limit"
+    tol = inp.params.get("tolerance_pct", inp.tolerances.pwm_duty_pct)
+    settle = inp.params.get("settle_time_s", inp.position.dut.reaction_time_s + inp.tolerances.settle_margin_s)
+    if not inp.has("ev_pwm_duty_pct"):
+        return _skipped(name, "no EV emulator duty measurement on this position")
+    t = inp.trace["t_mono_s"]
+    settling, windows = _settle_mask(t, inp.expected.changes, settle)
+    want = value_at(inp.expected.duty_pct, t)
+    duty = inp.trace["ev_pwm_duty_pct"]
+    ok = ~settling & ~np.isnan(want) & ~np.isnan(duty)
+    params = {"tolerance_pct": tol, "settle_time_s": settle, "settle_windows": windows}
+    if not ok.any():
+        return _error(name, "no duty samples while a transaction ran (outside settle windows)", params)
+    err = np.where(ok, duty - want, np.nan)
+    i = int(np.nanargmax(np.abs(err)))
+    m = judge("duty_error_pct", float(err[i]), "%", -tol, tol, t_mono_s=float(t[i]),
+              note=f"expected {want[i]:.1f} %, measured {duty[i]:.1f} %")
+    return CheckRecord(name, m.verdict, [m], _first_failure_message([m]), params)
+
+
+# ---- meter values vs the reference meter ----------------------------------------------
+
+def _interp(trace: dict[str, np.ndarray], column: str, t: np.ndarray) -> np.ndarray:
+    ts, ys = trace["t_mono_s"], trace[column]
+    good = ~np.isnan(ys)
+    if good.sum() < 2:
+        return np.full(np.shape(t), np.nan)
+    inside = (t >= ts[good][0]) & (t <= ts[good][-1])
+    return np.where(inside, np.interp(t, ts[good], ys[good]), np.nan)
+
+
+def _steady(trace, column, t, half_window_s: float, max_spread: float) -> np.ndarray:
+    """Reference value at t if the reference was steady within +-half_window (else NaN):
+    MeterValues near a step change are not comparable sample by sample."""
+    ts, ys = trace["t_mono_s"], trace[column]
+    out = np.full(len(t), np.nan)
+    for k, tk in enumerate(t):
+        sel = (ts >= tk - half_window_s) & (ts <= tk + half_window_s) & ~np.isnan(ys)
+        if sel.sum() >= 2 and np.ptp(ys[sel]) <= max_spread:
+            out[k] = float(np.median(ys[sel]))
+    return out
+
+
+def _samples(inp: CheckInputs, measurand: str, phase: str | None = None):
+    rows = []
+    for tx in inp.transactions:
+        for s in tx.samples:
+            if s.measurand == measurand and (phase is None or (s.phase or "").startswith(phase)):
+                rows.append((inp.mono_of(s.timestamp), s.value))
+    rows.sort()
+    return np.array([r[0] for r in rows], dtype=float), np.array([r[1] for r in rows], dtype=float)
+
+
+def meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
+    """Current.Import per phase and the Energy.Active.Import.Register deltas reported in
+    MeterValues agree with the reference meter (energy within the MID class MPE, per
+    load point; the interval must let the last digit step >= 100 times)."""
+    name = "meter_values_match_reference"
+    tol = inp.tolerances
+    if not inp.has("meter_energy_import_wh"):
+        return _skipped(name, "no reference power meter on this position")
+    if not inp.transactions:
+        return _error(name, "no transaction in this scenario, so no MeterValues to compare")
+    rel = inp.params.get("current_tolerance_rel_pct", tol.meter_current_rel_pct)
+    abs_a = inp.params.get("current_tolerance_abs_a", tol.meter_current_abs_a)
+    mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
+    min_steps = inp.params.get("min_register_steps", 100)
+    ms: list[Measurement] = []
+    series: dict[str, dict[str, Any]] = {}
+    for p in inp.phases:
+        ts, vals = _samples(inp, CURRENT, f"L{p}")
+        ref = _steady(inp.trace, f"meter_current_l{p}_a", ts, 1.0, abs_a) if ts.size else np.array([])
+        use = ~np.isnan(ref) & (ref >= 1.0) if ts.size else np.array([], dtype=bool)
+        if not use.any():
+            ms.append(judge(f"current_error_l{p}_pct", None, "%", note="no Current.Import samples while current flowed steadily"))
+            continue
+        err_pct = (vals[use] - ref[use]) / ref[use] * 100.0
+        allowed = rel + abs_a / ref[use] * 100.0
+        i = int(np.argmax(np.abs(err_pct) - allowed))
+        ms.append(judge(f"current_error_l{p}_pct", float(err_pct[i]), "%", -float(allowed[i]), float(allowed[i]),
+                        t_mono_s=float(ts[use][i]), note=f"reported {vals[use][i]:.2f} A, reference {ref[use][i]:.2f} A"))
+        series[f"current_error_l{p}_pct"] = {"t_mono_s": ts[use].tolist(), "value": err_pct.tolist(), "unit": "%"}
+    ts, reg = _samples(inp, ENERGY)
+    ref_e = _interp(inp.trace, "meter_energy_import_wh", ts) if ts.size else np.array([])
+    segments = _load_point_segments(inp, ts)
+    min_wh = min_steps * inp.position.dut.meter_resolution_wh
+    e_errs, e_times = [], []
+    for a, b in segments:
+        if np.isnan(ref_e[a]) or np.isnan(ref_e[b]):
+            continue
+        d_ref, d_dut = ref_e[b] - ref_e[a], reg[b] - reg[a]
+        if d_ref < min_wh:
+            continue
+        err = (d_dut - d_ref) / d_ref * 100.0
+        e_errs.append(err)
+        e_times.append(float(ts[b]))
+        ms.append(judge(f"energy_error_point{len(e_errs)}_pct", float(err), "%", -mpe, mpe, t_mono_s=float(ts[b]),
+                        note=f"DUT {d_dut:.1f} Wh vs reference {d_ref:.1f} Wh over {ts[b] - ts[a]:.0f} s"))
+    if not e_errs:
+        ms.append(judge("energy_error_pct", None, "%",
+                        note=f"no load point long enough for {min_steps} register steps (>= {min_wh:g} Wh)"))
+    else:
+        series["energy_error_pct"] = {"t_mono_s": e_times, "value": e_errs, "unit": "%"}
+    params = {"current_tolerance_rel_pct": rel, "current_tolerance_abs_a": abs_a, "energy_tolerance_pct": mpe,
+              "min_register_steps": min_steps, "series": series}
+    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+
+
+def _load_point_segments(inp: CheckInputs, ts: np.ndarray) -> list[tuple[int, int]]:
+    """Index pairs (first, last energy sample) inside each steady stretch of expected current."""
+    if ts.size < 2:
+        return []
+    settle = inp.position.dut.reaction_time_s + inp.position.ev.reaction_time_s + inp.tolerances.settle_margin_s
+    edges = [t for t, _ in inp.expected.current_a] + [inp.t_end]
+    out = []
+    for (t_a, level), t_b in zip(inp.expected.current_a, edges[1:]):
+        if level <= 0:
+            continue
+        idx = np.nonzero((ts >= t_a + settle) & (ts <= t_b))[0]
+        if idx.size >= 2:
+            out.append((int(idx[0]), int(idx[-1])))
+    return out
+
+
+def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
+    """meterStop - meterStart (the lifetime register's delta, not meterStop alone) agrees
+    with the reference energy over the transaction, within the MID class MPE."""
+    name = "transaction_energy_matches_reference"
+    if not inp.has("meter_energy_import_wh"):
+        return _skipped(name, "no reference power meter on this position")
+    done = [tx for tx in inp.transactions if tx.meter_stop_wh is not None and tx.t_stop_mono_s is not None]
+    if not done:
+        return _error(name, "no completed transaction (StartTransaction and StopTransaction) in this scenario")
+    mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
+    min_wh = inp.params.get("min_register_steps", 100) * inp.position.dut.meter_resolution_wh
+    ms = []
+    for tx in done:
+        t_a, t_b = tx.t_start_mono_s, tx.t_stop_mono_s
+        ref = _interp(inp.trace, "meter_energy_import_wh", np.array([t_a, t_b]))
+        d_ref = float(ref[1] - ref[0])
+        d_dut = float(tx.meter_stop_wh - tx.meter_start_wh)
+        label = f"tx{tx.transaction_id}_energy_error_pct"
+        if np.isnan(d_ref) or d_ref < min_wh:
+            ms.append(judge(label, None, "%", note=f"reference energy {d_ref:.1f} Wh is below {min_wh:g} Wh"))
+            continue
+        ms.append(judge(label, (d_dut - d_ref) / d_ref * 100.0, "%", -mpe, mpe, t_mono_s=t_b,
+                        note=f"meterStop-meterStart {d_dut:.1f} Wh vs reference {d_ref:.1f} Wh"))
+    params = {"energy_tolerance_pct": mpe}
+    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    run: Callable[[CheckInputs], CheckRecord]
+    params: frozenset[str]
+
+
+CHECKS: dict[str, CheckDef] = {
+    "current_follows_limit": CheckDef(current_follows_limit, frozenset(
+        {"tolerance_abs_a", "tolerance_rel_pct", "settle_time_s"})),
+    "pwm_matches_limit": CheckDef(pwm_matches_limit, frozenset({"tolerance_pct", "settle_time_s"})),
+    "meter_values_match_reference": CheckDef(meter_values_match_reference, frozenset(
+        {"current_tolerance_rel_pct", "current_tolerance_abs_a", "energy_tolerance_pct", "min_register_steps"})),
+    "transaction_energy_matches_reference": CheckDef(transaction_energy_matches_reference, frozenset(
+        {"energy_tolerance_pct", "min_register_steps"})),
+}
+
+
+def run_check(name: str, inp: CheckInputs) -> CheckRecord:
+    try:
+        return CHECKS[name].run(inp)
+    except Exception as exc:  # a bug or bad data in the bench is an ERROR, never a PASS
+        return _error(name, f"check crashed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,97 @@
+"""Checks on synthetic traces: each can PASS, FAIL, and says ERROR/SKIPPED when it cannot judge."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench.acquisition import NUMERIC_COLUMNS
+from bench.config import load_config
+from bench.record import Verdict
+from bench.scenario.timeline import Expected
+from bench.verify import CheckInputs, current_follows_limit, pwm_matches_limit, transaction_energy_matches_reference
+
+from test_config import ROOT
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(ROOT / "lab_config.yaml")
+
+
+def _trace(t, **cols):
+    out = {c: np.full(len(t), np.nan) for c in NUMERIC_COLUMNS}
+    out["t_mono_s"] = np.asarray(t, dtype=float)
+    out["ev_cp_state"] = np.array(["C"] * len(t), dtype=object)
+    for k, v in cols.items():
+        out[k] = np.asarray(v, dtype=float)
+    return out
+
+
+def _inputs(cfg, trace, expected, transactions=()):
+    pos = cfg.positions[0]
+    return CheckInputs(pos, cfg.tolerances, 0.0, float(trace["t_mono_s"][-1]), trace, expected,
+                       list(transactions), lambda dt: 0.0)
+
+
+# limit 16 A from t=0, 10 A from t=20; EV draws what it is offered
+EXPECTED = Expected(limit_a=[(0.0, 16.0), (20.0, 10.0)], current_a=[(0.0, 16.0), (20.0, 10.0)],
+                    duty_pct=[(0.0, 26.7), (20.0, 16.7)], changes=[20.0])
+T = np.arange(0, 40, 0.1)
+
+
+def _phase_currents(values):
+    return {f"meter_current_l{p}_a": values for p in (1, 2, 3)}
+
+
+def test_current_that_follows_the_limit_passes(cfg):
+    cur = np.where(T < 22, 16.0, 10.0)  # settles 2 s after the change, inside the settle window
+    rec = current_follows_limit(_inputs(cfg, _trace(T, **_phase_currents(cur)), EXPECTED))
+    assert rec.verdict == Verdict.PASS, rec.message
+    assert {m.name for m in rec.measurements} >= {"excess_over_limit_l1_a", "shortfall_below_expected_l3_a"}
+
+
+def test_current_that_ignores_the_step_down_fails(cfg):
+    rec = current_follows_limit(_inputs(cfg, _trace(T, **_phase_currents(np.full(T.size, 16.0))), EXPECTED))
+    assert rec.verdict == Verdict.FAIL
+    worst = rec.measurements[0]
+    assert worst.value == pytest.approx(6.0) and worst.high == pytest.approx(0.7)
+
+
+def test_current_that_never_comes_back_up_fails(cfg):
+    cur = np.where(T < 10, 16.0, 6.0)
+    rec = current_follows_limit(_inputs(cfg, _trace(T, **_phase_currents(cur)), EXPECTED))
+    assert rec.verdict == Verdict.FAIL
+    assert any(m.name.startswith("shortfall") and m.verdict == Verdict.FAIL for m in rec.measurements)
+
+
+def test_current_check_is_skipped_without_a_meter(cfg):
+    assert current_follows_limit(_inputs(cfg, _trace(T), EXPECTED)).verdict == Verdict.SKIPPED
+
+
+def test_pwm_offset_fails_and_exact_duty_passes(cfg):
+    good = np.where(T < 21, 26.7, 16.7)
+    assert pwm_matches_limit(_inputs(cfg, _trace(T, ev_pwm_duty_pct=good), EXPECTED)).verdict == Verdict.PASS
+    bad = pwm_matches_limit(_inputs(cfg, _trace(T, ev_pwm_duty_pct=good + 4.0), EXPECTED))
+    assert bad.verdict == Verdict.FAIL and bad.measurements[0].value == pytest.approx(4.0)
+
+
+def test_pwm_without_any_judged_sample_is_an_error(cfg):
+    none = Expected([(0.0, 16.0)], [(0.0, 0.0)], [(0.0, None)], [])
+    rec = pwm_matches_limit(_inputs(cfg, _trace(T, ev_pwm_duty_pct=np.full(T.size, 26.7)), none))
+    assert rec.verdict == Verdict.ERROR
+
+
+def _tx(start, stop, meter_start, meter_stop):
+    return SimpleNamespace(transaction_id=1, t_start_mono_s=start, t_stop_mono_s=stop,
+                           meter_start_wh=meter_start, meter_stop_wh=meter_stop, samples=[])
+
+
+def test_transaction_energy_uses_the_delta_not_meter_stop(cfg):
+    energy = T * 10.0  # 10 Wh per second on the reference meter
+    trace = _trace(T, meter_energy_import_wh=energy)
+    ok = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 50_000, 50_300)]))
+    assert ok.verdict == Verdict.PASS, ok.message
+    high = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 50_000, 50_315)]))
+    assert high.verdict == Verdict.FAIL and high.measurements[0].value == pytest.approx(5.0)
+    none = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, []))
+    assert none.verdict == Verdict.ERROR

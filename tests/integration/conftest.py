@@ -1,0 +1,108 @@
+"""Full runs of the `bench` command against the virtual lab, on free ports.
+
+The runs are slow (tens of seconds of real time each) and independent, so one
+session fixture starts them all at once as subprocesses, each with its own
+virtual lab on its own ports, and the tests read their results.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+STEP_DOWN = SCENARIOS / "smart_charging" / "txprofile_step_down.yaml"
+METERING = SCENARIOS / "metering" / "meter_values_accuracy.yaml"
+
+# fault -> the shipped scenario whose checks must catch it
+FAULT_RUNS = {
+    "ignores_profile": STEP_DOWN,
+    "slow_reaction": STEP_DOWN,
+    "pwm_offset": STEP_DOWN,
+    "meter_gain_error": METERING,
+    "wrong_current_report": METERING,
+}
+
+
+def free_port_config(tmp: Path) -> Path:
+    """The default lab config with every port 0: the virtual lab binds free ports."""
+    data = yaml.safe_load((ROOT / "lab_config.yaml").read_text())
+    data["bench"]["csms"]["port"] = 0
+    for pos in data["positions"]:
+        for ins in pos["instruments"].values():
+            addr = ins["address"]
+            if addr.startswith("modbus"):
+                host_port, _, query = addr.partition("?")
+                ins["address"] = host_port.rsplit(":", 1)[0] + ":0" + (f"?{query}" if query else "")
+            else:
+                parts = addr.split("::")
+                parts[2] = "0"
+                ins["address"] = "::".join(parts)
+    path = tmp / "lab_config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@dataclass
+class BenchRun:
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+    out_dir: Path
+
+    @property
+    def run_dir(self) -> Path:
+        dirs = sorted(p for p in self.out_dir.iterdir() if p.is_dir())
+        assert len(dirs) == 1, f"{self.name}: expected one run folder in {self.out_dir}, got {dirs}\n{self.stderr}"
+        return dirs[0]
+
+    @property
+    def record(self) -> dict:
+        return json.loads((self.run_dir / "record.json").read_text())
+
+    def check(self, scenario: str, check: str) -> dict:
+        for s in self.record["scenarios"]:
+            if s["name"] == scenario:
+                for c in s["checks"]:
+                    if c["name"] == check:
+                        return c
+        raise AssertionError(f"{self.name}: no check {check} in scenario {scenario}\n{self.stdout}")
+
+
+def bench_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.cli", *args]
+
+
+@pytest.fixture(scope="session")
+def bench_runs(tmp_path_factory) -> dict[str, BenchRun]:
+    base = tmp_path_factory.mktemp("runs")
+    config = free_port_config(base)
+    jobs = {"clean": [], **{f: [str(p)] for f, p in FAULT_RUNS.items()}}
+    procs = {}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    for name, scenario_args in jobs.items():
+        out = base / name
+        args = ["run", *scenario_args, "--config", str(config), "--out", str(out)]
+        if name != "clean":
+            args += ["--fault", name]
+        procs[name] = (out, subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=env, text=True,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    runs = {}
+    try:
+        for name, (out, proc) in procs.items():
+            stdout, stderr = proc.communicate(timeout=600)
+            runs[name] = BenchRun(name, proc.returncode, stdout, stderr, out)
+    finally:
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return runs

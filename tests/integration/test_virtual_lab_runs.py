@@ -1,0 +1,76 @@
+"""The default suite on the virtual lab: the correct charger PASSes every check, and
+each injected fault makes its matching check FAIL (not ERROR), through the real sockets."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from .conftest import FAULT_RUNS
+
+pytestmark = pytest.mark.integration
+
+# fault -> (scenario, checks that must FAIL, checks that must still PASS)
+EXPECTED = {
+    "ignores_profile": ("txprofile_step_down", ["current_follows_limit", "pwm_matches_limit"], []),
+    "slow_reaction": ("txprofile_step_down", ["current_follows_limit", "pwm_matches_limit"], []),
+    "pwm_offset": ("txprofile_step_down", ["pwm_matches_limit"], []),
+    "meter_gain_error": ("meter_values_accuracy",
+                         ["meter_values_match_reference", "transaction_energy_matches_reference"],
+                         ["current_follows_limit"]),
+    "wrong_current_report": ("meter_values_accuracy", ["meter_values_match_reference"],
+                             ["transaction_energy_matches_reference", "current_follows_limit"]),
+}
+
+
+def test_every_fault_has_an_expectation():
+    assert set(EXPECTED) == set(FAULT_RUNS)
+
+
+def test_clean_charger_passes_the_default_suite(bench_runs):
+    run = bench_runs["clean"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = run.record
+    assert record["verdict"] == "PASS"
+    assert record["complete"] is True
+    names = {s["name"] for s in record["scenarios"]}
+    assert {"txprofile_step_down", "meter_values_accuracy", "remote_start_stop"} <= names
+    for s in record["scenarios"]:
+        assert s["verdict"] == "PASS", (s["name"], [(c["name"], c["message"]) for c in s["checks"]])
+        judged = [m for c in s["checks"] for m in c["measurements"]]
+        assert judged, f"{s['name']}: no measurements at all"
+    assert record["dut"]["vendor"] and record["dut"]["firmware"]
+
+
+def test_clean_run_writes_every_result_file(bench_runs):
+    run_dir = bench_runs["clean"].run_dir
+    for name in ("record.json", "ocpp.jsonl", "junit.xml", "report.pdf", "traces/pos1.csv"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "plots").glob("*.png"))
+    assert (run_dir / "report.pdf").read_bytes().startswith(b"%PDF")
+    with open(run_dir / "traces" / "pos1.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) > 100
+    # teardown left the bench safe: EV unplugged and no load current in the last samples
+    assert rows[-1]["ev_cp_state"] == "A"
+    assert float(rows[-1]["meter_current_l1_a"] or 0) == 0.0
+
+
+def test_sampling_rate_is_recorded(bench_runs):
+    sampling = bench_runs["clean"].record["sampling"]["pos1"]
+    assert sampling["configured_hz"] == 10
+    assert sampling["achieved_hz"] > 5  # the figure itself is reported by the run summary
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+def test_injected_fault_fails_its_check(bench_runs, fault):
+    run = bench_runs[fault]
+    scenario, must_fail, must_pass = EXPECTED[fault]
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.record["fault"] == fault
+    for name in must_fail:
+        check = run.check(scenario, name)
+        assert check["verdict"] == "FAIL", (name, check["message"])
+        assert any(m["verdict"] == "FAIL" for m in check["measurements"])
+    for name in must_pass:
+        assert run.check(scenario, name)["verdict"] == "PASS", name
