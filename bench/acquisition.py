@@ -149,6 +149,12 @@ class Sampler:
             self.stats.achieved_hz = round(self.stats.samples / elapsed, 2)
         self.trace.flush()
 
+    async def record_final_sample(self) -> None:
+        """One more row after teardown put the instruments in the safe state, so the trace
+        itself shows the state the bench was left in."""
+        self.trace.append(await self.sample_once())
+        self.trace.flush()
+
     async def sample_once(self) -> dict[str, float | str | None]:
         """One row: all instruments read concurrently, stamped at the request time."""
         t = self.clock.monotonic()

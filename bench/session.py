@@ -194,18 +194,24 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
 
 
 async def _teardown(opened: _Opened) -> None:
-    """Safe state on every exit path: EV unplugged, loads off, then close and flush."""
+    """Safe state on every exit path: EV unplugged, loads off, then one last sample that
+    shows the safe state in the trace, then close and flush."""
     for ev in opened.ev_models:
         with contextlib.suppress(Exception):
             await ev.stop()
-    for inst in opened.instruments:  # EV emulator and loads first is not needed: each is idempotent
+    for sampler in opened.samplers:
+        with contextlib.suppress(Exception):
+            await sampler.stop()
+    for inst in opened.instruments:
         try:
             await asyncio.wait_for(inst.safe_state(), 5.0)
         except Exception as exc:
             log.error("SAFE STATE NOT CONFIRMED for %s: %s", inst.name, exc)
     for sampler in opened.samplers:
-        with contextlib.suppress(Exception):
-            await sampler.stop()
+        try:
+            await asyncio.wait_for(sampler.record_final_sample(), 5.0)
+        except Exception as exc:
+            log.warning("final sample after safe state failed: %s", exc)
     for inst in opened.instruments:
         with contextlib.suppress(Exception):
             await inst.close()

@@ -1,0 +1,56 @@
+"""Ctrl-C in the middle of a charging session: loads off, EV unplugged, the record and
+traces of what ran are kept, and the exit code says the run did not complete."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .conftest import ROOT, SCENARIOS, bench_cmd, free_port_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_ctrl_c_mid_session_leaves_the_bench_safe_and_keeps_the_data(tmp_path):
+    config = free_port_config(tmp_path)
+    out = tmp_path / "results"
+    proc = subprocess.Popen(
+        bench_cmd("run", str(SCENARIOS / "remote_control" / "remote_start_stop.yaml"), "--config", str(config),
+                  "--out", str(out)),
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:  # wait until the EV is charging
+            lines.append(line)
+            if "step 4/7 hold" in line or time.monotonic() > deadline:
+                break
+        assert any("step 4/7 hold" in line for line in lines), "".join(lines)
+        time.sleep(3.0)  # current is flowing now
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, "".join(lines) + rest
+    run_dir = next(out.iterdir())
+    record = json.loads((run_dir / "record.json").read_text())
+    assert record["complete"] is False
+    assert record["verdict"] == "ERROR"
+    assert "interrupted" in record["error"]
+    with open(run_dir / "traces" / "pos1.csv") as f:
+        rows = list(csv.DictReader(f))
+    charging = [r for r in rows if r["meter_current_l1_a"] and float(r["meter_current_l1_a"]) > 10]
+    assert charging, "the EV never drew current before the interrupt"
+    last = rows[-1]
+    assert last["ev_cp_state"] == "A"
+    assert float(last["load_current_l1_a"] or 0) == 0.0
+    assert float(last["meter_current_l1_a"] or 0) == 0.0
+    assert (run_dir / "report.pdf").exists()
