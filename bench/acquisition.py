@@ -131,6 +131,7 @@ class Sampler:
         self.lost: str | None = None
         self._task: asyncio.Task | None = None
         self._t0 = 0.0
+        self._t_first = self._t_last = 0.0
 
     def start(self) -> None:
         self._t0 = self.clock.monotonic()
@@ -144,9 +145,8 @@ class Sampler:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        elapsed = self.clock.monotonic() - self._t0
-        if elapsed > 0:
-            self.stats.achieved_hz = round(self.stats.samples / elapsed, 2)
+        if self.stats.samples > 1 and self._t_last > self._t_first:
+            self.stats.achieved_hz = round((self.stats.samples - 1) / (self._t_last - self._t_first), 2)
         self.trace.flush()
 
     async def record_final_sample(self) -> None:
@@ -187,6 +187,9 @@ class Sampler:
                 row = await self.sample_once()
                 self.trace.append(row)
                 self.stats.samples += 1
+                self._t_last = float(row["t_mono_s"])
+                if self.stats.samples == 1:
+                    self._t_first = self._t_last
                 consecutive = 0
             except (InstrumentError, OSError, asyncio.TimeoutError) as exc:
                 self.stats.errors += 1

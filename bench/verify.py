@@ -253,7 +253,9 @@ def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
     if not done:
         return _error(name, "no completed transaction (StartTransaction and StopTransaction) in this scenario")
     mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
-    min_wh = inp.params.get("min_register_steps", 100) * inp.position.dut.meter_resolution_wh
+    # OCPP 1.6 meterStart/meterStop are whole Wh, whatever the register's own resolution
+    resolution_wh = max(1.0, inp.position.dut.meter_resolution_wh)
+    min_wh = inp.params.get("min_register_steps", 100) * resolution_wh
     ms = []
     for tx in done:
         t_a, t_b = tx.t_start_mono_s, tx.t_stop_mono_s

@@ -17,7 +17,7 @@ from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
-from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine
+from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
 from bench.scenario.steps import STEPS, StepContext, StepFailed, TagPresenter
 from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
@@ -124,11 +124,10 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
     except Exception as exc:
         rec.error = rec.error or f"expected limit: {type(exc).__name__}: {exc}"
         expected = None
-    if step_failure:
-        rec.checks.append(CheckRecord("step_expectations", Verdict.FAIL, message=step_failure))
-    elif not rec.error:
-        rec.checks.append(CheckRecord("step_expectations", Verdict.PASS,
-                                      message=f"{len(rec.steps)} steps done as a compliant charger requires"))
+    if step_failure or not rec.error:
+        answers = judge("dut_answers_not_as_required", 1 if step_failure else 0, "count", None, 0,
+                        note=step_failure or f"{len(rec.steps)} steps done as a compliant charger requires")
+        rec.checks.append(CheckRecord("step_expectations", answers.verdict, [answers], step_failure or ""))
     if expected is not None and not rec.error:
         inputs = CheckInputs(pos.config, pos.tolerances, t0, t1, pos.trace.columns(t0, t1), expected, txs,
                              mono_mapper(anchor_mono, anchor_utc))

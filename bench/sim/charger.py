@@ -608,6 +608,8 @@ class SimulatedCharger:
                                                active_transaction_id=tx_id)
         if not accepted:
             log.info("%s: SetChargingProfile rejected: %s", self.config.charge_point_id, reason)
+            if F.ACCEPTS_INVALID_PROFILE in self._faults:  # says yes, installs nothing
+                return call_result.SetChargingProfile(status="Accepted")
         self._limits_dirty = True
         return call_result.SetChargingProfile(status="Accepted" if accepted else "Rejected")
 

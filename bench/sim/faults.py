@@ -13,6 +13,7 @@ SLOW_REACTION = "slow_reaction"
 METER_GAIN_ERROR = "meter_gain_error"
 WRONG_CURRENT_REPORT = "wrong_current_report"
 PWM_OFFSET = "pwm_offset"
+ACCEPTS_INVALID_PROFILE = "accepts_invalid_profile"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -20,6 +21,7 @@ FAULTS: dict[str, str] = {
     METER_GAIN_ERROR: "energy register and power count +4 % (MID class A allows 2 %)",
     WRONG_CURRENT_REPORT: "Current.Import in MeterValues reported 25 % high (energy correct)",
     PWM_OFFSET: "PWM duty 4 percentage points above the Annex A duty for its limit",
+    ACCEPTS_INVALID_PROFILE: "answers Accepted to a SetChargingProfile it must reject (e.g. TxProfile without transaction)",
 }
 
 # Magnitudes, as data so checks and tests can refer to them.

@@ -87,7 +87,7 @@ def _tx(start, stop, meter_start, meter_stop):
 
 
 def test_transaction_energy_uses_the_delta_not_meter_stop(cfg):
-    energy = T * 10.0  # 10 Wh per second on the reference meter
+    energy = T * 10.0  # 10 Wh per second: 300 Wh over the transaction on the reference meter
     trace = _trace(T, meter_energy_import_wh=energy)
     ok = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 50_000, 50_300)]))
     assert ok.verdict == Verdict.PASS, ok.message
@@ -95,3 +95,10 @@ def test_transaction_energy_uses_the_delta_not_meter_stop(cfg):
     assert high.verdict == Verdict.FAIL and high.measurements[0].value == pytest.approx(5.0)
     none = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, []))
     assert none.verdict == Verdict.ERROR
+
+
+def test_transaction_energy_too_small_to_resolve_is_an_error_not_a_verdict(cfg):
+    trace = _trace(T, meter_energy_import_wh=T * 2.0)  # 60 Wh: fewer than 100 whole-Wh steps
+    rec = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 1000, 1060)]))
+    assert rec.verdict == Verdict.ERROR
+    assert "below 100 Wh" in rec.measurements[0].note

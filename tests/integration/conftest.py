@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 STEP_DOWN = SCENARIOS / "smart_charging" / "txprofile_step_down.yaml"
 METERING = SCENARIOS / "metering" / "meter_values_accuracy.yaml"
+TX_WITHOUT_TX = SCENARIOS / "smart_charging" / "txprofile_without_transaction.yaml"
 
 # fault -> the shipped scenario whose checks must catch it
 FAULT_RUNS = {
@@ -28,6 +29,7 @@ FAULT_RUNS = {
     "pwm_offset": STEP_DOWN,
     "meter_gain_error": METERING,
     "wrong_current_report": METERING,
+    "accepts_invalid_profile": TX_WITHOUT_TX,
 }
 
 

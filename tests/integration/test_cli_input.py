@@ -2,7 +2,9 @@
 before anything is started."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -52,3 +54,31 @@ def test_list_shows_the_default_suite():
     assert res.returncode == 0, res.stderr
     for name in ("txprofile_step_down", "meter_values_accuracy", "remote_start_stop"):
         assert name in res.stdout
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_instrument_is_an_error_with_a_record(tmp_path):
+    data = yaml.safe_load((ROOT / "lab_config.yaml").read_text())
+    data["virtual_lab"]["enabled"] = False
+    data["bench"]["csms"]["port"] = 0
+    for ins in data["positions"][0]["instruments"].values():  # nothing listens on any of them
+        addr = ins["address"]
+        ins["address"] = (f"modbus+tcp://127.0.0.1:{_closed_port()}?unit=1" if addr.startswith("modbus")
+                          else f"TCPIP::127.0.0.1::{_closed_port()}::SOCKET")
+    cfg = tmp_path / "real.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "results"
+    res = _run("run", "scenarios/remote_control", "--config", str(cfg), "--out", str(out))
+    assert res.returncode == 2, res.stdout + res.stderr
+    record = json.loads((next(out.iterdir()) / "record.json").read_text())
+    assert record["verdict"] == "ERROR" and record["complete"] is False
+    # the error names the instrument, its address and what happened
+    assert re.search(r"(ev|load_l\d|meter): link to \S+127\.0\.0\.1\S+ lost during '?connect", record["error"]), \
+        record["error"]

@@ -20,6 +20,7 @@ EXPECTED = {
                          ["current_follows_limit"]),
     "wrong_current_report": ("meter_values_accuracy", ["meter_values_match_reference"],
                              ["transaction_energy_matches_reference", "current_follows_limit"]),
+    "accepts_invalid_profile": ("txprofile_without_transaction", ["step_expectations"], []),
 }
 
 
@@ -34,7 +35,8 @@ def test_clean_charger_passes_the_default_suite(bench_runs):
     assert record["verdict"] == "PASS"
     assert record["complete"] is True
     names = {s["name"] for s in record["scenarios"]}
-    assert {"txprofile_step_down", "meter_values_accuracy", "remote_start_stop"} <= names
+    assert {"txprofile_step_down", "meter_values_accuracy", "remote_start_stop",
+            "txprofile_without_transaction"} <= names
     for s in record["scenarios"]:
         assert s["verdict"] == "PASS", (s["name"], [(c["name"], c["message"]) for c in s["checks"]])
         judged = [m for c in s["checks"] for m in c["measurements"]]
