@@ -25,6 +25,7 @@ from bench.verify import CheckInputs, run_check
 from instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
+PASSIVE_STEPS = frozenset({"hold", "wait_for"})  # steps that change nothing on the bench or the DUT
 
 
 @dataclass
@@ -120,6 +121,10 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
                     tx.start_timestamp) for tx in txs]
     try:
         expected = timeline.expected(t0, t1, spans)
+        # A command may change the DUT's behaviour as soon as it is sent, before the DUT's own
+        # message (e.g. StopTransaction) tells the bench: settle from the command too.
+        expected.changes = sorted(set(expected.changes) | {
+            st.t_start_mono_s for st in rec.steps if st.name not in PASSIVE_STEPS})
         rec.expected_limit = [[t, v] for t, v in expected.limit_a]
     except Exception as exc:
         rec.error = rec.error or f"expected limit: {type(exc).__name__}: {exc}"
