@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="regenerate plots, report.pdf and junit.xml of a run folder")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
+
+    from bench.commands import register_all
+
+    register_all(sub)
     return p
 
 
@@ -108,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     record: RunRecord | None = None
     interrupted = False
     try:
-        record = asyncio.run(run_bench(config, opts, clock, run_dir))
+        record = _run_stoppable(run_bench(config, opts, clock, run_dir))
     except KeyboardInterrupt:
         interrupted = True
         err_console.print("[bold yellow]interrupted: instruments were put in the safe state; writing what ran[/]")
@@ -120,6 +125,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         _render(run_dir)
     _summary(record, run_dir)
     return 2 if interrupted else exit_code(record.verdict)
+
+
+def _run_stoppable(coro):
+    """asyncio.run, stoppable by Ctrl-C and by SIGTERM (a CI job being cancelled) alike:
+    both cancel the run, so teardown puts the bench in the safe state. SIGINT is reset to
+    Python's handler in case the bench was started with it ignored (background jobs)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    async def main():
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await coro
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:  # SIGTERM
+        raise KeyboardInterrupt from None
 
 
 def _render(run_dir: Path) -> None:
@@ -194,7 +220,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             await lab.stop()
 
     try:
-        asyncio.run(serve())
+        _run_stoppable(serve())
     except KeyboardInterrupt:
         pass
     return 0
@@ -224,7 +250,7 @@ def cmd_csms(args: argparse.Namespace) -> int:
             message_log.close()
 
     try:
-        asyncio.run(serve())
+        _run_stoppable(serve())
     except KeyboardInterrupt:
         pass
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -85,6 +86,7 @@ class InstrumentConfig(_Strict):
     driver: str
     address: str
     model: str | None = None  # the model expected at this address (e.g. "63804"); the virtual lab simulates it
+    calibration_due: date | None = None  # shown on the report cover; the bench warns when it has passed
     phase: Literal[1, 2, 3] | None = None  # AC loads: which phase the unit sits on
     ratings: RatingsConfig = Field(default_factory=RatingsConfig)
 

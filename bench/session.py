@@ -133,7 +133,8 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
         await inst.safe_state()
         record.instruments.append({"position": pos.name, "name": name, "driver": spec.driver, "role": spec.role,
                                    "address": spec.address, "identity": identity.__dict__,
-                                   "ratings": r.model_dump(exclude_none=True)})
+                                   "ratings": r.model_dump(exclude_none=True),
+                                   "calibration_due": spec.calibration_due.isoformat() if spec.calibration_due else None})
         if isinstance(inst, PowerMeter):
             ins.meter = inst
         elif isinstance(inst, AcLoad):

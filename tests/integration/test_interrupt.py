@@ -1,4 +1,4 @@
-"""Ctrl-C in the middle of a charging session: loads off, EV unplugged, the record and
+"""Ctrl-C (or SIGTERM from a cancelled CI job) in the middle of a charging session: loads off, EV unplugged, the record and
 traces of what ran are kept, and the exit code says the run did not complete."""
 from __future__ import annotations
 
@@ -16,14 +16,20 @@ from .conftest import ROOT, SCENARIOS, bench_cmd, free_port_config
 pytestmark = pytest.mark.integration
 
 
-def test_ctrl_c_mid_session_leaves_the_bench_safe_and_keeps_the_data(tmp_path):
+def _default_sigint() -> None:
+    # a shell's background job starts with SIGINT ignored; a user's terminal does not
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stop_mid_session_leaves_the_bench_safe_and_keeps_the_data(tmp_path, signum):
     config = free_port_config(tmp_path)
     out = tmp_path / "results"
     proc = subprocess.Popen(
         bench_cmd("run", str(SCENARIOS / "remote_control" / "remote_start_stop.yaml"), "--config", str(config),
                   "--out", str(out)),
         cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
     try:
         lines = []
         deadline = time.monotonic() + 60
@@ -33,7 +39,7 @@ def test_ctrl_c_mid_session_leaves_the_bench_safe_and_keeps_the_data(tmp_path):
                 break
         assert any("step 4/7 hold" in line for line in lines), "".join(lines)
         time.sleep(3.0)  # current is flowing now
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         rest, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

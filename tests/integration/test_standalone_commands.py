@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,12 +16,17 @@ import yaml
 from .conftest import ROOT, bench_cmd, free_port_config
 
 pytestmark = pytest.mark.integration
+
+
+def _default_sigint() -> None:
+    # a shell's background job starts with SIGINT ignored; a user's terminal does not
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
 def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_default_sigint)
 
 
 def _read_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 30) -> re.Match:
@@ -35,14 +41,16 @@ def _read_until(proc: subprocess.Popen, pattern: str, timeout_s: float = 30) -> 
     raise AssertionError(f"no {pattern!r} in output:\n{''.join(seen)}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen) -> str:
+    """Ctrl-C, as a user would; returns what the process printed after that."""
     if proc.poll() is None:
-        proc.send_signal(2)  # SIGINT, as a user's Ctrl-C
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+    return rest or ""
 
 
 def test_sim_charger_boots_against_the_standalone_csms(tmp_path: Path):
@@ -73,7 +81,7 @@ def test_sim_charger_boots_against_the_standalone_csms(tmp_path: Path):
         assert boot["cp_id"] == "EVB-SIM-001"
         assert boot["frame"][3]["chargePointVendor"]
     finally:
-        if sim is not None:
-            _stop(sim)
-        _stop(csms)
-    assert sim.returncode == 0 and csms.returncode == 0
+        sim_rest = _stop(sim) if sim is not None else ""
+        csms_rest = _stop(csms)
+    assert sim.returncode == 0, sim_rest
+    assert csms.returncode == 0, csms_rest
