@@ -78,6 +78,7 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         id_tags=dict(config.bench.csms.id_tags)), message_log)
     lab = None
     try:
+        _warn_calibration(config, clock, opts)
         await csms.start()
         opts.on_progress(f"CSMS listening on {csms.url}")
         if config.virtual_lab.enabled:
@@ -116,6 +117,15 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         record.finalize_verdict()
         record.write(run_dir)
     return record
+
+
+def _warn_calibration(config: LabConfig, clock: Clock, opts: RunOptions) -> None:
+    today = clock.utcnow().date()
+    for pos in config.positions:
+        for name, spec in pos.instruments.items():
+            if spec.calibration_due is not None and spec.calibration_due < today:
+                opts.on_progress(f"WARNING: {pos.name}/{name} calibration was due {spec.calibration_due}: "
+                                 "its readings are not traceable")
 
 
 async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: CsmsServer, run_dir: Path,
