@@ -33,6 +33,8 @@ class EvModel:
         self.ev = ev
         self.loads = loads[: settings.phases]
         self.settings = settings
+        self._all_loads = list(loads)
+        self._configured_phases = settings.phases
         self.state = CpState.A
         self.failure: str | None = None  # set when the loop stops on an instrument error
         self._applied_a = 0.0
@@ -44,6 +46,20 @@ class EvModel:
         await self.ev.set_cp_state(self.state.value)
         if not self.state.is_charging:  # the car stops drawing before it leaves C
             await self._apply(0.0)
+        if self.state is CpState.A and self.settings.phases != self._configured_phases:
+            await self.set_phases(self._configured_phases)  # a phase change lasts while this EV is plugged in
+
+    async def set_phases(self, phases: int) -> None:
+        """Draw on `phases` phases (L1..Ln) from now on, e.g. a 1-phase car on a 3-phase charger.
+        Unplugging (state A) returns to the configured phases."""
+        if not 1 <= phases <= len(self._all_loads):
+            raise ValueError(f"the EV cannot draw on {phases} phases: {len(self._all_loads)} AC loads configured")
+        for load in self._all_loads[phases:]:
+            await load.set_enabled(False)
+        self.loads = self._all_loads[:phases]
+        self.settings.phases = phases
+        if self._applied_a > 0:
+            await self._apply(self._applied_a)
 
     def set_behaviour(self, *, max_current_a: float | None = None, reaction_time_s: float | None = None) -> None:
         if max_current_a is not None:

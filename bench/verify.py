@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bench.clock import parse_iso
 from bench.config import PositionConfig, TolerancesConfig
 from bench.record import CheckRecord, Measurement, Verdict, combine, judge
 from bench.scenario.timeline import Expected, value_at
@@ -88,6 +89,7 @@ def current_follows_limit(inp: CheckInputs) -> CheckRecord:
     settling, windows = _settle_mask(t, inp.expected.changes, settle)
     limit = value_at(inp.expected.limit_a, t)
     want = value_at(inp.expected.current_a, t)
+    ev_phases = value_at(inp.expected.ev_phases, t) if inp.expected.ev_phases else None
     judged = ~settling & ~np.isnan(limit)
     params = {"tolerance_abs_a": abs_a, "tolerance_rel_pct": rel * 100, "settle_time_s": settle,
               "settle_windows": windows}
@@ -104,6 +106,8 @@ def current_follows_limit(inp: CheckInputs) -> CheckRecord:
         ms.append(judge(f"excess_over_limit_l{p}_a", float(cur[i] - limit[i]), "A", None, float(allowed[i]),
                         t_mono_s=float(t[i]), note=f"limit {limit[i]:.1f} A"))
         drawing = ok & (want > 0)
+        if ev_phases is not None:  # a step changed the EV's phases: no current expected on the others
+            drawing &= ~(ev_phases < p)
         if drawing.any():
             short = np.where(drawing, (want - cur) - (abs_a + rel * want), -np.inf)
             j = int(np.argmax(short))
@@ -272,6 +276,81 @@ def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
     return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
 
 
+# ---- composite_schedule_matches ---------------------------------------------------------
+
+def _failed(name: str, unit: str, note: str) -> Measurement:
+    """A measurement that fails because the DUT gave nothing to measure (its fault, not the bench's)."""
+    return Measurement(name, None, unit, None, None, Verdict.FAIL, note=note)
+
+
+def _step_values(periods: list[dict], offsets_s: np.ndarray, shift_s: float = 0.0) -> np.ndarray:
+    starts = np.array([float(p["startPeriod"]) + shift_s for p in periods])
+    limits = np.array([float(p["limit"]) for p in periods])
+    idx = np.clip(np.searchsorted(starts, offsets_s, side="right") - 1, 0, None)  # before the first: the first
+    return limits[idx]
+
+
+def _judge_composite(label: str, rep: Any, start_tol: float, duration_tol: float, period_tol: float,
+                     limit_tol: float) -> list[Measurement]:
+    if rep.answer is None:
+        return [_failed(f"{label}_answer", "", f"no usable answer: {rep.error}")]
+    schedule = rep.answer.get("chargingSchedule") or {}
+    periods = schedule.get("chargingSchedulePeriod") or []
+    if not periods:
+        return [_failed(f"{label}_periods", "count", "Accepted without a chargingSchedule with periods")]
+    ms = [judge(f"{label}_unit_mismatch", 0 if schedule.get("chargingRateUnit") == rep.unit else 1, "count", 0, 0,
+                t_mono_s=rep.t_mono_s, note=f"asked {rep.unit}, got {schedule.get('chargingRateUnit')}")]
+    shift = 0.0
+    start_text = rep.answer.get("scheduleStart") or schedule.get("startSchedule")
+    if start_text:
+        shift = (parse_iso(start_text) - rep.requested_utc).total_seconds()
+        ms.append(judge(f"{label}_start_error_s", shift, "s", -start_tol, start_tol, t_mono_s=rep.t_mono_s,
+                        note=f"scheduleStart {start_text}"))
+    if "duration" in schedule:
+        ms.append(judge(f"{label}_duration_error_s", float(schedule["duration"] - rep.duration_s), "s",
+                        -duration_tol, duration_tol, t_mono_s=rep.t_mono_s, note=f"asked {rep.duration_s} s"))
+    else:
+        ms.append(_failed(f"{label}_duration_error_s", "s", "duration not reported"))
+    # Both schedules as step functions on the bench's window, every 0.5 s; instants within the
+    # startPeriod tolerance of an expected period start are not judged.
+    offsets = np.arange(0.25, max(rep.duration_s, 1), 0.5)
+    want = _step_values(rep.expected["chargingSchedulePeriod"], offsets)
+    got = _step_values(periods, offsets, shift)
+    breaks = np.array([float(p["startPeriod"]) for p in rep.expected["chargingSchedulePeriod"][1:]])
+    judged = np.ones(offsets.shape, dtype=bool)
+    for b in breaks:
+        judged &= np.abs(offsets - b) > period_tol
+    err = np.where(judged, np.round(got - want, 6), 0.0)
+    i = int(np.argmax(np.abs(err)))
+    ms.append(judge(f"{label}_limit_error", float(err[i]), rep.unit, -limit_tol, limit_tol, t_mono_s=rep.t_mono_s,
+                    note=f"at {offsets[i]:.1f} s of {rep.duration_s} s: reported {got[i]:g}, expected {want[i]:g} "
+                         f"{rep.unit} (connector {rep.connector_id})"))
+    return ms
+
+
+def composite_schedule_matches(inp: CheckInputs) -> CheckRecord:
+    """Every GetCompositeSchedule answer agrees with the bench's own composite (the profiles a
+    compliant charger holds): unit as asked, scheduleStart and duration within their
+    tolerances, and the limit over the whole window, allowing each period start to move by
+    the startPeriod tolerance (open conformance suites: +-2 s, +-1 s, limits exact)."""
+    name = "composite_schedule_matches"
+    reports = inp.expected.composite_reports
+    start_tol = inp.params.get("start_tolerance_s", 2.0)
+    duration_tol = inp.params.get("duration_tolerance_s", 2.0)
+    period_tol = inp.params.get("start_period_tolerance_s", 1.0)
+    limit_tol = inp.params.get("limit_tolerance", 0.0)
+    params = {"start_tolerance_s": start_tol, "duration_tolerance_s": duration_tol,
+              "start_period_tolerance_s": period_tol, "limit_tolerance": limit_tol,
+              "reports": [{"connector": r.connector_id, "duration_s": r.duration_s, "unit": r.unit,
+                           "expected": r.expected, "answer": r.answer, "error": r.error} for r in reports]}
+    if not reports:
+        return _error(name, "no GetCompositeSchedule answer to compare (add a get_composite_schedule step)", params)
+    ms: list[Measurement] = []
+    for i, rep in enumerate(reports, 1):
+        ms += _judge_composite(f"composite{i}", rep, start_tol, duration_tol, period_tol, limit_tol)
+    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+
+
 @dataclass(frozen=True)
 class CheckDef:
     run: Callable[[CheckInputs], CheckRecord]
@@ -286,6 +365,8 @@ CHECKS: dict[str, CheckDef] = {
         {"current_tolerance_rel_pct", "current_tolerance_abs_a", "energy_tolerance_pct", "min_register_steps"})),
     "transaction_energy_matches_reference": CheckDef(transaction_energy_matches_reference, frozenset(
         {"energy_tolerance_pct", "min_register_steps"})),
+    "composite_schedule_matches": CheckDef(composite_schedule_matches, frozenset(
+        {"start_tolerance_s", "duration_tolerance_s", "start_period_tolerance_s", "limit_tolerance"})),
 }
 
 

@@ -17,6 +17,7 @@ import pytest
 from jsonschema import Draft4Validator
 
 from bench.smart_charging import (
+    ActiveTransaction,
     CompositeSchedule,
     InstalledProfile,
     ProfileError,
@@ -394,15 +395,22 @@ def test_connector_tx_default_outranks_connector_zero_regardless_of_stack_level(
     assert shape(comp(profiles, T0, 200, connector_id=2)) == [(0, 10)]  # other connectors keep connector 0's
 
 
-def test_connector_zero_composite_is_max_and_connector_zero_default():
+def test_connector_zero_composite_sums_the_connectors_capped_by_the_max():
+    # The issue's rule (and 2.0.1 K): connector 0 = sum of the per-connector composites, capped by the
+    # station max. (Before 2.0.1 support this module returned min(max, TxDefault on 0) for connector 0.)
     profiles = [
-        inst(0, profile(1, CPMAX, [(0, 20), (100, 12)])),
+        inst(0, profile(1, CPMAX, [(0, 40), (100, 12)])),
         inst(0, profile(2, TXDEF, [(0, 16)], duration=150)),
         inst(1, profile(3, TXDEF, [(0, 6)])),  # belongs to connector 1 only
-        inst(1, profile(4, TX, [(0, 6)]), 1),
+        inst(1, profile(4, TX, [(0, 8)]), 1),
     ]
-    schedule = comp(profiles, T0, 200, connector_id=0, transaction_start=T0, transaction_id=1)
-    assert shape(schedule) == [(0, 16), (100, 12)]
+    # connector 1 runs transaction 1 (TxProfile 8 A), connector 2 has TxDefault 16 A, then its rating
+    schedule = comp(profiles, T0, 200, connector_id=0, connectors=2, transactions={1: ActiveTransaction(T0, 1)})
+    assert shape(schedule) == [(0, 24), (100, 12)]
+    idle = comp(profiles, T0, 200, connector_id=0, connectors=2)
+    assert shape(idle) == [(0, 22), (100, 12)]
+    # without `connectors`, the highest connector id among the profiles counts (here 1)
+    assert shape(comp(profiles, T0, 200, connector_id=0, transaction_start=T0, transaction_id=1)) == [(0, 8)]
 
 
 def test_adjacent_equal_periods_are_merged():
@@ -464,8 +472,8 @@ def test_bad_arguments_are_refused():
         comp([], T0, -1)
     with pytest.raises(ValueError, match="phases"):
         comp([], T0, 60, phases=4)
-    with pytest.raises(ValueError, match="2.0.1"):
-        comp([], T0, 60, ocpp_version="2.0.1")
+    with pytest.raises(ValueError, match="3.0"):
+        comp([], T0, 60, ocpp_version="3.0")
     with pytest.raises(ProfileError, match="chargingProfileId 1"):  # invalid profiles are not silently skipped
         comp([inst(1, profile(1, CPMAX, [(0, 10)]))], T0, 60)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Awaitable, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
-from bench.csms.dut import DutError
+from bench.csms.dut import DutError, DutProtocolError
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
-from bench.scenario.timeline import Timeline
+from bench.scenario.timeline import CompositeReport, Timeline
+from bench.smart_charging import ActiveTransaction, composite_schedule
 
 TagPresenter = Callable[[str], Awaitable[None]]
 
@@ -82,19 +84,30 @@ class RemoteStopArgs(_Args):
 
 
 class SetProfileArgs(_Args):
-    """Either a complete `profile` (wire format) or the shorthand fields to build one."""
+    """Either a complete `profile` (wire format) or the shorthand fields to build one.
+
+    Times relative to the moment the step runs (seconds, may be negative): `start_offset_s`
+    sets chargingSchedule.startSchedule (Absolute/Recurring; default: now), `valid_from_offset_s`
+    and `valid_to_offset_s` set validFrom/validTo. They apply to a full `profile` too, so a
+    scenario never carries a hard-coded date. `transaction` picks the transactionId a shorthand
+    TxProfile carries: the active one, a wrong one (active + 1000) or none."""
 
     connector: int = Field(1, ge=0)
     profile: dict[str, Any] | None = None
     purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] = "TxProfile"
     stack_level: int = Field(0, ge=0)
     profile_id: int | None = None
-    kind: Literal["Absolute", "Relative"] = "Absolute"
+    kind: Literal["Absolute", "Relative", "Recurring"] = "Absolute"
+    recurrency: Literal["Daily", "Weekly"] | None = None  # with kind: Recurring
     unit: Literal["A", "W"] = "A"
     limit: float | None = Field(None, ge=0)
     periods: list[tuple[int, float]] | None = None  # [[startPeriod_s, limit], ...]
     number_phases: int | None = Field(None, ge=1, le=3)
     duration_s: int | None = Field(None, ge=0)
+    start_offset_s: float | None = None
+    valid_from_offset_s: float | None = None
+    valid_to_offset_s: float | None = None
+    transaction: Literal["active", "wrong", "none"] = "active"
     expect: Literal["Accepted", "Rejected"] | None = None  # default: what a compliant charger answers
 
     @model_validator(mode="after")
@@ -102,6 +115,8 @@ class SetProfileArgs(_Args):
         given = [self.profile is not None, self.limit is not None, self.periods is not None]
         if sum(given) != 1:
             raise ValueError("give exactly one of profile, limit, periods")
+        if self.profile is None and (self.kind == "Recurring") != (self.recurrency is not None):
+            raise ValueError("recurrency (Daily or Weekly) goes with kind: Recurring, and only with it")
         return self
 
 
@@ -126,6 +141,17 @@ class HoldArgs(_Args):
 class SetEvArgs(_Args):
     max_current_a: float | None = Field(None, gt=0, le=80)
     reaction_time_s: float | None = Field(None, ge=0, le=10)
+    ev_phases: int | None = Field(None, ge=1, le=3)  # phases the EV draws on, until it is unplugged
+
+
+class GetCompositeScheduleArgs(_Args):
+    """GetCompositeSchedule; the answer is kept for the `composite_schedule_matches` check,
+    next to the bench's own composite computed from the profiles a compliant charger holds."""
+
+    connector: int = Field(1, ge=0)
+    duration_s: int = Field(60, ge=0)
+    unit: Literal["A", "W"] | None = None
+    expect: Literal["Accepted", "Rejected"] = "Accepted"
 
 
 class ConfigureArgs(_Args):
@@ -139,6 +165,8 @@ class ConfigureArgs(_Args):
 async def _set_ev_state(ctx: StepContext, state: CpState) -> None:
     await ctx.need_ev().set_state(state)
     ctx.timeline.note_ev_state(ctx.now(), state)
+    if CpState(state) is CpState.A and ctx.timeline.ev_phases:  # the EV model is back to its configured phases
+        ctx.timeline.note_ev_phases(ctx.now(), ctx.position.ev.phases)
 
 
 async def plug_in(ctx: StepContext, args: NoArgs) -> None:
@@ -181,7 +209,8 @@ async def remote_start(ctx: StepContext, args: RemoteStartArgs) -> None:
     event = await _wait_event(ctx, "transaction_started", args.timeout_s,
                               lambda e: e.connector_id in (None, args.connector))
     if args.profile is not None:
-        tx_id = event.data.get("transaction_id")
+        started = event.data.get("transaction")  # the event carries the Transaction
+        tx_id = started.transaction_id if started is not None else event.data.get("transaction_id")
         accepted, reason = ctx.timeline.store.install(args.connector, args.profile, active_transaction_id=tx_id)
         if not accepted:
             raise StepFailed(f"the TxProfile sent with RemoteStartTransaction must be rejected ({reason}) "
@@ -202,9 +231,23 @@ async def remote_stop(ctx: StepContext, args: RemoteStopArgs) -> None:
         ctx.timeline.note_profiles(ctx.now())
 
 
+def _in(ctx: StepContext, offset_s: float) -> str:
+    return iso_utc(ctx.clock.utcnow() + timedelta(seconds=offset_s))
+
+
+def _with_offsets(ctx: StepContext, args: SetProfileArgs, profile: dict[str, Any]) -> dict[str, Any]:
+    if args.start_offset_s is not None:
+        profile["chargingSchedule"] = {**profile["chargingSchedule"], "startSchedule": _in(ctx, args.start_offset_s)}
+    if args.valid_from_offset_s is not None:
+        profile["validFrom"] = _in(ctx, args.valid_from_offset_s)
+    if args.valid_to_offset_s is not None:
+        profile["validTo"] = _in(ctx, args.valid_to_offset_s)
+    return profile
+
+
 def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
     if args.profile is not None:
-        return dict(args.profile)
+        return _with_offsets(ctx, args, dict(args.profile))
     periods = args.periods if args.periods is not None else [(0, args.limit)]
     schedule: dict[str, Any] = {
         "chargingRateUnit": args.unit,
@@ -215,7 +258,7 @@ def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
     }
     if args.duration_s is not None:
         schedule["duration"] = args.duration_s
-    if args.kind == "Absolute":
+    if args.kind in ("Absolute", "Recurring"):
         schedule["startSchedule"] = iso_utc(ctx.clock.utcnow())
     profile: dict[str, Any] = {
         "chargingProfileId": args.profile_id if args.profile_id is not None else next(ctx._profile_ids),
@@ -224,11 +267,15 @@ def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
         "chargingProfileKind": args.kind,
         "chargingSchedule": schedule,
     }
-    if args.purpose == "TxProfile":
+    if args.recurrency is not None:
+        profile["recurrencyKind"] = args.recurrency
+    if args.purpose == "TxProfile" and args.transaction != "none":
         tx = ctx.dut.active_transaction(args.connector)
         if tx is not None:
-            profile["transactionId"] = tx.transaction_id
-    return profile
+            profile["transactionId"] = tx.transaction_id + (1000 if args.transaction == "wrong" else 0)
+        elif args.transaction == "wrong":
+            profile["transactionId"] = 999_999
+    return _with_offsets(ctx, args, profile)
 
 
 async def set_profile(ctx: StepContext, args: SetProfileArgs) -> None:
@@ -276,6 +323,40 @@ async def set_ev(ctx: StepContext, args: SetEvArgs) -> None:
     ctx.need_ev().set_behaviour(max_current_a=args.max_current_a, reaction_time_s=args.reaction_time_s)
     if args.max_current_a is not None:
         ctx.timeline.note_ev_max(ctx.now(), args.max_current_a)
+    if args.ev_phases is not None:
+        await ctx.need_ev().set_phases(args.ev_phases)
+        ctx.timeline.note_ev_phases(ctx.now(), args.ev_phases)
+
+
+def expected_composite(ctx: StepContext, connector_id: int, duration_s: int, unit: str, at) -> dict[str, Any]:
+    """The ChargingSchedule a compliant charger reports at `at` (UTC), from the profiles it holds."""
+    dut = ctx.position.dut
+    running = {}
+    for c in range(1, dut.connectors + 1):
+        tx = ctx.dut.active_transaction(c)
+        if tx is not None and tx.start_timestamp is not None:
+            running[c] = ActiveTransaction(tx.start_timestamp, tx.transaction_id)
+    return composite_schedule(
+        ctx.timeline.store.profiles, connector_id, at, duration_s, default_limit_a=dut.rated_current_a,
+        voltage_v=dut.nominal_voltage_v, phases=dut.phases, transactions=running, connectors=dut.connectors,
+        unit=unit, ocpp_version=dut.ocpp_version).to_ocpp()
+
+
+async def get_composite_schedule(ctx: StepContext, args: GetCompositeScheduleArgs) -> None:
+    t, requested = ctx.now(), ctx.clock.utcnow()
+    unit = args.unit or "A"
+    expected = expected_composite(ctx, args.connector, args.duration_s, unit, requested)
+    report = CompositeReport(t, args.connector, args.duration_s, unit, requested, expected, None)
+    try:
+        answer = await ctx.dut.get_composite_schedule(args.connector, args.duration_s, args.unit)
+    except DutProtocolError as exc:  # an answer that breaks the schema is the charger's fault
+        report.error = str(exc)
+        ctx.timeline.note_composite(report)
+        return
+    _expect(f"GetCompositeSchedule connector {args.connector}", str(answer.get("status")), args.expect)
+    if args.expect == "Accepted":
+        report.answer = answer
+        ctx.timeline.note_composite(report)
 
 
 async def configure(ctx: StepContext, args: ConfigureArgs) -> None:
@@ -303,5 +384,6 @@ STEPS: dict[str, StepDef] = {
     "hold": StepDef(HoldArgs, hold),
     "set_ev": StepDef(SetEvArgs, set_ev),
     "configure": StepDef(ConfigureArgs, configure),
+    "get_composite_schedule": StepDef(GetCompositeScheduleArgs, get_composite_schedule),
 }
 STEP_ARGS = {name: d.args for name, d in STEPS.items()}

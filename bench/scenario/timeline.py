@@ -27,6 +27,20 @@ class TxSpan:
 
 
 @dataclass
+class CompositeReport:
+    """A GetCompositeSchedule the bench sent: the DUT's answer next to the bench's own composite."""
+
+    t_mono_s: float
+    connector_id: int
+    duration_s: int
+    unit: str  # asked for (A when the request named none)
+    requested_utc: datetime  # bench clock when sent
+    expected: dict  # the bench's ChargingSchedule (wire camelCase, limits floored to 0.1)
+    answer: dict | None  # the DUT's GetCompositeSchedule.conf payload (camelCase)
+    error: str = ""  # why there is no usable answer (e.g. it broke the schema)
+
+
+@dataclass
 class Expected:
     """Step functions: lists of (t_mono_s, value) each holding until the next point."""
 
@@ -34,6 +48,8 @@ class Expected:
     current_a: list[tuple[float, float]]  # what the EV should draw per phase (0 = nothing)
     duty_pct: list[tuple[float, float | None]]  # None = PWM not judged (no transaction)
     changes: list[float]  # instants where any of the above changed
+    ev_phases: list[tuple[float, int]] = field(default_factory=list)  # EV phases when a step changed them
+    composite_reports: list[CompositeReport] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +63,14 @@ class Timeline:
     profile_snapshots: list[tuple[float, tuple[InstalledProfile, ...]]] = field(default_factory=list)
     ev_states: list[tuple[float, CpState]] = field(default_factory=list)
     ev_max_a: list[tuple[float, float]] = field(default_factory=list)
+    ev_phases: list[tuple[float, int]] = field(default_factory=list)  # only when a step changed them
+    composite_reports: list[CompositeReport] = field(default_factory=list)
+
+    def note_ev_phases(self, t: float, phases: int) -> None:
+        self.ev_phases.append((t, phases))
+
+    def note_composite(self, report: CompositeReport) -> None:
+        self.composite_reports.append(report)
 
     def note_profiles(self, t: float) -> None:
         self.profile_snapshots.append((t, tuple(self.store.profiles)))
@@ -85,7 +109,11 @@ class Timeline:
                 current.append((t, min(lim, ev_max) if flowing else 0.0))
                 pwm_judged = tx is not None and state.is_connected
                 duty.append((t, current_to_duty_pct(lim) if pwm_judged else None))
-        return Expected(_merge(limit), _merge(current), _merge(duty), _change_times(limit, current, duty))
+        changes = _change_times(limit, current, duty)
+        if self.ev_phases:  # phases the EV stops or starts drawing on settle like a limit change
+            changes = sorted(set(changes) | {t for t, _ in self.ev_phases if t0 <= t <= t1})
+        return Expected(_merge(limit), _merge(current), _merge(duty), changes,
+                        ev_phases=list(self.ev_phases), composite_reports=list(self.composite_reports))
 
 
 def _to_amps(limit: float, unit: str, phases: int, voltage_v: float) -> float:

@@ -45,7 +45,7 @@ from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
-from bench.smart_charging import ProfileStore16, composite_schedule, limit_at
+from bench.smart_charging import ActiveTransaction, ProfileStore16, composite_schedule, limit_at
 
 log = logging.getLogger(__name__)
 
@@ -626,19 +626,18 @@ class SimulatedCharger:
         if connector_id != 0 and connector_id not in self._connectors:
             return call_result.GetCompositeSchedule(status="Rejected")
         start = self.clock.utcnow()
-        conn = self._connectors.get(connector_id)
-        tx = conn.transaction if conn else None
+        running = {c.connector_id: ActiveTransaction(c.transaction.started_utc, c.transaction.transaction_id)
+                   for c in self._connectors.values() if c.transaction}
         schedule = composite_schedule(
-            self._store.profiles, connector_id, start, duration,
+            F.misread_profiles(self._store.profiles, self._faults), connector_id, start, duration,
             default_limit_a=self.config.rated_current_a,
             voltage_v=self.plant.settings.nominal_voltage_v, phases=self.plant.settings.phases,
-            transaction_start=tx.started_utc if tx else None,
-            transaction_id=tx.transaction_id if tx else None,
+            transactions=running, connectors=self.config.connectors,
             unit=charging_rate_unit or "A",
         )
         return call_result.GetCompositeSchedule(
             status="Accepted", connector_id=connector_id, schedule_start=iso_utc(start),
-            charging_schedule=schedule.to_ocpp(),
+            charging_schedule=F.misreport_composite(schedule.to_ocpp(), self._faults),
         )
 
     def on_get_configuration(self, key: list[str] | None = None, **_: Any):
@@ -856,7 +855,7 @@ class SimulatedCharger:
             return rated
         tx = conn.transaction
         limit = limit_at(
-            self._store.profiles, conn.connector_id, self.clock.utcnow(),
+            F.misread_profiles(self._store.profiles, self._faults), conn.connector_id, self.clock.utcnow(),
             default_limit_a=rated, voltage_v=self.plant.settings.nominal_voltage_v,
             phases=self.plant.settings.phases,
             transaction_start=tx.started_utc if tx else None,

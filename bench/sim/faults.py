@@ -6,7 +6,11 @@ chosen clearly beyond the tolerance of the matching check, never at its edge.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+from collections.abc import Iterable, Sequence
+
+from bench.clock import parse_iso
+from bench.smart_charging import InstalledProfile
 
 IGNORES_PROFILE = "ignores_profile"
 SLOW_REACTION = "slow_reaction"
@@ -14,6 +18,14 @@ METER_GAIN_ERROR = "meter_gain_error"
 WRONG_CURRENT_REPORT = "wrong_current_report"
 PWM_OFFSET = "pwm_offset"
 ACCEPTS_INVALID_PROFILE = "accepts_invalid_profile"
+# Smart-charging mistakes: the charger misreads the profiles it holds before it evaluates its limit
+# (and reports that belief in GetCompositeSchedule), or misreports a correct composite.
+STACK_LEVEL_INVERTED = "stack_level_inverted"
+IGNORES_VALIDITY = "ignores_validity"
+W_AS_A = "w_as_a"
+PHASES_IGNORED = "phases_ignored"
+RECURRENCE_FROM_MIDNIGHT = "recurrence_from_midnight"
+COMPOSITE_REPORT_WRONG = "composite_report_wrong"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -22,6 +34,13 @@ FAULTS: dict[str, str] = {
     WRONG_CURRENT_REPORT: "Current.Import in MeterValues reported 25 % high (energy correct)",
     PWM_OFFSET: "PWM duty 4 percentage points above the Annex A duty for its limit",
     ACCEPTS_INVALID_PROFILE: "answers Accepted to a SetChargingProfile it must reject (e.g. TxProfile without transaction)",
+    STACK_LEVEL_INVERTED: "the lowest stackLevel wins instead of the highest",
+    IGNORES_VALIDITY: "ignores validFrom/validTo: a profile applies before it is valid and after it expired",
+    W_AS_A: "takes a limit in W as if it were in A (8280 W -> 8280 A, i.e. its rated current)",
+    PHASES_IGNORED: "ignores numberPhases (always 3): a 1-phase W limit gives a third of the current",
+    RECURRENCE_FROM_MIDNIGHT: "restarts a Recurring profile at midnight UTC instead of at startSchedule's time of day",
+    COMPOSITE_REPORT_WRONG: "GetCompositeSchedule reports the limit at the request time for the whole window "
+                            "(drops every later period, like libocpp #609)",
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -30,6 +49,7 @@ WRONG_CURRENT_REPORT_FACTOR = 1.25
 PWM_OFFSET_PCT = 4.0
 SLOW_REACTION_FACTOR = 6.0
 SLOW_REACTION_EXTRA_S = 10.0
+STACK_LEVEL_FLIP = 100  # stack_level_inverted reads stackLevel s as STACK_LEVEL_FLIP - s
 
 
 def unknown_faults(names: Iterable[str]) -> list[str]:
@@ -49,3 +69,36 @@ def offered_duty_pct(annex_a_duty_pct: float, faults: Iterable[str]) -> float:
     if PWM_OFFSET in set(faults) and annex_a_duty_pct < 100.0:
         return min(100.0, round(annex_a_duty_pct + PWM_OFFSET_PCT, 1))
     return annex_a_duty_pct
+
+
+def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]) -> Sequence[InstalledProfile]:
+    """The installed profiles as a charger with `faults` understands them (the store itself stays right)."""
+    wrong = set(faults) & {STACK_LEVEL_INVERTED, IGNORES_VALIDITY, W_AS_A, PHASES_IGNORED, RECURRENCE_FROM_MIDNIGHT}
+    if not wrong:
+        return profiles
+    out = []
+    for installed in profiles:
+        p = copy.deepcopy(installed.profile)
+        schedule = p["chargingSchedule"]
+        if STACK_LEVEL_INVERTED in wrong:
+            p["stackLevel"] = max(0, STACK_LEVEL_FLIP - p["stackLevel"])
+        if IGNORES_VALIDITY in wrong:
+            p.pop("validFrom", None)
+            p.pop("validTo", None)
+        if W_AS_A in wrong and schedule.get("chargingRateUnit") == "W":
+            schedule["chargingRateUnit"] = "A"
+        if PHASES_IGNORED in wrong:
+            for period in schedule.get("chargingSchedulePeriod", []):
+                period.pop("numberPhases", None)
+        if RECURRENCE_FROM_MIDNIGHT in wrong and p.get("chargingProfileKind") == "Recurring":
+            start = parse_iso(schedule["startSchedule"])
+            schedule["startSchedule"] = start.strftime("%Y-%m-%dT00:00:00Z")
+        out.append(InstalledProfile(installed.connector_id, p, installed.transaction_id))
+    return out
+
+
+def misreport_composite(charging_schedule: dict, faults: Iterable[str]) -> dict:
+    """The ChargingSchedule a charger with `faults` puts in its GetCompositeSchedule.conf."""
+    if COMPOSITE_REPORT_WRONG not in set(faults):
+        return charging_schedule
+    return {**charging_schedule, "chargingSchedulePeriod": charging_schedule["chargingSchedulePeriod"][:1]}
