@@ -152,51 +152,64 @@ class Sampler:
     async def record_final_sample(self) -> None:
         """One more row after teardown put the instruments in the safe state, so the trace
         itself shows the state the bench was left in."""
-        self.trace.append(await self.sample_once())
+        row, _ = await self._read_all()  # a lost instrument leaves its columns empty
+        self.trace.append(row)
         self.trace.flush()
 
     async def sample_once(self) -> dict[str, float | str | None]:
-        """One row: all instruments read concurrently, stamped at the request time."""
+        """One row: all instruments read concurrently, stamped at the request time. An
+        instrument whose read fails leaves its columns empty; the others are kept."""
+        row, failures = await self._read_all()
+        if failures:
+            raise next(iter(failures.values()))
+        return row
+
+    async def _read_all(self) -> tuple[dict[str, float | str | None], dict[str, BaseException]]:
         t = self.clock.monotonic()
         ins = self.instruments
-        meter, ev, loads = await asyncio.gather(
-            ins.meter.read() if ins.meter else _none(),
-            ins.ev.read() if ins.ev else _none(),
-            asyncio.gather(*(load.read() for load in ins.loads)),
-        )
+        named = ([("meter", ins.meter)] if ins.meter else []) + ([("ev", ins.ev)] if ins.ev else []) + \
+            [(f"load{i}", load) for i, load in enumerate(ins.loads)]
+        results = await asyncio.gather(*(inst.read() for _, inst in named), return_exceptions=True)
         row: dict[str, float | str | None] = {"t_mono_s": t}
-        if meter is not None:
-            for i, p in enumerate(PHASES):
-                row[f"meter_voltage_l{p}_v"] = _at(meter.voltage_v, i)
-                row[f"meter_current_l{p}_a"] = _at(meter.current_a, i)
-            row["meter_power_total_w"] = meter.power_total_w
-            row["meter_energy_import_wh"] = meter.energy_import_wh
-        for i, reading in enumerate(loads):
-            row[f"load_current_l{i + 1}_a"] = reading.current_a
-        if ev is not None:
-            row["ev_cp_state"] = ev.cp_state
-            row["ev_pwm_duty_pct"] = ev.pwm_duty_pct
-            row["ev_offered_current_a"] = ev.offered_current_a
-        return row
+        failures: dict[str, BaseException] = {}
+        for (key, inst), reading in zip(named, results):
+            if isinstance(reading, BaseException):
+                if not isinstance(reading, (InstrumentError, OSError, asyncio.TimeoutError)):
+                    raise reading
+                failures[inst.name] = reading
+            elif key == "meter":
+                for i, p in enumerate(PHASES):
+                    row[f"meter_voltage_l{p}_v"] = _at(reading.voltage_v, i)
+                    row[f"meter_current_l{p}_a"] = _at(reading.current_a, i)
+                row["meter_power_total_w"] = reading.power_total_w
+                row["meter_energy_import_wh"] = reading.energy_import_wh
+            elif key == "ev":
+                row["ev_cp_state"] = reading.cp_state
+                row["ev_pwm_duty_pct"] = reading.pwm_duty_pct
+                row["ev_offered_current_a"] = reading.offered_current_a
+            else:
+                row[f"load_current_l{int(key[4:]) + 1}_a"] = reading.current_a
+        return row, failures
 
     async def _run(self) -> None:
         tick = 0
-        consecutive = 0
+        consecutive: dict[str, int] = {}
         while True:
-            try:
-                row = await self.sample_once()
-                self.trace.append(row)
-                self.stats.samples += 1
-                self._t_last = float(row["t_mono_s"])
-                if self.stats.samples == 1:
-                    self._t_first = self._t_last
-                consecutive = 0
-            except (InstrumentError, OSError, asyncio.TimeoutError) as exc:
+            row, failures = await self._read_all()
+            self.trace.append(row)
+            self.stats.samples += 1
+            self._t_last = float(row["t_mono_s"])
+            if self.stats.samples == 1:
+                self._t_first = self._t_last
+            for name in list(consecutive):
+                if name not in failures:
+                    del consecutive[name]
+            for name, exc in failures.items():
                 self.stats.errors += 1
-                consecutive += 1
                 self.stats.last_error = str(exc)
-                if consecutive >= self.max_consecutive_errors:
-                    self.lost = f"instrument lost after {consecutive} failed reads: {exc}"
+                consecutive[name] = consecutive.get(name, 0) + 1
+                if consecutive[name] >= self.max_consecutive_errors:
+                    self.lost = f"{name} lost after {consecutive[name]} failed reads: {exc}"
                     self.trace.flush()
                     return
             tick += 1
@@ -206,10 +219,6 @@ class Sampler:
                 tick = int((now - self._t0) / self.period_s) + 1
                 next_t = self._t0 + tick * self.period_s
             await self.clock.sleep(next_t - now)
-
-
-async def _none() -> None:
-    return None
 
 
 def _at(values: list[float | None], i: int) -> float | None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.clock import RealClock
-from bench.config import ConfigError, LabConfig, load_config
+from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
 from bench.record import RunRecord, Verdict, exit_code
 
 DEFAULT_CONFIG = Path("lab_config.yaml")
@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     run.add_argument("--out", type=Path, default=Path("results"), help="results go to OUT/<UTC time>-<suite>/")
     run.add_argument("--fault", help="inject a fault into the simulated charger (virtual lab only)")
+    run.add_argument("--ocpp", choices=OCPP_VERSIONS, metavar="VERSION",
+                     help=f"OCPP version of every DUT, overriding lab_config.yaml ({', '.join(OCPP_VERSIONS)})")
     run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
@@ -86,6 +88,15 @@ def _suite_name(paths: list[Path]) -> str:
     return "custom"
 
 
+def with_ocpp_version(config: LabConfig, version: str | None) -> LabConfig:
+    """The config with every DUT on `version` (None: as configured)."""
+    if version is None:
+        return config
+    positions = [p.model_copy(update={"dut": p.dut.model_copy(update={"ocpp_version": version})})
+                 for p in config.positions]
+    return config.model_copy(update={"positions": positions})
+
+
 def _check_fault(fault: str | None, config: LabConfig) -> None:
     if fault is None:
         return
@@ -99,30 +110,35 @@ def _check_fault(fault: str | None, config: LabConfig) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.live import LiveView
+    from bench.record import load_record
     from bench.scenario.model import load_suite
     from bench.session import RunOptions, make_run_dir, run_bench
 
-    config = load_config(args.config)  # bad input stops here, before any instrument is touched
+    config = with_ocpp_version(load_config(args.config), args.ocpp)  # bad input stops here, before any instrument
     scenarios = load_suite(args.scenarios or [DEFAULT_SCENARIOS])
     _check_fault(args.fault, config)
     clock = RealClock()
+    # a rich panel on a terminal, plain lines in CI logs and pipes
+    view = LiveView(console, clock, tolerance_abs_a=config.tolerances.current_abs_a,
+                    tolerance_rel_pct=config.tolerances.current_rel_pct)
     opts = RunOptions(args.config, scenarios, _suite_name(args.scenarios), args.out, args.fault,
-                      on_progress=lambda msg: console.print(f"[dim]{clock.utcnow():%H:%M:%S}[/] {msg}"))
+                      on_progress=view.on_progress, on_event=view.on_event)
     run_dir = make_run_dir(args.out, opts.suite, clock)
     console.print(f"run folder: {run_dir}")
     record: RunRecord | None = None
     interrupted = False
     try:
-        record = _run_stoppable(run_bench(config, opts, clock, run_dir))
+        with view:  # the panel goes away on every exit path, Ctrl-C included
+            record = _run_stoppable(run_bench(config, opts, clock, run_dir))
     except KeyboardInterrupt:
         interrupted = True
         err_console.print("[bold yellow]interrupted: instruments were put in the safe state; writing what ran[/]")
     if record is None:
-        from bench.record import load_record
-
         record = load_record(run_dir)
     if not args.no_report:
         _render(run_dir)
+        record = load_record(run_dir)  # with the key figures the reports derived
     _summary(record, run_dir)
     return 2 if interrupted else exit_code(record.verdict)
 
@@ -158,13 +174,16 @@ def _render(run_dir: Path) -> None:
 
 
 def _summary(record: RunRecord, run_dir: Path) -> None:
+    from bench.report.figures import FIGURES
+
     table = Table(title=f"{record.suite}: {record.run_id}")
-    for col in ("scenario", "position", "verdict", "duration", "note"):
+    for col in ("scenario", "position", "verdict", "duration", "key figures", "note"):
         table.add_column(col, overflow="fold")
     for s in record.scenarios:
         v = Verdict(s.verdict).value
         note = s.error or next((c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
         table.add_row(s.name, s.position, f"[{VERDICT_STYLE[v]}]{v}[/]", f"{s.t_end_mono_s - s.t_start_mono_s:.1f} s",
+                      ", ".join(f"{k} {v:.3g}" for k, v in (s.figures or {}).items() if k in FIGURES and v is not None),
                       note[:90])
     console.print(table)
     if record.error:

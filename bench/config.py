@@ -15,7 +15,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-OCPP_VERSIONS = ("1.6",)  # 2.0.1 and 2.1 adapters come with their own issue
+OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
+OcppVersion = Literal["1.6", "2.0.1", "2.1"]
+# OCPP 2.0.1 passwordString (also used for the 1.6 AuthorizationKey): 16..40 characters
+_PASSWORD = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{16,40}$")
 _SCPI_SOCKET = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET$", re.IGNORECASE)
 _SCPI_INSTR = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)(::[^:]+)?::INSTR$", re.IGNORECASE)
 _MODBUS = re.compile(r"^(?P<scheme>modbus\+tcp|modbus\+rtu-over-tcp)://(?P<host>[^:/?]+):(?P<port>\d+)(\?unit=(?P<unit>\d+))?$")
@@ -32,11 +35,36 @@ class _Strict(BaseModel):
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
+class SecurityConfig(_Strict):
+    """OCPP security profile of the CSMS (the same for every OCPP version): 0 plain ws,
+    1 ws + HTTP Basic auth, 2 TLS (server certificate) + Basic auth, 3 TLS with client
+    certificates. Certificates come from `cert_dir` (made by `bench certs`, or on the first
+    run that needs them)."""
+
+    profile: Literal[0, 1, 2, 3] = 0
+    password: str | None = None  # Basic auth password of the chargers (profiles 1 and 2)
+    cert_dir: Path = Path("certs")  # test CA, CSMS server certificate, one client certificate per charger
+
+    @field_validator("password")
+    @classmethod
+    def _password_string(cls, v: str | None) -> str | None:
+        if v is not None and not _PASSWORD.fullmatch(v):
+            raise ValueError("must be 16..40 characters: letters, digits and * - _ = : + | @ .")
+        return v
+
+    @model_validator(mode="after")
+    def _password_when_needed(self) -> "SecurityConfig":
+        if self.profile in (1, 2) and self.password is None:
+            raise ValueError(f"security profile {self.profile} needs a password (HTTP Basic auth)")
+        return self
+
+
 class CsmsConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(18180, ge=0, le=65535)
     heartbeat_interval_s: int = Field(60, gt=0)
     id_tags: dict[str, Literal["Accepted", "Blocked", "Expired", "Invalid"]] = Field(default_factory=dict)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
 
 
 class BenchConfig(_Strict):
@@ -47,7 +75,7 @@ class BenchConfig(_Strict):
 
 class DutConfig(_Strict):
     charge_point_id: str = Field(min_length=1, max_length=48)
-    ocpp_version: Literal["1.6"] = "1.6"
+    ocpp_version: OcppVersion = "1.6"  # the only subprotocol the CSMS accepts from this charger
     connectors: int = Field(1, ge=1, le=8)
     phases: Literal[1, 3] = 3
     rated_current_a: float = Field(gt=0, le=80)
@@ -108,6 +136,9 @@ class InstrumentConfig(_Strict):
             raise ValueError(f"address {self.address!r} is not a Modbus address like modbus+tcp://host:502?unit=1")
         if transport == "scpi" and not (_SCPI_SOCKET.match(self.address) or _SCPI_INSTR.match(self.address)):
             raise ValueError(f"address {self.address!r} is not a VISA address like TCPIP::host::5025::SOCKET")
+        if _SCPI_INSTR.match(self.address) and not DRIVERS[self.driver].accepts_instr:
+            raise ValueError(f"address {self.address!r}: {self.driver} talks over a raw socket only "
+                             "(TCPIP::host::port::SOCKET)")
         return self
 
     @property
@@ -118,7 +149,8 @@ class InstrumentConfig(_Strict):
 
     @property
     def host_port(self) -> tuple[str, int] | None:
-        m = _MODBUS.match(self.address) or _SCPI_SOCKET.match(self.address)
+        vxi11_port = re.compile(r"^TCPIP\d*::(?P<host>[^:,]+),(?P<port>\d+)(::[^:]+)?::INSTR$", re.IGNORECASE)
+        m = _MODBUS.match(self.address) or _SCPI_SOCKET.match(self.address) or vxi11_port.match(self.address)
         return (m["host"], int(m["port"])) if m else None
 
 

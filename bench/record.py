@@ -101,6 +101,9 @@ class ScenarioRecord:
     profiles_sent: list[dict[str, Any]] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)  # paths relative to the run folder
     error: str = ""  # why the scenario ended in ERROR (bench side)
+    # key figures for trends across runs (bench/report/figures.py), derived from this record and
+    # the traces when reports are rendered: {"overshoot_a": 0.2, "settle_time_s": 1.4, ...}
+    figures: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +129,12 @@ class RunRecord:
     verdict: Verdict = Verdict.ERROR
     error: str = ""
     complete: bool = False  # False while running or when the run was cut short
+    # OCPP security profile of the CSMS connection (0 = plain ws without basic auth, 1..3 as in
+    # the OCPP security whitepaper); None = not recorded (records written before the field)
+    security_profile: int | None = None
+    # per position: {"charge_point_id", "ocpp_version", "security_profile"}, so reports can name
+    # the OCPP version of every scenario when positions run different versions
+    positions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def finalize_verdict(self) -> Verdict:
         verdicts = [s.verdict for s in self.scenarios]

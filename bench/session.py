@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from bench.acquisition import PositionInstruments, Sampler, Trace
 from bench.clock import Clock, iso_utc
@@ -23,11 +23,20 @@ from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario
 from bench.scenario.runner import PositionRuntime, reset_position, run_scenario
-from instruments.registry import create_instrument
+from instruments.registry import create_instrument, open_and_identify
 from instruments.roles import AcLoad, EvEmulator, Instrument, PowerMeter, Ratings
 
 log = logging.getLogger(__name__)
 METER_SAMPLED_DATA = "Energy.Active.Import.Register,Current.Import,Power.Active.Import,Voltage"
+# What the run tells a live view (bench/live.py), as on_event(kind, **data):
+#   run_started(suite, run_dir, scenarios, positions)   position_ready(position, trace)
+#   scenario_started(position, name, index, total)      scenario_finished(position, name, verdict, duration_s, message)
+#   step_started / step_finished (from bench/scenario/runner.py)   run_finished(verdict, error)
+EventSink = Callable[..., None]
+
+
+def _no_event(kind: str, **data: Any) -> None:
+    pass
 
 
 @dataclass
@@ -39,6 +48,7 @@ class RunOptions:
     fault: str | None = None
     boot_timeout_s: float = 60.0
     on_progress: Callable[[str], None] = lambda msg: None
+    on_event: EventSink = _no_event  # structured progress for a live view; see the kinds above
 
 
 @dataclass
@@ -68,18 +78,27 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
                        config_file=str(opts.config_path), config_digest=config_digest(opts.config_path),
                        ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
                        virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
+    record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
+                        for p in config.positions}
     record.write(run_dir)
+    emit = _safe_sink(opts.on_event)
+    emit("run_started", suite=opts.suite, run_dir=run_dir, scenarios=list(opts.scenarios),
+         positions=[p.name for p in config.positions])
     opened = _Opened()
     message_log = MessageLog(run_dir / "ocpp.jsonl", clock)
     csms = CsmsServer(clock, CsmsSettings(
         host=config.bench.csms.host, port=config.bench.csms.port,
         accepted_ids=[p.dut.charge_point_id for p in config.positions],
+        cp_versions={p.dut.charge_point_id: p.dut.ocpp_version for p in config.positions},
         heartbeat_interval_s=config.bench.csms.heartbeat_interval_s,
         id_tags=dict(config.bench.csms.id_tags)), message_log)
     lab = None
     try:
         _warn_calibration(config, clock, opts)
         await csms.start()
+        record.security_profile = _security_profile(csms.url)
+        for pos_info in record.positions.values():
+            pos_info["security_profile"] = record.security_profile
         opts.on_progress(f"CSMS listening on {csms.url}")
         if config.virtual_lab.enabled:
             from bench.sim.lab import VirtualLab
@@ -88,11 +107,13 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
             config = await lab.start_instruments()
         runtimes = [await _bring_up(config, pos, clock, csms, run_dir, record, opened, lab)
                     for pos in config.positions]
+        for pos in config.positions:
+            emit("position_ready", position=pos.name, trace=run_dir / record.traces[pos.name])
         if lab is not None:
             await lab.start_chargers()
         for rt in runtimes:
             await _wait_for_dut(rt, opts, record)
-        results = await asyncio.gather(*(_run_position(rt, [s for s in opts.scenarios], record, run_dir, opts)
+        results = await asyncio.gather(*(_run_position(rt, [s for s in opts.scenarios], record, run_dir, opts, emit)
                                          for rt in runtimes), return_exceptions=True)
         for res in results:
             if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
@@ -116,7 +137,24 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
                            for pos, s in zip([p.name for p in config.positions], opened.samplers)}
         record.finalize_verdict()
         record.write(run_dir)
+        emit("run_finished", verdict=record.verdict, error=record.error)
     return record
+
+
+def _security_profile(csms_url: str) -> int | None:
+    """OCPP security profile the CSMS offers: the stub serves plain ws without basic auth (0).
+    TLS (wss) would be profile 2 or 3 depending on the credentials: not known from the URL."""
+    return 0 if csms_url.startswith("ws://") else None
+
+
+def _safe_sink(sink: EventSink) -> EventSink:
+    """A broken progress display must never break a run."""
+    def emit(kind: str, **data: Any) -> None:
+        try:
+            sink(kind, **data)
+        except Exception:
+            log.exception("progress event %s", kind)
+    return emit
 
 
 def _warn_calibration(config: LabConfig, clock: Clock, opts: RunOptions) -> None:
@@ -136,10 +174,9 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
         r = spec.ratings
         inst = create_instrument(name, spec.driver, spec.address,
                                  Ratings(r.max_current_a, r.max_power_w, r.max_voltage_v),
-                                 **({"phase": spec.phase} if spec.phase else {}))
+                                 model=spec.model, **({"phase": spec.phase} if spec.phase else {}))
         opened.instruments.append(inst)
-        await inst.open()
-        identity = await inst.identify()
+        identity = await open_and_identify(inst)  # refuses a model other than the configured one
         await inst.safe_state()
         record.instruments.append({"position": pos.name, "name": name, "driver": spec.driver, "role": spec.role,
                                    "address": spec.address, "identity": identity.__dict__,
@@ -175,17 +212,18 @@ async def _wait_for_dut(rt: PositionRuntime, opts: RunOptions, record: RunRecord
     if rt.dut.identity is not None:
         record.dut = {"position": rt.config.name, "charge_point_id": dut_cfg.charge_point_id,
                       **{k: v for k, v in rt.dut.identity.__dict__.items() if v is not None}}
-    for key, value in (("MeterValueSampleInterval", str(dut_cfg.meter_sample_interval_s)),
-                       ("MeterValuesSampledData", METER_SAMPLED_DATA)):
-        status = await rt.dut.change_configuration(key, value)
+    # the same meaning on every OCPP version (1.6 configuration keys, 2.x SampledDataCtrlr variables)
+    statuses = await rt.dut.configure_metering(dut_cfg.meter_sample_interval_s, METER_SAMPLED_DATA)
+    for key, status in statuses.items():
         if status not in ("Accepted", "RebootRequired"):
-            log.warning("%s: ChangeConfiguration %s answered %s", dut_cfg.charge_point_id, key, status)
+            log.warning("%s: setting %s answered %s", dut_cfg.charge_point_id, key, status)
 
 
 async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: RunRecord, run_dir: Path,
-                        opts: RunOptions) -> None:
-    for scenario in scenarios:
+                        opts: RunOptions, emit: EventSink = _no_event) -> None:
+    for index, scenario in enumerate(scenarios, 1):
         opts.on_progress(f"[{rt.config.name}] {scenario.name}")
+        emit("scenario_started", position=rt.config.name, name=scenario.name, index=index, total=len(scenarios))
         try:
             await reset_position(rt)
         except Exception as exc:
@@ -193,11 +231,16 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
                                  verdict=Verdict.ERROR, error=f"could not reset the position: {exc}")
             record.scenarios.append(rec)
             record.write(run_dir)
+            emit("scenario_finished", position=rt.config.name, name=scenario.name, verdict=rec.verdict,
+                 duration_s=0.0, message=rec.error)
             continue
-        rec = await run_scenario(rt, scenario, opts.on_progress)
+        rec = await run_scenario(rt, scenario, opts.on_progress, on_event=emit)
         record.scenarios.append(rec)
         record.write(run_dir)  # partial runs keep every finished scenario
         opts.on_progress(f"[{rt.config.name}] {scenario.name}: {rec.verdict.value}")
+        emit("scenario_finished", position=rt.config.name, name=scenario.name, verdict=rec.verdict,
+             duration_s=max(rec.t_end_mono_s - rec.t_start_mono_s, 0.0),
+             message=rec.error or next((c.message for c in rec.checks if c.verdict in (Verdict.FAIL, Verdict.ERROR)), ""))
         with contextlib.suppress(Exception):
             await reset_position(rt)
         if (why := rt.health()) is not None:

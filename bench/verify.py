@@ -154,6 +154,17 @@ def _interp(trace: dict[str, np.ndarray], column: str, t: np.ndarray) -> np.ndar
     return np.where(inside, np.interp(t, ts[good], ys[good]), np.nan)
 
 
+def reference_energy_step_wh(trace: dict[str, np.ndarray]) -> float:
+    """The reference meter's energy resolution as seen in the trace: its smallest increase.
+    A meter with a coarse register (e.g. 100 Wh steps) needs long intervals to compare."""
+    e = trace.get("meter_energy_import_wh")
+    if e is None:
+        return 0.0
+    steps = np.diff(e[~np.isnan(e)])
+    steps = steps[steps > 1e-9]
+    return float(steps.min()) if steps.size else 0.0
+
+
 def _steady(trace, column, t, half_window_s: float, max_spread: float) -> np.ndarray:
     """Reference value at t if the reference was steady within +-half_window (else NaN):
     MeterValues near a step change are not comparable sample by sample."""
@@ -208,7 +219,8 @@ def meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     ts, reg = _samples(inp, ENERGY)
     ref_e = _interp(inp.trace, "meter_energy_import_wh", ts) if ts.size else np.array([])
     segments = _load_point_segments(inp, ts)
-    min_wh = min_steps * inp.position.dut.meter_resolution_wh
+    # both registers must step >= min_steps times: the DUT's and the reference meter's own
+    min_wh = min_steps * max(inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
     e_errs, e_times = [], []
     for a, b in segments:
         if np.isnan(ref_e[a]) or np.isnan(ref_e[b]):
@@ -253,20 +265,30 @@ def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
     name = "transaction_energy_matches_reference"
     if not inp.has("meter_energy_import_wh"):
         return _skipped(name, "no reference power meter on this position")
-    done = [tx for tx in inp.transactions if tx.meter_stop_wh is not None and tx.t_stop_mono_s is not None]
-    if not done:
-        return _error(name, "no completed transaction (StartTransaction and StopTransaction) in this scenario")
+    ended = [tx for tx in inp.transactions if tx.t_stop_mono_s is not None]
+    if not ended:
+        return _error(name, "no completed transaction (started and stopped) in this scenario")
+    done = [tx for tx in ended if tx.meter_stop_wh is not None]
+    if not done:  # 2.x: ended without the energy register (TxEndedMeasurands): the charger's omission
+        return CheckRecord(name, Verdict.FAIL, [_failed("transaction_energy", "%", "no Energy.Active.Import.Register "
+                                                        "at the end of any transaction")],
+                           "no meterStop: the transaction ended without the energy register")
     mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
     # OCPP 1.6 meterStart/meterStop are whole Wh, whatever the register's own resolution
-    resolution_wh = max(1.0, inp.position.dut.meter_resolution_wh)
+    resolution_wh = max(1.0, inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
     min_wh = inp.params.get("min_register_steps", 100) * resolution_wh
     ms = []
-    for tx in done:
+    for n, tx in enumerate(done, 1):
         t_a, t_b = tx.t_start_mono_s, tx.t_stop_mono_s
+        # 1.6 names the measurement by its (small, int) transaction id; 2.x ids are long strings
+        label = f"tx{tx.transaction_id if isinstance(tx.transaction_id, int) else n}_energy_error_pct"
+        if tx.meter_start_wh is None:  # 2.x: no energy register in the Started event (set by the bench)
+            ms.append(_failed(label, "%", f"transaction {tx.transaction_id}: no Energy.Active.Import.Register "
+                                          "at the start (TxStartedMeasurands)"))
+            continue
         ref = _interp(inp.trace, "meter_energy_import_wh", np.array([t_a, t_b]))
         d_ref = float(ref[1] - ref[0])
         d_dut = float(tx.meter_stop_wh - tx.meter_start_wh)
-        label = f"tx{tx.transaction_id}_energy_error_pct"
         if np.isnan(d_ref) or d_ref < min_wh:
             ms.append(judge(label, None, "%", note=f"reference energy {d_ref:.1f} Wh is below {min_wh:g} Wh"))
             continue
@@ -294,14 +316,15 @@ def _judge_composite(label: str, rep: Any, start_tol: float, duration_tol: float
                      limit_tol: float) -> list[Measurement]:
     if rep.answer is None:
         return [_failed(f"{label}_answer", "", f"no usable answer: {rep.error}")]
-    schedule = rep.answer.get("chargingSchedule") or {}
+    # 1.6: chargingSchedule (+ scheduleStart beside it); 2.x: schedule (with its scheduleStart)
+    schedule = rep.answer.get("chargingSchedule") or rep.answer.get("schedule") or {}
     periods = schedule.get("chargingSchedulePeriod") or []
     if not periods:
-        return [_failed(f"{label}_periods", "count", "Accepted without a chargingSchedule with periods")]
+        return [_failed(f"{label}_periods", "count", "Accepted without a schedule with periods")]
     ms = [judge(f"{label}_unit_mismatch", 0 if schedule.get("chargingRateUnit") == rep.unit else 1, "count", 0, 0,
                 t_mono_s=rep.t_mono_s, note=f"asked {rep.unit}, got {schedule.get('chargingRateUnit')}")]
     shift = 0.0
-    start_text = rep.answer.get("scheduleStart") or schedule.get("startSchedule")
+    start_text = rep.answer.get("scheduleStart") or schedule.get("scheduleStart") or schedule.get("startSchedule")
     if start_text:
         shift = (parse_iso(start_text) - rep.requested_utc).total_seconds()
         ms.append(judge(f"{label}_start_error_s", shift, "s", -start_tol, start_tol, t_mono_s=rep.t_mono_s,

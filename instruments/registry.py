@@ -1,55 +1,32 @@
 """Which driver implements which role: the names `lab_config.yaml` uses in `driver:`.
 
-A lab adds a model by writing one driver module (see
-`instruments/drivers/reference_ev_emulator.py` for the recipe) and adding one
-entry here, or by calling `register_driver()` from its own code.
+Drivers are found, not listed: every module in `instruments/drivers/` that declares
+`DRIVER = DriverInfo(...)` is registered under `DRIVER.name`. A lab adds its own
+model (e.g. its vendor's EV emulator) in one file:
+- drop `instruments/drivers/<vendor_model>.py` (recipe in
+  `instruments/drivers/reference_ev_emulator.py`), or
+- keep it in the lab's own package and announce it through the entry point group
+  `evbench.drivers` (`<name> = "lab_pkg.module"`, the module declares `DRIVER`), or
+- call `register_driver(DriverInfo(...))` from the lab's own code.
+Nothing else in the bench changes; `bench instruments list` shows it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import importlib
+import logging
+import pkgutil
+from importlib.metadata import entry_points
+from types import ModuleType
 
-from instruments.drivers.chroma_63800 import Chroma63800
-from instruments.drivers.eastron_sdm630 import EastronSdm630
-from instruments.drivers.reference_ev_emulator import ReferenceEvEmulator
-from instruments.roles import Instrument, Ratings
+from instruments.driver_info import DriverInfo, Role, Transport
+from instruments.roles import Identity, Instrument, InstrumentError, Ratings
 
-Role = Literal["power_meter", "ac_load", "ev_emulator"]
-Transport = Literal["modbus", "scpi"]
+__all__ = ["DRIVERS", "DriverInfo", "Role", "Transport", "create_instrument", "register_driver",
+           "discover_drivers", "check_model", "model_matches", "open_and_identify", "ENTRY_POINT_GROUP"]
 
-
-@dataclass(frozen=True)
-class DriverInfo:
-    name: str
-    role: Role
-    cls: type[Instrument]
-    transport: Transport
-    description: str
-
-
-DRIVERS: dict[str, DriverInfo] = {
-    "eastron_sdm630": DriverInfo(
-        name="eastron_sdm630",
-        role="power_meter",
-        cls=EastronSdm630,
-        transport="modbus",
-        description="Eastron SDM630 three-phase energy meter, Modbus TCP or RTU over TCP",
-    ),
-    "chroma_63800": DriverInfo(
-        name="chroma_63800",
-        role="ac_load",
-        cls=Chroma63800,
-        transport="scpi",
-        description="Chroma 63802/63803/63804 AC load, one unit per phase (option: phase 1..3)",
-    ),
-    "reference_ev_emulator": DriverInfo(
-        name="reference_ev_emulator",
-        role="ev_emulator",
-        cls=ReferenceEvEmulator,
-        transport="scpi",
-        description="EV emulator speaking the bench's reference SCPI command set",
-    ),
-}
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "evbench.drivers"
+DRIVERS: dict[str, DriverInfo] = {}
 
 
 def register_driver(info: DriverInfo) -> None:
@@ -59,9 +36,80 @@ def register_driver(info: DriverInfo) -> None:
     DRIVERS[info.name] = info
 
 
-def create_instrument(name: str, driver: str, address: str, ratings: Ratings | None = None, **options) -> Instrument:
-    """Build (not open) the instrument `name` with the driver named in the config."""
+def _register_module(module: ModuleType) -> None:
+    info = getattr(module, "DRIVER", None)
+    if isinstance(info, DriverInfo):
+        register_driver(info)
+
+
+def discover_drivers(package: str = "instruments.drivers") -> list[str]:
+    """Import every module of `package` and register the `DRIVER` each declares."""
+    found = []
+    pkg = importlib.import_module(package)
+    for module_info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package}.{module_info.name}")
+        before = set(DRIVERS)
+        _register_module(module)
+        found += sorted(set(DRIVERS) - before)
+    return found
+
+
+def _discover_entry_points() -> None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            _register_module(importlib.import_module(ep.value.split(":")[0]))
+        except Exception as exc:  # one broken plug-in must not take the bench down
+            log.error("driver plug-in %s (%s) could not be loaded: %s", ep.name, ep.value, exc)
+
+
+discover_drivers()
+_discover_entry_points()
+
+
+def create_instrument(name: str, driver: str, address: str, ratings: Ratings | None = None, *,
+                      model: str | None = None, **options) -> Instrument:
+    """Build (not open) the instrument `name` with the driver named in the config.
+    `model` is the model the config expects there: `check_model()` compares it with
+    what the instrument reports."""
     info = DRIVERS.get(driver)
     if info is None:
         raise KeyError(f"instrument {name!r}: unknown driver {driver!r}; known drivers: {', '.join(sorted(DRIVERS))}")
-    return info.cls(name, address, ratings, **options)
+    instrument = info.cls(name, address, ratings, **options)
+    instrument.expected_model = model
+    return instrument
+
+
+def _normal(model: str) -> str:
+    return "".join(c for c in model.upper() if c.isalnum())
+
+
+def model_matches(expected: str, found: str) -> bool:
+    """`63804` matches `63804`; `UMG 604` matches `UMG604`; `WT333` matches `WT333E`-style
+    variants only where the instrument reports a longer name starting with the expected one
+    followed by a separator (`WT333-D-HE`)."""
+    if _normal(expected) == _normal(found):
+        return True
+    head = found.upper().strip()
+    exp = expected.upper().strip()
+    return head.startswith(exp) and not head[len(exp)].isalnum()
+
+
+def check_model(instrument: Instrument, identity: Identity) -> None:
+    """Raise InstrumentError naming expected and found when the instrument is not the
+    model the config says sits at that address."""
+    expected = getattr(instrument, "expected_model", None)
+    if expected and not model_matches(expected, identity.model):
+        raise InstrumentError(
+            f"{instrument.name}: expected model {expected!r} at {instrument.address}, "
+            f"found {identity.vendor} {identity.model!r}"
+            + (f" (serial {identity.serial})" if identity.serial else "")
+        )
+
+
+async def open_and_identify(instrument: Instrument) -> Identity:
+    """Open, read the identity and check it against the configured model. The caller
+    closes the instrument on every path (also when this raises)."""
+    await instrument.open()
+    identity = await instrument.identify()
+    check_model(instrument, identity)
+    return identity

@@ -167,7 +167,9 @@ class _Tx:
 
 
 class _Dut:
-    """Only what build_profile reads: the transaction running on a connector."""
+    """Only what build_profile reads: the OCPP version and the transaction on a connector."""
+
+    ocpp_version = "1.6"
 
     def __init__(self, tx_id: int | None) -> None:
         self.tx_id = tx_id

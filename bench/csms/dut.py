@@ -1,9 +1,14 @@
 """`Dut`: the version-neutral handle on one charger that scenario steps use.
 
 A `Dut` exists before its charger connects (`CsmsServer.dut(cp_id)`); each
-connection attaches a version adapter (a `DutSession`, e.g. `v16.V16Session`)
-and a reconnect re-attaches. The adapters feed what the charger says into the
-`record_*` methods below; commands go out through the attached session.
+connection attaches a version adapter (a `DutSession`: `v16.V16Session`,
+`v201.V201Session`, `v21.V21Session`) and a reconnect re-attaches. The
+adapters feed what the charger says into the `record_*` methods below;
+commands go out through the attached session, in the words of its version:
+scenarios say what they mean (start a transaction on connector 1, clear the
+profiles) and the same call works on 1.6, 2.0.1 and 2.1. A few commands exist
+only in 2.x (device model, display messages, GetChargingProfiles); on a 1.6
+charger they raise `DutNotSupported`.
 
 Every wait is measured on the injected Clock (no loop-time timeouts), so a
 faster-than-real clock speeds up waits and timeouts alike.
@@ -24,10 +29,12 @@ from bench.csms.events import (
     MeterSample,
     Transaction,
 )
+from bench.csms.profiles import to_version
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 30.0
+ABORT_GRACE_S = 0.5  # after a disconnect, how long an answer already received may take to come through
 
 
 class DutError(Exception):
@@ -57,18 +64,24 @@ class DutProtocolError(DutError):
     """The charger's answer to our call violates the OCPP schema (also a Finding)."""
 
 
+class DutNotSupported(DutError):
+    """The command does not exist in the OCPP version the charger speaks (a bench or
+    scenario choice, not the charger's fault)."""
+
+
 class InvalidRequest(ValueError):
     """The bench tried to send a payload that fails the OCPP schema: a bench or
     scenario error, not the charger's fault; nothing was sent."""
 
 
 class DutSession(Protocol):
-    """What a version adapter offers for one live connection."""
+    """What a version adapter offers for one live connection (2.x adds the
+    methods listed in `V2X_ONLY`)."""
 
     ocpp_version: str
 
     async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str: ...
-    async def remote_stop(self, transaction_id: int) -> str: ...
+    async def remote_stop(self, transaction_id: int | str) -> str: ...
     async def set_charging_profile(self, connector_id: int, profile: dict) -> str: ...
     async def clear_charging_profile(
         self, id: int | None, connector_id: int | None, purpose: str | None, stack_level: int | None
@@ -80,6 +93,14 @@ class DutSession(Protocol):
     async def reset(self, kind: str) -> str: ...
     async def unlock_connector(self, connector_id: int) -> str: ...
     async def change_availability(self, connector_id: int, kind: str) -> str: ...
+    async def configure_metering(self, sample_interval_s: int, measurands: str) -> dict[str, str]: ...
+    async def set_basic_auth_password(self, password: str) -> str: ...
+    async def set_security_profile(self, profile: int, csms_url: str, slot: int = 1) -> str: ...
+
+
+# Commands only a 2.x adapter has (the Dut raises DutNotSupported on 1.6).
+V2X_ONLY = frozenset({"get_variables", "set_variables", "get_base_report", "get_charging_profiles",
+                      "set_display_message", "get_display_messages", "clear_display_message"})
 
 
 class _Expired(Exception):
@@ -100,6 +121,11 @@ async def race(clock: Clock, awaitable: Awaitable[T], timeout_s: float, abort: a
         waiting.add(abort)
     try:
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if abort is not None and abort.done() and not work.done():
+            # An answer that arrived just before the connection closed (e.g. Reset) may still be
+            # in the library's hands (schema validation runs in a thread): give it a moment.
+            await asyncio.wait({work, asyncio.ensure_future(clock.sleep(ABORT_GRACE_S))},
+                               return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (work, timer):
             if not task.done():
@@ -120,7 +146,7 @@ class Dut:
         self._clock = clock
         self.events: list[DutEvent] = []
         self.findings: list[Finding] = []
-        self.transactions: dict[int, Transaction] = {}
+        self.transactions: dict[int | str, Transaction] = {}
         self.meter_samples: list[MeterSample] = []  # all of them, with or without a transaction
         self.identity: DutIdentity | None = None
         self._statuses: dict[int, str] = {}
@@ -138,6 +164,20 @@ class Dut:
     def ocpp_version(self) -> str | None:
         """Version of the current (or last) connection; None before the first."""
         return self._last_version
+
+    @property
+    def security_profile(self) -> int | None:
+        """OCPP security profile of the current (or last) connection; None before the first."""
+        for event in reversed(self.events):
+            if event.kind == EventKind.CONNECTED:
+                return event.data.get("security_profile")
+        return None
+
+    def wire_profile(self, profile: dict) -> dict:
+        """`profile` (1.6 or 2.x form) in the form of the version the charger speaks."""
+        if self._last_version is None:
+            raise DutNotConnected(f"{self.cp_id} has not connected yet: its OCPP version is unknown")
+        return to_version(profile, self._last_version)
 
     def status(self, connector_id: int) -> str | None:
         """Last status the charger reported for this connector (0 = the whole charger)."""
@@ -195,11 +235,12 @@ class Dut:
             "RemoteStart", lambda s: s.remote_start(connector_id, id_tag, charging_profile), timeout_s
         )
 
-    async def remote_stop(self, transaction_id: int, *, timeout_s: float | None = None) -> str:
+    async def remote_stop(self, transaction_id: int | str, *, timeout_s: float | None = None) -> str:
         return await self._command("RemoteStop", lambda s: s.remote_stop(transaction_id), timeout_s)
 
     async def set_charging_profile(self, connector_id: int, profile: dict, *, timeout_s: float | None = None) -> str:
-        """`profile` as on the wire for the DUT's version (1.6: csChargingProfiles, camelCase)."""
+        """`profile` in wire camelCase, in the 1.6 or the 2.x form (the adapter translates,
+        see `wire_profile`). `connector_id` is the 2.x evseId."""
         return await self._command(
             "SetChargingProfile", lambda s: s.set_charging_profile(connector_id, profile), timeout_s
         )
@@ -222,24 +263,87 @@ class Dut:
     async def get_composite_schedule(
         self, connector_id: int, duration_s: int, unit: str | None = None, *, timeout_s: float | None = None
     ) -> dict:
-        """The charger's answer payload as on the wire (camelCase)."""
+        """The charger's answer payload as on the wire (camelCase; 1.6: chargingSchedule and
+        scheduleStart, 2.x: schedule)."""
         return await self._command(
             "GetCompositeSchedule", lambda s: s.get_composite_schedule(connector_id, duration_s, unit), timeout_s
         )
 
     async def get_configuration(self, keys: list[str] | None = None, *, timeout_s: float | None = None) -> dict:
-        """The charger's answer payload as on the wire (1.6: configurationKey, unknownKey)."""
+        """The 1.6 keys' values as {"configurationKey": [...], "unknownKey": [...]} (2.x: read with
+        GetVariables from the variables the keys map to, see v201.CONFIG_KEYS)."""
         return await self._command("GetConfiguration", lambda s: s.get_configuration(keys), timeout_s)
 
     async def change_configuration(self, key: str, value: str, *, timeout_s: float | None = None) -> str:
+        """A 1.6 key (2.x: SetVariables of the variable it maps to, or "Component.Variable");
+        the answer in 1.6 words: Accepted, Rejected, RebootRequired, NotSupported."""
         return await self._command("ChangeConfiguration", lambda s: s.change_configuration(key, value), timeout_s)
+
+    async def configure_metering(self, sample_interval_s: int, measurands: str, *,
+                                 timeout_s: float | None = None) -> dict[str, str]:
+        """Periodic meter values during transactions (and, 2.x, the energy register at start
+        and end): {setting: status}."""
+        return await self._command("ConfigureMetering",
+                                   lambda s: s.configure_metering(sample_interval_s, measurands), timeout_s)
+
+    async def set_basic_auth_password(self, password: str, *, timeout_s: float | None = None) -> str:
+        """1.6: ChangeConfiguration AuthorizationKey; 2.x: SetVariables SecurityCtrlr.BasicAuthPassword."""
+        return await self._command("SetBasicAuthPassword", lambda s: s.set_basic_auth_password(password), timeout_s)
+
+    async def set_security_profile(self, profile: int, csms_url: str, *, timeout_s: float | None = None) -> str:
+        """1.6: ChangeConfiguration SecurityProfile; 2.x: SetNetworkProfile with `csms_url`."""
+        return await self._command("SetSecurityProfile", lambda s: s.set_security_profile(profile, csms_url),
+                                   timeout_s)
+
+    # 2.x only -----------------------------------------------------------------
+    async def get_variables(self, refs: list[tuple[str, ...]], *, timeout_s: float | None = None) -> list[dict]:
+        """GetVariables of (component, variable[, instance]) refs: getVariableResult as on the wire."""
+        return await self._command_v2x("get_variables", timeout_s, refs)
+
+    async def set_variables(self, values: list[tuple[tuple[str, ...], str]], *,
+                            timeout_s: float | None = None) -> list[dict]:
+        """SetVariables of ((component, variable[, instance]), value): setVariableResult as on the wire."""
+        return await self._command_v2x("set_variables", timeout_s, values)
+
+    async def get_base_report(self, report_base: str = "FullInventory", *,
+                              timeout_s: float | None = None) -> tuple[str, list[dict]]:
+        """GetBaseReport, then every NotifyReport of it: (status, reportData items)."""
+        return await self._command_v2x("get_base_report", timeout_s, report_base)
+
+    async def get_charging_profiles(self, evse_id: int | None = None, purpose: str | None = None,
+                                    stack_level: int | None = None, profile_ids: list[int] | None = None, *,
+                                    timeout_s: float | None = None) -> tuple[str, list[tuple[int, dict]]]:
+        """GetChargingProfiles, then every ReportChargingProfiles of it: (status, [(evse id, profile)])."""
+        return await self._command_v2x("get_charging_profiles", timeout_s, evse_id, purpose, stack_level,
+                                       profile_ids)
+
+    async def set_display_message(self, message: dict, *, timeout_s: float | None = None) -> str:
+        """SetDisplayMessage of a MessageInfoType (wire camelCase)."""
+        return await self._command_v2x("set_display_message", timeout_s, message)
+
+    async def get_display_messages(self, ids: list[int] | None = None, priority: str | None = None,
+                                   state: str | None = None, *, timeout_s: float | None = None
+                                   ) -> tuple[str, list[dict]]:
+        """GetDisplayMessages, then every NotifyDisplayMessages of it: (status, messageInfo items)."""
+        return await self._command_v2x("get_display_messages", timeout_s, ids, priority, state)
+
+    async def clear_display_message(self, message_id: int, *, timeout_s: float | None = None) -> str:
+        return await self._command_v2x("clear_display_message", timeout_s, message_id)
+
+    async def _command_v2x(self, method: str, timeout_s: float | None, *args: Any) -> Any:
+        session = self._session
+        if session is not None and not hasattr(session, method):
+            raise DutNotSupported(f"{self.cp_id} speaks OCPP {session.ocpp_version}: {method} exists only in 2.x")
+        return await self._command(method, lambda s: getattr(s, method)(*args), timeout_s)
 
     async def trigger_message(
         self, message: str, connector_id: int | None = None, *, timeout_s: float | None = None
     ) -> str:
         return await self._command("TriggerMessage", lambda s: s.trigger_message(message, connector_id), timeout_s)
 
-    async def reset(self, kind: Literal["Soft", "Hard"], *, timeout_s: float | None = None) -> str:
+    async def reset(self, kind: Literal["Soft", "Hard", "Immediate", "OnIdle"], *,
+                    timeout_s: float | None = None) -> str:
+        """Soft/Hard (1.6 words) are OnIdle/Immediate in 2.x."""
         return await self._command("Reset", lambda s: s.reset(kind), timeout_s)
 
     async def unlock_connector(self, connector_id: int, *, timeout_s: float | None = None) -> str:
@@ -316,8 +420,8 @@ class Dut:
 
     def record_transaction_stopped(
         self,
-        transaction_id: int,
-        meter_stop_wh: float,
+        transaction_id: int | str,
+        meter_stop_wh: float | None,
         stop_timestamp: datetime | None,
         reason: str | None,
         samples: list[MeterSample],
@@ -342,7 +446,8 @@ class Dut:
         )
         return transaction
 
-    def record_meter_values(self, connector_id: int, transaction_id: int | None, samples: list[MeterSample]) -> None:
+    def record_meter_values(self, connector_id: int, transaction_id: int | str | None,
+                            samples: list[MeterSample]) -> None:
         transaction = self.transactions.get(transaction_id) if transaction_id is not None else None
         if transaction is not None:
             transaction.samples.extend(samples)

@@ -1,7 +1,9 @@
 """What the CSMS stub learns about a charger, in version-neutral dataclasses.
 
-The OCPP version adapters (`v16.py`, later 2.0.1/2.1) translate messages into
-these; scenario steps and checks only ever see these. Times: `t_mono_s` is the
+The OCPP version adapters (`v16.py`, `v201.py`, `v21.py`) translate messages
+into these; scenario steps and checks only ever see these. Words: a
+"connector" is the 1.6 connector or the 2.0.1/2.1 EVSE; a transaction id is
+an int in 1.6 (issued by the CSMS) and a string in 2.x (issued by the charger). Times: `t_mono_s` is the
 run's monotonic clock at receipt; charger-reported times are kept apart
 (`timestamp`, `start_timestamp`) because a charger's clock may be wrong, and
 that is something a check may want to judge.
@@ -19,14 +21,21 @@ class EventKind(StrEnum):
     DISCONNECTED = "disconnected"
     BOOT = "boot"
     HEARTBEAT = "heartbeat"
-    STATUS = "status"  # data: status, error_code, info
+    STATUS = "status"  # data: status, error_code, info (1.6); 2.x: connector_status or charging_state in `source`
     AUTHORIZE = "authorize"  # data: id_tag, status
     TRANSACTION_STARTED = "transaction_started"  # data: transaction (Transaction)
+    TRANSACTION_UPDATED = "transaction_updated"  # 2.x: data: transaction_id, trigger_reason, seq_no, charging_state, id_tag
     TRANSACTION_STOPPED = "transaction_stopped"  # data: transaction_id, transaction (None if unknown), meter_stop_wh, reason, samples
     METER_VALUES = "meter_values"  # data: transaction_id, samples (list[MeterSample])
     DATA_TRANSFER = "data_transfer"  # data: vendor_id, message_id, data, status
     FIRMWARE_STATUS = "firmware_status"  # data: status
     DIAGNOSTICS_STATUS = "diagnostics_status"  # data: status
+    LOG_STATUS = "log_status"  # 2.x: data: status, request_id
+    SECURITY_EVENT = "security_event"  # data: type, timestamp, tech_info
+    NOTIFY_EVENT = "notify_event"  # 2.x: data: seq_no, tbc, event_data (wire camelCase)
+    NOTIFY_REPORT = "notify_report"  # 2.x: data: request_id, seq_no, tbc, report_data (wire camelCase)
+    REPORT_CHARGING_PROFILES = "report_charging_profiles"  # 2.x: data: request_id, evse_id, source, profiles, tbc
+    NOTIFY_DISPLAY_MESSAGES = "notify_display_messages"  # 2.x: data: request_id, messages, tbc
 
 
 class FindingKind(StrEnum):
@@ -41,6 +50,9 @@ class FindingKind(StrEnum):
     BAD_METER_VALUE = "BadMeterValue"  # a Raw sampled value that is not a number
     UNKNOWN_TRANSACTION = "UnknownTransaction"  # Stop/MeterValues for a transactionId we never issued
     HANDSHAKE_REFUSED = "HandshakeRefused"  # known id, but no subprotocol we speak
+    AUTH_REFUSED = "AuthRefused"  # known id, wrong or missing Basic auth / client certificate (security profiles)
+    SEQ_NO = "TransactionSeqNo"  # 2.x TransactionEvent seqNo not one more than the last of that transaction
+    TRANSACTION_FLOW = "TransactionFlow"  # 2.x: Updated/Ended before Started, or events after Ended
 
 
 @dataclass(frozen=True)
@@ -66,23 +78,27 @@ class MeterSample:
     context: str = "Sample.Periodic"
     location: str | None = None
     connector_id: int | None = None
-    transaction_id: int | None = None
+    transaction_id: int | str | None = None
 
 
 @dataclass
 class Transaction:
-    transaction_id: int
-    connector_id: int
-    id_tag: str
-    meter_start_wh: float
+    transaction_id: int | str  # 1.6: int issued by the CSMS; 2.x: the charger's string
+    connector_id: int  # 2.x: the EVSE id
+    id_tag: str  # "" until the charger names one (2.x may start a transaction before authorization)
+    meter_start_wh: float | None  # 1.6 meterStart; 2.x the register in the Started event (None if absent)
     t_start_mono_s: float
     start_timestamp: datetime | None  # the charger's
     id_tag_status: str = "Accepted"  # what we answered in StartTransaction
     meter_stop_wh: float | None = None  # None while running
     t_stop_mono_s: float | None = None
     stop_timestamp: datetime | None = None
-    stop_reason: str | None = None  # 1.6: absent means "Local"
+    stop_reason: str | None = None  # 1.6: absent means "Local"; 2.x: stoppedReason
     samples: list[MeterSample] = field(default_factory=list)
+    remote_start_id: int | None = None  # 2.x: the RequestStartTransaction that started it
+    last_seq_no: int | None = None  # 2.x: seqNo of the last TransactionEvent ...
+    last_event: dict | None = field(default=None, repr=False)  # ... and that event as on the wire
+    charging_state: str | None = None  # 2.x: the last chargingState reported
 
     @property
     def running(self) -> bool:
@@ -90,8 +106,10 @@ class Transaction:
 
     @property
     def energy_wh(self) -> float | None:
-        """Energy the charger billed: meterStop - meterStart (None while running)."""
-        return None if self.meter_stop_wh is None else self.meter_stop_wh - self.meter_start_wh
+        """Energy the charger billed: meterStop - meterStart (None while running or unreported)."""
+        if self.meter_stop_wh is None or self.meter_start_wh is None:
+            return None
+        return self.meter_stop_wh - self.meter_start_wh
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """The CSMS stub: one websocket server for every position of the bench.
 
 Chargers connect to ws://host:port/<chargePointId>; the subprotocol picks the
-OCPP version and with it the adapter (`ADAPTERS`). Unknown ids and chargers
-that offer no subprotocol we speak are refused in the opening handshake, with
-a log line that says why (the most common bring-up mistake on a real bench).
+OCPP version and with it the adapter (`ADAPTERS`): ocpp1.6, ocpp2.0.1 and
+ocpp2.1 on the same port. When the lab config names a charger's version
+(`CsmsSettings.cp_versions`), only that one is accepted from it, whatever else
+it offers. Unknown ids and chargers that offer no subprotocol we accept are
+refused in the opening handshake, with a log line that says why (the most
+common bring-up mistake on a real bench).
 """
 from __future__ import annotations
 
@@ -22,17 +25,18 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bench.clock import Clock
-from bench.csms import v16
+from bench.csms import v16, v21, v201
 from bench.csms.dut import DEFAULT_TIMEOUT_S, Dut
 from bench.csms.events import FindingKind
 from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog
 
 LOG = logging.getLogger("bench.csms")
 
-# OCPP version -> (websocket subprotocol, adapter class). 2.0.1 and 2.1 go here
-# ("ocpp2.0.1", "ocpp2.1") once their adapters exist.
+# OCPP version -> (websocket subprotocol, adapter class), in order of preference.
 ADAPTERS: dict[str, tuple[str, type]] = {
     v16.OCPP_VERSION: (v16.SUBPROTOCOL, v16.V16Session),
+    v201.OCPP_VERSION: (v201.SUBPROTOCOL, v201.V201Session),
+    v21.OCPP_VERSION: (v21.SUBPROTOCOL, v21.V21Session),
 }
 
 AUTHORIZATION_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
@@ -45,7 +49,8 @@ class CsmsSettings:
     accepted_ids: list[str] = field(default_factory=list)
     heartbeat_interval_s: int = 60
     id_tags: dict[str, str] = field(default_factory=dict)  # idTag -> status; unknown -> "Invalid"
-    supported_versions: tuple[str, ...] = ("1.6",)  # in order of preference
+    supported_versions: tuple[str, ...] = tuple(ADAPTERS)  # in order of preference
+    cp_versions: dict[str, str] = field(default_factory=dict)  # charge point id -> the only version accepted
     data_transfer_vendors: tuple[str, ...] = ()  # vendorIds answered "Accepted"; others "UnknownVendorId"
     response_timeout_s: float = DEFAULT_TIMEOUT_S  # default for Dut commands
 
@@ -55,6 +60,10 @@ class CsmsSettings:
                 raise ValueError(
                     f"csms: OCPP version {version!r} is not implemented (have: {', '.join(ADAPTERS)})"
                 )
+        for cp_id, version in self.cp_versions.items():
+            if version not in self.supported_versions:
+                raise ValueError(f"csms: {cp_id}: OCPP version {version!r} is not one of "
+                                 f"{', '.join(self.supported_versions)}")
         for tag, status in self.id_tags.items():
             if status not in AUTHORIZATION_STATUSES:
                 raise ValueError(f"csms.id_tags.{tag}: {status!r} is not one of {', '.join(AUTHORIZATION_STATUSES)}")
@@ -68,6 +77,16 @@ class CsmsSettings:
     @property
     def subprotocols(self) -> list[str]:
         return [ADAPTERS[v][0] for v in self.supported_versions]
+
+    def subprotocols_for(self, cp_id: str) -> list[str]:
+        """What we accept from this charger, in order of preference."""
+        if cp_id in self.cp_versions:
+            return [ADAPTERS[self.cp_versions[cp_id]][0]]
+        return self.subprotocols
+
+    @staticmethod
+    def version_of(subprotocol: str) -> str:
+        return next(v for v, (sub, _) in ADAPTERS.items() if sub == subprotocol)
 
 
 class LoggedConnection:
@@ -123,6 +142,7 @@ class CsmsServer:
             self.settings.host,
             self.settings.port,
             subprotocols=self.settings.subprotocols,
+            select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
         )
         LOG.info("CSMS listening on %s (OCPP %s)", self.url, ", ".join(self.settings.supported_versions))
@@ -178,20 +198,27 @@ class CsmsServer:
             )
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {cp_id!r}\n")
         offered = offered_subprotocols(request.headers)
-        if not set(offered) & set(self.settings.subprotocols):
-            detail = (
-                f"offered subprotocols {offered or 'none'}, this CSMS speaks {', '.join(self.settings.subprotocols)}"
-            )
+        accepted = self.settings.subprotocols_for(cp_id)
+        if not set(offered) & set(accepted):
+            expected = (f"lab config expects {accepted[0]} from {cp_id}" if cp_id in self.settings.cp_versions
+                        else f"this CSMS speaks {', '.join(accepted)}")
+            detail = f"offered subprotocols {offered or 'none'}, {expected}"
             LOG.warning("CSMS refused %r from %s: %s", cp_id, remote, detail)
             self.dut(cp_id).add_finding(None, FindingKind.HANDSHAKE_REFUSED, detail)
             return connection.respond(http.HTTPStatus.BAD_REQUEST, f"No supported OCPP subprotocol: {detail}\n")
         return None
 
+    def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
+        """The first subprotocol we accept from this charger that it offered (None: refused
+        already by _process_request, which runs first)."""
+        cp_id = cp_id_from_path(connection.request.path) if connection.request else ""
+        return next((sub for sub in self.settings.subprotocols_for(cp_id) if sub in offered), None)
+
     # ---------------------------------------------------------- connection
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None and websocket.subprotocol is not None
         cp_id = cp_id_from_path(websocket.request.path)
-        version = next(v for v in self.settings.supported_versions if ADAPTERS[v][0] == websocket.subprotocol)
+        version = self.settings.version_of(websocket.subprotocol)
         dut = self.dut(cp_id)
         session = ADAPTERS[version][1](
             cp_id,

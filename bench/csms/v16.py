@@ -8,159 +8,44 @@ was on the wire (camelCase), so nothing is lost in snake_case round trips.
 """
 from __future__ import annotations
 
-import copy
 import logging
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
-from ocpp.exceptions import (
-    FormationViolationError,
-    FormatViolationError,
-    NotImplementedError,
-    NotSupportedError,
-    OCPPError,
-    UnknownCallErrorCodeError,
-)
-from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from ocpp.exceptions import FormationViolationError, FormatViolationError, OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action
-from websockets.exceptions import ConnectionClosed
 
-from bench.clock import Clock, iso_utc, parse_iso
-from bench.csms.dut import Dut, DutCallError, DutNotConnected, DutProtocolError, InvalidRequest
+from bench.clock import iso_utc
+from bench.csms.adapter import (  # noqa: F401  (re-exported: the 1.6 names of the shared helpers)
+    DEFAULT_CONTEXT,
+    DEFAULT_MEASURAND,
+    DEFAULT_UNITS,
+    UNIT_CONVERSIONS,
+    AdapterBase,
+    cause,
+    convert_unit,
+    default_unit,
+)
 from bench.csms.events import DutIdentity, EventKind, FindingKind, MeterSample, Transaction
-from bench.csms.message_log import parse_frame
-
-if TYPE_CHECKING:
-    from bench.csms.server import CsmsSettings
 
 LOG = logging.getLogger("bench.csms")
 
 OCPP_VERSION = "1.6"
 SUBPROTOCOL = "ocpp1.6"
 
-# Our own timeouts run on the bench Clock (see Dut); the library's loop-time
-# timeout must never fire first.
-_LIBRARY_RESPONSE_TIMEOUT_S = 24 * 3600
 
-# Multiplied units -> base units (value x factor).
-UNIT_CONVERSIONS: dict[str, tuple[str, float]] = {
-    "kWh": ("Wh", 1000.0),
-    "kW": ("W", 1000.0),
-    "kvarh": ("varh", 1000.0),
-    "kvar": ("var", 1000.0),
-    "kVA": ("VA", 1000.0),
-}
+class V16Session(AdapterBase, ChargePoint):
+    OCPP_VERSION = OCPP_VERSION
+    SUBPROTOCOL = SUBPROTOCOL
+    ACTIONS = frozenset(a.value for a in Action)
 
-# 1.6 only defines the default unit for energy (Wh). For other measurands a
-# missing unit is read as the measurand's natural unit (first matching prefix).
-DEFAULT_UNITS: tuple[tuple[str, str], ...] = (
-    ("Energy.Active", "Wh"),
-    ("Energy.Reactive", "varh"),
-    ("Power.Active", "W"),
-    ("Power.Offered", "W"),
-    ("Power.Reactive", "var"),
-    ("Current", "A"),
-    ("Voltage", "V"),
-    ("SoC", "Percent"),
-    ("Temperature", "Celsius"),
-)
-
-DEFAULT_MEASURAND = "Energy.Active.Import.Register"
-DEFAULT_CONTEXT = "Sample.Periodic"
-
-
-def convert_unit(value: float, unit: str | None) -> tuple[float, str | None]:
-    """kWh -> Wh, kW -> W, ...; other units unchanged."""
-    if unit in UNIT_CONVERSIONS:
-        base, factor = UNIT_CONVERSIONS[unit]
-        return value * factor, base
-    return value, unit
-
-
-def default_unit(measurand: str) -> str | None:
-    for prefix, unit in DEFAULT_UNITS:
-        if measurand.startswith(prefix):
-            return unit
-    return None
-
-
-class V16Session(ChargePoint):
-    ocpp_version = OCPP_VERSION
-
-    def __init__(
-        self,
-        cp_id: str,
-        connection: Any,
-        dut: Dut,
-        clock: Clock,
-        settings: CsmsSettings,
-        next_transaction_id: Callable[[], int],
-    ) -> None:
-        super().__init__(cp_id, connection, response_timeout=_LIBRARY_RESPONSE_TIMEOUT_S, logger=LOG)
-        self._dut = dut
-        self._clock = clock
-        self._settings = settings
-        self._next_transaction_id = next_transaction_id
-        # unique id -> (the library's response message, its payload as received)
-        self._responses: dict[str, tuple[Any, Any]] = {}
-
-    # ------------------------------------------------ incoming: findings
-    async def route_message(self, raw_msg: str) -> None:
-        try:
-            unpack(raw_msg)
-        except OCPPError as exc:
-            await self._reject_malformed(raw_msg, exc)
-            return
-        await super().route_message(raw_msg)
-
-    async def _reject_malformed(self, raw_msg: str, exc: OCPPError) -> None:
-        cause = _cause(exc)
-        self._dut.add_finding(None, FindingKind.MALFORMED_FRAME, f"{cause}: {raw_msg[:500]!r}")
-        LOG.warning("%s: malformed frame (%s): %.200r", self.id, cause, raw_msg)
-        frame = parse_frame(raw_msg)
-        # A CALL whose unique id we can read still deserves a CALLERROR.
-        if frame and len(frame) > 1 and frame[0] == MessageType.Call and isinstance(frame[1], str):
-            error = _to_v16_error(exc)
-            await self._send(CallError(frame[1], error.code, error.description, error.details).to_json())
-
-    async def _handle_call(self, msg: Call) -> Any:
-        if msg.action not in self.route_map:
-            await self._reject_unhandled(msg)
-            return None
-        try:
-            # Validate the request here (the library validates again) so that a
-            # failure is known to be the charger's, not our answer's.
-            await validate_payload(msg, OCPP_VERSION)
-        except OCPPError as exc:
-            error = _to_v16_error(exc)
-            self._dut.add_finding(msg.action, error.code, _cause(exc))
-            LOG.warning("%s: %s violates the 1.6 schema (%s): %s", self.id, msg.action, error.code, _cause(exc))
-            await self._send(msg.create_call_error(error).to_json())
-            return None
-        return await super()._handle_call(msg)
-
-    async def _reject_unhandled(self, msg: Call) -> None:
-        if msg.action in Action.__members__.values():
-            # A valid 1.6 message we have no use for yet: not the charger's fault.
-            LOG.warning("%s: no handler for %s; answering NotImplemented", self.id, msg.action)
-            error: OCPPError = NotImplementedError(details={"cause": f"No handler for {msg.action} in the bench CSMS"})
-        else:
-            self._dut.add_finding(msg.action, FindingKind.NOT_SUPPORTED, f"{msg.action!r} is not an OCPP 1.6 action")
-            LOG.warning("%s: %r is not an OCPP 1.6 action; answering NotSupported", self.id, msg.action)
-            error = NotSupportedError(details={"cause": f"{msg.action} is not an OCPP 1.6 action"})
-        await self._send(msg.create_call_error(error).to_json())
-
-    def _parse_time(self, action: str, text: str | None) -> datetime | None:
-        if text is None:
-            return None
-        try:
-            return parse_iso(text)
-        except ValueError:
-            self._dut.add_finding(action, FindingKind.BAD_TIMESTAMP, f"timestamp {text!r} is not ISO 8601")
-            return None
+    def error_for(self, exc: OCPPError) -> OCPPError:
+        """The library answers schema errors with 2.0.1's "FormatViolation"; the 1.6
+        enum spells it "FormationViolation"."""
+        cls = FormationViolationError if isinstance(exc, FormatViolationError) else type(exc)
+        return cls(description=exc.description, details={"cause": cause(exc)})
 
     def _samples(
         self, action: str, meter_values: list[dict], connector_id: int | None, transaction_id: int | None
@@ -308,37 +193,14 @@ class V16Session(ChargePoint):
         self._dut.emit(EventKind.DIAGNOSTICS_STATUS, status=status)
         return call_result.DiagnosticsStatusNotification()
 
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, type: str, timestamp: str, **kw: Any):
+        # 1.6 security whitepaper extension
+        self._dut.emit(EventKind.SECURITY_EVENT, type=type,
+                       timestamp=self._parse_time("SecurityEventNotification", timestamp), tech_info=kw.get("tech_info"))
+        return call_result.SecurityEventNotification()
+
     # ------------------------------------------------ outgoing
-    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
-        response = await super()._get_specific_response(unique_id, timeout)
-        # Keep the payload as received: validation may turn floats into Decimals in place.
-        self._responses[unique_id] = (response, copy.deepcopy(getattr(response, "payload", None)))
-        return response
-
-    async def _call(self, payload: Any) -> dict:
-        """Send a CALL; return the charger's CALLRESULT payload as on the wire."""
-        action = type(payload).__name__
-        unique_id = str(self._unique_id_generator())
-        try:
-            await self.call(payload, suppress=False, unique_id=unique_id)
-            return self._responses[unique_id][1]
-        except ConnectionClosed:
-            raise DutNotConnected(f"{self.id}: connection closed while sending {action}") from None
-        except (OCPPError, UnknownCallErrorCodeError) as exc:
-            answered = self._responses.get(unique_id)
-            if answered is None:
-                raise InvalidRequest(f"{action} fails the OCPP 1.6 schema, not sent: {_cause(exc)}") from exc
-            response = answered[0]
-            if isinstance(response, CallError):
-                raise DutCallError(action, response.error_code, response.error_description, response.error_details) from None
-            self._dut.add_finding(action, FindingKind.INVALID_RESPONSE, _cause(exc))
-            raise DutProtocolError(f"{self.id}: the answer to {action} violates the OCPP 1.6 schema: {_cause(exc)}") from exc
-        finally:
-            self._responses.pop(unique_id, None)
-
-    async def _status_of(self, payload: Any) -> str:
-        return (await self._call(payload))["status"]
-
     async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str:
         return await self._status_of(
             call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile)
@@ -362,12 +224,12 @@ class V16Session(ChargePoint):
         )
 
     async def get_composite_schedule(self, connector_id: int, duration_s: int, unit: str | None) -> dict:
-        return await self._call(
+        return await self._request(
             call.GetCompositeSchedule(connector_id=connector_id, duration=duration_s, charging_rate_unit=unit)
         )
 
     async def get_configuration(self, keys: list[str] | None) -> dict:
-        return await self._call(call.GetConfiguration(key=keys))
+        return await self._request(call.GetConfiguration(key=keys))
 
     async def change_configuration(self, key: str, value: str) -> str:
         return await self._status_of(call.ChangeConfiguration(key=key, value=value))
@@ -384,19 +246,17 @@ class V16Session(ChargePoint):
     async def change_availability(self, connector_id: int, kind: str) -> str:
         return await self._status_of(call.ChangeAvailability(connector_id=connector_id, type=kind))
 
+    async def configure_metering(self, sample_interval_s: int, measurands: str) -> dict[str, str]:
+        """MeterValues every `sample_interval_s` during transactions (meterStart/meterStop are always sent)."""
+        return {key: await self.change_configuration(key, value)
+                for key, value in (("MeterValueSampleInterval", str(sample_interval_s)),
+                                   ("MeterValuesSampledData", measurands))}
 
-def _cause(exc: BaseException) -> str:
-    details = getattr(exc, "details", None)
-    if isinstance(details, dict) and details.get("cause"):
-        text = str(details["cause"])
-    else:
-        text = getattr(exc, "description", None) or str(exc)
-    return text.split("\n\n", 1)[0]  # jsonschema appends the whole schema after a blank line
+    async def set_basic_auth_password(self, password: str) -> str:
+        # security whitepaper A01: the password is the AuthorizationKey configuration key
+        return await self.change_configuration("AuthorizationKey", password)
 
+    async def set_security_profile(self, profile: int, csms_url: str, slot: int = 1) -> str:
+        # security whitepaper A05: only ever raised; the URL stays (1.6 has no network profiles)
+        return await self.change_configuration("SecurityProfile", str(profile))
 
-def _to_v16_error(exc: OCPPError) -> OCPPError:
-    """The library answers schema errors with 2.0.1's "FormatViolation"; the 1.6
-    enum spells it "FormationViolation". Details are cut to the cause (the
-    library would put the whole message object there)."""
-    cls = FormationViolationError if isinstance(exc, FormatViolationError) else type(exc)
-    return cls(description=exc.description, details={"cause": _cause(exc)})

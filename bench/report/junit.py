@@ -1,4 +1,9 @@
-"""junit.xml for CI: one testsuite per run, one testcase per scenario.
+"""junit.xml for CI: one testsuite per run, one testcase per scenario (per scenario and
+OCPP version when the positions of the run speak different versions).
+
+The file is valid against the Jenkins JUnit schema (junit-10.xsd of the xunit plugin,
+vendored in tests/report/), which GitLab reads as well: so no attribute outside it
+(the scenario file goes to system-out, not to a testcase `file` attribute).
 
 Also home of the small helpers every report uses to name "the worst measurement"
 of a check or scenario and its margin to the limits.
@@ -55,10 +60,14 @@ def _relative_margin(m: Measurement) -> float:
 
 
 def worst_measurement(measurements: list[Measurement]) -> Measurement | None:
-    """FAIL before ERROR before PASS; among equals, the smallest relative margin."""
+    """FAIL before ERROR before PASS; among equals, the smallest relative margin. A passing
+    count that must be zero (e.g. DUT answers not as required) sits exactly on its limit
+    but says nothing about how close the charger came: physical values rank first."""
     if not measurements:
         return None
-    return min(measurements, key=lambda m: (_RANK.get(Verdict(m.verdict), 9), _relative_margin(m)))
+    return min(measurements, key=lambda m: (_RANK.get(Verdict(m.verdict), 9),
+                                            m.verdict == Verdict.PASS and m.unit == "count",
+                                            _relative_margin(m)))
 
 
 def scenario_worst(scenario: ScenarioRecord) -> tuple[CheckRecord, Measurement] | None:
@@ -118,9 +127,19 @@ def duration_s(scenario: ScenarioRecord) -> float:
     return d if d > 0 else 0.0
 
 
-def _testcase(scenario: ScenarioRecord) -> ET.Element:
-    case = ET.Element("testcase", classname=f"evbench.{scenario.position}", name=scenario.name,
-                      time=f"{duration_s(scenario):.3f}", file=scenario.file)
+def ocpp_version_of(record: RunRecord, scenario: ScenarioRecord) -> str:
+    return str((record.positions or {}).get(scenario.position, {}).get("ocpp_version") or record.ocpp_version)
+
+
+def testcase_name(record: RunRecord, scenario: ScenarioRecord) -> str:
+    """The scenario name, with '[ocpp<version>]' when the run covers several OCPP versions."""
+    versions = {ocpp_version_of(record, s) for s in record.scenarios}
+    return f"{scenario.name}[ocpp{ocpp_version_of(record, scenario)}]" if len(versions) > 1 else scenario.name
+
+
+def _testcase(record: RunRecord, scenario: ScenarioRecord) -> ET.Element:
+    case = ET.Element("testcase", classname=f"evbench.{scenario.position}", name=testcase_name(record, scenario),
+                      time=f"{duration_s(scenario):.3f}")
     verdict = Verdict(scenario.verdict)
     if verdict == Verdict.FAIL:
         failed = [c for c in scenario.checks if c.verdict == Verdict.FAIL]
@@ -131,10 +150,16 @@ def _testcase(scenario: ScenarioRecord) -> ET.Element:
     elif verdict == Verdict.SKIPPED:
         reasons = [f"{c.name}: {c.message}" for c in scenario.checks if c.message]
         ET.SubElement(case, "skipped", message="; ".join(reasons) or "not applicable")
-    out = _system_out(scenario)
+    out = "\n".join(x for x in (f"scenario file: {scenario.file}" if scenario.file else "",
+                                  _figures_line(scenario), _system_out(scenario)) if x)
     if out:
         ET.SubElement(case, "system-out").text = out
     return case
+
+
+def _figures_line(scenario: ScenarioRecord) -> str:
+    figures = {k: v for k, v in (scenario.figures or {}).items() if v is not None}
+    return "key figures: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in figures.items()) if figures else ""
 
 
 def _sanitize(root: ET.Element) -> None:
@@ -162,12 +187,13 @@ def write_junit(run_dir: Path, record: RunRecord) -> Path:
     for name, value in (("run_id", record.run_id), ("dut_vendor", dut.get("vendor")),
                         ("dut_model", dut.get("model")), ("dut_serial", dut.get("serial")),
                         ("dut_firmware", dut.get("firmware")), ("ocpp_version", record.ocpp_version),
+                        ("security_profile", record.security_profile), ("bench", record.bench_name),
                         ("fault", record.fault or "none"), ("config_digest", record.config_digest),
                         ("verdict", Verdict(record.verdict).value), ("complete", str(record.complete).lower()),
                         ("virtual_lab", str(record.virtual_lab).lower())):
         ET.SubElement(props, "property", name=name, value="" if value is None else str(value))
     for scenario in record.scenarios:
-        suite.append(_testcase(scenario))
+        suite.append(_testcase(record, scenario))
     if record.error:
         # a run that broke outside any scenario must still show up as an error in CI
         case = ET.SubElement(suite, "testcase", classname="evbench.run", name="run", time="0.000")

@@ -1,12 +1,14 @@
 """report.pdf (reportlab platypus): cover, summary, one section per scenario.
 
 Everything comes from the run folder: the record, the plots already rendered
-into it (ScenarioRecord.plots) and ocpp.jsonl for the frames around a failure.
+into it (ScenarioRecord.plots), the key figures (ScenarioRecord.figures) and
+ocpp.jsonl for the frames around a failure.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -20,7 +22,9 @@ from reportlab.lib.utils import ImageReader
 from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, Preformatted, SimpleDocTemplate,
                                 Spacer, Table, TableStyle)
 
+from bench.clock import parse_iso
 from bench.record import CheckRecord, RunRecord, ScenarioRecord, Verdict
+from bench.report.figures import FIGURES
 from bench.report.junit import duration_s, error_message, failure_message, fmt_value, margin, scenario_worst
 from bench.report.junit import worst_measurement
 
@@ -37,6 +41,9 @@ FRAME_LINE_CHARS = 112  # fits the text width in 7 pt Courier
 CELL_CHARS = 600  # a table cell cannot split across pages: long texts (tracebacks) are cut
 GRID = colors.HexColor("#b0b0b0")
 HEADER_BG = colors.HexColor("#e8e8e8")
+MAX_STEP_ROWS = 300  # a soak run's thousands of steps stay in record.json, not on paper
+SECURITY_PROFILES = {0: "0: plain WebSocket, no basic auth", 1: "1: basic auth, no TLS",
+                     2: "2: TLS with basic auth", 3: "3: TLS with client certificates"}
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,8 @@ class _Builder:
             out.append(self.p("INCOMPLETE RUN: the run was cut short; only what was recorded is reported.", "h2"))
         out += [self.p("Device under test", "h2"), self.kv_table([
             ("Vendor", dut.get("vendor")), ("Model", dut.get("model")), ("Serial", dut.get("serial")),
-            ("Firmware", dut.get("firmware")), ("OCPP version", r.ocpp_version)]
+            ("Firmware", dut.get("firmware")), ("OCPP version", r.ocpp_version),
+            ("Security profile", _security_text(r.security_profile))]
             + [(k, v) for k, v in dut.items() if k not in ("vendor", "model", "serial", "firmware")])]
         out += [self.p("Run", "h2"), self.kv_table([
             ("Bench", _bench_name(r) or "not recorded"),
@@ -195,12 +203,20 @@ class _Builder:
             ("Sampling", _sampling_text(r.sampling or {})),
             ("Run error", _truncate(r.error, CELL_CHARS) or None)])]
         if r.instruments:
-            rows = [["Role", "Name", "Driver", "Address", "Identity"]]
+            rows = [["Position / name", "Role", "Driver / address", "Identity", "Calibration due"]]
+            run_day = _day(r.utc_start)
             for ins in r.instruments:
-                ident = {k: v for k, v in ins.items() if k not in ("name", "driver", "address", "role")}
-                rows.append([str(ins.get("role", "")), str(ins.get("name", "")), str(ins.get("driver", "")),
-                             str(ins.get("address", "")), _flat(ident)])
-            out += [self.p("Instruments", "h2"), self.table(rows, [0.12, 0.10, 0.16, 0.34, 0.28])]
+                due = ins.get("calibration_due")
+                due_cell: Any = "not stated"
+                if due:
+                    overdue = run_day is not None and _day(due) is not None and _day(due) < run_day
+                    due_cell = self.coloured(f"{due} (OVERDUE)", Verdict.FAIL) if overdue else str(due)
+                name = f"{ins.get('position')} / {ins.get('name', '')}" if ins.get("position") else ins.get("name", "")
+                where = Paragraph(f"{escape(str(ins.get('driver', '')))}<br/>{escape(str(ins.get('address', '')))}",
+                                  self.s["cell"])
+                rows.append([str(name), str(ins.get("role", "")), where, _identity_text(ins.get("identity")),
+                             due_cell])
+            out += [self.p("Instruments", "h2"), self.table(rows, [0.13, 0.11, 0.32, 0.24, 0.20])]
         else:
             out += [self.p("Instruments", "h2"), self.p("none recorded")]
         if self.notes:
@@ -223,11 +239,28 @@ class _Builder:
             rows.append([str(i), s.name, s.position, self.p(Verdict(s.verdict).value, "cellw"),
                          f"{duration_s(s):.1f}", wtext, mtext])
             extra += [("BACKGROUND", (3, i), (3, i), VERDICT_COLOURS[Verdict(s.verdict)])]
-        t = self.table(rows, [0.05, 0.22, 0.09, 0.11, 0.09, 0.32, 0.12], extra=extra)
+        t = self.table(rows, [0.04, 0.28, 0.09, 0.10, 0.09, 0.30, 0.10], extra=extra)
         counts = {v: sum(1 for s in self.record.scenarios if s.verdict == v) for v in Verdict}
         line = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n)
         return [self.p("Summary", "h1"), self.p(f"{len(self.record.scenarios)} scenarios: {line or 'none'}."),
-                Spacer(1, 3 * mm), t]
+                Spacer(1, 3 * mm), t] + self.key_figures()
+
+    def key_figures(self) -> list:
+        """The numbers `bench trend` follows across runs, one row per scenario."""
+        scenarios = [s for s in self.record.scenarios if any(v is not None for v in (s.figures or {}).values())]
+        if not scenarios:
+            return []
+        names = list(FIGURES)
+        rows = [["Scenario"] + [f"{FIGURES[n].label} ({FIGURES[n].unit})" for n in names]]
+        for s in scenarios:
+            rows.append([s.name] + [_figure_text((s.figures or {}).get(n)) for n in names])
+        share = 0.70 / len(names)
+        return [self.p("Key figures", "h2"), self.table(rows, [0.30] + [share] * len(names)),
+                Spacer(1, 1.5 * mm),
+                self.p("Overshoot: worst current above the expected limit outside the settle windows (0 = never "
+                       "above). Settle time: longest time from a change of the expected limit until every phase "
+                       "is at most limit + tolerance and steady. Errors are signed, worst of the scenario. "
+                       "— = not applicable to the scenario.", "cell")]
 
     def scenario_section(self, index: int, s: ScenarioRecord) -> list:
         v = Verdict(s.verdict)
@@ -241,6 +274,11 @@ class _Builder:
                                   + (f"{duration_s(s):.1f} s" if ended else "not recorded (never ended)"), "cell")]
         if s.description:
             out += [Spacer(1, 2 * mm), self.p(s.description)]
+        figures = [(n, (s.figures or {}).get(n)) for n in FIGURES]
+        if any(val is not None for _, val in figures):
+            text = ";  ".join(f"{FIGURES[n].label}: {_figure_text(val)} {FIGURES[n].unit}"
+                              for n, val in figures if val is not None)
+            out += [Spacer(1, 1.5 * mm), self.p(f"Key figures: {text}", "cell")]
         failing = v in (Verdict.FAIL, Verdict.ERROR)
         if failing:  # the reason first: it is what the reader came for
             out += self.reasons(s)
@@ -252,13 +290,18 @@ class _Builder:
     def steps(self, s: ScenarioRecord) -> list:
         if not s.steps:
             return [self.p("Steps", "h2"), self.p("no steps recorded")]
-        rows = [["#", "Step", "Arguments", "Start (s)", "End (s)", "Result"]]
-        for st in s.steps:
+        rows = [["#", "Step", "Arguments", "Start (s)", "End (s)", "UTC", "Result"]]
+        shown = s.steps if len(s.steps) <= MAX_STEP_ROWS else s.steps[: MAX_STEP_ROWS - 20] + s.steps[-20:]
+        for k, st in enumerate(shown):
+            if k == MAX_STEP_ROWS - 20 and len(shown) < len(s.steps):
+                rows.append(["…", f"{len(s.steps) - len(shown)} more steps (see record.json)", "", "", "", "", ""])
             args = json.dumps(st.args, default=str)
             result = "ok" if st.ok else self.coloured(_truncate(f"failed: {st.message}", CELL_CHARS), Verdict.ERROR)
             rows.append([str(st.index), st.name, _truncate(args, 160), self.rel(s, st.t_start_mono_s),
-                         self.rel(s, st.t_end_mono_s), result])
-        return [self.p("Steps", "h2"), self.table(rows, [0.05, 0.18, 0.37, 0.1, 0.1, 0.2])]
+                         self.rel(s, st.t_end_mono_s), _clock(st.utc_start), result])
+        return [self.p("Steps", "h2"), self.p("Times in seconds from the scenario start; UTC clock of the step "
+                                              "start.", "cell"),
+                self.table(rows, [0.05, 0.16, 0.33, 0.09, 0.09, 0.11, 0.17])]
 
     def plots(self, s: ScenarioRecord) -> list:
         out = []
@@ -359,3 +402,40 @@ def _sampling_text(sampling: dict[str, Any]) -> str:
 
 def _bench_name(record: RunRecord) -> str | None:
     return record.bench_name or None
+
+
+def _security_text(profile: int | None) -> str:
+    if profile is None:
+        return "not recorded"
+    return SECURITY_PROFILES.get(profile, str(profile))
+
+
+def _identity_text(identity: Any) -> str:
+    if not isinstance(identity, dict):
+        return str(identity or "")
+    main = " ".join(str(identity[k]) for k in ("vendor", "model") if identity.get(k))
+    extra = [f"{k} {identity[k]}" for k in ("serial", "firmware") if identity.get(k)]
+    rest = _flat({k: v for k, v in identity.items() if k not in ("vendor", "model", "serial", "firmware")})
+    return ", ".join(x for x in [main, *extra, rest] if x)
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return parse_iso(text).date() if "T" in text else date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _clock(utc: str) -> str:
+    """'2025-01-01T00:01:10.123Z' -> '00:01:10.1'."""
+    try:
+        dt = parse_iso(utc)
+    except (ValueError, TypeError):
+        return "—"
+    return dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 100_000}"
+
+
+def _figure_text(value: float | None) -> str:
+    return "—" if value is None else fmt_value(value)

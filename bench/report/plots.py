@@ -2,11 +2,12 @@
 
 Figures per scenario, each written only when there is something to draw:
   current  measured current per phase against the expected limit, tolerance band,
-           settle windows and step markers
+           settle windows and step markers; below it the voltage per phase
   pwm      PWM duty and the offered current it encodes against the expected limit
   error    error series published by checks (e.g. the meter check), with limits
-Time is in seconds from the scenario start. Long traces are decimated with
-min/max envelopes so that a short overshoot is never lost in the picture.
+Time is in seconds from the scenario start (bottom axis) and UTC clock time (top
+axis). Long traces are decimated with min/max envelopes so that a short
+overshoot is never lost in the picture.
 """
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from bench.acquisition import PHASES, read_trace
+from bench.acquisition import PHASES
+from bench.clock import parse_iso
 from bench.iec61851 import current_to_duty_pct, duty_to_current_a
 from bench.record import RunRecord, ScenarioRecord, Verdict
+from bench.report.tracefile import load_trace
 
 PLOTS_DIR = "plots"
 MAX_POINTS = 4000  # per curve after decimation: far more than a page can resolve
@@ -38,6 +42,10 @@ SETTLE_COLOUR = "#bbbbbb"
 FAIL_COLOUR = "#d62728"
 CURRENT_CHECK = "current_follows_limit"
 PWM_CHECK = "pwm_matches_limit"
+# round UTC clock steps for the top axis, in seconds: 1 s ... 12 h
+CLOCK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+MAX_STEP_LABELS = 40  # more step names than this only clutter: markers alone
+MAX_STEP_MARKERS = 400  # beyond this (soak runs) the steps table tells them
 
 
 def minmax_decimate(t: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +89,7 @@ class ScenarioData:
 
     t0: float
     duration_s: float
+    utc0: datetime | None  # UTC at t0, for the clock axis; None = not recorded
     trace: dict[str, np.ndarray] | None  # trace columns within the scenario window; None = no trace
     limit_t: np.ndarray  # expected-limit step function, extended to the scenario end
     limit_a: np.ndarray
@@ -134,26 +143,27 @@ def _scenario_data(run_dir: Path, record: RunRecord, scenario: ScenarioRecord,
     limit_t, limit_a = _limit_steps(scenario.expected_limit, t0, duration)
     if trace is not None:
         trace = {**trace, "t_rel_s": trace["t_mono_s"] - t0}
-    return ScenarioData(t0, duration, trace, limit_t, limit_a)
+    return ScenarioData(t0, duration, _utc(scenario.utc_start), trace, limit_t, limit_a)
 
 
-@lru_cache(maxsize=4)
-def _read_cached(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
-    return read_trace(Path(path))
+def _utc(text: str) -> datetime | None:
+    try:
+        return parse_iso(text) if text else None
+    except ValueError:
+        return None
 
 
 def _load_trace(path: Path) -> dict[str, np.ndarray]:
     """Parse each trace file once, though every scenario of a position reads it."""
-    st = os.stat(path)
-    return _read_cached(str(path), st.st_mtime_ns, st.st_size)
+    return load_trace(path)
 
 
 def _window(trace: dict[str, np.ndarray], t_from: float, t_to: float) -> dict[str, np.ndarray]:
+    """Samples with t_from <= t <= t_to (to the end if t_to <= t_from); traces are in time order."""
     t = trace["t_mono_s"]
-    mask = t >= t_from
-    if t_to > t_from:
-        mask &= t <= t_to
-    return {k: v[mask] for k, v in trace.items()}
+    lo = int(np.searchsorted(t, t_from, "left"))
+    hi = int(np.searchsorted(t, t_to, "right")) if t_to > t_from else len(t)
+    return {k: v[lo:hi] for k, v in trace.items()}
 
 
 def _limit_steps(points: list[list[float]], t0: float, duration: float) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +234,11 @@ def _draw_settle_windows(ax, data: ScenarioData, params: dict) -> None:
 
 def _draw_steps(ax, scenario: ScenarioRecord, data: ScenarioData, labels: bool = True) -> None:
     """Dotted vertical marker per step, its name written along it; names of steps close
-    together are staggered down the axis so they do not overprint each other."""
+    together are staggered down the axis so they do not overprint each other. A long
+    run with hundreds of steps gets markers only (or none): the steps table lists them."""
+    if len(scenario.steps) > MAX_STEP_MARKERS:
+        return
+    labels = labels and len(scenario.steps) <= MAX_STEP_LABELS
     last_x, level = -math.inf, 0
     min_gap = 0.015 * data.duration_s if data.duration_s > 0 else 0.0
     for step in scenario.steps:
@@ -252,6 +266,28 @@ def _draw_failures(ax, scenario: ScenarioRecord, data: ScenarioData, checks: tup
                 labelled = True
 
 
+def clock_ticks(utc0: datetime, duration_s: float, max_ticks: int = 8) -> tuple[list[float], str]:
+    """Offsets (s from utc0) of round UTC clock times across the duration, and their format."""
+    step = next((s for s in CLOCK_STEPS_S if duration_s / s <= max_ticks), CLOCK_STEPS_S[-1])
+    epoch = utc0.timestamp()
+    first = math.ceil(epoch / step) * step - epoch
+    ticks = [float(x) for x in np.arange(first, duration_s + 1e-9, step)]
+    return ticks, "%H:%M:%S" if step < 60 else "%H:%M"
+
+
+def _clock_axis(ax, data: ScenarioData) -> None:
+    """UTC clock time on the top axis at round times, so a plot can be matched with logs of the DUT."""
+    if data.utc0 is None or data.duration_s <= 0:
+        return
+    top = ax.secondary_xaxis("top")
+    ticks, fmt = clock_ticks(data.utc0, data.duration_s)
+    top.set_xticks(ticks)
+    top.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _pos: (data.utc0 + timedelta(seconds=float(x))).strftime(fmt)))
+    top.tick_params(labelsize=FONT_SIZE - 2)
+    top.set_xlabel(f"UTC clock ({data.utc0:%Y-%m-%d})", fontsize=FONT_SIZE - 1, labelpad=2)
+
+
 def _finish(ax, data: ScenarioData, ylabel: str, title: str | None = None) -> None:
     ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
     if data.duration_s > 0:
@@ -268,9 +304,13 @@ def _draw_current(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None
     tr = data.trace
     meter = [p for p in PHASES if _has(tr, f"meter_current_l{p}_a")]
     load = [p for p in PHASES if _has(tr, f"load_current_l{p}_a")]
+    volts = [p for p in PHASES if _has(tr, f"meter_voltage_l{p}_v")]
     if not meter and not load and not len(data.limit_t):
         return None
-    fig, (ax,) = _new_figure()
+    if volts:
+        fig, (ax, ax_v) = _new_figure(2, [3.2, 1])
+    else:
+        fig, (ax,) = _new_figure()
     params = _check_params(scenario, CURRENT_CHECK)
     _draw_settle_windows(ax, data, params)
     if len(data.limit_t) and ("tolerance_abs_a" in params or "tolerance_rel_pct" in params):
@@ -288,7 +328,14 @@ def _draw_current(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None
     _draw_failures(ax, scenario, data, (CURRENT_CHECK,))
     _draw_steps(ax, scenario, data)
     ax.set_ylim(bottom=0)
+    _clock_axis(ax, data)
     _finish(ax, data, "Current (A)", f"{scenario.name}: current per phase vs expected limit")
+    if volts:
+        for p in volts:
+            _line(ax_v, tr["t_rel_s"], tr[f"meter_voltage_l{p}_v"], color=PHASE_COLOURS[p], lw=1.0,
+                  label=f"meter L{p}")
+        _draw_steps(ax_v, scenario, data, labels=False)
+        _finish(ax_v, data, "Voltage (V)")
     return fig
 
 
@@ -316,6 +363,7 @@ def _draw_pwm(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None:
     for ax in (ax_duty, ax_amp):
         _draw_failures(ax, scenario, data, (PWM_CHECK,))
         _draw_steps(ax, scenario, data, labels=ax is ax_duty)
+    _clock_axis(ax_duty, data)
     _finish(ax_duty, data, "PWM duty (%)", f"{scenario.name}: control pilot PWM vs expected limit")
     ax_amp.set_ylim(bottom=0)
     _finish(ax_amp, data, "Offered current (A)")
@@ -357,5 +405,6 @@ def _draw_error(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None:
         ax.axhline(0, color="#555555", lw=0.8)
         _draw_steps(ax, scenario, data, labels=first)
         _finish(ax, data, f"Error ({unit})" if unit else "Error", None)
+    _clock_axis(axes[0], data)
     axes[0].set_title(f"{scenario.name}: measurement error (dashed: limits)", fontsize=FONT_SIZE + 1)
     return fig

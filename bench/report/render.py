@@ -1,4 +1,5 @@
-"""Regenerate every report of a run from its folder alone: plots, junit.xml, report.pdf.
+"""Regenerate every report of a run from its folder alone: plots, key figures, junit.xml,
+report.pdf.
 
 Safe on a partial run (cut short, scenarios in ERROR without checks, a trace file
 missing): it renders what is there and lists what is missing in `RenderResult.notes`
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.record import load_record
+from bench.report.figures import compute_figures
 from bench.report.junit import write_junit
 from bench.report.pdf import write_pdf
 from bench.report.plots import render_scenario_plots
@@ -29,7 +31,8 @@ class RenderResult:
 
 
 def render_all(run_dir: Path) -> RenderResult:
-    """Plots per scenario (paths stored in record.json), then junit.xml and report.pdf."""
+    """Plots and key figures per scenario (both stored in record.json), then junit.xml and
+    report.pdf."""
     run_dir = Path(run_dir)
     record = load_record(run_dir)
     notes: list[str] = []
@@ -46,6 +49,11 @@ def render_all(run_dir: Path) -> RenderResult:
             notes.append(f"{scenario.name}: plots failed: {type(exc).__name__}: {exc}")
             scenario.plots = []
         plots += [run_dir / p for p in scenario.plots]
+        try:
+            scenario.figures = compute_figures(run_dir, record, scenario)
+        except Exception as exc:
+            log.exception("key figures of scenario %s failed", scenario.name)
+            notes.append(f"{scenario.name}: key figures failed: {type(exc).__name__}: {exc}")
     record_path = record.write(run_dir)
     junit = write_junit(run_dir, record)
     pdf = write_pdf(run_dir, record, notes)

@@ -63,8 +63,8 @@ async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
         await pos.dut.clear_charging_profile()
 
 
-async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None
-                       ) -> ScenarioRecord:
+async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,
+                       on_event: Callable[..., None] | None = None) -> ScenarioRecord:
     clock = pos.clock
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
                          charge_point_id=pos.config.dut.charge_point_id)
@@ -86,6 +86,10 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             rec.steps.append(srec)
             if on_step:
                 on_step(f"{scenario.name}: step {i + 1}/{len(scenario.steps)} {step.name}")
+            if on_event:
+                on_event("step_started", position=pos.config.name, scenario=scenario.name, index=i + 1,
+                         total=len(scenario.steps), name=step.name, args=srec.args, t_mono_s=srec.t_start_mono_s,
+                         timeline=timeline, dut=pos.dut)
             try:
                 await STEPS[step.name].run(ctx, step.args)
             except StepFailed as exc:
@@ -94,6 +98,10 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
                 break
             finally:
                 srec.t_end_mono_s = clock.monotonic()
+                if on_event:
+                    on_event("step_finished", position=pos.config.name, scenario=scenario.name, index=i + 1,
+                             total=len(scenario.steps), name=step.name, ok=srec.ok, message=srec.message,
+                             t_mono_s=srec.t_end_mono_s, timeline=timeline, dut=pos.dut)
             if (why := pos.health()) is not None:
                 raise InstrumentError(why)
     except asyncio.CancelledError:

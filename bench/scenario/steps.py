@@ -4,6 +4,12 @@ Each step has a pydantic argument model (validated when the suite is loaded)
 and an async implementation taking the `StepContext`. A step raises
 `StepFailed` when the DUT misbehaves (a FAIL of the charger) and lets any
 other exception through (an ERROR of the bench).
+
+Steps say what they mean and run unchanged on OCPP 1.6, 2.0.1 and 2.1: the
+`Dut` speaks the charger's version, a profile written in the 1.6 form (or the
+2.x form) is sent in the form of the DUT's version (`Dut.wire_profile`), the
+mirror of the DUT's profiles follows that version's rules, and a transaction
+id is whatever the version uses (1.6 int, 2.x string).
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from bench.csms import Dut
 from bench.csms.dut import DutError, DutProtocolError
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
+from bench.csms.profiles import profile_id, purpose_for
 from bench.scenario.timeline import CompositeReport, Timeline
 from bench.smart_charging import ActiveTransaction, composite_schedule
 
@@ -51,6 +58,21 @@ class StepContext:
         if self.ev is None:
             raise RuntimeError(f"position {self.position.name!r} has no EV emulator (with AC loads) configured")
         return self.ev
+
+    @property
+    def ocpp_version(self) -> str:
+        """The version the DUT speaks (the configured one before it first connected)."""
+        return self.dut.ocpp_version or self.position.dut.ocpp_version
+
+    def mirror(self):
+        """The mirror of the DUT's charging profiles, with the rules of the DUT's version."""
+        dut = self.position.dut
+        self.timeline.use_version(self.ocpp_version, evses=dut.connectors, supply_phases=dut.phases)
+        return self.timeline.store
+
+
+# The station-wide maximum has a 1.6 and a 2.x name; either means the same on every version.
+Purpose = Literal["ChargePointMaxProfile", "ChargingStationMaxProfile", "TxDefaultProfile", "TxProfile"]
 
 
 class _Args(BaseModel):
@@ -84,7 +106,8 @@ class RemoteStopArgs(_Args):
 
 
 class SetProfileArgs(_Args):
-    """Either a complete `profile` (wire format) or the shorthand fields to build one.
+    """Either a complete `profile` (wire format, 1.6 or 2.x form: it is sent in the DUT's) or the
+    shorthand fields to build one.
 
     Times relative to the moment the step runs (seconds, may be negative): `start_offset_s`
     sets chargingSchedule.startSchedule (Absolute/Recurring; default: now), `valid_from_offset_s`
@@ -94,7 +117,7 @@ class SetProfileArgs(_Args):
 
     connector: int = Field(1, ge=0)
     profile: dict[str, Any] | None = None
-    purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] = "TxProfile"
+    purpose: Purpose = "TxProfile"
     stack_level: int = Field(0, ge=0)
     profile_id: int | None = None
     kind: Literal["Absolute", "Relative", "Recurring"] = "Absolute"
@@ -123,7 +146,7 @@ class SetProfileArgs(_Args):
 class ClearProfileArgs(_Args):
     profile_id: int | None = None
     connector: int | None = None
-    purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] | None = None
+    purpose: Purpose | None = None
     stack_level: int | None = None
     expect: Literal["Accepted", "Unknown"] | None = None
 
@@ -202,21 +225,24 @@ def _expect(what: str, got: str, want: str) -> None:
 
 
 async def remote_start(ctx: StepContext, args: RemoteStartArgs) -> None:
-    status = await ctx.dut.remote_start(args.connector, args.id_tag, args.profile)
+    profile = ctx.dut.wire_profile(args.profile) if args.profile is not None else None
+    status = await ctx.dut.remote_start(args.connector, args.id_tag, profile)
     _expect("RemoteStartTransaction", status, args.expect)
     if args.expect != "Accepted":
         return
     event = await _wait_event(ctx, "transaction_started", args.timeout_s,
                               lambda e: e.connector_id in (None, args.connector))
-    if args.profile is not None:
+    if profile is not None:
         started = event.data.get("transaction")  # the event carries the Transaction
         tx_id = started.transaction_id if started is not None else event.data.get("transaction_id")
-        accepted, reason = ctx.timeline.store.install(args.connector, args.profile, active_transaction_id=tx_id)
+        mirror = ctx.mirror()
+        source = {} if ctx.ocpp_version == "1.6" else {"source": "RequestStartTransaction"}
+        accepted, reason = mirror.install(args.connector, profile, active_transaction_id=tx_id, **source)
         if not accepted:
             raise StepFailed(f"the TxProfile sent with RemoteStartTransaction must be rejected ({reason}) "
                              "but the DUT started the transaction")
         ctx.timeline.note_profiles(event.t_mono_s)
-        ctx.profiles_sent.append({"t_mono_s": event.t_mono_s, "connector": args.connector, "profile": args.profile})
+        ctx.profiles_sent.append({"t_mono_s": event.t_mono_s, "connector": args.connector, "profile": profile})
 
 
 async def remote_stop(ctx: StepContext, args: RemoteStopArgs) -> None:
@@ -227,7 +253,7 @@ async def remote_stop(ctx: StepContext, args: RemoteStopArgs) -> None:
     _expect("RemoteStopTransaction", status, args.expect)
     if args.expect == "Accepted":
         await _wait_event(ctx, "transaction_stopped", args.timeout_s)
-        ctx.timeline.store.end_transaction(args.connector)
+        ctx.mirror().end_transaction(args.connector)
         ctx.timeline.note_profiles(ctx.now())
 
 
@@ -237,7 +263,10 @@ def _in(ctx: StepContext, offset_s: float) -> str:
 
 def _with_offsets(ctx: StepContext, args: SetProfileArgs, profile: dict[str, Any]) -> dict[str, Any]:
     if args.start_offset_s is not None:
-        profile["chargingSchedule"] = {**profile["chargingSchedule"], "startSchedule": _in(ctx, args.start_offset_s)}
+        start = _in(ctx, args.start_offset_s)
+        schedule = profile["chargingSchedule"]  # 1.6: one object; 2.x: a list of them
+        profile["chargingSchedule"] = ([{**one, "startSchedule": start} for one in schedule]
+                                       if isinstance(schedule, list) else {**schedule, "startSchedule": start})
     if args.valid_from_offset_s is not None:
         profile["validFrom"] = _in(ctx, args.valid_from_offset_s)
     if args.valid_to_offset_s is not None:
@@ -261,7 +290,7 @@ def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
     if args.kind in ("Absolute", "Recurring"):
         schedule["startSchedule"] = iso_utc(ctx.clock.utcnow())
     profile: dict[str, Any] = {
-        "chargingProfileId": args.profile_id if args.profile_id is not None else next(ctx._profile_ids),
+        "chargingProfileId": args.profile_id if args.profile_id is not None else _new_profile_id(ctx, args),
         "stackLevel": args.stack_level,
         "chargingProfilePurpose": args.purpose,
         "chargingProfileKind": args.kind,
@@ -272,16 +301,40 @@ def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
     if args.purpose == "TxProfile" and args.transaction != "none":
         tx = ctx.dut.active_transaction(args.connector)
         if tx is not None:
-            profile["transactionId"] = tx.transaction_id + (1000 if args.transaction == "wrong" else 0)
+            wrong = args.transaction == "wrong"
+            profile["transactionId"] = wrong_transaction_id(tx.transaction_id) if wrong else tx.transaction_id
         elif args.transaction == "wrong":
-            profile["transactionId"] = 999_999
+            profile["transactionId"] = wrong_transaction_id(None if ctx.ocpp_version == "1.6" else "")
     return _with_offsets(ctx, args, profile)
 
 
+def _new_profile_id(ctx: StepContext, args: SetProfileArgs) -> int:
+    """A shorthand profile replaces the one of the same purpose and stack level on its connector:
+    1.6 replaces by those, 2.x only by id (it refuses a second profile on that stack level), so
+    on 2.x the new profile takes the id of the one it replaces."""
+    if ctx.ocpp_version != "1.6":
+        purpose = purpose_for(args.purpose, ctx.ocpp_version)
+        for installed in ctx.mirror().profiles:
+            p = installed.profile
+            if (installed.connector_id == args.connector and p["chargingProfilePurpose"] == purpose
+                    and p["stackLevel"] == args.stack_level):
+                return profile_id(p)
+    return next(ctx._profile_ids)
+
+
+def wrong_transaction_id(tx_id: int | str | None) -> int | str:
+    """A transaction id that is not `tx_id`, of the same kind (1.6 int, 2.x string of <= 36 characters)."""
+    if tx_id is None:
+        return 999_999
+    if isinstance(tx_id, int):
+        return tx_id + 1000
+    return "bench-wrong-transaction" if tx_id != "bench-wrong-transaction" else "bench-wrong-transaction-2"
+
+
 async def set_profile(ctx: StepContext, args: SetProfileArgs) -> None:
-    profile = build_profile(ctx, args)
+    profile = ctx.dut.wire_profile(build_profile(ctx, args))
     tx = ctx.dut.active_transaction(args.connector) if args.connector else None
-    mirror = ctx.timeline.store
+    mirror = ctx.mirror()
     if tx is None:
         mirror.end_transaction(args.connector)
     accepted, reason = mirror.install(args.connector, profile, active_transaction_id=tx.transaction_id if tx else None)
@@ -290,15 +343,15 @@ async def set_profile(ctx: StepContext, args: SetProfileArgs) -> None:
     t = ctx.now()
     ctx.profiles_sent.append({"t_mono_s": t, "connector": args.connector, "profile": profile, "status": status})
     if accepted and status != "Accepted":
-        mirror.clear(profile_id=profile["chargingProfileId"])  # keep the mirror equal to the DUT
+        mirror.clear(profile_id=profile_id(profile))  # keep the mirror equal to the DUT
     ctx.timeline.note_profiles(t)
     why = f" ({reason})" if not accepted else ""
-    _expect(f"SetChargingProfile id {profile['chargingProfileId']}{why}", status, want)
+    _expect(f"SetChargingProfile id {profile_id(profile)}{why}", status, want)
 
 
 async def clear_profile(ctx: StepContext, args: ClearProfileArgs) -> None:
-    cleared = ctx.timeline.store.clear(profile_id=args.profile_id, connector_id=args.connector,
-                                       purpose=args.purpose, stack_level=args.stack_level)
+    cleared = ctx.mirror().clear(profile_id=args.profile_id, connector_id=args.connector,
+                                 purpose=purpose_for(args.purpose, ctx.ocpp_version), stack_level=args.stack_level)
     status = await ctx.dut.clear_charging_profile(id=args.profile_id, connector_id=args.connector,
                                                   purpose=args.purpose, stack_level=args.stack_level)
     ctx.timeline.note_profiles(ctx.now())
@@ -311,7 +364,7 @@ async def wait_for(ctx: StepContext, args: WaitForArgs) -> None:
         predicate = lambda e: e.data.get("status") == args.status  # noqa: E731
     await _wait_event(ctx, args.event, args.timeout_s, predicate)
     if args.event == "transaction_stopped":
-        ctx.timeline.store.end_transaction(ctx.timeline.connector_id)
+        ctx.mirror().end_transaction(ctx.timeline.connector_id)
         ctx.timeline.note_profiles(ctx.now())
 
 
@@ -337,9 +390,9 @@ def expected_composite(ctx: StepContext, connector_id: int, duration_s: int, uni
         if tx is not None and tx.start_timestamp is not None:
             running[c] = ActiveTransaction(tx.start_timestamp, tx.transaction_id)
     return composite_schedule(
-        ctx.timeline.store.profiles, connector_id, at, duration_s, default_limit_a=dut.rated_current_a,
+        ctx.mirror().profiles, connector_id, at, duration_s, default_limit_a=dut.rated_current_a,
         voltage_v=dut.nominal_voltage_v, phases=dut.phases, transactions=running, connectors=dut.connectors,
-        unit=unit, ocpp_version=dut.ocpp_version).to_ocpp()
+        unit=unit, ocpp_version=ctx.ocpp_version).to_ocpp()
 
 
 async def get_composite_schedule(ctx: StepContext, args: GetCompositeScheduleArgs) -> None:

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bench.iec61851 import CpState, current_to_duty_pct
-from bench.smart_charging import InstalledProfile, ProfileStore16, composite_schedule
+from bench.smart_charging import InstalledProfile, ProfileStore16, ProfileStore201, composite_schedule, make_store
 
 
 @dataclass
 class TxSpan:
-    transaction_id: int
+    transaction_id: int | str  # 1.6 int, 2.x string
     connector_id: int
     t_start: float
     t_stop: float | None
@@ -59,12 +59,22 @@ class Timeline:
     voltage_v: float
     phases: int
     utc_at: "callable"  # t_mono -> aware UTC datetime
-    store: ProfileStore16 = field(default_factory=ProfileStore16)
+    store: ProfileStore16 | ProfileStore201 = field(default_factory=ProfileStore16)  # see use_version
     profile_snapshots: list[tuple[float, tuple[InstalledProfile, ...]]] = field(default_factory=list)
     ev_states: list[tuple[float, CpState]] = field(default_factory=list)
     ev_max_a: list[tuple[float, float]] = field(default_factory=list)
     ev_phases: list[tuple[float, int]] = field(default_factory=list)  # only when a step changed them
     composite_reports: list[CompositeReport] = field(default_factory=list)
+
+    def use_version(self, ocpp_version: str, **station) -> None:
+        """Mirror a charger of `ocpp_version` (2.x: `station` as for make_store). Only before
+        the first profile: a store is never switched with profiles in it."""
+        if self.store.ocpp_version == ocpp_version:
+            return
+        if self.store.profiles:
+            raise RuntimeError(f"profile mirror holds {self.store.ocpp_version} profiles; cannot switch to "
+                               f"{ocpp_version}")
+        self.store = make_store(ocpp_version, **({} if ocpp_version == "1.6" else station))
 
     def note_ev_phases(self, t: float, phases: int) -> None:
         self.ev_phases.append((t, phases))
@@ -96,7 +106,8 @@ class Timeline:
             schedule = composite_schedule(
                 profiles, self.connector_id, self.utc_at(a), max(1, math.ceil(b - a)),
                 default_limit_a=self.rated_current_a, voltage_v=self.voltage_v, phases=self.phases,
-                transaction_start=tx.start_utc if tx else None, transaction_id=tx.transaction_id if tx else None)
+                transaction_start=tx.start_utc if tx else None, transaction_id=tx.transaction_id if tx else None,
+                ocpp_version=self.store.ocpp_version)
             state = _at(self.ev_states, a, CpState.A)
             ev_max = _at(self.ev_max_a, a, self.rated_current_a)
             for period in schedule.periods:

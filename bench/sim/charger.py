@@ -1,4 +1,6 @@
-"""The simulated charger: a real OCPP 1.6J charge point driving the virtual lab's plant.
+"""The simulated charger: a real OCPP 1.6J charge point driving the virtual lab's plant
+(`SimulatedCharger`; the 2.0.1/2.1 charging station in `charger_v201.py` shares
+its state machine, meter, limits and faults and overrides the OCPP side).
 
 It connects to the CSMS over a WebSocket (`ocpp.v16.ChargePoint` for framing,
 routing and schema validation), runs the IEC 61851-1 state machine on
@@ -45,7 +47,8 @@ from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
-from bench.smart_charging import ActiveTransaction, ProfileStore16, composite_schedule, limit_at
+from bench.sim.charger_security import ChargerSecurity, valid_password
+from bench.smart_charging import ActiveTransaction, composite_schedule, limit_at, make_store
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ class ChargerSimConfig:
     meter_initial_wh: float = 1_000_000.0   # lifetime register at power-up (meterStart is not 0)
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    ocpp_version: str = "1.6"     # "2.0.1" and "2.1": use charger_v201.SimulatedCharger201 (see make_charger)
+    security: ChargerSecurity = field(default_factory=ChargerSecurity)  # profile 0: plain ws
 
     def __post_init__(self) -> None:
         self.faults = frozenset(self.faults)
@@ -114,6 +119,7 @@ def _configuration_keys(cfg: ChargerSimConfig) -> dict[str, _Key]:
         "ChargingScheduleAllowedChargingRateUnit": _Key("Current,Power", readonly=True),
         "ChargingScheduleMaxPeriods": _Key("24", readonly=True, kind="int"),
         "MaxChargingProfilesInstalled": _Key("10", readonly=True, kind="int"),
+        "SecurityProfile": _Key(str(cfg.security.profile), kind="security_profile"),
     }
 
 
@@ -132,6 +138,8 @@ def _valid_value(kind: str, value: str) -> bool:
     if kind == "measurands":
         items = [m.strip() for m in value.split(",") if m.strip()]
         return all(m in SUPPORTED_MEASURANDS for m in items)
+    if kind == "security_profile":
+        return value in ("0", "1", "2", "3")
     return True
 
 
@@ -256,8 +264,8 @@ class _OcppLink(ChargePoint):
         return self.sim.on_get_configuration(**kw)
 
     @on(Action.change_configuration)
-    def sim_on_change_configuration(self, **kw):
-        return self.sim.on_change_configuration(**kw)
+    def sim_on_change_configuration(self, call_unique_id: str, **kw):
+        return self.sim.on_change_configuration(call_unique_id=call_unique_id, **kw)
 
     @on(Action.trigger_message)
     def sim_on_trigger_message(self, call_unique_id: str, **kw):
@@ -308,11 +316,18 @@ class _OcppLink(ChargePoint):
     def sim_after_change_availability(self, call_unique_id: str, **kw):
         self.sim.run_follow_up(call_unique_id)
 
+    @after(Action.change_configuration)
+    def sim_after_change_configuration(self, call_unique_id: str, **kw):
+        self.sim.run_follow_up(call_unique_id)
+
 
 FollowUp = Callable[[], Coroutine[Any, Any, None] | None]
 
 
 class SimulatedCharger:
+    OCPP_VERSION = "1.6"
+    SUBPROTOCOL = OCPP16
+
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
         self.clock = clock
         self.plant = plant
@@ -327,7 +342,10 @@ class SimulatedCharger:
                                  if F.WRONG_CURRENT_REPORT in config.faults else 1.0),
         )
         self._keys = _configuration_keys(config)
-        self._store = ProfileStore16()
+        self._store = make_store(self.OCPP_VERSION, **({} if self.OCPP_VERSION == "1.6" else dict(
+            evses=config.connectors, supply_phases=plant.settings.phases)))
+        self._security = config.security.with_faults(config.faults)
+        self._password = config.security.password
         self._connectors = {i: _Connector(i) for i in range(1, config.connectors + 1)}
         self._cp_operative = True
         self._heartbeat_s = float(DEFAULT_HEARTBEAT_S)
@@ -420,14 +438,16 @@ class SimulatedCharger:
         backoff = self.config.reconnect_min_s
         while True:
             try:
-                ws = await connect(url, subprotocols=[OCPP16], open_timeout=10, close_timeout=2)
+                ws = await connect(self._security.url(url), subprotocols=[self.SUBPROTOCOL], open_timeout=10,
+                                   close_timeout=2, **self._security.connect_options(
+                                       self.config.charge_point_id, self._password))
             except (OSError, InvalidHandshake, TimeoutError) as exc:
                 log.info("%s: CSMS not reachable (%s), retry in %.1f s", self.config.charge_point_id, exc, backoff)
                 await self.clock.sleep(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max_s)
                 continue
-            if ws.subprotocol != OCPP16:
-                log.warning("%s: CSMS did not accept subprotocol ocpp1.6", self.config.charge_point_id)
+            if ws.subprotocol != self.SUBPROTOCOL:
+                log.warning("%s: CSMS did not accept subprotocol %s", self.config.charge_point_id, self.SUBPROTOCOL)
                 await ws.close()
                 await self.clock.sleep(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max_s)
@@ -441,7 +461,7 @@ class SimulatedCharger:
 
     async def _run_session(self, ws: ClientConnection) -> None:
         self._ws = ws
-        self._link = link = _OcppLink(self, self.config.charge_point_id, ws)
+        self._link = link = self._make_link(ws)
         self._reader = asyncio.create_task(link.start(), name=f"{self.config.charge_point_id}-reader")
         heartbeat: asyncio.Task | None = None
         try:
@@ -450,7 +470,7 @@ class SimulatedCharger:
             self.boot_count += 1
             for conn in self._connectors.values():
                 conn.last_status = None     # the control loop re-sends every connector's status
-            self._post(self._status_payload(0, "Available" if self._cp_operative else "Unavailable"))
+            self._after_boot()
             heartbeat = asyncio.create_task(self._heartbeat_loop())
             await asyncio.wait({self._reader})
         except _ConnectionLost:
@@ -483,15 +503,31 @@ class SimulatedCharger:
             firmware_version=c.firmware, meter_type="virtual", meter_serial_number=f"{c.serial}-M",
         )
 
+    def _make_link(self, ws: ClientConnection) -> ChargePoint:
+        return _OcppLink(self, self.config.charge_point_id, ws)
+
+    def _after_boot(self) -> None:
+        """Accepted by the CSMS: 1.6 reports connector 0 (the others follow from the control loop)."""
+        self._post(self._status_payload(0, "Available" if self._cp_operative else "Unavailable"))
+
+    def _heartbeat_payload(self) -> Any:
+        return call.Heartbeat()
+
     def _set_heartbeat(self, seconds: float) -> None:
         self._heartbeat_s = float(seconds)
         self._keys["HeartbeatInterval"].value = _num(seconds)
+
+    async def _reconnect(self) -> None:
+        """Close the connection; the connection loop comes back at once (new credentials, reset)."""
+        self._reboot_requested = True
+        if self._ws is not None:
+            await self._ws.close()
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.clock.sleep(self._heartbeat_s if self._heartbeat_s > 0 else 1.0)
             if self._heartbeat_s > 0:
-                self._post(call.Heartbeat())
+                self._post(self._heartbeat_payload())
 
     async def _call_on_link(self, link: _OcppLink, payload: Any) -> Any:
         """One CALL, abandoned as soon as the connection under it is lost."""
@@ -633,7 +669,7 @@ class SimulatedCharger:
             default_limit_a=self.config.rated_current_a,
             voltage_v=self.plant.settings.nominal_voltage_v, phases=self.plant.settings.phases,
             transactions=running, connectors=self.config.connectors,
-            unit=charging_rate_unit or "A",
+            unit=charging_rate_unit or "A", ocpp_version=self.OCPP_VERSION,
         )
         return call_result.GetCompositeSchedule(
             status="Accepted", connector_id=connector_id, schedule_start=iso_utc(start),
@@ -647,18 +683,40 @@ class SimulatedCharger:
         unknown = [k for k in names if k not in self._keys]
         return call_result.GetConfiguration(configuration_key=known or None, unknown_key=unknown or None)
 
-    def on_change_configuration(self, key: str, value: str, **_: Any):
+    def on_change_configuration(self, key: str, value: str, call_unique_id: str | None = None, **_: Any):
+        if key == "AuthorizationKey":   # write-only, never reported (security whitepaper A01)
+            return call_result.ChangeConfiguration(status=self._change_password(call_unique_id, value))
         entry = self._keys.get(key)
         if entry is None:
             return call_result.ChangeConfiguration(status="NotSupported")
         if entry.readonly or not _valid_value(entry.kind, value):
             return call_result.ChangeConfiguration(status="Rejected")
+        if key == "SecurityProfile":
+            return call_result.ChangeConfiguration(status=self._raise_security_profile(int(value)))
         entry.value = value
         if key == "HeartbeatInterval":
             self._set_heartbeat(float(value))
         if key == "ClockAlignedDataInterval":
             self._next_aligned_utc = None
         return call_result.ChangeConfiguration(status="Accepted")
+
+    def _change_password(self, call_unique_id: str | None, password: str) -> str:
+        """A new Basic auth password: stored, then the charger reconnects with it (A01)."""
+        if not valid_password(password):
+            return "Rejected"
+        self._password = password
+        if call_unique_id is not None and self.config.security.profile in (1, 2):
+            self._defer(call_unique_id, self._reconnect)
+        return "Accepted"
+
+    def _raise_security_profile(self, profile: int) -> str:
+        """Never to a lower profile (security whitepaper A05; `accepts_security_downgrade` breaks
+        this). A higher one is refused too: switching the live connection is not simulated."""
+        current = int(self._keys["SecurityProfile"].value)
+        if profile == current or (profile < current and F.ACCEPTS_SECURITY_DOWNGRADE in self._faults):
+            self._keys["SecurityProfile"].value = str(profile)
+            return "Accepted"
+        return "Rejected"   # lower: never; higher: switching the live connection is not simulated
 
     def on_trigger_message(self, call_unique_id: str, requested_message: str,
                            connector_id: int | None = None, **_: Any):
@@ -859,7 +917,7 @@ class SimulatedCharger:
             default_limit_a=rated, voltage_v=self.plant.settings.nominal_voltage_v,
             phases=self.plant.settings.phases,
             transaction_start=tx.started_utc if tx else None,
-            transaction_id=tx.transaction_id if tx else None,
+            transaction_id=tx.transaction_id if tx else None, ocpp_version=self.OCPP_VERSION,
         )
         return min(limit, rated)
 
@@ -873,7 +931,7 @@ class SimulatedCharger:
         """PWM and contactor of the physical connector (only connector 1 has physics)."""
         if conn.connector_id != 1:
             return
-        powered = conn.transaction is not None and cp.is_connected
+        powered = self._power_path_closed(conn, cp)
         duty = F.offered_duty_pct(current_to_duty_pct(conn.applied_limit_a), self._faults) if powered else 100.0
         if (self.plant.pwm_on, self.plant.pwm_duty_pct) != (powered, duty):
             self.plant.set_pwm(powered, duty)
@@ -884,6 +942,10 @@ class SimulatedCharger:
             closed = False
         if self.plant.contactor_closed != closed:
             self.plant.set_contactor(closed)
+
+    def _power_path_closed(self, conn: _Connector, cp: CpState) -> bool:
+        """PWM on (and the contactor free to close): 1.6 offers current during a transaction."""
+        return conn.transaction is not None and cp.is_connected
 
     def _report_status(self, conn: _Connector, cp: CpState) -> None:
         status = derive_status(

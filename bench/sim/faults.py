@@ -26,6 +26,10 @@ W_AS_A = "w_as_a"
 PHASES_IGNORED = "phases_ignored"
 RECURRENCE_FROM_MIDNIGHT = "recurrence_from_midnight"
 COMPOSITE_REPORT_WRONG = "composite_report_wrong"
+# Security mistakes (security profiles 1..3, every OCPP version).
+ACCEPTS_INVALID_SERVER_CERTIFICATE = "accepts_invalid_server_certificate"
+ACCEPTS_OLD_TLS = "accepts_old_tls"
+ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -41,6 +45,9 @@ FAULTS: dict[str, str] = {
     RECURRENCE_FROM_MIDNIGHT: "restarts a Recurring profile at midnight UTC instead of at startSchedule's time of day",
     COMPOSITE_REPORT_WRONG: "GetCompositeSchedule reports the limit at the request time for the whole window "
                             "(drops every later period, like libocpp #609)",
+    ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
+    ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
+    ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -79,7 +86,8 @@ def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]
     out = []
     for installed in profiles:
         p = copy.deepcopy(installed.profile)
-        schedule = p["chargingSchedule"]
+        # 1.6: one schedule object; 2.x: a list whose first entry is the one executed
+        schedule = p["chargingSchedule"][0] if isinstance(p["chargingSchedule"], list) else p["chargingSchedule"]
         if STACK_LEVEL_INVERTED in wrong:
             p["stackLevel"] = max(0, STACK_LEVEL_FLIP - p["stackLevel"])
         if IGNORES_VALIDITY in wrong:
@@ -98,7 +106,8 @@ def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]
 
 
 def misreport_composite(charging_schedule: dict, faults: Iterable[str]) -> dict:
-    """The ChargingSchedule a charger with `faults` puts in its GetCompositeSchedule.conf."""
+    """The ChargingSchedule (1.6) or CompositeScheduleType (2.x) a charger with `faults` reports
+    in GetCompositeSchedule."""
     if COMPOSITE_REPORT_WRONG not in set(faults):
         return charging_schedule
     return {**charging_schedule, "chargingSchedulePeriod": charging_schedule["chargingSchedulePeriod"][:1]}

@@ -14,10 +14,36 @@ from dataclasses import dataclass, field
 from bench.clock import Clock
 from bench.config import LabConfig, PositionConfig, parse_host_port, replace_port
 from bench.sim.charger import ChargerSimConfig, SimulatedCharger
+from bench.sim.charger_security import ChargerSecurity
+from bench.sim.charger_v201 import make_charger
 from bench.sim.plant import Plant, PlantSettings
 from instruments.sim.registry import start_simulator
+from instruments.transports.modbus import ModbusAddress
+from instruments.transports.scpi import parse_visa_address, with_port
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    host: str
+    port: int
+    unit_id: int = 1
+    framing: str = "tcp"  # Modbus: tcp / rtu-over-tcp; SCPI: tcp (raw socket) / vxi11 (INSTR)
+
+
+def _sim_endpoint(address: str) -> _Endpoint:
+    """Where and how to serve the simulator of a configured address (port 0 = any free port)."""
+    if address.startswith("modbus"):
+        target = ModbusAddress.parse(address)
+        return _Endpoint(target.host, target.port, target.unit, target.framing)
+    visa = parse_visa_address(address)
+    if visa.kind == "hislip":
+        raise ValueError(f"virtual lab: HiSLIP is not simulated ({address}); use TCPIP::host,port::INSTR (VXI-11)")
+    if visa.kind == "vxi11":  # without a port the portmapper (111) would be needed: take any free port
+        return _Endpoint(visa.host, visa.port or 0, framing="vxi11")
+    host_port = parse_host_port(address)
+    return _Endpoint(host_port[0], host_port[1]) if host_port else _Endpoint(visa.host, visa.port or 0)
 
 
 @dataclass
@@ -28,11 +54,14 @@ class SimPosition:
 
 
 class VirtualLab:
-    def __init__(self, clock: Clock, config: LabConfig, csms_url: str, faults: frozenset[str] = frozenset()) -> None:
+    def __init__(self, clock: Clock, config: LabConfig, csms_url: str, faults: frozenset[str] = frozenset(),
+                 security: dict[str, ChargerSecurity] | None = None) -> None:
+        """`security`: how each simulated charger (by charge point id) connects; default plain ws."""
         self.clock = clock
         self.config = config
         self.csms_url = csms_url
         self.faults = faults
+        self.security = security or {}
         self.positions: dict[str, SimPosition] = {}
 
     async def start_instruments(self) -> LabConfig:
@@ -51,17 +80,17 @@ class VirtualLab:
         plant = Plant(self.clock, PlantSettings(phases=dut.phases, nominal_voltage_v=dut.nominal_voltage_v))
         sims, instruments = [], {}
         for name, ins in pos.instruments.items():
-            host, port = parse_host_port(ins.address) or ("127.0.0.1", 0)
-            unit_id, framing = 1, "tcp"
-            if ins.address.startswith("modbus"):
-                framing = "rtu" if ins.address.startswith("modbus+rtu") else "tcp"
-                if "unit=" in ins.address:
-                    unit_id = int(ins.address.rsplit("unit=", 1)[1])
-            sim = await start_simulator(ins.driver, plant, host, port,
-                                        phase=ins.phase,
-                                        unit_id=unit_id, framing=framing, model=ins.model)
+            where = _sim_endpoint(ins.address)
+            try:
+                sim = await start_simulator(ins.driver, plant, where.host, where.port, phase=ins.phase,
+                                            unit_id=where.unit_id, framing=where.framing, model=ins.model)
+            except OSError as exc:  # e.g. the port is taken by a running `bench sim`
+                raise OSError(f"virtual lab: cannot start the simulator of {name} ({ins.driver}) "
+                              f"on {where.host}:{where.port}: {exc.strerror or exc}") from exc
             sims.append(sim)
-            instruments[name] = ins.model_copy(update={"address": replace_port(ins.address, sim.port)})
+            self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]  # stop() sees them
+            bound = with_port(ins.address, sim.port) if where.framing == "vxi11" else replace_port(ins.address, sim.port)
+            instruments[name] = ins.model_copy(update={"address": bound})
             log.info("virtual lab: %s (%s) on %s", name, ins.driver, instruments[name].address)
         self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]
         return pos.model_copy(update={"instruments": instruments})
@@ -72,11 +101,12 @@ class VirtualLab:
         for pos in self.config.positions:
             dut = pos.dut
             sp = self.positions[pos.name]
-            sp.charger = SimulatedCharger(self.clock, sp.plant, ChargerSimConfig(
+            sp.charger = make_charger(self.clock, sp.plant, ChargerSimConfig(
                 charge_point_id=dut.charge_point_id, csms_url=self.csms_url, connectors=dut.connectors,
                 rated_current_a=dut.rated_current_a, reaction_time_s=settings.reaction_time_s,
                 meter_sample_interval_s=dut.meter_sample_interval_s,
-                meter_resolution_wh=dut.meter_resolution_wh, faults=self.faults))
+                meter_resolution_wh=dut.meter_resolution_wh, faults=self.faults, ocpp_version=dut.ocpp_version,
+                security=self.security.get(dut.charge_point_id, ChargerSecurity())))
             await sp.charger.start()
 
     def tag_presenter(self, position: str):

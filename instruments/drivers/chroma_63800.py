@@ -28,6 +28,7 @@ Rules behind them:
 """
 from __future__ import annotations
 
+from instruments.driver_info import DriverInfo
 from instruments.roles import AcLoad, AcLoadReading, Identity, InstrumentError, Ratings, check_rating
 from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float, parse_int
 
@@ -182,3 +183,13 @@ class Chroma63800(AcLoad):
             raise InstrumentError(
                 f"{self.name}: {after!r} refused: {esr_query} = {esr} ({describe_bits(errors, ESR_ERROR_BITS)})"
             )
+
+
+DRIVER = DriverInfo(
+    name="chroma_63800",
+    role="ac_load",
+    cls=Chroma63800,
+    transport="scpi",
+    description="Chroma 63802/63803/63804 AC load, one unit per phase (option: phase 1..3)",
+    models=("63802", "63803", "63804"),
+)

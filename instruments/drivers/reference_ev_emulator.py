@@ -38,6 +38,7 @@ Adding a vendor's emulator (one file, nothing else in the bench changes):
 from __future__ import annotations
 
 from bench.iec61851 import duty_to_current_a
+from instruments.driver_info import DriverInfo
 from instruments.roles import EvEmulator, EvEmulatorReading, Identity, InstrumentError, Ratings
 from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float
 
@@ -137,3 +138,13 @@ class ReferenceEvEmulator(EvEmulator):
             raise InstrumentError(f"{self.name}: malformed reply to {query!r} after {after!r}: {reply!r}") from None
         if code != NO_ERROR_CODE:
             raise InstrumentError(f"{self.name}: {after!r} refused: {query} = {code},{message.strip()}")
+
+
+DRIVER = DriverInfo(
+    name="reference_ev_emulator",
+    role="ev_emulator",
+    cls=ReferenceEvEmulator,
+    transport="scpi",
+    description="EV emulator speaking the bench's reference SCPI command set",
+    models=("REF-EV-EMULATOR",),
+)

@@ -24,10 +24,13 @@ Simulators never read the time themselves (the Plant's clock is the only clock).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 # ---- SCPI error codes used by the simulators ------------------------------------
 NO_ERROR = (0, "No error")
@@ -36,9 +39,11 @@ DATA_TYPE_ERROR = (-104, "Data type error")
 PARAMETER_NOT_ALLOWED = (-108, "Parameter not allowed")
 MISSING_PARAMETER = (-109, "Missing parameter")
 UNDEFINED_HEADER = (-113, "Undefined header")
+EXECUTION_ERROR = (-200, "Execution error")
 SETTINGS_CONFLICT = (-221, "Settings conflict")
 DATA_OUT_OF_RANGE = (-222, "Data out of range")
 ILLEGAL_PARAMETER_VALUE = (-224, "Illegal parameter value")
+DEVICE_ERROR = (-300, "Device-specific error")
 QUEUE_OVERFLOW = (-350, "Queue overflow")
 QUERY_INTERRUPTED = (-410, "Query INTERRUPTED")
 
@@ -71,37 +76,52 @@ class _Node:
     short: str
     long: str
     optional: bool
+    numbered: bool = False  # `ITEM#`: a numeric suffix (`ITEM12`), 1 when left out
 
-    def matches(self, word: str) -> bool:
-        return word in (self.short, self.long)
+    def match(self, word: str) -> int | None:
+        """The numeric suffix (1 when absent) if `word` is this node, else None."""
+        if not self.numbered:
+            return 1 if word in (self.short, self.long) else None
+        m = re.fullmatch(r"([A-Z]+)(\d*)", word)
+        if not m or m[1] not in (self.short, self.long):
+            return None
+        return int(m[2]) if m[2] else 1
 
 
 def _parse_pattern(pattern: str) -> tuple[tuple[_Node, ...], bool]:
-    """`[LOAD:]CURRent?` -> nodes and the query flag."""
+    """`[LOAD:]CURRent?` -> nodes and the query flag; `ITEM#` takes a numeric suffix."""
     query = pattern.endswith("?")
     body = pattern.rstrip("?")
     nodes = []
-    for m in re.finditer(r"\[:?([A-Za-z*]+):?\]|([A-Za-z*]+)", body):
+    for m in re.finditer(r"\[:?([A-Za-z*]+#?):?\]|([A-Za-z*]+#?)", body):
         word = m.group(1) or m.group(2)
+        numbered = word.endswith("#")
+        word = word.rstrip("#")
         short = "".join(c for c in word if c.isupper() or c == "*") or word.upper()
-        nodes.append(_Node(short=short, long=word.upper(), optional=m.group(1) is not None))
+        nodes.append(_Node(short=short, long=word.upper(), optional=m.group(1) is not None, numbered=numbered))
     return tuple(nodes), query
 
 
-def _match(nodes: tuple[_Node, ...], words: list[str]) -> bool:
+def _match(nodes: tuple[_Node, ...], words: list[str]) -> list[int] | None:
+    """The numeric suffixes of the numbered nodes if the words match the nodes, else None."""
     if not nodes:
-        return not words
+        return [] if not words else None
     head, rest = nodes[0], nodes[1:]
-    if words and head.matches(words[0]) and _match(rest, words[1:]):
-        return True
-    return head.optional and _match(rest, words)
+    if words and (suffix := head.match(words[0])) is not None:
+        tail = _match(rest, words[1:])
+        if tail is not None:
+            return ([suffix] if head.numbered else []) + tail
+    return _match(rest, words) if head.optional else None
 
 
-Handler = Callable[[list[str]], "str | None"]
+Handler = Callable[..., "str | None"]
 
 
 @dataclass(frozen=True)
 class Command:
+    """A header pattern and its handler. The handler gets the parameters; a pattern with
+    numbered nodes (`ITEM#`) also gets their suffixes: `handler(args, suffixes)`."""
+
     pattern: str
     handler: Handler
 
@@ -109,9 +129,15 @@ class Command:
         nodes, query = _parse_pattern(self.pattern)
         object.__setattr__(self, "_nodes", nodes)
         object.__setattr__(self, "_query", query)
+        object.__setattr__(self, "_numbered", any(n.numbered for n in nodes))
 
     def matches(self, words: list[str], query: bool) -> bool:
-        return query == self._query and _match(self._nodes, words)  # type: ignore[attr-defined]
+        return query == self._query and _match(self._nodes, words) is not None  # type: ignore[attr-defined]
+
+    def call(self, words: list[str], args: list[str]) -> str | None:
+        if self._numbered:  # type: ignore[attr-defined]
+            return self.handler(args, _match(self._nodes, words))  # type: ignore[attr-defined]
+        return self.handler(args)
 
 
 # ---- parameter helpers for handlers ----------------------------------------------------
@@ -217,6 +243,10 @@ class ScpiDevice:
             except ScpiError as err:
                 self.push_error((err.code, err.message), err.detail)
                 break  # SCPI: the rest of the line is not executed after an error
+            except Exception as exc:  # a simulator defect: a device error, not a dropped link
+                log.exception("simulated instrument failed on %r", unit)
+                self.push_error(DEVICE_ERROR, f"{type(exc).__name__}: {exc}")
+                break
             if reply is not None:
                 replies.append(reply)
         return replies
@@ -227,7 +257,7 @@ class ScpiDevice:
         args = [a.strip() for a in rest.split(",")] if rest.strip() else []
         query = header.endswith("?")
         header = header.rstrip("?")
-        if not header or not re.fullmatch(r":?\*?[A-Z0-9]+(:[A-Z0-9]+)*", header):
+        if not header or not re.fullmatch(r":?\*?[A-Z][A-Z0-9]*(:[A-Z][A-Z0-9]*)*", header):
             raise ScpiError(SYNTAX_ERROR, unit)
         if header.startswith("*"):
             return self._dispatch([header], query, args, unit), path
@@ -237,14 +267,14 @@ class ScpiDevice:
         for cand in candidates:
             command = self._find(cand, query)
             if command is not None:
-                return command.handler(args), cand[:-1]
+                return command.call(cand, args), cand[:-1]
         raise ScpiError(UNDEFINED_HEADER, unit)
 
     def _dispatch(self, words: list[str], query: bool, args: list[str], unit: str) -> str | None:
         command = self._find(words, query)
         if command is None:
             raise ScpiError(UNDEFINED_HEADER, unit)
-        return command.handler(args)
+        return command.call(words, args)
 
     def _find(self, words: list[str], query: bool) -> Command | None:
         return next((c for c in self._commands if c.matches(words, query)), None)

@@ -17,17 +17,14 @@ Rules the simulator enforces, as the meter does:
 from __future__ import annotations
 
 import math
-import struct
 from collections import deque
 from collections.abc import Callable
 
 from pymodbus.constants import ExcCodes
-from pymodbus.datastore import ModbusServerContext
 from pymodbus.datastore.context import ModbusBaseDeviceContext
-from pymodbus.framer import FramerType
-from pymodbus.server import ModbusTcpServer
 
 from bench.sim.plant import Plant
+from instruments.sim.modbus_meter_sim import FRAMINGS, ModbusMeterServer, float32_words, uint32_words
 
 MAX_REGISTERS_PER_REQUEST = 60
 PHASES = (0, 1, 2)
@@ -66,15 +63,6 @@ SYSTEM_TYPE_3P4W = 3.0
 SERIAL_NUMBER_REGISTER = 0xFC00
 
 
-def float32_words(value: float) -> list[int]:
-    hi, lo = struct.unpack(">HH", struct.pack(">f", value))
-    return [hi, lo]
-
-
-def uint32_words(value: int) -> list[int]:
-    return [(value >> 16) & 0xFFFF, value & 0xFFFF]
-
-
 class Sdm630DeviceContext(ModbusBaseDeviceContext):
     """One meter's register space; `requests` keeps the last (fc, address, count) seen."""
 
@@ -111,10 +99,10 @@ class Sdm630DeviceContext(ModbusBaseDeviceContext):
         return ExcCodes.ILLEGAL_FUNCTION
 
 
-FRAMINGS = {"tcp": FramerType.SOCKET, "rtu-over-tcp": FramerType.RTU, "rtu": FramerType.RTU}
+__all__ = ["Sdm630Sim", "Sdm630DeviceContext", "INPUT_REGISTERS", "FRAMINGS", "float32_words", "uint32_words"]
 
 
-class Sdm630Sim:
+class Sdm630Sim(ModbusMeterServer):
     """The meter behind a Modbus TCP (or RTU-over-TCP) gateway on host:port."""
 
     def __init__(
@@ -127,41 +115,6 @@ class Sdm630Sim:
         framing: str = "tcp",
         serial_number: int = 21_000_123,
     ) -> None:
-        if framing not in FRAMINGS:
-            raise ValueError(f"sdm630 simulator: framing must be one of {sorted(FRAMINGS)}, got {framing!r}")
-        if not 1 <= unit_id <= 247:
-            raise ValueError(f"sdm630 simulator: unit id {unit_id} outside 1..247")
         self.plant = plant
-        self.host = host
-        self.unit_id = unit_id
-        self.framing = "rtu-over-tcp" if framing == "rtu" else framing
-        self.context = Sdm630DeviceContext(plant, serial_number)
-        self._requested_port = port
-        self._server: ModbusTcpServer | None = None
-        self._listener = None
-
-    @property
-    def port(self) -> int:
-        return self._listener.sockets[0].getsockname()[1]
-
-    @property
-    def address(self) -> str:
-        scheme = "modbus+tcp" if self.framing == "tcp" else "modbus+rtu-over-tcp"
-        return f"{scheme}://{self.host}:{self.port}?unit={self.unit_id}"
-
-    async def start(self) -> None:
-        self._server = ModbusTcpServer(
-            ModbusServerContext(devices={self.unit_id: self.context}, single=False),
-            framer=FRAMINGS[self.framing],
-            address=(self.host, self._requested_port),
-            ignore_missing_devices=self.framing != "tcp",
-        )
-        await self._server.serve_forever(background=True)
-        self._listener = self._server.transport  # the asyncio.Server
-
-    async def close(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()
-            self._server = None
-        if self._listener is not None:
-            await self._listener.wait_closed()
+        super().__init__(Sdm630DeviceContext(plant, serial_number), host, port, unit_id=unit_id, framing=framing,
+                         sim_name="sdm630")

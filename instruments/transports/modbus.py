@@ -12,6 +12,10 @@ timeout: on RTU a wrong unit id or bad CRC gets no answer at all), or a reply of
 the wrong length. A dropped TCP link is reopened with bounded retries, then the
 read is repeated (reads are idempotent). pymodbus's own retries and automatic
 reconnection are switched off so these rules hold in one place.
+
+`decode()` turns registers into values (float32/float64/int16/int32/uint..., either
+word order: the EM24 sends its INT32 low word first); `read_device_identification()`
+is function code 43/14 (vendor, product code, revision, product name).
 """
 from __future__ import annotations
 
@@ -47,6 +51,27 @@ EXCEPTION_NAMES = {
 }
 FUNCTION_NAMES = {3: "read holding registers", 4: "read input registers"}
 
+DataType = Literal["float32", "float64", "int16", "uint16", "int32", "uint32"]
+WordOrder = Literal["big", "little"]
+_DATATYPES = {
+    "float32": AsyncModbusTcpClient.DATATYPE.FLOAT32,
+    "float64": AsyncModbusTcpClient.DATATYPE.FLOAT64,
+    "int16": AsyncModbusTcpClient.DATATYPE.INT16,
+    "uint16": AsyncModbusTcpClient.DATATYPE.UINT16,
+    "int32": AsyncModbusTcpClient.DATATYPE.INT32,
+    "uint32": AsyncModbusTcpClient.DATATYPE.UINT32,
+}
+REGISTERS_PER_VALUE: dict[str, int] = {"float32": 2, "float64": 4, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2}
+DEVICE_ID_OBJECTS = {0x00: "vendor", 0x01: "product_code", 0x02: "revision", 0x03: "vendor_url",
+                     0x04: "product_name", 0x05: "model_name"}
+
+
+def decode(registers: list[int], datatype: DataType, word_order: WordOrder = "big") -> list[float | int]:
+    """Registers -> values of one type. `word_order="little"` is low word first (e.g. the
+    EM24's INT32); bytes within a register are always big-endian (Modbus)."""
+    values = AsyncModbusTcpClient.convert_from_registers(list(registers), _DATATYPES[datatype], word_order=word_order)
+    return list(values) if isinstance(values, list) else [values]
+
 
 class ModbusExceptionError(InstrumentError):
     """The device answered with a Modbus exception response."""
@@ -74,7 +99,7 @@ class ModbusAddress:
         query = parse_qs(parts.query)
         try:
             unit = int(query.get("unit", ["1"])[0])
-            port = parts.port or DEFAULT_PORT
+            port = parts.port if parts.port is not None else DEFAULT_PORT
         except ValueError as exc:
             raise ValueError(f"bad Modbus address {address!r}: {exc}") from None
         if not 1 <= unit <= 247:
@@ -139,23 +164,41 @@ class ModbusTransport:
     async def read_holding_registers(self, address: int, count: int) -> list[int]:
         return await self._read(3, address, count)
 
-    # ---- decoding -------------------------------------------------------------
-    @staticmethod
-    def float32s(registers: list[int]) -> list[float]:
-        """IEEE754 float32 values, two registers each, high word first (ABCD)."""
-        values = AsyncModbusTcpClient.convert_from_registers(
-            list(registers), AsyncModbusTcpClient.DATATYPE.FLOAT32, word_order="big"
-        )
-        return [float(v) for v in (values if isinstance(values, list) else [values])]
+    async def read_registers(self, function_code: int, address: int, count: int) -> list[int]:
+        """FC03 (holding) or FC04 (input), for meters whose map says which one."""
+        if function_code not in FUNCTION_NAMES:
+            raise ValueError(f"{self.name}: function code {function_code} is not a register read")
+        return await self._read(function_code, address, count)
 
-    @staticmethod
-    def uint32s(registers: list[int]) -> list[int]:
-        values = AsyncModbusTcpClient.convert_from_registers(
-            list(registers), AsyncModbusTcpClient.DATATYPE.UINT32, word_order="big"
-        )
-        return [int(v) for v in (values if isinstance(values, list) else [values])]
+    async def read_device_identification(self, read_code: int = 2) -> dict[str, str]:
+        """Read Device Identification (FC43/14): read code 1 = basic objects (vendor, product
+        code, revision), 2 = regular (adds vendor URL, product name, model name)."""
+        what = f"read device identification (FC43/14 code {read_code}, unit {self.target.unit})"
+        if self._client is None:
+            raise InstrumentError(f"{self.name}: not open (at {self.address}), cannot {what}")
+        async with self._lock:
+            return await self._with_link(lambda: self._read_identification_once(read_code, what), what=what)
 
     # ---- internals ------------------------------------------------------------
+    async def _read_identification_once(self, read_code: int, what: str) -> dict[str, str]:
+        self._in_flight = True
+        try:
+            response = await self._client.read_device_information(read_code=read_code, object_id=0,
+                                                                   device_id=self.target.unit)
+        except ModbusException as exc:
+            if not self._client.connected:
+                raise _LinkLost(str(exc)) from exc
+            raise InstrumentError(f"{self.name}: {what}: no valid reply from {self.address}: {exc}") from exc
+        finally:
+            self._in_flight = False
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            raise ModbusExceptionError(
+                f"{self.name}: {what}: Modbus exception {code:02d} ({EXCEPTION_NAMES.get(code, 'unknown')})", code)
+        info = getattr(response, "information", {}) or {}
+        return {DEVICE_ID_OBJECTS.get(k, f"object_{k:02X}"): (v.decode("ascii", "replace") if isinstance(v, bytes)
+                                                               else str(v)) for k, v in info.items()}
+
     def _describe(self, function_code: int, address: int, count: int) -> str:
         return (
             f"{FUNCTION_NAMES[function_code]} 0x{address:04X} count {count} "

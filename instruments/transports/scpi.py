@@ -1,6 +1,11 @@
-"""SCPI over a raw TCP socket through pyvisa with the pure-Python backend (pyvisa-py).
+"""SCPI over TCP through pyvisa with the pure-Python backend (pyvisa-py).
 
-Addresses: `TCPIP::host::port::SOCKET` (board number optional: `TCPIP0::...`).
+Addresses (board number optional: `TCPIP0::...`):
+- `TCPIP::host::port::SOCKET`: a raw socket (Chroma 2101, ITECH 30000, many 5025);
+- `TCPIP::host[::inst0]::INSTR`: VXI-11 (the port comes from the portmapper on port
+  111); `TCPIP::host,port::INSTR` skips the portmapper and names the core port;
+- `TCPIP::host::hislip0[,port]::INSTR`: HiSLIP (default port 4880).
+Drivers of raw-socket-only instruments refuse INSTR (`allow_instr=False`).
 Both terminations are "\\n": without a read termination pyvisa-py waits for the
 whole timeout before returning.
 
@@ -23,13 +28,19 @@ import re
 import select
 import socket
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import pyvisa
 from pyvisa import constants as visa_constants
 from pyvisa.errors import VisaIOError
 
 from instruments.roles import InstrumentError
+
+try:  # VXI-11 link failures surface as pyvisa-py RPC errors
+    from pyvisa_py.protocols.rpc import RPCError as _RpcError
+except ImportError:  # pragma: no cover - another backend
+    _RpcError = OSError
 
 T = TypeVar("T")
 
@@ -38,6 +49,7 @@ DEFAULT_RECONNECT_ATTEMPTS = 3
 DEFAULT_BACKOFF_S = 0.2
 TERMINATION = "\n"
 _ADDRESS_RE = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET$", re.IGNORECASE)
+_INSTR_RE = re.compile(r"^TCPIP\d*::(?P<host>[^:,]+)(,(?P<port>\d+))?(::(?P<device>[^:]+))?::INSTR$", re.IGNORECASE)
 
 _resource_manager: pyvisa.ResourceManager | None = None
 
@@ -48,6 +60,43 @@ def parse_scpi_address(address: str) -> tuple[str, int]:
     if not m:
         raise ValueError(f"not a SCPI socket address: {address!r} (expected TCPIP::host::port::SOCKET)")
     return m["host"], int(m["port"])
+
+
+@dataclass(frozen=True)
+class VisaAddress:
+    kind: Literal["socket", "vxi11", "hislip"]
+    host: str
+    port: int | None  # None: VXI-11 through the portmapper
+    resource: str  # what pyvisa opens
+
+
+def parse_visa_address(address: str) -> VisaAddress:
+    """A SOCKET or INSTR address; ValueError for anything else."""
+    text = address.strip()
+    if m := _ADDRESS_RE.match(text):
+        return VisaAddress("socket", m["host"], int(m["port"]), f"TCPIP::{m['host']}::{m['port']}::SOCKET")
+    if m := _INSTR_RE.match(text):
+        device = m["device"] or "inst0"
+        if device.lower().startswith("hislip"):
+            name, _, port = device.partition(",")
+            if m["port"] or (port and not port.isdigit()):
+                raise ValueError(f"bad HiSLIP address {address!r} (expected TCPIP::host::hislip0[,port]::INSTR)")
+            return VisaAddress("hislip", m["host"], int(port) if port else 4880, text)
+        return VisaAddress("vxi11", m["host"], int(m["port"]) if m["port"] else None, text)
+    raise ValueError(
+        f"not a VISA TCPIP address: {address!r} "
+        "(expected TCPIP::host::port::SOCKET, TCPIP::host[,port]::INSTR or TCPIP::host::hislip0::INSTR)"
+    )
+
+
+def with_port(address: str, port: int) -> str:
+    """The same SOCKET, VXI-11 (`host,port`) or HiSLIP address on another TCP port."""
+    visa = parse_visa_address(address)
+    if visa.kind == "socket":
+        return f"TCPIP::{visa.host}::{port}::SOCKET"
+    if visa.kind == "hislip":
+        return f"TCPIP::{visa.host}::hislip0,{port}::INSTR"
+    return f"TCPIP::{visa.host},{port}::INSTR"
 
 
 def _rm() -> pyvisa.ResourceManager:
@@ -81,9 +130,9 @@ class ScpiIO:
 
 
 class ScpiTransport:
-    """One SCPI instrument on a TCP socket. Create it in the driver's constructor
-    (the address is validated there); `timeout_s`, `reconnect_attempts` and
-    `backoff_s` may be adjusted before `open()`."""
+    """One SCPI instrument over TCP. Create it in the driver's constructor (the address
+    is validated there); `timeout_s`, `reconnect_attempts` and `backoff_s` may be
+    adjusted before `open()`. `allow_instr` accepts VXI-11/HiSLIP INSTR addresses."""
 
     def __init__(
         self,
@@ -93,8 +142,14 @@ class ScpiTransport:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS,
         backoff_s: float = DEFAULT_BACKOFF_S,
+        allow_instr: bool = False,
     ) -> None:
-        self.host, self.port = parse_scpi_address(address)
+        if allow_instr:
+            self.visa = parse_visa_address(address)
+        else:
+            host, port = parse_scpi_address(address)
+            self.visa = VisaAddress("socket", host, port, f"TCPIP::{host}::{port}::SOCKET")
+        self.host, self.port = self.visa.host, self.visa.port
         self.name = name
         self.address = address
         self.timeout_s = timeout_s
@@ -103,10 +158,15 @@ class ScpiTransport:
         self._resource = None
         self._lock = asyncio.Lock()
         self._opened = False
+        self._connections = 0
+        # Run (in the worker thread) after a reconnect, before the repeated exchange: a driver
+        # restores the settings an instrument that restarted has lost (e.g. numeric items).
+        self.on_reconnect: Callable[[ScpiIO], None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------
     async def open(self) -> None:
         self._opened = True
+        self._connections = 0  # the first connection of this open() is not a reconnect
         await self.exchange(lambda io: None, what="connect")
 
     async def close(self) -> None:
@@ -133,6 +193,9 @@ class ScpiTransport:
                 try:
                     if self._resource is None:
                         await asyncio.to_thread(self._connect)
+                        self._connections += 1
+                        if self._connections > 1 and self.on_reconnect is not None:
+                            await asyncio.to_thread(self._run, self.on_reconnect)
                     return await asyncio.to_thread(self._run, steps)
                 except _LinkLost as exc:
                     last_error = exc
@@ -146,7 +209,7 @@ class ScpiTransport:
     def _connect(self) -> None:
         try:
             self._resource = _rm().open_resource(
-                f"TCPIP::{self.host}::{self.port}::SOCKET",
+                self.visa.resource,
                 read_termination=TERMINATION,
                 write_termination=TERMINATION,
                 timeout=int(self.timeout_s * 1000),
@@ -182,15 +245,19 @@ class ScpiTransport:
                 f"{self.name}: no reply to {io.last_command!r} within {self.timeout_s:g} s "
                 f"(nothing came back from {self.address})"
             ) from exc
-        except OSError as exc:  # broken pipe, reset
+        except (OSError, EOFError, _RpcError) as exc:  # broken pipe, reset, VXI-11 link gone
             raise _LinkLost(str(exc)) from exc
 
     def _socket(self) -> socket.socket | None:
         # pyvisa-py keeps the raw socket on its session object; other backends may not.
+        # INSTR sessions frame their own records: never peek into those.
+        if self.visa.kind != "socket":
+            return None
         try:
-            return self._resource.visalib.sessions[self._resource.session].interface
+            sock = self._resource.visalib.sessions[self._resource.session].interface
         except Exception:
             return None
+        return sock if isinstance(sock, socket.socket) else None
 
     def _link_problem(self) -> str | None:
         """Why the link is unusable (refused, reset, closed by the peer), or None if it is fine.

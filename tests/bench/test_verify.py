@@ -102,3 +102,11 @@ def test_transaction_energy_too_small_to_resolve_is_an_error_not_a_verdict(cfg):
     rec = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 1000, 1060)]))
     assert rec.verdict == Verdict.ERROR
     assert "below 100 Wh" in rec.measurements[0].note
+
+
+def test_a_coarse_reference_register_is_an_error_not_a_charger_fail(cfg):
+    coarse = np.floor(T * 10.0 / 100.0) * 100.0  # an EM24-like register: 100 Wh steps
+    trace = _trace(T, meter_energy_import_wh=coarse)
+    rec = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 50_000, 50_300)]))
+    assert rec.verdict == Verdict.ERROR
+    assert "below 10000 Wh" in rec.measurements[0].note

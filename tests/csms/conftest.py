@@ -181,6 +181,14 @@ class Clients:
         self._tasks.append(asyncio.create_task(charger.start()))
         return charger
 
+    async def charger2x(self, version: str, cp_id: str = "CP1") -> Any:
+        """A scripted 2.0.1 or 2.1 charger (tests/csms/v2x_charger.py)."""
+        from .v2x_charger import scripted_charger
+
+        charger = scripted_charger(version, cp_id, await self.raw(cp_id, subprotocols=[f"ocpp{version}"]))
+        self._tasks.append(asyncio.create_task(charger.start()))
+        return charger
+
     async def close(self) -> None:
         for ws in self._sockets:
             await ws.close()

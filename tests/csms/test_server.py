@@ -29,13 +29,13 @@ async def test_unknown_charge_point_id_is_refused_at_the_handshake(csms, clients
     assert "unknown charge point id 'NOT-A-CHARGER'" in caplog.text
 
 
-@pytest.mark.parametrize("offered", [["ocpp2.0.1"], []])
+@pytest.mark.parametrize("offered", [["ocpp2.0"], ["ocpp1.5", "ocpp1.2"], []])
 async def test_a_charger_without_a_subprotocol_we_speak_is_refused(csms, clients, caplog, offered):
     caplog.set_level(logging.WARNING, logger="bench.csms")
     with pytest.raises(InvalidStatus) as refused:
         await clients.raw("CP1", subprotocols=offered)
     assert refused.value.response.status_code == 400
-    assert "speaks ocpp1.6" in caplog.text
+    assert "speaks ocpp1.6, ocpp2.0.1, ocpp2.1" in caplog.text
     dut = csms.dut("CP1")
     assert not dut.connected
     assert [f.kind for f in dut.findings] == [FindingKind.HANDSHAKE_REFUSED]
@@ -59,8 +59,10 @@ def test_charge_point_id_is_the_last_path_segment():
 
 
 def test_settings_reject_unimplemented_versions_and_bad_tag_statuses():
-    with pytest.raises(ValueError, match="2.0.1"):
-        CsmsSettings(supported_versions=("2.0.1",))
+    with pytest.raises(ValueError, match="2.0"):
+        CsmsSettings(supported_versions=("2.0",))
+    with pytest.raises(ValueError, match="CP9"):
+        CsmsSettings(supported_versions=("1.6",), cp_versions={"CP9": "2.1"})
     with pytest.raises(ValueError, match="TAG"):
         CsmsSettings(id_tags={"TAG": "Maybe"})
 

@@ -129,3 +129,34 @@ async def test_ev_emulator_server_answers_pipelined_queries_in_order(ev):
         assert await _exchange(server.port, b"CP:STATE?\r\ncp:volt?\n", expect_lines=2) == ["A", "12.00"]
     finally:
         await server.close()
+
+
+def test_numbered_nodes_pass_their_suffix(plant):
+    from instruments.sim.scpi_server import Command, ScpiDevice
+
+    class Numbered(ScpiDevice):
+        def idn(self) -> str:
+            return "T,1,0,0"
+
+        def commands(self):
+            return [Command("NUMeric[:NORMal]:ITEM#?", lambda args, suffixes: str(suffixes[-1]))]
+
+    device = Numbered()
+    assert device.execute_line(":NUM:NORM:ITEM12?;ITEM3?") == ["12", "3"]  # path rule keeps NUM:NORM
+    assert device.execute_line(":numeric:item?") == ["1"]  # no suffix means 1
+    assert device.execute_line(":NUM:ITEMX?") == [] and device.pop_error()[0] == -113
+
+
+def test_a_simulator_defect_is_a_device_error_not_a_dropped_link(plant):
+    from instruments.sim.scpi_server import Command, ScpiDevice
+
+    class Broken(ScpiDevice):
+        def idn(self) -> str:
+            return "T,1,0,0"
+
+        def commands(self):
+            return [Command("BOOM?", lambda args: 1 / 0)]
+
+    device = Broken()
+    assert device.execute_line("BOOM?;*IDN?") == []
+    assert device.pop_error() == (-300, "Device-specific error; ZeroDivisionError: division by zero")

@@ -62,7 +62,7 @@ class BenchRun:
 
     @property
     def run_dir(self) -> Path:
-        dirs = sorted(p for p in self.out_dir.iterdir() if p.is_dir())
+        dirs = sorted(p.parent for p in self.out_dir.glob("*/record.json"))
         assert len(dirs) == 1, f"{self.name}: expected one run folder in {self.out_dir}, got {dirs}\n{self.stderr}"
         return dirs[0]
 

@@ -60,7 +60,8 @@ def run_dir(tmp_path: Path) -> Path:
             t_start_mono_s=s2_t0, t_end_mono_s=s2_t1, utc_start="2025-01-01T00:01:10Z",
             utc_end="2025-01-01T00:02:20Z", expected_limit=lim2,
             steps=[StepRecord(1, "plug_in", {}, s2_t0, s2_t0 + 0.5),
-                   StepRecord(2, "set_charging_profile", {"limit_a": 8}, s2_t0 + 20, s2_t0 + 20.2),
+                   StepRecord(2, "set_charging_profile", {"limit_a": 8}, s2_t0 + 20, s2_t0 + 20.2,
+                              utc_start="2025-01-01T00:01:30.000Z"),
                    StepRecord(3, "wait", {"s": 40}, s2_t0 + 21, s2_t0 + 61)],
             checks=[fail_check, meter_check]),
     ])

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 
 from bench.record import CheckRecord, ScenarioRecord, Verdict, load_record
 from bench.report import render_all
-from report_runs import OVERSHOOT_A, T0, base_record, write_trace
+from pdf_text import pages_text
+from report_runs import OVERSHOOT_A, T0, base_record, long_run, write_trace
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # long enough to overflow any table cell or page if it were laid out whole
@@ -22,12 +22,9 @@ def page_count(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
 
 
-def pdf_text(path: Path) -> str | None:
-    """Text of the PDF if poppler's pdftotext is installed (optional on dev machines)."""
-    if not shutil.which("pdftotext"):
-        return None
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True, timeout=30).stdout
+def pdf_text(path: Path) -> str:
+    """Text of the PDF, pages split by form feeds (pdftotext if installed, else our own reader)."""
+    return "\f".join(pages_text(path))
 
 
 def test_full_run_renders_plots_junit_and_pdf(run_dir: Path) -> None:
@@ -58,7 +55,7 @@ def test_full_run_renders_plots_junit_and_pdf(run_dir: Path) -> None:
     assert float(cases[0].get("time")) == pytest.approx(60.0)
     assert cases[0].find("failure") is None
     failure = cases[1].find("failure")
-    assert failure.get("message") == f"current_follows_limit: overshoot_l1_a={OVERSHOOT_A} A outside [-inf, 0.66]"
+    assert failure.get("message") == f"current_follows_limit: excess_over_limit_l1_a={OVERSHOOT_A} A outside [-inf, 0.66]"
     assert "current above the limit after settling" in failure.text
 
     # report.pdf: cover + summary + one new page per scenario (the plots push each to more)
@@ -66,15 +63,14 @@ def test_full_run_renders_plots_junit_and_pdf(run_dir: Path) -> None:
     assert pdf.startswith(b"%PDF") and pdf.rstrip().endswith(b"%%EOF")
     assert page_count(pdf) >= 2 + 2
     text = pdf_text(result.pdf)
-    if text is not None:
-        for expected in ("AcmeCharge", "fw-3.1.4", "ramp-down-ok", "limit-ignored", "PASS", "FAIL",
-                         "overshoot_l1_a", "eastron_sdm630", "MeterValues", "SetChargingProfile",
-                         "current above the limit after settling"):
-            assert expected in text, expected
-        # each scenario section starts on its own page (pages are split by form feeds)
-        pages = text.split("\f")
-        starts = [i for i, pg in enumerate(pages) if "1. ramp-down-ok" in pg or "2. limit-ignored" in pg]
-        assert len(starts) == 2 and starts[0] >= 2 and starts[1] > starts[0]
+    for expected in ("AcmeCharge", "fw-3.1.4", "ramp-down-ok", "limit-ignored", "PASS", "FAIL",
+                     "excess_over_limit_l1_a", "eastron_sdm630", "MeterValues", "SetChargingProfile",
+                     "current above the limit after settling"):
+        assert expected in text, expected
+    # each scenario section starts on its own page (pages are split by form feeds)
+    pages = text.split("\f")
+    starts = [i for i, pg in enumerate(pages) if "1. ramp-down-ok" in pg or "2. limit-ignored" in pg]
+    assert len(starts) == 2 and starts[0] >= 2 and starts[1] > starts[0]
 
 
 def test_rerender_is_stable(run_dir: Path) -> None:
@@ -132,10 +128,9 @@ def test_partial_run_renders_what_is_there(tmp_path: Path) -> None:
     pdf = result.pdf.read_bytes()
     assert pdf.startswith(b"%PDF") and page_count(pdf) >= 2 + 3
     text = pdf_text(result.pdf)
-    if text is not None:
-        for expected in ("INCOMPLETE RUN", "trace file missing", "EV emulator lost", "SKIPPED", "ERROR",
-                         "cut-short", "no checks ran"):
-            assert expected in text, expected
+    for expected in ("INCOMPLETE RUN", "trace file missing", "EV emulator lost", "SKIPPED", "ERROR",
+                     "cut-short", "no checks ran"):
+        assert expected in text, expected
 
 
 def test_empty_run_still_reports(tmp_path: Path) -> None:
@@ -149,3 +144,43 @@ def test_empty_run_still_reports(tmp_path: Path) -> None:
     suite = ET.parse(result.junit).getroot()
     assert (suite.get("tests"), suite.get("errors")) == ("1", "1")
     assert result.pdf.read_bytes().startswith(b"%PDF") and result.plots == []
+
+
+def test_cover_summary_and_key_figures(run_dir: Path) -> None:
+    """What a lab engineer looks for first: DUT and bench identity, calibration, the verdict,
+    and the key figures the trend follows (stored in record.json for `bench trend`)."""
+    result = render_all(run_dir)
+    ok, bad = load_record(run_dir).scenarios
+    assert bad.figures["overshoot_a"] == OVERSHOOT_A
+    assert bad.figures["settle_time_s"] == pytest.approx(30.0, abs=0.2)  # ignored the drop for 30 s
+    assert ok.figures["settle_time_s"] == pytest.approx(2.0, abs=0.2)  # followed within 2 s
+    assert bad.figures["energy_error_pct"] == 0.1
+    pages = pages_text(result.pdf, prefer_poppler=False)  # the reader CI has, whatever is installed here
+    cover, summary = pages[0], pages[1]
+    for expected in ("AcmeCharge", "AC22", "SN-42", "fw-3.1.4", "OCPP version", "1.6", "Security profile",
+                     "0: plain WebSocket, no basic auth", "bench-a", "sha256:0123abcd", "2025-01-01T00:00:00Z",
+                     "Calibration due", "2024-06-30 (OVERDUE)", "2026-03-31", "Eastron SDM630", "FAIL"):
+        assert expected in cover, expected
+    for expected in ("Summary", "ramp-down-ok", "limit-ignored", "Key figures", "current_follows_limit", "7.5 A"):
+        assert expected in summary, (expected, summary)
+    section = next(pg for pg in pages if "2. limit-ignored" in pg)
+    assert "Why" in section and "Key figures: worst overshoot above the limit: 7.5" in section
+    assert "00:01:30.0" in section  # the step at t = 20 s with its UTC clock time
+
+
+def test_long_run_renders_fast_and_small(tmp_path: Path) -> None:
+    """A 3 h soak at 10 Hz (108 000 samples per column): decimated plots keep the 0.3 s
+    overshoot spike, and the report is quick and small. (24 h: tests/report/measure_render.py.)"""
+    run = tmp_path / "soak"
+    long_run(run, hours=3.0)
+    t = time.perf_counter()
+    result = render_all(run)
+    elapsed = time.perf_counter() - t
+    assert elapsed < 20.0  # ~1.5 s here; generous for a slow CI machine
+    assert result.pdf.stat().st_size < 1_500_000
+    assert sorted(Path(p).name.split("_")[-1] for p in result.plots) == ["current.png", "error.png", "pwm.png"]
+    s = load_record(run).scenarios[0]
+    assert s.figures["overshoot_a"] == pytest.approx(14.0)
+    assert s.figures["settle_time_s"] == pytest.approx(2.0, abs=0.2)  # the spike 15 min later is no slow settle
+    pages = pages_text(result.pdf, prefer_poppler=False)
+    assert any("soak_24h" in pg and "Steps" in pg for pg in pages)

@@ -1,0 +1,234 @@
+"""What every OCPP version adapter shares: `AdapterBase`, mixed in before the
+`ocpp` library's ChargePoint of that version.
+
+The library does the framing, routing and schema validation; on top of it:
+- a frame that is not OCPP, or a request that violates the version's schema,
+  is a finding on the `Dut` (the connection stays up) and gets a CALLERROR;
+- an action with no handler is answered NotImplemented (a valid action we have
+  no use for) or NotSupported (not an action of this version, also a finding);
+- handlers can read the request as it was on the wire (`self.raw`, camelCase),
+  because the library hands them snake_case keywords;
+- our requests return the charger's answer as it was on the wire (camelCase),
+  and a CALLERROR or a schema-breaking answer becomes the matching DutError.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+from ocpp.exceptions import (
+    NotImplementedError,
+    NotSupportedError,
+    OCPPError,
+    UnknownCallErrorCodeError,
+)
+from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from websockets.exceptions import ConnectionClosed
+
+from bench.clock import Clock, parse_iso
+from bench.csms.dut import Dut, DutCallError, DutNotConnected, DutProtocolError, InvalidRequest
+from bench.csms.events import FindingKind
+from bench.csms.message_log import parse_frame
+
+if TYPE_CHECKING:
+    from bench.csms.server import CsmsSettings
+
+LOG = logging.getLogger("bench.csms")
+
+# Our own timeouts run on the bench Clock (see Dut); the library's loop-time
+# timeout must never fire first.
+LIBRARY_RESPONSE_TIMEOUT_S = 24 * 3600
+
+# Multiplied units -> base units (value x factor).
+UNIT_CONVERSIONS: dict[str, tuple[str, float]] = {
+    "kWh": ("Wh", 1000.0),
+    "kW": ("W", 1000.0),
+    "kvarh": ("varh", 1000.0),
+    "kvar": ("var", 1000.0),
+    "kVA": ("VA", 1000.0),
+}
+
+# Only energy has a default unit (Wh) in the specifications. For other
+# measurands a missing unit is read as the measurand's natural unit (first
+# matching prefix).
+DEFAULT_UNITS: tuple[tuple[str, str], ...] = (
+    ("Energy.Active", "Wh"),
+    ("Energy.Reactive", "varh"),
+    ("Power.Active", "W"),
+    ("Power.Offered", "W"),
+    ("Power.Reactive", "var"),
+    ("Current", "A"),
+    ("Voltage", "V"),
+    ("SoC", "Percent"),
+    ("Temperature", "Celsius"),
+)
+
+DEFAULT_MEASURAND = "Energy.Active.Import.Register"
+DEFAULT_CONTEXT = "Sample.Periodic"
+
+
+def convert_unit(value: float, unit: str | None) -> tuple[float, str | None]:
+    """kWh -> Wh, kW -> W, ...; other units unchanged."""
+    if unit in UNIT_CONVERSIONS:
+        base, factor = UNIT_CONVERSIONS[unit]
+        return value * factor, base
+    return value, unit
+
+
+def default_unit(measurand: str) -> str | None:
+    for prefix, unit in DEFAULT_UNITS:
+        if measurand.startswith(prefix):
+            return unit
+    return None
+
+
+def cause(exc: BaseException) -> str:
+    details = getattr(exc, "details", None)
+    if isinstance(details, dict) and details.get("cause"):
+        text = str(details["cause"])
+    else:
+        text = getattr(exc, "description", None) or str(exc)
+    return text.split("\n\n", 1)[0]  # jsonschema appends the whole schema after a blank line
+
+
+class AdapterBase:
+    """Mixin for one live connection of one OCPP version (see the module notes).
+
+    Subclasses set OCPP_VERSION, SUBPROTOCOL and ACTIONS (every action name of
+    the version) and mix in the library's ChargePoint after this class."""
+
+    OCPP_VERSION: str = ""
+    SUBPROTOCOL: str = ""
+    ACTIONS: frozenset[str] = frozenset()
+
+    id: str
+    route_map: dict
+    _unique_id_generator: Callable[[], Any]
+
+    def __init__(
+        self,
+        cp_id: str,
+        connection: Any,
+        dut: Dut,
+        clock: Clock,
+        settings: CsmsSettings,
+        next_transaction_id: Callable[[], int],
+    ) -> None:
+        super().__init__(cp_id, connection, response_timeout=LIBRARY_RESPONSE_TIMEOUT_S, logger=LOG)  # type: ignore[call-arg]
+        self._dut = dut
+        self._clock = clock
+        self._settings = settings
+        self._next_transaction_id = next_transaction_id
+        # unique id -> (the library's response message, its payload as received)
+        self._responses: dict[str, tuple[Any, Any]] = {}
+        self.raw: dict = {}  # the request being handled, as on the wire
+
+    @property
+    def ocpp_version(self) -> str:
+        return self.OCPP_VERSION
+
+    # ------------------------------------------------ incoming: findings
+    async def route_message(self, raw_msg: str) -> None:
+        frame = parse_frame(raw_msg)
+        if frame and await self.route_other_type(frame):
+            return
+        try:
+            unpack(raw_msg)
+        except OCPPError as exc:
+            await self._reject_malformed(raw_msg, exc)
+            return
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+    async def route_other_type(self, frame: list) -> bool:
+        """A frame type the library does not know (2.1 SEND, CALLRESULTERROR): True if handled."""
+        return False
+
+    def error_for(self, exc: OCPPError) -> OCPPError:
+        """The CALLERROR we answer a broken request with (details cut to the cause:
+        the library would put the whole message object there)."""
+        return type(exc)(description=exc.description, details={"cause": cause(exc)})
+
+    async def _reject_malformed(self, raw_msg: str, exc: OCPPError) -> None:
+        why = cause(exc)
+        self._dut.add_finding(None, FindingKind.MALFORMED_FRAME, f"{why}: {raw_msg[:500]!r}")
+        LOG.warning("%s: malformed frame (%s): %.200r", self.id, why, raw_msg)
+        frame = parse_frame(raw_msg)
+        # A CALL whose unique id we can read still deserves a CALLERROR.
+        if frame and len(frame) > 1 and frame[0] == MessageType.Call and isinstance(frame[1], str):
+            error = self.error_for(exc)
+            await self._send(CallError(frame[1], error.code, error.description, error.details).to_json())
+
+    async def _handle_call(self, msg: Call) -> Any:
+        if msg.action not in self.route_map:
+            await self._reject_unhandled(msg)
+            return None
+        self.raw = copy.deepcopy(msg.payload) if isinstance(msg.payload, dict) else {}
+        try:
+            # Validate the request here (the library validates again) so that a
+            # failure is known to be the charger's, not our answer's.
+            await validate_payload(msg, self.OCPP_VERSION)
+        except OCPPError as exc:
+            error = self.error_for(exc)
+            self._dut.add_finding(msg.action, error.code, cause(exc))
+            LOG.warning("%s: %s violates the %s schema (%s): %s", self.id, msg.action, self.OCPP_VERSION,
+                        error.code, cause(exc))
+            await self._send(msg.create_call_error(error).to_json())
+            return None
+        return await super()._handle_call(msg)  # type: ignore[misc]
+
+    async def _reject_unhandled(self, msg: Call) -> None:
+        if msg.action in self.ACTIONS:
+            # A valid message we have no use for yet: not the charger's fault.
+            LOG.warning("%s: no handler for %s; answering NotImplemented", self.id, msg.action)
+            error: OCPPError = NotImplementedError(details={"cause": f"No handler for {msg.action} in the bench CSMS"})
+        else:
+            self._dut.add_finding(msg.action, FindingKind.NOT_SUPPORTED,
+                                  f"{msg.action!r} is not an OCPP {self.OCPP_VERSION} action")
+            LOG.warning("%s: %r is not an OCPP %s action; answering NotSupported", self.id, msg.action,
+                        self.OCPP_VERSION)
+            error = NotSupportedError(details={"cause": f"{msg.action} is not an OCPP {self.OCPP_VERSION} action"})
+        await self._send(msg.create_call_error(error).to_json())
+
+    def _parse_time(self, action: str, text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            return parse_iso(text)
+        except ValueError:
+            self._dut.add_finding(action, FindingKind.BAD_TIMESTAMP, f"timestamp {text!r} is not ISO 8601")
+            return None
+
+    # ------------------------------------------------ outgoing
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+        response = await super()._get_specific_response(unique_id, timeout)  # type: ignore[misc]
+        # Keep the payload as received: validation may turn floats into Decimals in place.
+        self._responses[unique_id] = (response, copy.deepcopy(getattr(response, "payload", None)))
+        return response
+
+    async def _request(self, payload: Any) -> dict:
+        """Send a CALL; return the charger's CALLRESULT payload as on the wire."""
+        action = type(payload).__name__
+        unique_id = str(self._unique_id_generator())
+        try:
+            await self.call(payload, suppress=False, unique_id=unique_id)  # type: ignore[attr-defined]
+            return self._responses[unique_id][1]
+        except ConnectionClosed:
+            raise DutNotConnected(f"{self.id}: connection closed while sending {action}") from None
+        except (OCPPError, UnknownCallErrorCodeError) as exc:
+            answered = self._responses.get(unique_id)
+            if answered is None:
+                raise InvalidRequest(f"{action} fails the OCPP {self.OCPP_VERSION} schema, not sent: {cause(exc)}") from exc
+            response = answered[0]
+            if isinstance(response, CallError):
+                raise DutCallError(action, response.error_code, response.error_description, response.error_details) from None
+            self._dut.add_finding(action, FindingKind.INVALID_RESPONSE, cause(exc))
+            raise DutProtocolError(
+                f"{self.id}: the answer to {action} violates the OCPP {self.OCPP_VERSION} schema: {cause(exc)}"
+            ) from exc
+        finally:
+            self._responses.pop(unique_id, None)
+
+    async def _status_of(self, payload: Any) -> str:
+        return (await self._request(payload))["status"]

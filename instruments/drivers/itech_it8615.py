@@ -1,0 +1,160 @@
+"""ITECH IT8615 (IT8600 series) AC/DC electronic load over SCPI: an `AcLoad`.
+
+One unit per phase, like the Chroma; the `phase` option (1..3) says which line it
+sits on. Address: `TCPIP::host::30000::SOCKET` (the load's raw socket port).
+Newline terminated.
+
+Exchanges:
+
+| method            | sent                                                         | expected reply   |
+|-------------------|--------------------------------------------------------------|------------------|
+| open()            | `SYST:REM`, `*CLS`, `INP OFF`, `SYST:MODE AC`, `FUNC CURR`, `SYST:ERR?` | `0,"No error"` |
+| identify()        | `*IDN?`                                                      | `ITECH Ltd,IT8615,SN,FW` |
+| set_current(a)    | `CURR {a:.3f}`, `SYST:ERR?` (+ `INP?` while enabled)          | `0,...` (`1`)    |
+| set_enabled(True) | `INP ON`, `SYST:ERR?`, `INP?`                                 | `0,...`, `1`     |
+| set_enabled(False)| `INP OFF`, `SYST:ERR?`                                        | `0,...`          |
+| read()            | `MEAS:CURR:RMS?`, `MEAS:POW?`, `MEAS:VOLT:RMS?`, `INP?`       | numbers, `1`/`0` |
+
+Rules behind them:
+- set commands need remote mode (`SYST:REM`); AC mode (`SYST:MODE AC`) before the
+  constant-current function (`FUNC CURR`, the mnemonic `SOUR:FUNC` takes);
+- a refused command is queued in `SYST:ERR?`, read after every set command;
+- a protection (over-power, over-current) switches the input off by itself: while the
+  bench wants the input on, `INP?` is read back and a load that switched itself off is
+  an InstrumentError naming what it reported.
+Ratings (check against the manual for your variant): IT8615 1800 VA / 20 A rms,
+IT8616 3600 VA / 40 A rms.
+"""
+from __future__ import annotations
+
+from instruments.driver_info import DriverInfo
+from instruments.roles import AcLoad, AcLoadReading, Identity, InstrumentError, Ratings, check_rating
+from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float
+
+NOMINAL_VOLTAGE_V = 230.0  # for the power rating check of a CC setpoint, as for the Chroma
+
+COMMANDS = {
+    "remote": "SYST:REM",
+    "clear_status": "*CLS",
+    "identify": "*IDN?",
+    "input_on": "INP ON",
+    "input_off": "INP OFF",
+    "input_state": "INP?",
+    "mode_ac": "SYST:MODE AC",
+    "function_cc": "FUNC CURR",
+    "set_current": "CURR {current_a:.3f}",
+    "meas_current": "MEAS:CURR:RMS?",
+    "meas_power": "MEAS:POW?",
+    "meas_voltage": "MEAS:VOLT:RMS?",
+    "system_error": "SYST:ERR?",
+}
+MODELS = ("IT8615", "IT8616")
+
+
+class ItechIt8615(AcLoad):
+    def __init__(self, name: str, address: str, ratings: Ratings | None = None, *, phase: int = 1, **options) -> None:
+        if options:
+            raise TypeError(f"{name}: itech_it8615 takes only the option 'phase', got {sorted(options)}")
+        if phase not in (1, 2, 3):
+            raise ValueError(f"{name}: phase must be 1, 2 or 3, got {phase!r}")
+        super().__init__(name, address, ratings)
+        self.phase = phase
+        self.transport = ScpiTransport(name, address)
+        self._want_on = False
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        await self.transport.open()
+
+        def steps(io: ScpiIO) -> None:
+            for key in ("remote", "clear_status", "input_off", "mode_ac", "function_cc"):
+                io.write(COMMANDS[key])
+            self._check_error(io, f"{COMMANDS['mode_ac']}; {COMMANDS['function_cc']}")
+
+        self._want_on = False
+        await self.transport.exchange(steps, what=COMMANDS["function_cc"])
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def identify(self) -> Identity:
+        command = COMMANDS["identify"]
+        reply = await self.transport.query(command)
+        fields = [f.strip() for f in reply.split(",")]
+        if len(fields) < 2 or not fields[0].upper().startswith("ITECH") or not fields[1].upper().startswith("IT86"):
+            raise InstrumentError(f"{self.name}: {command!r} answered {reply!r}: not an ITECH IT8600 series load")
+        return Identity(vendor=fields[0], model=fields[1], serial=fields[2] if len(fields) > 2 else None,
+                        firmware=fields[3] if len(fields) > 3 else None)
+
+    # ---- AcLoad --------------------------------------------------------------------------
+    async def set_current(self, current_a: float) -> None:
+        check_rating(self, current_a=current_a, power_w=current_a * NOMINAL_VOLTAGE_V)
+        command = COMMANDS["set_current"].format(current_a=current_a)
+
+        def steps(io: ScpiIO) -> None:
+            io.write(command)
+            self._check_error(io, command)
+            if self._want_on:
+                self._check_still_on(io, command)
+
+        await self.transport.exchange(steps, what=command)
+
+    async def set_enabled(self, on: bool) -> None:
+        command = COMMANDS["input_on" if on else "input_off"]
+
+        def steps(io: ScpiIO) -> None:
+            io.write(command)
+            self._check_error(io, command)
+            if on:
+                self._check_still_on(io, command)
+
+        self._want_on = on
+        await self.transport.exchange(steps, what=command)
+
+    async def read(self) -> AcLoadReading:
+        def steps(io: ScpiIO) -> AcLoadReading:
+            values = {key: parse_float(self.name, COMMANDS[key], io.query(COMMANDS[key]))
+                      for key in ("meas_current", "meas_power", "meas_voltage")}
+            return AcLoadReading(current_a=values["meas_current"], power_w=values["meas_power"],
+                                 voltage_v=values["meas_voltage"], enabled=self._input_state(io))
+
+        return await self.transport.exchange(steps, what=COMMANDS["meas_current"])
+
+    # ---- checks ------------------------------------------------------------------------
+    def _input_state(self, io: ScpiIO) -> bool:
+        reply = io.query(COMMANDS["input_state"])
+        text = reply.strip().upper()
+        if text in ("1", "ON"):
+            return True
+        if text in ("0", "OFF"):
+            return False
+        raise InstrumentError(f"{self.name}: malformed reply to {COMMANDS['input_state']!r}: {reply!r}")
+
+    def _check_still_on(self, io: ScpiIO, after: str) -> None:
+        if not self._input_state(io):
+            self._want_on = False
+            raise InstrumentError(
+                f"{self.name}: input switched itself off after {after!r} ({COMMANDS['input_state']} = 0): "
+                "a protection tripped (over-power or over-current); see the load's display"
+            )
+
+    def _check_error(self, io: ScpiIO, after: str) -> None:
+        query = COMMANDS["system_error"]
+        reply = io.query(query)
+        code_text, _, message = reply.partition(",")
+        try:
+            code = int(code_text.strip())
+        except ValueError:
+            raise InstrumentError(f"{self.name}: malformed reply to {query!r} after {after!r}: {reply!r}") from None
+        if code != 0:
+            raise InstrumentError(f"{self.name}: {after!r} refused: {query} = {code},{message.strip()}")
+
+
+DRIVER = DriverInfo(
+    name="itech_it8615",
+    role="ac_load",
+    cls=ItechIt8615,
+    transport="scpi",
+    description="ITECH IT8615/IT8616 AC/DC load, one unit per phase (option: phase 1..3), raw socket port 30000",
+    models=MODELS,
+)
