@@ -83,27 +83,17 @@ def bench_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.cli", *args]
 
 
-@pytest.fixture(scope="session")
-def bench_runs(tmp_path_factory) -> dict[str, BenchRun]:
-    base = tmp_path_factory.mktemp("runs")
-    config = free_port_config(base)
-    # The clean run covers the first scenarios of each block; the smart-charging set runs its
-    # own clean and fault runs in parallel (test_smart_charging_suite.py), so CI stays short.
-    clean = [METERING, SCENARIOS / "remote_control", STEP_DOWN, TX_WITHOUT_TX]
-    jobs = {"clean": [str(p) for p in clean], **{f: [str(p)] for f, p in FAULT_RUNS.items()}}
-    procs = {}
+def run_in_parallel(jobs: dict[str, tuple[list[str], Path]], timeout_s: float = 900) -> dict[str, BenchRun]:
+    """Start one `bench` subprocess per job (name -> (arguments, results folder)) at once,
+    wait for all of them, and kill whatever is left on any exit path."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    for name, scenario_args in jobs.items():
-        out = base / name
-        args = ["run", *scenario_args, "--config", str(config), "--out", str(out)]
-        if name != "clean":
-            args += ["--fault", name]
-        procs[name] = (out, subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=env, text=True,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    procs = {name: (out, subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=env, text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+             for name, (args, out) in jobs.items()}
     runs = {}
     try:
         for name, (out, proc) in procs.items():
-            stdout, stderr = proc.communicate(timeout=600)
+            stdout, stderr = proc.communicate(timeout=timeout_s)
             runs[name] = BenchRun(name, proc.returncode, stdout, stderr, out)
     finally:
         for _, proc in procs.values():
@@ -111,3 +101,17 @@ def bench_runs(tmp_path_factory) -> dict[str, BenchRun]:
                 proc.kill()
                 proc.wait()
     return runs
+
+
+@pytest.fixture(scope="session")
+def bench_runs(tmp_path_factory) -> dict[str, BenchRun]:
+    base = tmp_path_factory.mktemp("runs")
+    config = free_port_config(base)
+    # The clean run covers the first scenarios of each block; the smart-charging set runs its
+    # own clean and fault runs in parallel (test_smart_charging_suite.py), so CI stays short.
+    clean = [METERING, SCENARIOS / "remote_control", STEP_DOWN, TX_WITHOUT_TX]
+    jobs = {"clean": ([str(p) for p in clean], None), **{f: ([str(p)], f) for f, p in FAULT_RUNS.items()}}
+    return run_in_parallel({
+        name: (["run", *scenarios, "--config", str(config), "--out", str(base / name),
+                *(["--fault", fault] if fault else [])], base / name)
+        for name, (scenarios, fault) in jobs.items()}, timeout_s=600)

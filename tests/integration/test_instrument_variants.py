@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import METERING, ROOT, SCENARIOS, STEP_DOWN, BenchRun, bench_cmd, free_port_config
+from .conftest import METERING, SCENARIOS, STEP_DOWN, BenchRun, free_port_config, run_in_parallel
 
 pytestmark = pytest.mark.integration
 
@@ -67,25 +66,12 @@ def variant_runs(tmp_path_factory) -> dict[str, BenchRun]:
     base = tmp_path_factory.mktemp("variants")
     full = os.environ.get("EVBENCH_VARIANTS_SUITE") == "full"
     scenario_args = [] if full else [str(p) for p in INSTRUMENT_SCENARIOS]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    procs = {}
+    jobs = {}
     for name in VARIANTS:
         config = variant_config(base, name)
         out = config.parent / "results"
-        args = ["run", *scenario_args, "--config", str(config), "--out", str(out), "--no-report"]
-        procs[name] = (out, subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=env, text=True,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    runs = {}
-    try:
-        for name, (out, proc) in procs.items():
-            stdout, stderr = proc.communicate(timeout=900)
-            runs[name] = BenchRun(name, proc.returncode, stdout, stderr, out)
-    finally:
-        for _, proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return runs
+        jobs[name] = (["run", *scenario_args, "--config", str(config), "--out", str(out), "--no-report"], out)
+    return run_in_parallel(jobs)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

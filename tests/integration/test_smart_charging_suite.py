@@ -8,12 +8,10 @@ about a minute each, and one run per fault with the scenario(s) that must catch 
 """
 from __future__ import annotations
 
-import os
-import subprocess
 
 import pytest
 
-from .conftest import ROOT, BenchRun, bench_cmd, free_port_config
+from .conftest import ROOT, BenchRun, free_port_config, run_in_parallel
 
 pytestmark = pytest.mark.integration
 
@@ -49,26 +47,10 @@ def smart_runs(tmp_path_factory) -> dict[str, BenchRun]:
     config = free_port_config(base)
     jobs = {name: (files, None) for name, files in CLEAN_GROUPS.items()}
     jobs.update({fault: (list(matrix), fault) for fault, matrix in FAULT_MATRIX.items()})
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    procs = {}
-    for name, (scenarios, fault) in jobs.items():
-        out = base / name
-        args = ["run", *map(_scenario_file, scenarios), "--config", str(config), "--out", str(out), "--no-report"]
-        if fault:
-            args += ["--fault", fault]
-        procs[name] = (out, subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=env, text=True,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    runs = {}
-    try:
-        for name, (out, proc) in procs.items():
-            stdout, stderr = proc.communicate(timeout=600)
-            runs[name] = BenchRun(name, proc.returncode, stdout, stderr, out)
-    finally:
-        for _, proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return runs
+    return run_in_parallel({
+        name: (["run", *map(_scenario_file, scenarios), "--config", str(config), "--out", str(base / name),
+                "--no-report", *(["--fault", fault] if fault else [])], base / name)
+        for name, (scenarios, fault) in jobs.items()}, timeout_s=600)
 
 
 def _scenario(run: BenchRun, name: str) -> dict:
