@@ -1,10 +1,11 @@
 """Number parsing shared by the power analyser drivers: NR1/NR2/NR3 text, with each
-instrument's markers for "no data" and "over range" turned into None (never a number)."""
+instrument's markers for "no data" and "over range" turned into None (never a number),
+and the reading built from the values in the order both drivers ask for them."""
 from __future__ import annotations
 
 import math
 
-from instruments.roles import InstrumentError
+from instruments.roles import InstrumentError, PowerMeterReading
 
 
 def parse_values(name: str, command: str, reply: str, expected: int, no_data: frozenset[str],
@@ -28,3 +29,13 @@ def parse_values(name: str, command: str, reply: str, expected: int, no_data: fr
                                   f"(reply {reply!r})") from None
         values.append(None if math.isnan(value) or math.isinf(value) else value)
     return values
+
+
+def analyser_reading(values: list[float | None], n: int) -> PowerMeterReading:
+    """The reading from values in the drivers' item order: U, I, P per element (n each),
+    then total P, frequency and imported energy."""
+    v = values
+    return PowerMeterReading(
+        voltage_v=v[0:n], current_a=v[n:2 * n], power_w=v[2 * n:3 * n],
+        power_total_w=v[3 * n], frequency_hz=v[3 * n + 1], energy_import_wh=v[3 * n + 2],
+    )

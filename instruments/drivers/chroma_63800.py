@@ -29,8 +29,9 @@ Rules behind them:
 from __future__ import annotations
 
 from instruments.driver_info import DriverInfo
-from instruments.roles import AcLoad, AcLoadReading, Identity, InstrumentError, Ratings, check_rating
-from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float, parse_int
+from instruments.drivers.scpi_load import ScpiAcLoad
+from instruments.roles import Identity, InstrumentError, check_rating
+from instruments.transports.scpi import ScpiIO, parse_identity, parse_int
 
 NOMINAL_VOLTAGE_V = 230.0  # for the power rating check of a CC setpoint
 
@@ -75,15 +76,10 @@ def describe_bits(mask: int, names: dict[int, str]) -> str:
     return ", ".join(found)
 
 
-class Chroma63800(AcLoad):
-    def __init__(self, name: str, address: str, ratings: Ratings | None = None, *, phase: int = 1, **options) -> None:
-        if options:
-            raise TypeError(f"{name}: chroma_63800 takes only the option 'phase', got {sorted(options)}")
-        if phase not in (1, 2, 3):
-            raise ValueError(f"{name}: phase must be 1, 2 or 3, got {phase!r}")
-        super().__init__(name, address, ratings)
-        self.phase = phase
-        self.transport = ScpiTransport(name, address)
+class Chroma63800(ScpiAcLoad):
+    DRIVER_NAME = "chroma_63800"
+    COMMANDS = COMMANDS
+    STATE_KEY = "load_state"
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -97,21 +93,10 @@ class Chroma63800(AcLoad):
 
         await self.transport.exchange(steps, what=COMMANDS["mode_cc"])
 
-    async def close(self) -> None:
-        await self.transport.close()
-
     async def identify(self) -> Identity:
         command = COMMANDS["identify"]
-        reply = await self.transport.query(command)
-        fields = [f.strip() for f in reply.split(",")]
-        if len(fields) < 2 or "chroma" not in fields[0].lower() or not fields[1].startswith("638"):
-            raise InstrumentError(f"{self.name}: {command!r} answered {reply!r}: not a Chroma 63800 load")
-        return Identity(
-            vendor=fields[0],
-            model=fields[1],
-            serial=fields[2] if len(fields) > 2 else None,
-            firmware=fields[3] if len(fields) > 3 else None,
-        )
+        return parse_identity(self.name, command, await self.transport.query(command), what="a Chroma 63800 load",
+                              accept=lambda f: "chroma" in f[0].lower() and f[1].startswith("638"))
 
     # ---- AcLoad --------------------------------------------------------------------------
     async def set_current(self, current_a: float) -> None:
@@ -142,30 +127,7 @@ class Chroma63800(AcLoad):
 
         await self.transport.exchange(steps, what=command)
 
-    async def read(self) -> AcLoadReading:
-        def steps(io: ScpiIO) -> AcLoadReading:
-            values = {}
-            for key in ("meas_current", "meas_power", "meas_voltage"):
-                values[key] = parse_float(self.name, COMMANDS[key], io.query(COMMANDS[key]))
-            state = io.query(COMMANDS["load_state"])
-            return AcLoadReading(
-                current_a=values["meas_current"],
-                power_w=values["meas_power"],
-                voltage_v=values["meas_voltage"],
-                enabled=self._parse_state(state),
-            )
-
-        return await self.transport.exchange(steps, what=COMMANDS["meas_current"])
-
     # ---- checks ------------------------------------------------------------------------
-    def _parse_state(self, reply: str) -> bool:
-        text = reply.strip().upper()
-        if text in ("1", "ON"):
-            return True
-        if text in ("0", "OFF"):
-            return False
-        raise InstrumentError(f"{self.name}: malformed reply to {COMMANDS['load_state']!r}: {reply!r}")
-
     def _check(self, io: ScpiIO, after: str, *, protection: bool = False) -> None:
         """Read *ESR? (which also clears it) and, if asked, PROT?; raise naming what came back.
         Both are always read first, so a refused command never leaves a stale status

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 
 from instruments.driver_info import DriverInfo
-from instruments.drivers.analyser_values import parse_values
+from instruments.drivers.analyser_values import analyser_reading, parse_values
 from instruments.roles import Identity, InstrumentError, PowerMeter, PowerMeterReading, Ratings
-from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_int
+from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_identity, parse_int
 
 COMMANDS = {
     "identify": "*IDN?",
@@ -91,12 +91,9 @@ class HiokiPw3335(PowerMeter):
 
     async def identify(self) -> Identity:
         command = COMMANDS["identify"]
-        reply = await self.transport.query(command)
-        fields = [f.strip() for f in reply.split(",")]
-        if len(fields) < 2 or fields[0].upper() != "HIOKI" or not MODEL_RE.match(fields[1]):
-            raise InstrumentError(f"{self.name}: {command!r} answered {reply!r}: not a Hioki PW3335 family meter")
-        return Identity(vendor=fields[0], model=fields[1], serial=fields[2] if len(fields) > 2 else None,
-                        firmware=fields[3] if len(fields) > 3 else None)
+        return parse_identity(self.name, command, await self.transport.query(command),
+                              what="a Hioki PW3335 family meter",
+                              accept=lambda f: f[0].upper() == "HIOKI" and bool(MODEL_RE.match(f[1])))
 
     async def read(self) -> PowerMeterReading:
         if not self.channels:
@@ -105,11 +102,7 @@ class HiokiPw3335(PowerMeter):
         items = measure_items(n)
         command = COMMANDS["measure"].format(items=",".join(items))
         reply = await self.transport.query(command)
-        v = parse_values(self.name, command, reply, len(items), NO_DATA)
-        return PowerMeterReading(
-            voltage_v=v[0:n], current_a=v[n:2 * n], power_w=v[2 * n:3 * n],
-            power_total_w=v[3 * n], frequency_hz=v[3 * n + 1], energy_import_wh=v[3 * n + 2],
-        )
+        return analyser_reading(parse_values(self.name, command, reply, len(items), NO_DATA), n)
 
     def _check_esr(self, io: ScpiIO, after: str) -> None:
         query = COMMANDS["event_status"]

@@ -28,8 +28,9 @@ IT8616 3600 VA / 40 A rms.
 from __future__ import annotations
 
 from instruments.driver_info import DriverInfo
-from instruments.roles import AcLoad, AcLoadReading, Identity, InstrumentError, Ratings, check_rating
-from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float
+from instruments.drivers.scpi_load import ScpiAcLoad
+from instruments.roles import Identity, InstrumentError, Ratings, check_rating
+from instruments.transports.scpi import ScpiIO, parse_identity
 
 NOMINAL_VOLTAGE_V = 230.0  # for the power rating check of a CC setpoint, as for the Chroma
 
@@ -51,15 +52,13 @@ COMMANDS = {
 MODELS = ("IT8615", "IT8616")
 
 
-class ItechIt8615(AcLoad):
+class ItechIt8615(ScpiAcLoad):
+    DRIVER_NAME = "itech_it8615"
+    COMMANDS = COMMANDS
+    STATE_KEY = "input_state"
+
     def __init__(self, name: str, address: str, ratings: Ratings | None = None, *, phase: int = 1, **options) -> None:
-        if options:
-            raise TypeError(f"{name}: itech_it8615 takes only the option 'phase', got {sorted(options)}")
-        if phase not in (1, 2, 3):
-            raise ValueError(f"{name}: phase must be 1, 2 or 3, got {phase!r}")
-        super().__init__(name, address, ratings)
-        self.phase = phase
-        self.transport = ScpiTransport(name, address)
+        super().__init__(name, address, ratings, phase=phase, **options)
         self._want_on = False
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -74,17 +73,11 @@ class ItechIt8615(AcLoad):
         self._want_on = False
         await self.transport.exchange(steps, what=COMMANDS["function_cc"])
 
-    async def close(self) -> None:
-        await self.transport.close()
-
     async def identify(self) -> Identity:
         command = COMMANDS["identify"]
-        reply = await self.transport.query(command)
-        fields = [f.strip() for f in reply.split(",")]
-        if len(fields) < 2 or not fields[0].upper().startswith("ITECH") or not fields[1].upper().startswith("IT86"):
-            raise InstrumentError(f"{self.name}: {command!r} answered {reply!r}: not an ITECH IT8600 series load")
-        return Identity(vendor=fields[0], model=fields[1], serial=fields[2] if len(fields) > 2 else None,
-                        firmware=fields[3] if len(fields) > 3 else None)
+        return parse_identity(self.name, command, await self.transport.query(command),
+                              what="an ITECH IT8600 series load",
+                              accept=lambda f: f[0].upper().startswith("ITECH") and f[1].upper().startswith("IT86"))
 
     # ---- AcLoad --------------------------------------------------------------------------
     async def set_current(self, current_a: float) -> None:
@@ -111,27 +104,9 @@ class ItechIt8615(AcLoad):
         self._want_on = on
         await self.transport.exchange(steps, what=command)
 
-    async def read(self) -> AcLoadReading:
-        def steps(io: ScpiIO) -> AcLoadReading:
-            values = {key: parse_float(self.name, COMMANDS[key], io.query(COMMANDS[key]))
-                      for key in ("meas_current", "meas_power", "meas_voltage")}
-            return AcLoadReading(current_a=values["meas_current"], power_w=values["meas_power"],
-                                 voltage_v=values["meas_voltage"], enabled=self._input_state(io))
-
-        return await self.transport.exchange(steps, what=COMMANDS["meas_current"])
-
     # ---- checks ------------------------------------------------------------------------
-    def _input_state(self, io: ScpiIO) -> bool:
-        reply = io.query(COMMANDS["input_state"])
-        text = reply.strip().upper()
-        if text in ("1", "ON"):
-            return True
-        if text in ("0", "OFF"):
-            return False
-        raise InstrumentError(f"{self.name}: malformed reply to {COMMANDS['input_state']!r}: {reply!r}")
-
     def _check_still_on(self, io: ScpiIO, after: str) -> None:
-        if not self._input_state(io):
+        if not io.query_on_off(COMMANDS["input_state"]):
             self._want_on = False
             raise InstrumentError(
                 f"{self.name}: input switched itself off after {after!r} ({COMMANDS['input_state']} = 0): "
@@ -139,15 +114,7 @@ class ItechIt8615(AcLoad):
             )
 
     def _check_error(self, io: ScpiIO, after: str) -> None:
-        query = COMMANDS["system_error"]
-        reply = io.query(query)
-        code_text, _, message = reply.partition(",")
-        try:
-            code = int(code_text.strip())
-        except ValueError:
-            raise InstrumentError(f"{self.name}: malformed reply to {query!r} after {after!r}: {reply!r}") from None
-        if code != 0:
-            raise InstrumentError(f"{self.name}: {after!r} refused: {query} = {code},{message.strip()}")
+        io.check_error_queue(COMMANDS["system_error"], repr(after))
 
 
 DRIVER = DriverInfo(

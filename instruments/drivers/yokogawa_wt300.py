@@ -29,9 +29,9 @@ from __future__ import annotations
 import re
 
 from instruments.driver_info import DriverInfo
-from instruments.drivers.analyser_values import parse_values
+from instruments.drivers.analyser_values import analyser_reading, parse_values
 from instruments.roles import Identity, InstrumentError, PowerMeter, PowerMeterReading, Ratings
-from instruments.transports.scpi import ScpiIO, ScpiTransport
+from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_identity
 
 COMMANDS = {
     "identify": "*IDN?",
@@ -108,12 +108,9 @@ class YokogawaWt300(PowerMeter):
 
     async def identify(self) -> Identity:
         command = COMMANDS["identify"]
-        reply = await self.transport.query(command)
-        fields = [f.strip() for f in reply.split(",")]
-        if len(fields) < 2 or fields[0].upper() != "YOKOGAWA" or not MODEL_RE.match(fields[1]):
-            raise InstrumentError(f"{self.name}: {command!r} answered {reply!r}: not a Yokogawa WT300 series meter")
-        return Identity(vendor=fields[0], model=fields[1], serial=fields[2] if len(fields) > 2 else None,
-                        firmware=fields[3] if len(fields) > 3 else None)
+        return parse_identity(self.name, command, await self.transport.query(command),
+                              what="a Yokogawa WT300 series meter",
+                              accept=lambda f: f[0].upper() == "YOKOGAWA" and bool(MODEL_RE.match(f[1])))
 
     async def read(self) -> PowerMeterReading:
         if not self.elements:
@@ -122,22 +119,10 @@ class YokogawaWt300(PowerMeter):
         count = len(numeric_items(n))
         command = COMMANDS["values"]
         reply = await self.transport.query(command)
-        v = parse_values(self.name, command, reply, count, NO_DATA)
-        return PowerMeterReading(
-            voltage_v=v[0:n], current_a=v[n:2 * n], power_w=v[2 * n:3 * n],
-            power_total_w=v[3 * n], frequency_hz=v[3 * n + 1], energy_import_wh=v[3 * n + 2],
-        )
+        return analyser_reading(parse_values(self.name, command, reply, count, NO_DATA), n)
 
     def _check_error(self, io: ScpiIO, after: str) -> None:
-        query = COMMANDS["error"]
-        reply = io.query(query)
-        code_text, _, message = reply.partition(",")
-        try:
-            code = int(code_text.strip())
-        except ValueError:
-            raise InstrumentError(f"{self.name}: malformed reply to {query!r} after {after}: {reply!r}") from None
-        if code != 0:
-            raise InstrumentError(f"{self.name}: {after} refused: {query} = {code},{message.strip()}")
+        io.check_error_queue(COMMANDS["error"], after)
 
 
 DRIVER = DriverInfo(

@@ -1,11 +1,12 @@
-"""What a power analyser sees of the Plant: per element (phase) quantities and an
-integrator, shared by the analyser simulators. The integrator runs on the Plant's
+"""What the simulated analysers and loads see of the Plant: per element (phase)
+quantities, an integrator, and the base classes of the analyser and AC load simulators. The integrator runs on the Plant's
 energy, so the analyser's energy is exact in any clock."""
 from __future__ import annotations
 
 import math
 
 from bench.sim.plant import Plant
+from instruments.sim.scpi_server import EXECUTION_ERROR, ScpiDevice, ScpiError, no_args, number_arg
 
 NO_DATA = float("nan")
 OVER_RANGE = float("inf")
@@ -75,3 +76,116 @@ class Integrator:
         if self.state != "START":
             return self._held_s
         return self._held_s + self.plant.clock.monotonic() - self._t_start
+
+
+class AnalyserSim(ScpiDevice):
+    """Base of the power analyser simulators: a model from MODELS on the Plant, its *IDN?,
+    and the integration commands (START/STOP/RESET, refused out of order with
+    INTEGRATION_ERROR). Subclasses add their settings and measurement commands."""
+
+    SUPPORTS_SYST_ERR = False
+    DRIVER = ""  # driver name, for the unknown-model error
+    MANUFACTURER = ""  # first *IDN? field
+    MODELS: dict[str, int] = {}  # model -> number of inputs (channels/elements)
+    INTEGRATION_ERROR = EXECUTION_ERROR
+
+    def __init__(self, plant: Plant, *, model: str, serial: str, firmware: str) -> None:
+        if model.upper() not in self.MODELS:
+            raise ValueError(f"{self.DRIVER} simulator: unknown model {model!r}; known: {', '.join(self.MODELS)}")
+        self.plant = plant
+        self.model = model.upper()
+        self.serial = serial
+        self.firmware = firmware
+        self.integrator = Integrator(plant)
+        super().__init__()
+        self.reset()
+
+    def idn(self) -> str:
+        return f"{self.MANUFACTURER},{self.model},{self.serial},{self.firmware}"
+
+    def integration_changed(self) -> None:
+        """Hook run after the integrator started, stopped or was reset."""
+
+    def _integ_start(self, args: list[str]) -> None:
+        no_args(args)
+        if self.integrator.state == "START":
+            raise ScpiError(self.INTEGRATION_ERROR, "integration is already running")
+        self.integrator.start()
+        self.integration_changed()
+
+    def _integ_stop(self, args: list[str]) -> None:
+        no_args(args)
+        if self.integrator.state != "START":
+            raise ScpiError(self.INTEGRATION_ERROR, "integration is not running")
+        self.integrator.stop()
+        self.integration_changed()
+
+    def _integ_reset(self, args: list[str]) -> None:
+        no_args(args)
+        if self.integrator.state == "START":
+            raise ScpiError(self.INTEGRATION_ERROR, "stop integration before resetting it")
+        self.integrator.reset()
+        self.integration_changed()
+
+
+class PhaseLoadSim(ScpiDevice):
+    """Base of the AC load simulators: one unit bound to one Plant phase (1..3), a model
+    from MODELS (with max_current_a, max_power_w), the readings every load answers and
+    protection checked before every command. Subclasses add their command set and
+    `_check_protection`."""
+
+    DRIVER = ""  # driver name, for the errors of a bad phase or model
+    MANUFACTURER = ""  # first *IDN? field
+    MODELS: dict = {}
+
+    def __init__(self, plant: Plant, phase: int, *, model: str, serial: str, firmware: str) -> None:
+        if not 1 <= phase <= 3:
+            raise ValueError(f"{self.DRIVER} simulator: phase must be 1..3, got {phase}")
+        if model.upper() not in self.MODELS:
+            raise ValueError(f"{self.DRIVER} simulator: unknown model {model!r}; known: {', '.join(self.MODELS)}")
+        self.plant = plant
+        self.phase = phase
+        self.index = phase - 1  # Plant phase index (0 = L1)
+        self.model = self.MODELS[model.upper()]
+        self.serial = serial
+        self.firmware = firmware
+        super().__init__()
+        self.reset()
+
+    def idn(self) -> str:
+        return f"{self.MANUFACTURER},{self.model.name},{self.serial},{self.firmware}"
+
+    def reset(self) -> None:
+        self.plant.set_load(self.index, enabled=False, setpoint_a=0.0)
+
+    def before_command(self) -> None:
+        self._check_protection()
+
+    def _check_protection(self) -> None:
+        raise NotImplementedError
+
+    # ---- shared handlers ----------------------------------------------------------------
+    def _apply_current(self, args: list[str]) -> None:
+        amps = number_arg(args, 0.0, self.model.max_current_a)
+        self.plant.set_load(self.index, setpoint_a=amps)
+        self._check_protection()
+
+    def _switch(self, on: bool) -> None:
+        self.plant.set_load(self.index, enabled=on)
+        self._check_protection()
+
+    def _enabled(self, args: list[str]) -> str:
+        return "1" if self.plant.load_enabled[self.index] else "0"
+
+    def _meas_current(self, args: list[str]) -> str:
+        return f"{self.plant.current_a(self.index):.4f}"
+
+    def _meas_voltage(self, args: list[str]) -> str:
+        return f"{self.plant.load_side_voltage_v(self.index):.3f}"
+
+    def _meas_power(self, args: list[str]) -> str:
+        return f"{self.plant.power_w(self.index):.2f}"
+
+    def _meas_freq(self, args: list[str]) -> str:
+        live = self.plant.load_side_voltage_v(self.index) > 0
+        return f"{self.plant.settings.frequency_hz if live else 0.0:.2f}"

@@ -20,14 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.sim.plant import Plant
+from instruments.sim.analyser_plant import PhaseLoadSim
 from instruments.sim.scpi_server import (
     SETTINGS_CONFLICT,
     Command,
-    ScpiDevice,
     ScpiError,
     bool_arg,
     no_args,
-    number_arg,
     one_arg,
 )
 
@@ -51,9 +50,12 @@ PROT_OCP = 32
 PROT_OPP = 64
 
 
-class Chroma63800Sim(ScpiDevice):
+class Chroma63800Sim(PhaseLoadSim):
     SUPPORTS_SYST_ERR = False
     QUERY_INTERRUPT = True
+    DRIVER = "chroma_63800"
+    MANUFACTURER = "Chroma"
+    MODELS = MODELS
 
     def __init__(
         self,
@@ -64,39 +66,24 @@ class Chroma63800Sim(ScpiDevice):
         serial: str | None = None,
         firmware: str = "01.20",
     ) -> None:
-        if not 1 <= phase <= 3:
-            raise ValueError(f"chroma_63800 simulator: phase must be 1..3, got {phase}")
-        self.plant = plant
-        self.phase = phase
-        self.index = phase - 1  # Plant phase index (0 = L1)
-        if model not in MODELS:
-            raise ValueError(f"chroma_63800 simulator: unknown model {model!r}; known: {', '.join(MODELS)}")
-        self.model = MODELS[model]
-        self.serial = serial or f"{model}0000{phase}"
-        self.firmware = firmware
-        self.mode = "CURR"
         self.protection = 0
-        super().__init__()
-        self.reset()
-
-    def idn(self) -> str:
-        return f"Chroma,{self.model.name},{self.serial},{self.firmware}"
+        super().__init__(plant, phase, model=model, serial=serial or f"{model}0000{phase}", firmware=firmware)
 
     def reset(self) -> None:
         self.mode = "CURR"
-        self.plant.set_load(self.index, enabled=False, setpoint_a=0.0)
+        super().reset()
 
     def commands(self) -> list[Command]:
         return [
             Command("[LOAD:]MODE", self._set_mode),
             Command("[LOAD:]MODE?", lambda a: self.mode),
             Command("LOAD[:STATe]", self._set_load),
-            Command("LOAD[:STATe]?", lambda a: "1" if self.plant.load_enabled[self.index] else "0"),
-            Command("[LOAD:]CURRent[:STATic]", self._set_current),
+            Command("LOAD[:STATe]?", self._enabled),
+            Command("[LOAD:]CURRent[:STATic]", self._apply_current),
             Command("[LOAD:]CURRent[:STATic]?", lambda a: f"{self.plant.load_setpoint_a[self.index]:.3f}"),
-            Command("MEASure:CURRent?", lambda a: f"{self.plant.current_a(self.index):.4f}"),
-            Command("MEASure:VOLTage?", lambda a: f"{self.plant.load_side_voltage_v(self.index):.3f}"),
-            Command("MEASure:POWer?", lambda a: f"{self.plant.power_w(self.index):.2f}"),
+            Command("MEASure:CURRent?", self._meas_current),
+            Command("MEASure:VOLTage?", self._meas_voltage),
+            Command("MEASure:POWer?", self._meas_power),
             Command("MEASure:FREQuency?", self._meas_freq),
             Command("PROTection?", lambda a: str(self.protection)),
             Command("PROTection:CLEar", self._clear_protection),
@@ -118,26 +105,13 @@ class Chroma63800Sim(ScpiDevice):
             raise ScpiError(SETTINGS_CONFLICT, f"mode {self.mode} is not simulated, only CURR")
         if on and self.protection:
             raise ScpiError(SETTINGS_CONFLICT, f"protection latched (PROT? = {self.protection}); send PROT:CLE")
-        self.plant.set_load(self.index, enabled=on)
-        self._check_protection()
-
-    def _set_current(self, args: list[str]) -> None:
-        amps = number_arg(args, 0.0, self.model.max_current_a)
-        self.plant.set_load(self.index, setpoint_a=amps)
-        self._check_protection()
+        self._switch(on)
 
     def _clear_protection(self, args: list[str]) -> None:
         no_args(args)
         self.protection = 0
 
-    def _meas_freq(self, args: list[str]) -> str:
-        live = self.plant.load_side_voltage_v(self.index) > 0
-        return f"{self.plant.settings.frequency_hz if live else 0.0:.2f}"
-
     # ---- protection -------------------------------------------------------------------
-    def before_command(self) -> None:
-        self._check_protection()
-
     def _check_protection(self) -> None:
         tripped = 0
         if self.plant.current_a(self.index) > self.model.max_current_a:

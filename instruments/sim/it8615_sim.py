@@ -20,15 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.sim.plant import Plant
+from instruments.sim.analyser_plant import PhaseLoadSim
 from instruments.sim.scpi_server import (
     ILLEGAL_PARAMETER_VALUE,
     SETTINGS_CONFLICT,
     Command,
-    ScpiDevice,
     ScpiError,
     bool_arg,
     no_args,
-    number_arg,
     one_arg,
 )
 
@@ -49,34 +48,22 @@ FUNCTIONS = {"CURR": "CURR", "CURRENT": "CURR", "RES": "RES", "RESISTANCE": "RES
              "VOLTAGE": "VOLT", "POW": "POW", "POWER": "POW", "SHOR": "SHOR", "SHORT": "SHOR"}
 
 
-class It8615Sim(ScpiDevice):
+class It8615Sim(PhaseLoadSim):
     SUPPORTS_SYST_ERR = True
+    DRIVER = "itech_it8615"
+    MANUFACTURER = "ITECH Ltd"
+    MODELS = MODELS
 
     def __init__(self, plant: Plant, phase: int, *, model: str = DEFAULT_MODEL, serial: str | None = None,
                  firmware: str = "1.11-1.08") -> None:
-        if not 1 <= phase <= 3:
-            raise ValueError(f"itech_it8615 simulator: phase must be 1..3, got {phase}")
-        if model.upper() not in MODELS:
-            raise ValueError(f"itech_it8615 simulator: unknown model {model!r}; known: {', '.join(MODELS)}")
-        self.plant = plant
-        self.phase = phase
-        self.index = phase - 1
-        self.model = MODELS[model.upper()]
-        self.serial = serial or f"8000{phase}"
-        self.firmware = firmware
         self.remote = False
         self.mode = "AC"
-        self.function = "CURR"
         self.tripped = False
-        super().__init__()
-        self.reset()
-
-    def idn(self) -> str:
-        return f"ITECH Ltd,{self.model.name},{self.serial},{self.firmware}"
+        super().__init__(plant, phase, model=model, serial=serial or f"8000{phase}", firmware=firmware)
 
     def reset(self) -> None:
         self.function = "CURR"
-        self.plant.set_load(self.index, enabled=False, setpoint_a=0.0)
+        super().reset()
 
     def commands(self) -> list[Command]:
         return [
@@ -90,11 +77,11 @@ class It8615Sim(ScpiDevice):
             Command("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]?",
                     lambda a: f"{self.plant.load_setpoint_a[self.index]:.4f}"),
             Command("INPut[:STATe]", self._set_input),
-            Command("INPut[:STATe]?", lambda a: "1" if self.plant.load_enabled[self.index] else "0"),
-            Command("MEASure:CURRent[:RMS]?", lambda a: f"{self.plant.current_a(self.index):.4f}"),
-            Command("MEASure:VOLTage[:RMS]?", lambda a: f"{self.plant.load_side_voltage_v(self.index):.3f}"),
-            Command("MEASure:POWer[:ACTive]?", lambda a: f"{self.plant.power_w(self.index):.2f}"),
-            Command("MEASure:FREQuency?", self._freq),
+            Command("INPut[:STATe]?", self._enabled),
+            Command("MEASure:CURRent[:RMS]?", self._meas_current),
+            Command("MEASure:VOLTage[:RMS]?", self._meas_voltage),
+            Command("MEASure:POWer[:ACTive]?", self._meas_power),
+            Command("MEASure:FREQuency?", self._meas_freq),
         ]
 
     # ---- handlers --------------------------------------------------------------------
@@ -126,9 +113,7 @@ class It8615Sim(ScpiDevice):
 
     def _set_current(self, args: list[str]) -> None:
         self._need_remote("CURR")
-        amps = number_arg(args, 0.0, self.model.max_current_a)
-        self.plant.set_load(self.index, setpoint_a=amps)
-        self._check_protection()
+        self._apply_current(args)
 
     def _set_input(self, args: list[str]) -> None:
         self._need_remote("INP")
@@ -137,17 +122,9 @@ class It8615Sim(ScpiDevice):
             raise ScpiError(SETTINGS_CONFLICT, "DC mode on AC mains: set SYST:MODE AC")
         if on and self.function != "CURR":
             raise ScpiError(SETTINGS_CONFLICT, f"function {self.function} is not simulated, only CURR")
-        self.plant.set_load(self.index, enabled=on)
-        self._check_protection()
-
-    def _freq(self, args: list[str]) -> str:
-        live = self.plant.load_side_voltage_v(self.index) > 0
-        return f"{self.plant.settings.frequency_hz if live else 0.0:.2f}"
+        self._switch(on)
 
     # ---- protection -------------------------------------------------------------------
-    def before_command(self) -> None:
-        self._check_protection()
-
     def _check_protection(self) -> None:
         if (self.plant.current_a(self.index) > self.model.max_current_a
                 or self.plant.power_w(self.index) > self.model.max_power_w):

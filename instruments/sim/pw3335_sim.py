@@ -21,16 +21,14 @@ import math
 import re
 
 from bench.sim.plant import Plant
-from instruments.sim.analyser_plant import Integrator, quantity
+from instruments.sim.analyser_plant import AnalyserSim, quantity
 from instruments.sim.scpi_server import (
     EXECUTION_ERROR,
     ILLEGAL_PARAMETER_VALUE,
     MISSING_PARAMETER,
     Command,
-    ScpiDevice,
     ScpiError,
     bool_arg,
-    no_args,
 )
 
 MODELS = {"PW3335": 1, "PW3336": 2, "PW3337": 3}
@@ -42,24 +40,16 @@ _ITEM_RE = re.compile(r"^(U|I|P|S|Q|PF|FREQU|FREQI|WP\+|WP-|WP)(\d+)$")
 PER_CHANNEL = {"U", "I", "S", "PF", "FREQU", "FREQI"}  # no sums of these here
 
 
-class Pw3335Sim(ScpiDevice):
-    SUPPORTS_SYST_ERR = False
+class Pw3335Sim(AnalyserSim):
+    DRIVER = "hioki_pw3335"
+    MANUFACTURER = "HIOKI"
+    MODELS = MODELS
+    INTEGRATION_ERROR = EXECUTION_ERROR
 
     def __init__(self, plant: Plant, *, model: str = DEFAULT_MODEL, serial: str = "123456789",
                  firmware: str = "V1.10") -> None:
-        if model.upper() not in MODELS:
-            raise ValueError(f"hioki_pw3335 simulator: unknown model {model!r}; known: {', '.join(MODELS)}")
-        self.plant = plant
-        self.model = model.upper()
+        super().__init__(plant, model=model, serial=serial, firmware=firmware)
         self.channels = MODELS[self.model]
-        self.serial = serial
-        self.firmware = firmware
-        self.integrator = Integrator(plant)
-        super().__init__()
-        self.reset()
-
-    def idn(self) -> str:
-        return f"HIOKI,{self.model},{self.serial},{self.firmware}"
 
     def reset(self) -> None:
         self.header = True
@@ -77,25 +67,6 @@ class Pw3335Sim(ScpiDevice):
 
     def _set_header(self, args: list[str]) -> None:
         self.header = bool_arg(args)
-
-    # ---- integration -----------------------------------------------------------------
-    def _integ_start(self, args: list[str]) -> None:
-        no_args(args)
-        if self.integrator.state == "START":
-            raise ScpiError(EXECUTION_ERROR, "integration is already running")
-        self.integrator.start()
-
-    def _integ_stop(self, args: list[str]) -> None:
-        no_args(args)
-        if self.integrator.state != "START":
-            raise ScpiError(EXECUTION_ERROR, "integration is not running")
-        self.integrator.stop()
-
-    def _integ_reset(self, args: list[str]) -> None:
-        no_args(args)
-        if self.integrator.state == "START":
-            raise ScpiError(EXECUTION_ERROR, "stop integration before resetting it")
-        self.integrator.reset()
 
     # ---- values -----------------------------------------------------------------------
     def _measure(self, args: list[str]) -> str:

@@ -298,10 +298,12 @@ class ScpiDevice:
         return f'{code},"{message}"'
 
 
-# ---- the TCP server --------------------------------------------------------------------
-class ScpiServer:
-    """Serves one `ScpiDevice` on a TCP port (newline-terminated, like a LAN instrument's
-    raw socket port). Port 0 binds an ephemeral port; read it from `.port` after start()."""
+# ---- the TCP servers --------------------------------------------------------------------
+class DeviceTcpServer:
+    """What every simulator server shares: serves one `ScpiDevice` at host:port (0 binds an
+    ephemeral port; read it from `.port` after start()) and tracks each connection's writer
+    and task so close() leaves nothing running. Subclasses speak the wire protocol in
+    `_converse`."""
 
     def __init__(self, device: ScpiDevice, host: str = "127.0.0.1", port: int = 0) -> None:
         self.device = device
@@ -338,20 +340,31 @@ class ScpiServer:
         self._tasks.add(task)
         self._writers.add(writer)
         try:
-            buffer = b""
-            while data := await reader.read(4096):
-                buffer += data
-                *lines, buffer = buffer.split(b"\n")
-                out = self._handle_lines([ln.decode("ascii", "replace").strip() for ln in lines], buffer)
-                if out:
-                    writer.write(out)
-                    await writer.drain()
+            await self._converse(reader, writer)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self._writers.discard(writer)
             self._tasks.discard(task)
             writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class ScpiServer(DeviceTcpServer):
+    """Serves one `ScpiDevice` on a TCP port (newline-terminated, like a LAN instrument's
+    raw socket port). Port 0 binds an ephemeral port; read it from `.port` after start()."""
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = b""
+        while data := await reader.read(4096):
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            out = self._handle_lines([ln.decode("ascii", "replace").strip() for ln in lines], buffer)
+            if out:
+                writer.write(out)
+                await writer.drain()
 
     def _handle_lines(self, lines: list[str], partial: bytes) -> bytes:
         out = b""

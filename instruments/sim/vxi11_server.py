@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from instruments.sim.scpi_server import QUERY_INTERRUPTED, ScpiDevice
+from instruments.sim.scpi_server import QUERY_INTERRUPTED, DeviceTcpServer, ScpiDevice
 
 DEVICE_CORE_PROG = 0x0607AF
 DEVICE_CORE_VERS = 1
@@ -65,46 +65,16 @@ class _Link:
         self.output = b""  # reply not yet read
 
 
-class Vxi11Server:
+class Vxi11Server(DeviceTcpServer):
     """Serves one `ScpiDevice` on the VXI-11 core channel at host:port (0 = ephemeral)."""
 
     def __init__(self, device: ScpiDevice, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.device = device
-        self.host = host
-        self._requested_port = port
-        self._server: asyncio.AbstractServer | None = None
+        super().__init__(device, host, port)
         self._links: dict[int, _Link] = {}
         self._next_link = 1
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task] = set()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("server not started")
-        return self._server.sockets[0].getsockname()[1]
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self._requested_port)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
 
     # ---- RPC framing -----------------------------------------------------------------
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self._tasks.add(task)
-        self._writers.add(writer)
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         links: set[int] = set()
         try:
             while True:
@@ -113,14 +83,11 @@ class Vxi11Server:
                 if reply is not None:
                     writer.write(struct.pack(">I", 0x80000000 | len(reply)) + reply)
                     await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError, struct.error):
+        except (asyncio.IncompleteReadError, struct.error):
             pass
         finally:
             for link in links:  # a client that vanished leaves no links behind
                 self._links.pop(link, None)
-            self._writers.discard(writer)
-            self._tasks.discard(task)
-            writer.close()
 
     @staticmethod
     async def _read_record(reader: asyncio.StreamReader) -> bytes:

@@ -23,12 +23,11 @@ from __future__ import annotations
 import math
 
 from bench.sim.plant import Plant
-from instruments.sim.analyser_plant import OVER_RANGE, Integrator, quantity
+from instruments.sim.analyser_plant import OVER_RANGE, AnalyserSim, quantity
 from instruments.sim.scpi_server import (
     ILLEGAL_PARAMETER_VALUE,
     SETTINGS_CONFLICT,
     Command,
-    ScpiDevice,
     ScpiError,
     bool_arg,
     no_args,
@@ -54,24 +53,16 @@ def nr3(value: float) -> str:
     return f"{value:.5E}"
 
 
-class Wt300Sim(ScpiDevice):
-    SUPPORTS_SYST_ERR = False
+class Wt300Sim(AnalyserSim):
+    DRIVER = "yokogawa_wt300"
+    MANUFACTURER = "YOKOGAWA"
+    MODELS = MODELS
+    INTEGRATION_ERROR = SETTINGS_CONFLICT
 
     def __init__(self, plant: Plant, *, model: str = DEFAULT_MODEL, serial: str = "C2PH13047V",
                  firmware: str = "F1.03") -> None:
-        if model.upper() not in MODELS:
-            raise ValueError(f"yokogawa_wt300 simulator: unknown model {model!r}; known: {', '.join(MODELS)}")
-        self.plant = plant
-        self.model = model.upper()
+        super().__init__(plant, model=model, serial=serial, firmware=firmware)
         self.elements = MODELS[self.model]
-        self.serial = serial
-        self.firmware = firmware
-        self.integrator = Integrator(plant)
-        super().__init__()
-        self.reset()
-
-    def idn(self) -> str:
-        return f"YOKOGAWA,{self.model},{self.serial},{self.firmware}"
 
     def reset(self) -> None:
         self.header = True
@@ -100,7 +91,7 @@ class Wt300Sim(ScpiDevice):
             Command("INTEGrate:STATe?", lambda a: self._h(":INTEGRATE:STATE", self.integrator.state)),
             Command("RATE", self._set_rate),
             Command("RATE?", lambda a: self._h(":RATE", self.rate)),
-            Command("STATus:ERRor?", self._status_error),
+            Command("STATus:ERRor?", self._syst_err),  # the SYSTem:ERRor? reply under its own name
         ]
 
     # ---- settings -------------------------------------------------------------------
@@ -158,31 +149,8 @@ class Wt300Sim(ScpiDevice):
         self.rate = text
         self._slot = None
 
-    # ---- integration ------------------------------------------------------------------
-    def _integ_start(self, args: list[str]) -> None:
-        no_args(args)
-        if self.integrator.state == "START":
-            raise ScpiError(SETTINGS_CONFLICT, "integration is already running")
-        self.integrator.start()
-        self._slot = None
-
-    def _integ_stop(self, args: list[str]) -> None:
-        no_args(args)
-        if self.integrator.state != "START":
-            raise ScpiError(SETTINGS_CONFLICT, "integration is not running")
-        self.integrator.stop()
-        self._slot = None
-
-    def _integ_reset(self, args: list[str]) -> None:
-        no_args(args)
-        if self.integrator.state == "START":
-            raise ScpiError(SETTINGS_CONFLICT, "stop integration before resetting it")
-        self.integrator.reset()
-        self._slot = None
-
-    def _status_error(self, args: list[str]) -> str:
-        code, message = self.pop_error()
-        return f'{code},"{message}"'
+    def integration_changed(self) -> None:
+        self._slot = None  # the next query takes fresh values
 
     # ---- values ---------------------------------------------------------------------------
     def _values(self, args: list[str]) -> str:

@@ -35,7 +35,7 @@ import pyvisa
 from pyvisa import constants as visa_constants
 from pyvisa.errors import VisaIOError
 
-from instruments.roles import InstrumentError
+from instruments.roles import Identity, InstrumentError
 
 try:  # VXI-11 link failures surface as pyvisa-py RPC errors
     from pyvisa_py.protocols.rpc import RPCError as _RpcError
@@ -127,6 +127,24 @@ class ScpiIO:
         self.last_command = command
         self._resource.write(command)
         return self._resource.read().strip()
+
+    def query_float(self, command: str) -> float:
+        return parse_float(self.name, command, self.query(command))
+
+    def query_on_off(self, command: str) -> bool:
+        return parse_on_off(self.name, command, self.query(command))
+
+    def check_error_queue(self, query: str, after: str) -> None:
+        """Read one `code,"message"` entry of the error queue; a non-zero code means the
+        command(s) described by `after` were refused."""
+        reply = self.query(query)
+        code_text, _, message = reply.partition(",")
+        try:
+            code = int(code_text.strip())
+        except ValueError:
+            raise InstrumentError(f"{self.name}: malformed reply to {query!r} after {after}: {reply!r}") from None
+        if code != 0:
+            raise InstrumentError(f"{self.name}: {after} refused: {query} = {code},{message.strip()}")
 
 
 class ScpiTransport:
@@ -301,3 +319,24 @@ def parse_int(name: str, command: str, reply: str) -> int:
         return int(float(reply.strip()))
     except ValueError:
         raise InstrumentError(f"{name}: malformed reply to {command!r}: {reply!r} is not an integer") from None
+
+
+def parse_on_off(name: str, command: str, reply: str) -> bool:
+    """A state reply: 1/ON is True, 0/OFF is False."""
+    text = reply.strip().upper()
+    if text in ("1", "ON"):
+        return True
+    if text in ("0", "OFF"):
+        return False
+    raise InstrumentError(f"{name}: malformed reply to {command!r}: {reply!r}")
+
+
+def parse_identity(name: str, command: str, reply: str, *, accept: Callable[[list[str]], bool],
+                   what: str) -> Identity:
+    """An `*IDN?` reply (vendor,model[,serial[,firmware]]) whose fields `accept` approves,
+    else InstrumentError saying it is not `what`."""
+    fields = [f.strip() for f in reply.split(",")]
+    if len(fields) < 2 or not accept(fields):
+        raise InstrumentError(f"{name}: {command!r} answered {reply!r}: not {what}")
+    return Identity(vendor=fields[0], model=fields[1], serial=fields[2] if len(fields) > 2 else None,
+                    firmware=fields[3] if len(fields) > 3 else None)
