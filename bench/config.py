@@ -44,6 +44,7 @@ class SecurityConfig(_Strict):
     profile: Literal[0, 1, 2, 3] = 0
     password: str | None = None  # Basic auth password of the chargers (profiles 1 and 2)
     cert_dir: Path = Path("certs")  # test CA, CSMS server certificate, one client certificate per charger
+    server_names: list[str] = Field(default_factory=list)  # host names/IPs the chargers use for the CSMS
 
     @field_validator("password")
     @classmethod

@@ -23,6 +23,7 @@ from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario
 from bench.scenario.runner import PositionRuntime, reset_position, run_scenario
+from bench.security import certificates, charger_security, csms_security
 from instruments.registry import create_instrument, open_and_identify
 from instruments.roles import AcLoad, EvEmulator, Instrument, PowerMeter, Ratings
 
@@ -86,24 +87,28 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
          positions=[p.name for p in config.positions])
     opened = _Opened()
     message_log = MessageLog(run_dir / "ocpp.jsonl", clock)
-    csms = CsmsServer(clock, CsmsSettings(
-        host=config.bench.csms.host, port=config.bench.csms.port,
-        accepted_ids=[p.dut.charge_point_id for p in config.positions],
-        cp_versions={p.dut.charge_point_id: p.dut.ocpp_version for p in config.positions},
-        heartbeat_interval_s=config.bench.csms.heartbeat_interval_s,
-        id_tags=dict(config.bench.csms.id_tags)), message_log)
+    csms: CsmsServer | None = None
     lab = None
     try:
         _warn_calibration(config, clock, opts)
+        certs = certificates(config, clock)  # security profiles 2 and 3: made when missing
+        csms = CsmsServer(clock, CsmsSettings(
+            host=config.bench.csms.host, port=config.bench.csms.port,
+            accepted_ids=[p.dut.charge_point_id for p in config.positions],
+            cp_versions={p.dut.charge_point_id: p.dut.ocpp_version for p in config.positions},
+            heartbeat_interval_s=config.bench.csms.heartbeat_interval_s,
+            id_tags=dict(config.bench.csms.id_tags), security=csms_security(config, certs)),
+            message_log, connections_path=run_dir / "connections.jsonl")
         await csms.start()
-        record.security_profile = _security_profile(csms.url)
+        record.security_profile = csms.security_profile
         for pos_info in record.positions.values():
             pos_info["security_profile"] = record.security_profile
         opts.on_progress(f"CSMS listening on {csms.url}")
         if config.virtual_lab.enabled:
             from bench.sim.lab import VirtualLab
 
-            lab = VirtualLab(clock, config, csms.url, frozenset([opts.fault] if opts.fault else []))
+            lab = VirtualLab(clock, config, csms.url, frozenset([opts.fault] if opts.fault else []),
+                             security=charger_security(config, certs))
             config = await lab.start_instruments()
         runtimes = [await _bring_up(config, pos, clock, csms, run_dir, record, opened, lab)
                     for pos in config.positions]
@@ -129,7 +134,8 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         await _teardown(opened)
         if lab is not None:
             await lab.stop()
-        await csms.stop()
+        if csms is not None:
+            await csms.stop()
         message_log.close()
         record.t_end_mono_s, record.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         record.sampling = {pos: {"configured_hz": s.stats.configured_hz, "achieved_hz": s.stats.achieved_hz,
@@ -139,12 +145,6 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         record.write(run_dir)
         emit("run_finished", verdict=record.verdict, error=record.error)
     return record
-
-
-def _security_profile(csms_url: str) -> int | None:
-    """OCPP security profile the CSMS offers: the stub serves plain ws without basic auth (0).
-    TLS (wss) would be profile 2 or 3 depending on the credentials: not known from the URL."""
-    return 0 if csms_url.startswith("ws://") else None
 
 
 def _safe_sink(sink: EventSink) -> EventSink:

@@ -374,6 +374,27 @@ def composite_schedule_matches(inp: CheckInputs) -> CheckRecord:
     return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
 
 
+# ---- security_probes_pass ------------------------------------------------------------------
+
+def security_probes_pass(inp: CheckInputs) -> CheckRecord:
+    """Every security probe of the scenario's steps (TLS certificates and versions the DUT must
+    refuse, password changes, downgrade requests) found the DUT doing what is required: one
+    measurement per probe, 1 = as required. SKIPPED when no probe applies at the bench's
+    security profile (e.g. TLS probes on plain ws)."""
+    name = "security_probes_pass"
+    probes = inp.expected.security_probes
+    params = {"probes": [{"name": p.name, "required": p.required, "applicable": p.applicable, "passed": p.passed,
+                          "detail": p.detail} for p in probes]}
+    applicable = [p for p in probes if p.applicable]
+    if not probes:
+        return _error(name, "no security probe in this scenario (add a probe_* or security step)", params)
+    if not applicable:
+        return CheckRecord(name, Verdict.SKIPPED, message="; ".join(sorted({p.detail for p in probes})), params=params)
+    ms = [judge(f"{p.name}_as_required", None if p.passed is None else float(p.passed), "bool", 1.0, 1.0,
+                t_mono_s=p.t_mono_s, note=f"must {p.required}: {p.detail}") for p in applicable]
+    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+
+
 @dataclass(frozen=True)
 class CheckDef:
     run: Callable[[CheckInputs], CheckRecord]
@@ -390,6 +411,7 @@ CHECKS: dict[str, CheckDef] = {
         {"energy_tolerance_pct", "min_register_steps"})),
     "composite_schedule_matches": CheckDef(composite_schedule_matches, frozenset(
         {"start_tolerance_s", "duration_tolerance_s", "start_period_tolerance_s", "limit_tolerance"})),
+    "security_probes_pass": CheckDef(security_probes_pass, frozenset()),
 }
 
 

@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "bench.commands.schedule",
     "bench.commands.instruments",
     "bench.commands.trend",
+    "bench.commands.certs",
 )
 
 

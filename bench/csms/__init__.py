@@ -1,7 +1,9 @@
 """OCPP backend stub (CSMS) that the charger under test connects to.
 
-`CsmsServer` serves every position on one port; `server.dut(cp_id)` is the
-version-neutral handle scenario steps use; `MessageLog` writes `ocpp.jsonl`.
+`CsmsServer` serves every position on one port, OCPP 1.6, 2.0.1 and 2.1 (one
+adapter per version: v16.py, v201.py, v21.py) at security profile 0..3
+(security.py); `server.dut(cp_id)` is the version-neutral handle scenario
+steps use; `MessageLog` writes `ocpp.jsonl`.
 """
 from bench.csms.dut import (
     Dut,

@@ -200,6 +200,18 @@ class AdapterBase:
             self._dut.add_finding(action, FindingKind.BAD_TIMESTAMP, f"timestamp {text!r} is not ISO 8601")
             return None
 
+    async def _send(self, message: str) -> None:
+        """An answer that cannot go out any more (the charger closed the connection) must not
+        stop the reader: frames the charger sent before closing, e.g. the answer to our last
+        call, are still to be read."""
+        try:
+            await super()._send(message)  # type: ignore[misc]
+        except ConnectionClosed:
+            frame = parse_frame(message)
+            if not frame or frame[0] == MessageType.Call:
+                raise
+            LOG.info("%s: connection closed before our answer %s went out", self.id, frame[1])
+
     # ------------------------------------------------ outgoing
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
         response = await super()._get_specific_response(unique_id, timeout)  # type: ignore[misc]

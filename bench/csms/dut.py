@@ -154,6 +154,7 @@ class Dut:
         self._detached: asyncio.Future[None] | None = None
         self._last_version: str | None = None
         self._changed = asyncio.Event()
+        self.server: Any = None  # the CsmsServer it belongs to: security controls (TLS probes, passwords)
 
     # ----------------------------------------------------------------- state
     @property

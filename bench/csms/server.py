@@ -7,16 +7,23 @@ ocpp2.1 on the same port. When the lab config names a charger's version
 it offers. Unknown ids and chargers that offer no subprotocol we accept are
 refused in the opening handshake, with a log line that says why (the most
 common bring-up mistake on a real bench).
+
+Security profiles 1..3 (`CsmsSettings.security`, see security.py): Basic auth,
+TLS, client certificates. Every refusal is kept in `refusals` (and in the
+connections log file, when given), next to every accepted connection.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import itertools
+import json
 import logging
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Coroutine, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -24,11 +31,19 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from bench.clock import Clock
+from bench.clock import Clock, iso_utc
 from bench.csms import v16, v21, v201
 from bench.csms.dut import DEFAULT_TIMEOUT_S, Dut
 from bench.csms.events import FindingKind
 from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog
+from bench.csms.security import (
+    REALM,
+    CsmsSecurity,
+    Refusal,
+    TlsGate,
+    basic_auth_refusal,
+    certificate_refusal,
+)
 
 LOG = logging.getLogger("bench.csms")
 
@@ -53,6 +68,7 @@ class CsmsSettings:
     cp_versions: dict[str, str] = field(default_factory=dict)  # charge point id -> the only version accepted
     data_transfer_vendors: tuple[str, ...] = ()  # vendorIds answered "Accepted"; others "UnknownVendorId"
     response_timeout_s: float = DEFAULT_TIMEOUT_S  # default for Dut commands
+    security: CsmsSecurity = field(default_factory=CsmsSecurity)  # profile 0: plain ws, no credentials
 
     def __post_init__(self) -> None:
         for version in self.supported_versions:
@@ -123,7 +139,9 @@ def offered_subprotocols(headers: Headers) -> list[str]:
 
 
 class CsmsServer:
-    def __init__(self, clock: Clock, settings: CsmsSettings, log: MessageLog) -> None:
+    def __init__(self, clock: Clock, settings: CsmsSettings, log: MessageLog,
+                 connections_path: Path | None = None) -> None:
+        """`connections_path`: a JSON-lines file of every connection accepted or refused."""
         self._clock = clock
         self.settings = settings
         self.log = log
@@ -132,11 +150,22 @@ class CsmsServer:
         self._server: Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._transaction_ids = itertools.count(1)  # unique over all chargers and reconnects
+        self.refusals: list[Refusal] = []
+        # cp id -> the Basic auth passwords accepted now (two while a new one is on its way, A01)
+        self._passwords: dict[str, tuple[str, ...]] = {k: (v,) for k, v in settings.security.passwords.items()}
+        self._gate = TlsGate(settings.security, self._refused) if settings.security.tls else None
+        self._connections_file: IO[str] | None = None
+        if connections_path is not None:
+            connections_path.parent.mkdir(parents=True, exist_ok=True)
+            self._connections_file = connections_path.open("a", encoding="utf-8")
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self._server is not None:
             return
+        extra: dict[str, Any] = {}
+        if self._gate is not None:  # TLS: we run the handshake ourselves (security.TlsFirstConnection)
+            extra["create_connection"] = self._gate.connection_factory()
         self._server = await serve(
             self._handle,
             self.settings.host,
@@ -144,8 +173,10 @@ class CsmsServer:
             subprotocols=self.settings.subprotocols,
             select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
+            **extra,
         )
-        LOG.info("CSMS listening on %s (OCPP %s)", self.url, ", ".join(self.settings.supported_versions))
+        LOG.info("CSMS listening on %s (OCPP %s, security profile %d)", self.url,
+                 ", ".join(self.settings.supported_versions), self.settings.security.profile)
 
     async def stop(self) -> None:
         """Close every connection, wait for their handlers, stop listening."""
@@ -154,8 +185,13 @@ class CsmsServer:
         server, self._server = self._server, None
         server.close()
         await server.wait_closed()
+        if self._gate is not None:
+            await self._gate.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._connections_file is not None:
+            self._connections_file.close()
+            self._connections_file = None
 
     async def __aenter__(self) -> CsmsServer:
         await self.start()
@@ -172,7 +208,37 @@ class CsmsServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.settings.host}:{self.port}"
+        scheme = "wss" if self.settings.security.tls else "ws"
+        return f"{scheme}://{self.settings.host}:{self.port}"
+
+    @property
+    def security_profile(self) -> int:
+        return self.settings.security.profile
+
+    # ------------------------------------------------- security controls
+    @contextlib.contextmanager
+    def tls_probe(self, probe: str) -> Iterator[None]:
+        """Present a certificate (or TLS version) a correct charger refuses to every new
+        connection, until the block ends (security.PROBES)."""
+        if self._gate is None:
+            raise RuntimeError("TLS probes need security profile 2 or 3")
+        with self._gate.probing(probe):
+            yield
+
+    def set_password(self, cp_id: str, *passwords: str) -> None:
+        """From now on `cp_id` must use one of these Basic auth passwords: the new one once it
+        accepted it (A01.FR.03); both, old and new, while the change is on its way (a charger
+        may reconnect with the new one before its answer reached us)."""
+        self._passwords[cp_id] = tuple(passwords)
+
+    def passwords(self, cp_id: str) -> tuple[str, ...]:
+        return self._passwords.get(cp_id, ())
+
+    async def drop(self, cp_id: str, reason: str = "bench closes the connection") -> None:
+        """Close the charger's connection from our side (it is expected to reconnect)."""
+        connection = self._connections.get(cp_id)
+        if connection is not None:
+            await connection.close(code=1012, reason=reason)  # 1012: service restart
 
     def dut(self, charge_point_id: str) -> Dut:
         """The handle on one charger; it exists before the charger connects."""
@@ -181,8 +247,24 @@ class CsmsServer:
                 f"charge point id {charge_point_id!r} is not in csms accepted_ids ({', '.join(self.settings.accepted_ids)})"
             )
         if charge_point_id not in self._duts:
-            self._duts[charge_point_id] = Dut(charge_point_id, self._clock, self.settings.response_timeout_s)
+            dut = Dut(charge_point_id, self._clock, self.settings.response_timeout_s)
+            dut.server = self
+            self._duts[charge_point_id] = dut
         return self._duts[charge_point_id]
+
+    # ------------------------------------------------------------- records
+    def _record_connection(self, event: str, **data: Any) -> None:
+        if self._connections_file is not None:
+            line = {"t_mono_s": self._clock.monotonic(), "utc": iso_utc(self._clock.utcnow()), "event": event,
+                    "security_profile": self.settings.security.profile, **data}
+            self._connections_file.write(json.dumps(line, separators=(",", ":")) + "\n")
+            self._connections_file.flush()
+
+    def _refused(self, remote: str, cp_id: str | None, stage: str, reason: str, probe: str | None = None) -> None:
+        refusal = Refusal(self._clock.monotonic(), iso_utc(self._clock.utcnow()), remote, cp_id, stage, reason, probe)
+        self.refusals.append(refusal)
+        LOG.warning("CSMS refused %s%s (%s): %s", f"{cp_id!r} from " if cp_id else "", remote, stage, reason)
+        self._record_connection("refused", **{k: v for k, v in asdict(refusal).items() if k not in ("t_mono_s", "utc")})
 
     # ----------------------------------------------------------- handshake
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -196,6 +278,7 @@ class CsmsServer:
                 "CSMS refused %s: unknown charge point id %r (accepted ids: %s)",
                 remote, cp_id, ", ".join(self.settings.accepted_ids) or "none",
             )
+            self._refused(remote, cp_id, "http", "unknown charge point id")
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {cp_id!r}\n")
         offered = offered_subprotocols(request.headers)
         accepted = self.settings.subprotocols_for(cp_id)
@@ -205,8 +288,30 @@ class CsmsServer:
             detail = f"offered subprotocols {offered or 'none'}, {expected}"
             LOG.warning("CSMS refused %r from %s: %s", cp_id, remote, detail)
             self.dut(cp_id).add_finding(None, FindingKind.HANDSHAKE_REFUSED, detail)
+            self._record_connection("refused", remote=remote, cp_id=cp_id, stage="http", reason=detail)
             return connection.respond(http.HTTPStatus.BAD_REQUEST, f"No supported OCPP subprotocol: {detail}\n")
-        return None
+        return self._check_credentials(connection, request, cp_id, remote)
+
+    def _check_credentials(self, connection: ServerConnection, request: Request, cp_id: str,
+                           remote: str) -> Response | None:
+        """Profiles 1, 2: Basic auth with this charger's password; 3: its own client certificate."""
+        security = self.settings.security
+        if security.basic_auth:
+            why = basic_auth_refusal(request.headers, cp_id, self._passwords.get(cp_id, ()))
+            status = http.HTTPStatus.UNAUTHORIZED
+        elif security.profile == 3:
+            why = certificate_refusal(getattr(connection, "peer_certificate", None), cp_id)
+            status = http.HTTPStatus.FORBIDDEN
+        else:
+            return None
+        if why is None:
+            return None
+        self.dut(cp_id).add_finding(None, FindingKind.AUTH_REFUSED, why)
+        self._refused(remote, cp_id, "http", why)
+        response = connection.respond(status, f"Refused: {why}\n")
+        if status == http.HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+        return response
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
         """The first subprotocol we accept from this charger that it offered (None: refused
@@ -234,8 +339,13 @@ class CsmsServer:
             # A charger that reconnects before its old socket died: the new one wins.
             LOG.info("%s reconnected; closing its previous connection", cp_id)
             self._spawn(previous.close(reason="replaced by a new connection"))
-        dut.attach(session, subprotocol=websocket.subprotocol, remote=_peer(websocket))
-        LOG.info("%s connected from %s (OCPP %s)", cp_id, _peer(websocket), version)
+        security = {"security_profile": self.settings.security.profile,
+                    "tls_version": getattr(websocket, "tls_version", None)}
+        dut.attach(session, subprotocol=websocket.subprotocol, remote=_peer(websocket), **security)
+        self._record_connection("accepted", remote=_peer(websocket), cp_id=cp_id, ocpp_version=version,
+                                tls_version=security["tls_version"])
+        LOG.info("%s connected from %s (OCPP %s, security profile %d)", cp_id, _peer(websocket), version,
+                 self.settings.security.profile)
         try:
             await session.start()
         except ConnectionClosed:

@@ -14,6 +14,7 @@ id is whatever the version uses (1.6 int, 2.x string).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Awaitable, Callable, Literal
@@ -27,7 +28,7 @@ from bench.csms.dut import DutError, DutProtocolError
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
 from bench.csms.profiles import profile_id, purpose_for
-from bench.scenario.timeline import CompositeReport, Timeline
+from bench.scenario.timeline import CompositeReport, SecurityProbe, Timeline
 from bench.smart_charging import ActiveTransaction, composite_schedule
 
 TagPresenter = Callable[[str], Awaitable[None]]
@@ -181,6 +182,35 @@ class ConfigureArgs(_Args):
     key: str
     value: str
     expect: Literal["Accepted", "Rejected", "RebootRequired", "NotSupported"] = "Accepted"
+
+
+class ServerCertificateProbeArgs(_Args):
+    """The CSMS presents a certificate the DUT must refuse, for `seconds` (security profiles 2, 3)."""
+
+    certificate: Literal["unknown_ca", "expired", "wrong_host"]
+    seconds: float = Field(8.0, gt=0, le=120)
+    reconnect_timeout_s: float = Field(60.0, gt=0)
+
+
+class TlsVersionProbeArgs(_Args):
+    """The CSMS offers only TLS 1.0/1.1 for `seconds`: the DUT must not connect (profiles 2, 3)."""
+
+    seconds: float = Field(8.0, gt=0, le=120)
+    reconnect_timeout_s: float = Field(60.0, gt=0)
+
+
+class PasswordArgs(_Args):
+    """A new HTTP Basic auth password (A01); `restore` sets the configured one again."""
+
+    password: str | None = None
+    restore: bool = False
+    reconnect_timeout_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> "PasswordArgs":
+        if (self.password is None) == (not self.restore):
+            raise ValueError("give either password or restore: true")
+        return self
 
 
 # ---- implementations ---------------------------------------------------------
@@ -417,6 +447,132 @@ async def configure(ctx: StepContext, args: ConfigureArgs) -> None:
     _expect(f"ChangeConfiguration {args.key}={args.value}", status, args.expect)
 
 
+# ---- security (every OCPP version; judged by the security_probes_pass check) ----------
+# The steps record what the DUT did as SecurityProbes; a probe that needs a higher security
+# profile than the bench runs is recorded as not applicable (the check then says SKIPPED).
+PASSWORD = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{16,40}$")  # 2.0.1 passwordString, 1.6 AuthorizationKey length
+SECURITY_EVENTS_INVALID_CERTIFICATE = ("InvalidCsmsCertificate", "InvalidCentralSystemCertificate")  # 2.x, 1.6
+
+
+def _probe(ctx: StepContext, name: str, required: str, passed: bool | None, detail: str,
+           applicable: bool = True) -> None:
+    ctx.timeline.note_security(SecurityProbe(name, ctx.now(), required, applicable, passed, detail))
+
+
+def _server(ctx: StepContext):
+    if ctx.dut.server is None:
+        raise RuntimeError("the DUT handle has no CSMS server (security steps need the bench's CSMS)")
+    return ctx.dut.server
+
+
+async def _reconnected(ctx: StepContext, since_index: int, timeout_s: float) -> bool:
+    try:
+        await ctx.dut.wait_for("boot", timeout_s=timeout_s, since_index=since_index)
+        return True
+    except DutError:
+        return False
+
+
+async def _tls_probe(ctx: StepContext, probe: str, name: str, required: str, seconds: float,
+                     reconnect_timeout_s: float) -> bool | None:
+    """Serve `probe` for `seconds` after closing the DUT's connection; True = the DUT refused it."""
+    server = _server(ctx)
+    if server.security_profile < 2:
+        _probe(ctx, name, required, None, f"the bench runs security profile {server.security_profile}; "
+               "this probe needs TLS (profile 2 or 3)", applicable=False)
+        return None
+    first_refusal, mark = len(server.refusals), ctx.dut.mark()
+    with server.tls_probe(probe):
+        await server.drop(ctx.dut.cp_id, "security probe: the CSMS presents another certificate")
+        await ctx.clock.sleep(seconds)
+        accepted = [e for e in ctx.dut.events[mark:] if e.kind == "connected"]
+    attempts = [r for r in server.refusals[first_refusal:] if r.stage == "tls"]
+    if accepted:
+        passed, detail = False, f"the DUT connected while the CSMS presented {probe.replace('_', ' ')}"
+    elif attempts:
+        passed, detail = True, f"{len(attempts)} connection attempt(s) refused by the DUT: {attempts[-1].reason}"
+    else:
+        passed, detail = None, f"the DUT did not try to connect within {seconds:g} s (lengthen `seconds`)"
+    _probe(ctx, name, required, passed, detail)
+    if not accepted and not await _reconnected(ctx, ctx.dut.mark(), reconnect_timeout_s):
+        raise StepFailed(f"the DUT did not reconnect within {reconnect_timeout_s:g} s once the CSMS presented "
+                         "its valid certificate again")
+    return passed
+
+
+async def probe_server_certificate(ctx: StepContext, args: ServerCertificateProbeArgs) -> None:
+    """TC_A_05: an unknown CA, an expired certificate, one for another host name."""
+    name, since = f"server_certificate_{args.certificate}", ctx.dut.mark()
+    refused = await _tls_probe(ctx, args.certificate, name, "terminate the connection: the CSMS certificate is "
+                               f"invalid ({args.certificate.replace('_', ' ')})", args.seconds, args.reconnect_timeout_s)
+    if refused:  # and report it once connected again (TC_A_05 step 14)
+        required = ("send SecurityEventNotification InvalidCsmsCertificate (1.6: InvalidCentralSystemCertificate) "
+                    "once connected")
+        try:
+            event = await ctx.dut.wait_for("security_event", lambda e: e.data.get("type") in
+                                           SECURITY_EVENTS_INVALID_CERTIFICATE, timeout_s=10, since_index=since)
+            _probe(ctx, f"{name}_reported", required, True, f"reported: {event.data['type']}")
+        except DutError:
+            _probe(ctx, f"{name}_reported", required, False, "no such security event within 10 s")
+
+
+async def probe_tls_version(ctx: StepContext, args: TlsVersionProbeArgs) -> None:
+    """TC_A_06: a CSMS that offers TLS 1.0/1.1 only."""
+    await _tls_probe(ctx, "tls_1_1", "tls_version_below_1_2", "terminate the connection: TLS below 1.2",
+                     args.seconds, args.reconnect_timeout_s)
+
+
+async def try_security_downgrade(ctx: StepContext, args: NoArgs) -> None:
+    """TC_A_22 / B09.FR.04 (1.6 security whitepaper A05): a lower security profile must be refused."""
+    server = _server(ctx)
+    required = "reject a lower security profile (2.x SetNetworkProfile, 1.6 SecurityProfile key)"
+    if server.security_profile == 0:
+        _probe(ctx, "security_profile_downgrade", required, None, "the bench runs security profile 0: "
+               "there is no lower one", applicable=False)
+        return
+    lower = server.security_profile - 1
+    status = await ctx.dut.set_security_profile(lower, server.url)
+    _probe(ctx, "security_profile_downgrade", required, status == "Rejected",
+           f"asked for profile {lower} while on {server.security_profile}: the DUT answered {status}")
+
+
+async def set_basic_auth_password(ctx: StepContext, args: PasswordArgs) -> None:
+    """A01 (TC_A_09, TC_A_10): the DUT accepts a valid new password and rejects an invalid one; on
+    profiles 1 and 2 it reconnects with the new one (the CSMS no longer accepts the old, A01.FR.03)."""
+    server = _server(ctx)
+    cp_id = ctx.dut.cp_id
+    if not server.settings.security.basic_auth:
+        _probe(ctx, "basic_auth_password", "accept a new Basic auth password", None,
+               f"the bench runs security profile {server.security_profile}; passwords are used on profiles 1 and 2",
+               applicable=False)
+        return
+    password = server.settings.security.passwords.get(cp_id) if args.restore else args.password
+    if password is None:
+        raise RuntimeError("restore: no configured password for this charger (bench.csms.security.password)")
+    valid = bool(PASSWORD.fullmatch(password))
+    mark, before = ctx.dut.mark(), server.passwords(cp_id)
+    server.set_password(cp_id, *before, password)  # both while the change is on its way
+    try:
+        status = await ctx.dut.set_basic_auth_password(password)
+    finally:
+        server.set_password(cp_id, *before)
+    accepted = status in ("Accepted", "RebootRequired")
+    name = "basic_auth_password_" + ("restored" if args.restore else "valid" if valid else "invalid")
+    _probe(ctx, name, f"{'accept' if valid else 'reject'} a password of {len(password)} characters "
+           "(16..40 letters, digits, *-_=:+|@.)", accepted == valid, f"the DUT answered {status}")
+    if not accepted:
+        return
+    server.set_password(cp_id, password)  # the old one no longer (A01.FR.03)
+    reconnected = await _reconnected(ctx, mark, args.reconnect_timeout_s / 2)
+    if not reconnected:  # it may use the new password only on its next connection
+        await server.drop(cp_id, "new Basic auth password")
+        reconnected = await _reconnected(ctx, mark, args.reconnect_timeout_s / 2)
+    _probe(ctx, f"{name}_used", "connect with the new password", reconnected,
+           "reconnected with it" if reconnected else f"no connection with it within {args.reconnect_timeout_s:g} s")
+    if not reconnected:  # let the run go on with the password the DUT still uses
+        server.set_password(cp_id, *before)
+
+
 @dataclass(frozen=True)
 class StepDef:
     args: type[_Args]
@@ -438,5 +594,9 @@ STEPS: dict[str, StepDef] = {
     "set_ev": StepDef(SetEvArgs, set_ev),
     "configure": StepDef(ConfigureArgs, configure),
     "get_composite_schedule": StepDef(GetCompositeScheduleArgs, get_composite_schedule),
+    "probe_server_certificate": StepDef(ServerCertificateProbeArgs, probe_server_certificate),
+    "probe_tls_version": StepDef(TlsVersionProbeArgs, probe_tls_version),
+    "try_security_downgrade": StepDef(NoArgs, try_security_downgrade),
+    "set_basic_auth_password": StepDef(PasswordArgs, set_basic_auth_password),
 }
 STEP_ARGS = {name: d.args for name, d in STEPS.items()}

@@ -41,6 +41,19 @@ class CompositeReport:
 
 
 @dataclass
+class SecurityProbe:
+    """One security check a step made on the DUT (a TLS probe, a password change, a
+    downgrade request), judged by the `security_probes_pass` check."""
+
+    name: str  # e.g. "server_certificate_unknown_ca", "security_profile_downgrade"
+    t_mono_s: float
+    required: str  # what a compliant charger does, in one sentence
+    applicable: bool  # False: not at the bench's security profile (see detail)
+    passed: bool | None  # None: the bench could not tell (e.g. the DUT never tried to connect)
+    detail: str = ""
+
+
+@dataclass
 class Expected:
     """Step functions: lists of (t_mono_s, value) each holding until the next point."""
 
@@ -50,6 +63,7 @@ class Expected:
     changes: list[float]  # instants where any of the above changed
     ev_phases: list[tuple[float, int]] = field(default_factory=list)  # EV phases when a step changed them
     composite_reports: list[CompositeReport] = field(default_factory=list)
+    security_probes: list[SecurityProbe] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +79,10 @@ class Timeline:
     ev_max_a: list[tuple[float, float]] = field(default_factory=list)
     ev_phases: list[tuple[float, int]] = field(default_factory=list)  # only when a step changed them
     composite_reports: list[CompositeReport] = field(default_factory=list)
+    security_probes: list[SecurityProbe] = field(default_factory=list)
+
+    def note_security(self, probe: SecurityProbe) -> None:
+        self.security_probes.append(probe)
 
     def use_version(self, ocpp_version: str, **station) -> None:
         """Mirror a charger of `ocpp_version` (2.x: `station` as for make_store). Only before
@@ -124,7 +142,8 @@ class Timeline:
         if self.ev_phases:  # phases the EV stops or starts drawing on settle like a limit change
             changes = sorted(set(changes) | {t for t, _ in self.ev_phases if t0 <= t <= t1})
         return Expected(_merge(limit), _merge(current), _merge(duty), changes,
-                        ev_phases=list(self.ev_phases), composite_reports=list(self.composite_reports))
+                        ev_phases=list(self.ev_phases), composite_reports=list(self.composite_reports),
+                        security_probes=list(self.security_probes))
 
 
 def _to_amps(limit: float, unit: str, phases: int, voltage_v: float) -> float:

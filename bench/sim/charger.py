@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import ssl
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -327,6 +328,7 @@ FollowUp = Callable[[], Coroutine[Any, Any, None] | None]
 class SimulatedCharger:
     OCPP_VERSION = "1.6"
     SUBPROTOCOL = OCPP16
+    INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"  # security whitepaper event (2.x: InvalidCsmsCertificate)
 
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
         self.clock = clock
@@ -346,6 +348,7 @@ class SimulatedCharger:
             evses=config.connectors, supply_phases=plant.settings.phases)))
         self._security = config.security.with_faults(config.faults)
         self._password = config.security.password
+        self._security_events_pending: set[str] = set()  # one event per kind and outage
         self._connectors = {i: _Connector(i) for i in range(1, config.connectors + 1)}
         self._cp_operative = True
         self._heartbeat_s = float(DEFAULT_HEARTBEAT_S)
@@ -442,6 +445,7 @@ class SimulatedCharger:
                                    close_timeout=2, **self._security.connect_options(
                                        self.config.charge_point_id, self._password))
             except (OSError, InvalidHandshake, TimeoutError) as exc:
+                self._note_connection_failure(exc)
                 log.info("%s: CSMS not reachable (%s), retry in %.1f s", self.config.charge_point_id, exc, backoff)
                 await self.clock.sleep(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max_s)
@@ -467,6 +471,7 @@ class SimulatedCharger:
         try:
             await self._boot(link)
             self._online.set()
+            self._security_events_pending.clear()
             self.boot_count += 1
             for conn in self._connectors.values():
                 conn.last_status = None     # the control loop re-sends every connector's status
@@ -502,6 +507,21 @@ class SimulatedCharger:
             charge_point_model=c.model, charge_point_vendor=c.vendor, charge_point_serial_number=c.serial,
             firmware_version=c.firmware, meter_type="virtual", meter_serial_number=f"{c.serial}-M",
         )
+
+    def _note_connection_failure(self, exc: BaseException) -> None:
+        """A TLS handshake we refused is a security event, reported once connected again (A05/TC_A_05)."""
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            kind, info = self.INVALID_CSMS_CERTIFICATE, exc.verify_message
+        elif isinstance(exc, ssl.SSLError) and any(w in (exc.reason or "") for w in ("VERSION", "PROTOCOL")):
+            kind, info = "InvalidTLSVersion", str(exc.reason)
+        else:
+            return
+        if kind not in self._security_events_pending:
+            self._security_events_pending.add(kind)
+            self._enqueue(self._security_event_payload(kind, info), durable=True).add_done_callback(_log_failure)
+
+    def _security_event_payload(self, kind: str, info: str) -> Any:
+        return call.SecurityEventNotification(type=kind, timestamp=iso_utc(self.clock.utcnow()), tech_info=info[:255])
 
     def _make_link(self, ws: ClientConnection) -> ChargePoint:
         return _OcppLink(self, self.config.charge_point_id, ws)

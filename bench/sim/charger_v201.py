@@ -195,6 +195,7 @@ class SimulatedCharger201(SimulatedCharger):
     CALL: Any = v201.call
     RESULT: Any = v201.call_result
     LINK: type = _Link201
+    INVALID_CSMS_CERTIFICATE = "InvalidCsmsCertificate"
 
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
         super().__init__(clock, plant, config)
@@ -247,6 +248,10 @@ class SimulatedCharger201(SimulatedCharger):
 
     def _heartbeat_payload(self) -> Any:
         return self.CALL.Heartbeat()
+
+    def _security_event_payload(self, kind: str, info: str) -> Any:
+        return self.CALL.SecurityEventNotification(type=kind, timestamp=iso_utc(self.clock.utcnow()),
+                                                   tech_info=info[:255])
 
     def _token(self, tag: str, token_type: str = LOCAL_TOKEN_TYPE) -> dict:
         return {"idToken": tag, "type": token_type}

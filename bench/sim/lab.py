@@ -22,6 +22,7 @@ from instruments.transports.modbus import ModbusAddress
 from instruments.transports.scpi import parse_visa_address, with_port
 
 log = logging.getLogger(__name__)
+RECONNECT_MAX_S = 4.0  # the simulated charger retries at least this often (security probes close its connection)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ class VirtualLab:
                 rated_current_a=dut.rated_current_a, reaction_time_s=settings.reaction_time_s,
                 meter_sample_interval_s=dut.meter_sample_interval_s,
                 meter_resolution_wh=dut.meter_resolution_wh, faults=self.faults, ocpp_version=dut.ocpp_version,
-                security=self.security.get(dut.charge_point_id, ChargerSecurity())))
+                security=self.security.get(dut.charge_point_id, ChargerSecurity()),
+                reconnect_max_s=RECONNECT_MAX_S))
             await sp.charger.start()
 
     def tag_presenter(self, position: str):
