@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bench.config import ConfigError
+
+
+OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Scenario:
     ocpp_ids: tuple[str, ...]
     steps: tuple[StepSpec, ...]
     checks: tuple[CheckSpec, ...]
+    block: str = ""                                  # OCPP functional block (default: the folder name)
+    ocpp_versions: tuple[str, ...] = OCPP_VERSIONS   # versions the scenario applies to; others: SKIPPED
 
 
 class _Header(BaseModel):
@@ -59,7 +64,8 @@ class _Header(BaseModel):
     description: str = ""
     tags: list[str] = []
     ocpp_ids: list[str] = []
-    ocpp_versions: list[str] = ["1.6"]
+    block: str | None = None
+    ocpp_versions: list[Literal["1.6", "2.0.1", "2.1"]] = list(OCPP_VERSIONS)
     steps: list[Any]
     checks: list[Any] = []
 
@@ -139,7 +145,8 @@ def load_scenario(path: Path) -> Scenario:
     if where.notes:
         raise ConfigError("\n".join(where.notes))
     return Scenario(header.name, str(path), header.description, tuple(header.tags), tuple(header.ocpp_ids),
-                    tuple(steps), tuple(checks))
+                    tuple(steps), tuple(checks), block=header.block or Path(path).parent.name,
+                    ocpp_versions=tuple(header.ocpp_versions))
 
 
 def discover(paths: list[Path]) -> list[Path]:

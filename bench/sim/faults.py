@@ -50,6 +50,26 @@ FAULTS: dict[str, str] = {
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
 }
 
+# The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
+# matrix (`bench faults --matrix`) runs, for each fault, the scenarios of these blocks.
+FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
+    IGNORES_PROFILE: ("smart_charging",),
+    SLOW_REACTION: ("smart_charging",),
+    METER_GAIN_ERROR: ("metering",),
+    WRONG_CURRENT_REPORT: ("metering",),
+    PWM_OFFSET: ("smart_charging",),
+    ACCEPTS_INVALID_PROFILE: ("smart_charging",),
+    STACK_LEVEL_INVERTED: ("smart_charging",),
+    IGNORES_VALIDITY: ("smart_charging",),
+    W_AS_A: ("smart_charging",),
+    PHASES_IGNORED: ("smart_charging",),
+    RECURRENCE_FROM_MIDNIGHT: ("smart_charging",),
+    COMPOSITE_REPORT_WRONG: ("smart_charging",),
+    ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
+    ACCEPTS_OLD_TLS: ("security",),
+    ACCEPTS_SECURITY_DOWNGRADE: ("security",),
+}
+
 # Magnitudes, as data so checks and tests can refer to them.
 METER_GAIN_ERROR_FACTOR = 1.04
 WRONG_CURRENT_REPORT_FACTOR = 1.25
