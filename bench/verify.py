@@ -399,6 +399,7 @@ def security_probes_pass(inp: CheckInputs) -> CheckRecord:
 class CheckDef:
     run: Callable[[CheckInputs], CheckRecord]
     params: frozenset[str]
+    physical: bool = True  # judges measured quantities: SKIPPED when the position has no instruments
 
 
 CHECKS: dict[str, CheckDef] = {
@@ -410,8 +411,9 @@ CHECKS: dict[str, CheckDef] = {
     "transaction_energy_matches_reference": CheckDef(transaction_energy_matches_reference, frozenset(
         {"energy_tolerance_pct", "min_register_steps"})),
     "composite_schedule_matches": CheckDef(composite_schedule_matches, frozenset(
-        {"start_tolerance_s", "duration_tolerance_s", "start_period_tolerance_s", "limit_tolerance"})),
-    "security_probes_pass": CheckDef(security_probes_pass, frozenset()),
+        {"start_tolerance_s", "duration_tolerance_s", "start_period_tolerance_s", "limit_tolerance"}),
+        physical=False),
+    "security_probes_pass": CheckDef(security_probes_pass, frozenset(), physical=False),
 }
 
 
