@@ -48,12 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fault", help="inject a fault into the simulated charger (virtual lab only)")
     run.add_argument("--ocpp", choices=OCPP_VERSIONS, metavar="VERSION",
                      help=f"OCPP version of every DUT, overriding lab_config.yaml ({', '.join(OCPP_VERSIONS)})")
+    _selection_args(run)
     run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
 
-    ls = sub.add_parser("list", help="list the scenarios with their tags and OCPP test ids")
+    ls = sub.add_parser("list", help="list the scenarios: blocks, tags, OCTT ids, OCPP versions")
     ls.add_argument("scenarios", nargs="*", type=Path)
+    _selection_args(ls)
     ls.set_defaults(func=cmd_list)
 
     sim = sub.add_parser("sim", help="run the virtual lab on its own (simulated charger and instruments)")
@@ -76,6 +78,20 @@ def _parser() -> argparse.ArgumentParser:
 
     register_all(sub)
     return p
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tags", action="append", metavar="TAG[,TAG]",
+                   help="only scenarios with any of these tags or blocks (e.g. smart_charging,metering)")
+    p.add_argument("-k", action="append", dest="keywords", metavar="TEXT",
+                   help="only scenarios whose name contains TEXT (repeatable: any of them)")
+
+
+def _load_selected(args: argparse.Namespace):
+    from bench.scenario.model import load_suite, select, split_csv
+
+    scenarios = load_suite(args.scenarios or [DEFAULT_SCENARIOS])
+    return select(scenarios, split_csv(args.tags), split_csv(args.keywords))
 
 
 # ---- run ----------------------------------------------------------------------
@@ -116,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.session import RunOptions, make_run_dir, run_bench
 
     config = with_ocpp_version(load_config(args.config), args.ocpp)  # bad input stops here, before any instrument
-    scenarios = load_suite(args.scenarios or [DEFAULT_SCENARIOS])
+    scenarios = _load_selected(args)
     _check_fault(args.fault, config)
     clock = RealClock()
     # a rich panel on a terminal, plain lines in CI logs and pipes
@@ -200,15 +216,16 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
 # ---- list ------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.scenario.model import load_suite
-
     table = Table()
-    for col in ("scenario", "file", "tags", "OCPP ids", "steps", "checks"):
+    for col in ("block", "scenario", "OCTT ids", "OCPP", "tags", "checks"):
         table.add_column(col, overflow="fold")
-    for s in load_suite(args.scenarios or [DEFAULT_SCENARIOS]):
-        table.add_row(s.name, s.file, ",".join(s.tags), ",".join(s.ocpp_ids), str(len(s.steps)),
-                      ",".join(c.name for c in s.checks))
+    scenarios = sorted(_load_selected(args), key=lambda s: (s.block, s.name))
+    for s in scenarios:
+        table.add_row(s.block, s.name, ",".join(s.ocpp_ids), ",".join(s.ocpp_versions), ",".join(s.tags),
+                      ",".join(["step_expectations", *(c.name for c in s.checks)]))
     console.print(table)
+    blocks = sorted({s.block for s in scenarios})
+    console.print(f"{len(scenarios)} scenarios in {len(blocks)} blocks: {', '.join(blocks)}")
     return 0
 
 

@@ -101,6 +101,12 @@ class ScenarioRecord:
     profiles_sent: list[dict[str, Any]] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)  # paths relative to the run folder
     error: str = ""  # why the scenario ended in ERROR (bench side)
+    skipped: str = ""  # why the scenario did not apply (SKIPPED), e.g. not on this OCPP version
+    block: str = ""  # OCPP functional block (scenario folder)
+    ocpp_ids: list[str] = field(default_factory=list)  # OCTT test case ids it covers
+    # checks that judge measured quantities and were SKIPPED because the position has no
+    # instruments (protocol-only mode): what this run did not measure
+    not_measured: list[str] = field(default_factory=list)
     # key figures for trends across runs (bench/report/figures.py), derived from this record and
     # the traces when reports are rendered: {"overshoot_a": 0.2, "settle_time_s": 1.4, ...}
     figures: dict[str, float | None] = field(default_factory=dict)

@@ -195,9 +195,14 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
     sampler = Sampler(clock, ins, trace, config.bench.sampling_rate_hz)
     opened.samplers.append(sampler)
     sampler.start()
+    car_ev, car_loads = ins.ev, ins.loads
+    if not pos.instruments:  # protocol-only: nothing measured; on the virtual lab, its own car plugs in
+        record.positions[pos.name]["protocol_only"] = True
+        if lab is not None:
+            car_ev, car_loads = lab.protocol_only_car(pos.name, pos.ev.phases)
     ev = None
-    if ins.ev is not None:
-        ev = EvModel(clock, ins.ev, ins.loads, EvSettings(pos.ev.max_current_a, pos.ev.phases, pos.ev.reaction_time_s))
+    if car_ev is not None:
+        ev = EvModel(clock, car_ev, car_loads, EvSettings(pos.ev.max_current_a, pos.ev.phases, pos.ev.reaction_time_s))
         opened.ev_models.append(ev)
         ev.start()
     presenter = lab.tag_presenter(pos.name) if lab is not None else None

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bench.commands.instruments",
     "bench.commands.trend",
     "bench.commands.certs",
+    "bench.commands.faults",
 )
 
 

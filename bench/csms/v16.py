@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ocpp.exceptions import FormationViolationError, FormatViolationError, OCPPError
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action
@@ -40,6 +40,7 @@ class V16Session(AdapterBase, ChargePoint):
     OCPP_VERSION = OCPP_VERSION
     SUBPROTOCOL = SUBPROTOCOL
     ACTIONS = frozenset(a.value for a in Action)
+    _started_not_told: Transaction | None = None  # StartTransaction answered, .conf not yet sent
 
     def error_for(self, exc: OCPPError) -> OCPPError:
         """The library answers schema errors with 2.0.1's "FormatViolation"; the 1.6
@@ -142,10 +143,18 @@ class V16Session(AdapterBase, ChargePoint):
             start_timestamp=self._parse_time("StartTransaction", timestamp),
             id_tag_status=status,
         )
-        self._dut.record_transaction_started(transaction)
+        self._started_not_told = transaction
         return call_result.StartTransaction(
             transaction_id=transaction.transaction_id, id_tag_info=IdTagInfo(status=status)
         )
+
+    @after(Action.start_transaction)
+    def after_start_transaction(self, **_: Any):
+        # Tell the scenario only once the charger has been sent its transactionId: a step that
+        # reacts (e.g. a TxProfile for that transaction) must not overtake the .conf.
+        transaction, self._started_not_told = self._started_not_told, None
+        if transaction is not None:
+            self._dut.record_transaction_started(transaction)
 
     @on(Action.stop_transaction)
     def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any):

@@ -180,3 +180,25 @@ def load_suite(paths: list[Path]) -> list[Scenario]:
     if not scenarios:
         raise ConfigError(f"no scenario files (*.yaml) found in {', '.join(map(str, paths))}")
     return scenarios
+
+
+def select(scenarios: list[Scenario], tags: list[str] | None = None,
+           keywords: list[str] | None = None) -> list[Scenario]:
+    """The scenarios that carry any of `tags` (a block name counts as a tag) and whose name
+    contains any of `keywords`; no tags / no keywords = no filter on that side."""
+    chosen = scenarios
+    if tags:
+        wanted = set(tags)
+        chosen = [s for s in chosen if wanted & ({s.block, *s.tags})]
+    if keywords:
+        chosen = [s for s in chosen if any(k in s.name for k in keywords)]
+    if not chosen:
+        known = sorted({t for s in scenarios for t in (s.block, *s.tags)})
+        raise ConfigError(f"no scenario matches --tags {','.join(tags or []) or '(any)'} "
+                          f"-k {','.join(keywords or []) or '(any)'}; tags and blocks: {', '.join(known)}")
+    return chosen
+
+
+def split_csv(values: list[str] | None) -> list[str]:
+    """`--tags a,b --tags c` -> [a, b, c]."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]

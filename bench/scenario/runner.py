@@ -19,9 +19,9 @@ from bench.ev_model import EvModel
 from bench.iec61851 import CpState
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
-from bench.scenario.steps import STEPS, StepContext, StepFailed, TagPresenter
+from bench.scenario.steps import STEPS, NotApplicable, StepContext, StepFailed, TagPresenter
 from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
-from bench.verify import CheckInputs, run_check
+from bench.verify import CHECKS, CheckInputs, run_check
 from instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ class PositionRuntime:
     trace: Trace
     sampler: Sampler
     tag_presenter: TagPresenter | None = None
+
+    @property
+    def protocol_only(self) -> bool:
+        """No instruments on this position: protocol checks run, physical ones are SKIPPED."""
+        return not self.config.instruments
 
     def health(self) -> str | None:
         """Why the position's instruments can no longer be trusted, if they cannot."""
@@ -67,7 +72,11 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
                        on_event: Callable[..., None] | None = None) -> ScenarioRecord:
     clock = pos.clock
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
-                         charge_point_id=pos.config.dut.charge_point_id)
+                         charge_point_id=pos.config.dut.charge_point_id, block=scenario.block,
+                         ocpp_ids=list(scenario.ocpp_ids))
+    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
+    if version not in scenario.ocpp_versions:
+        return _skip(pos, rec, f"not defined for OCPP {version} (only {', '.join(scenario.ocpp_versions)})")
     anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
     rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
     dut_cfg = pos.config.dut
@@ -79,6 +88,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     timeline.note_ev_state(anchor_mono, pos.ev.state if pos.ev else CpState.A)
     timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
     step_failure: str | None = None
+    skipped: str | None = None
     try:
         for i, step in enumerate(scenario.steps):
             srec = StepRecord(i, step.name, step.args.model_dump(exclude_defaults=True), clock.monotonic(),
@@ -95,6 +105,10 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             except StepFailed as exc:
                 srec.ok, srec.message = False, str(exc)
                 step_failure = f"step {i + 1} {step.name}: {exc}"
+                break
+            except NotApplicable as exc:
+                srec.ok, srec.message = False, f"not applicable: {exc}"
+                skipped = f"step {i + 1} {step.name} {exc}"
                 break
             finally:
                 srec.t_end_mono_s = clock.monotonic()
@@ -115,7 +129,18 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     finally:
         rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         rec.profiles_sent = ctx.profiles_sent
-        _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc)
+        if skipped and not rec.error:
+            rec.skipped, rec.verdict = skipped, Verdict.SKIPPED
+        else:
+            _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc)
+    return rec
+
+
+def _skip(pos: PositionRuntime, rec: ScenarioRecord, why: str) -> ScenarioRecord:
+    now = pos.clock.monotonic()
+    rec.t_start_mono_s = rec.t_end_mono_s = now
+    rec.utc_start = rec.utc_end = iso_utc(pos.clock.utcnow())
+    rec.skipped, rec.verdict = why, Verdict.SKIPPED
     return rec
 
 
@@ -145,6 +170,11 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
         inputs = CheckInputs(pos.config, pos.tolerances, t0, t1, pos.trace.columns(t0, t1), expected, txs,
                              mono_mapper(anchor_mono, anchor_utc))
         for check in scenario.checks:
+            if pos.protocol_only and CHECKS[check.name].physical:
+                rec.checks.append(CheckRecord(check.name, Verdict.SKIPPED, message=(
+                    "not measured: protocol-only position (no instruments configured)")))
+                rec.not_measured.append(check.name)
+                continue
             inputs.params = check.args
             rec.checks.append(run_check(check.name, inputs))
     verdicts = [c.verdict for c in rec.checks]

@@ -38,6 +38,11 @@ class StepFailed(Exception):
     """The DUT did not do what a compliant charger must: a FAIL, not an ERROR."""
 
 
+class NotApplicable(Exception):
+    """The scenario cannot run on this position (e.g. it needs an EV emulator the bench does
+    not have): the scenario is SKIPPED with this reason, neither passed nor failed."""
+
+
 @dataclass
 class StepContext:
     clock: Clock
@@ -57,7 +62,7 @@ class StepContext:
 
     def need_ev(self) -> EvModel:
         if self.ev is None:
-            raise RuntimeError(f"position {self.position.name!r} has no EV emulator (with AC loads) configured")
+            raise NotApplicable(f"needs an EV emulator: position {self.position.name!r} has none configured")
         return self.ev
 
     @property

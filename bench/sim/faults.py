@@ -50,21 +50,22 @@ FAULTS: dict[str, str] = {
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
 }
 
-# The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
-# matrix (`bench faults --matrix`) runs, for each fault, the scenarios of these blocks.
+# The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
+# must catch each fault: the fault matrix (`bench faults --matrix`) runs, for each fault, these.
 FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
-    IGNORES_PROFILE: ("smart_charging",),
-    SLOW_REACTION: ("smart_charging",),
-    METER_GAIN_ERROR: ("metering",),
-    WRONG_CURRENT_REPORT: ("metering",),
-    PWM_OFFSET: ("smart_charging",),
-    ACCEPTS_INVALID_PROFILE: ("smart_charging",),
-    STACK_LEVEL_INVERTED: ("smart_charging",),
-    IGNORES_VALIDITY: ("smart_charging",),
-    W_AS_A: ("smart_charging",),
-    PHASES_IGNORED: ("smart_charging",),
-    RECURRENCE_FROM_MIDNIGHT: ("smart_charging",),
-    COMPOSITE_REPORT_WRONG: ("smart_charging",),
+    # where a block is long, the one scenario written to catch the fault ("block/scenario")
+    IGNORES_PROFILE: ("smart_charging/txprofile_step_down",),
+    SLOW_REACTION: ("smart_charging/txprofile_step_down",),
+    METER_GAIN_ERROR: ("metering/meter_values_accuracy",),
+    WRONG_CURRENT_REPORT: ("metering/meter_values_accuracy",),
+    PWM_OFFSET: ("smart_charging/txprofile_step_down",),
+    ACCEPTS_INVALID_PROFILE: ("smart_charging/txprofile_without_transaction",),
+    STACK_LEVEL_INVERTED: ("smart_charging/stacking",),
+    IGNORES_VALIDITY: ("smart_charging/validity_window",),
+    W_AS_A: ("smart_charging/watt_profile_one_phase",),
+    PHASES_IGNORED: ("smart_charging/watt_profile_one_phase",),
+    RECURRENCE_FROM_MIDNIGHT: ("smart_charging/daily_recurring",),
+    COMPOSITE_REPORT_WRONG: ("smart_charging/composite_schedule_report",),
     ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
     ACCEPTS_OLD_TLS: ("security",),
     ACCEPTS_SECURITY_DOWNGRADE: ("security",),

@@ -111,6 +111,12 @@ class VirtualLab:
                 reconnect_max_s=RECONNECT_MAX_S))
             await sp.charger.start()
 
+    def protocol_only_car(self, position: str, phases: int):
+        """(EV, loads) acting on the plant directly, for a position with no instruments."""
+        from bench.sim.plant_ev import plant_car
+
+        return plant_car(self.positions[position].plant, phases)
+
     def tag_presenter(self, position: str):
         """The virtual lab's RFID reader: presents a tag to the simulated charger."""
         charger = self.positions[position].charger

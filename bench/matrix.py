@@ -1,0 +1,192 @@
+"""The fault matrix: proof that every check of the scenario library can FAIL and does PASS.
+
+For one OCPP version it runs, each in its own virtual lab on its own free ports and as
+its own `bench run` process (so independent labs use both cores):
+- the clean runs: every scenario on the correct simulated charger, a few scenarios per
+  process, grouped by block;
+- the fault runs: for each injectable fault, the scenarios its `FAULT_BLOCKS` entry names
+  (whole blocks, or single `block/scenario` files where a block is long).
+
+The result is `{"faults": {fault: [scenarios that FAIL]}, "clean": {scenario: verdict}}`;
+it is complete when every fault has at least one FAIL and every clean verdict is PASS
+(or SKIPPED: a scenario not defined for that OCPP version).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bench.scenario.model import Scenario, load_suite
+from bench.sim import faults as F
+
+CLEAN_GROUP_SIZE = 3  # scenarios per clean process: short groups spread over the parallel labs
+GOOD_CLEAN = ("PASS", "SKIPPED")
+# The security block runs at security profile 2 (TLS with the bench's CA, Basic auth): there every
+# one of its probes applies (on profile 0 they are not applicable, and nothing could fail).
+SECURE_BLOCKS = frozenset({"security"})
+SECURE_PROFILE = 2
+SECURE_PASSWORD = "evbench-matrix-password-01"
+
+
+@dataclass(frozen=True)
+class MatrixJob:
+    name: str
+    fault: str | None
+    scenarios: tuple[Path, ...]
+
+
+@dataclass
+class JobResult:
+    job: MatrixJob
+    returncode: int
+    verdicts: dict[str, str]  # scenario -> verdict
+    log_tail: str = ""
+
+
+@dataclass
+class Matrix:
+    ocpp_version: str
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    clean: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # job -> why it produced no record
+
+    def to_json(self) -> dict:
+        return {"faults": self.faults, "clean": self.clean}
+
+    @property
+    def gaps(self) -> list[str]:
+        """Everything that keeps the matrix from being complete, in words."""
+        out = [f"fault {f}: no scenario FAILs" for f, failed in self.faults.items() if not failed]
+        out += [f"scenario {s}: {v} on the correct charger" for s, v in self.clean.items() if v not in GOOD_CLEAN]
+        out += [f"run {job}: {why}" for job, why in self.errors.items()]
+        return out
+
+
+def fault_targets(fault: str, scenarios_root: Path) -> list[Path]:
+    """The scenario files a fault must be caught by: its blocks' folders or single files."""
+    paths = []
+    for target in F.FAULT_BLOCKS[fault]:
+        path = scenarios_root / target
+        paths.append(path if path.is_dir() else path.with_suffix(".yaml"))
+    return paths
+
+
+def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJob]:
+    """Clean jobs (groups of scenarios per block) then one job per fault."""
+    suite = [s for s in load_suite([scenarios_root]) if version in s.ocpp_versions]
+    by_block: dict[str, list[Scenario]] = {}
+    for s in suite:
+        by_block.setdefault(s.block, []).append(s)
+    jobs = []
+    for block, items in sorted(by_block.items()):
+        for i in range(0, len(items), CLEAN_GROUP_SIZE):
+            group = items[i:i + CLEAN_GROUP_SIZE]
+            jobs.append(MatrixJob(f"clean-{block}-{i // CLEAN_GROUP_SIZE + 1}", None,
+                                  tuple(Path(s.file) for s in group)))
+    for fault in faults:
+        jobs.append(MatrixJob(f"fault-{fault}", fault, tuple(fault_targets(fault, scenarios_root))))
+    return jobs
+
+
+def free_port_config(config_path: Path, out: Path) -> Path:
+    """A copy of the config with every port 0, so labs running side by side never collide."""
+    data = yaml.safe_load(Path(config_path).read_text())
+    data["bench"]["csms"]["port"] = 0
+    for pos in data["positions"]:
+        for ins in (pos.get("instruments") or {}).values():
+            addr = ins["address"]
+            if addr.startswith("modbus"):
+                host_port, _, query = addr.partition("?")
+                ins["address"] = host_port.rsplit(":", 1)[0] + ":0" + (f"?{query}" if query else "")
+            else:
+                parts = addr.split("::")
+                if len(parts) >= 3 and parts[2].isdigit():
+                    parts[2] = "0"
+                ins["address"] = "::".join(parts)
+    path = Path(out) / "lab_config.free_ports.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def secure_config(free_ports: Path, out: Path, charge_point_ids: list[str]) -> Path:
+    """The free-port config at security profile 2, with certificates made once up front
+    (parallel runs must not race each other making them)."""
+    from bench.certs import ensure_certs
+    from bench.clock import RealClock
+
+    data = yaml.safe_load(Path(free_ports).read_text())
+    cert_dir = Path(out) / "certs"
+    ensure_certs(cert_dir, charge_point_ids, RealClock())
+    data["bench"]["csms"]["security"] = {"profile": SECURE_PROFILE, "cert_dir": str(cert_dir),
+                                         "password": SECURE_PASSWORD}
+    path = Path(out) / "lab_config.secure.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _needs_security(job: MatrixJob) -> bool:
+    return any((p if p.is_dir() else p.parent).name in SECURE_BLOCKS for p in job.scenarios)
+
+
+async def _run_job(job: MatrixJob, config: Path, version: str, out: Path, gate: asyncio.Semaphore,
+                   timeout_s: float) -> JobResult:
+    job_out = out / job.name
+    args = [sys.executable, "-m", "bench.cli", "run", "--config", str(config), "--ocpp", version,
+            "--out", str(job_out), "--no-report", *(["--fault", job.fault] if job.fault else []),
+            *map(str, job.scenarios)]
+    async with gate:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
+        try:
+            output, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except BaseException:  # timeout or Ctrl-C: never leave a lab running
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            raise
+    records = sorted(job_out.glob("*/record.json"))
+    verdicts = {}
+    if records:
+        data = json.loads(records[-1].read_text())
+        verdicts = {s["name"]: s["verdict"] for s in data["scenarios"]}
+    return JobResult(job, proc.returncode or 0, verdicts, output.decode(errors="replace")[-2000:])
+
+
+async def run_matrix(config_path: Path, scenarios_root: Path, version: str, out: Path,
+                     faults: list[str] | None = None, jobs_at_once: int = 6, timeout_s: float = 900,
+                     on_result=lambda result: None) -> Matrix:
+    out.mkdir(parents=True, exist_ok=True)
+    config = free_port_config(config_path, out)
+    cp_ids = [p["dut"]["charge_point_id"] for p in yaml.safe_load(config.read_text())["positions"]]
+    secure = secure_config(config, out, cp_ids)
+    faults = sorted(F.FAULTS) if faults is None else faults
+    gate = asyncio.Semaphore(jobs_at_once)
+    jobs = plan(scenarios_root, faults, version)
+    matrix = Matrix(version, faults={f: [] for f in faults})
+
+    async def one(job: MatrixJob) -> None:
+        result = await _run_job(job, secure if _needs_security(job) else config, version, out, gate, timeout_s)
+        collect(matrix, result)
+        on_result(result)
+
+    await asyncio.gather(*(one(job) for job in jobs))
+    matrix.clean = dict(sorted(matrix.clean.items()))
+    return matrix
+
+
+def collect(matrix: Matrix, result: JobResult) -> None:
+    job = result.job
+    if not result.verdicts:
+        matrix.errors[job.name] = f"no record (exit {result.returncode}): {result.log_tail[-300:]}"
+        return
+    if job.fault is None:
+        matrix.clean.update(result.verdicts)
+    else:
+        matrix.faults[job.fault] = sorted(s for s, v in result.verdicts.items() if v == "FAIL")
