@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ocpp", choices=OCPP_VERSIONS, metavar="VERSION",
                      help=f"OCPP version of every DUT, overriding lab_config.yaml ({', '.join(OCPP_VERSIONS)})")
     _selection_args(run)
+    run.add_argument("--protocol-only", action="store_true",
+                     help="ignore the configured instruments: test the OCPP behaviour only (physical checks SKIPPED)")
     run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
@@ -113,6 +115,14 @@ def with_ocpp_version(config: LabConfig, version: str | None) -> LabConfig:
     return config.model_copy(update={"positions": positions})
 
 
+def without_instruments(config: LabConfig, protocol_only: bool) -> LabConfig:
+    """The config with no instruments on any position (protocol-only mode), if asked."""
+    if not protocol_only:
+        return config
+    return config.model_copy(update={"positions": [p.model_copy(update={"instruments": {}})
+                                                   for p in config.positions]})
+
+
 def _check_fault(fault: str | None, config: LabConfig) -> None:
     if fault is None:
         return
@@ -132,6 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.session import RunOptions, make_run_dir, run_bench
 
     config = with_ocpp_version(load_config(args.config), args.ocpp)  # bad input stops here, before any instrument
+    config = without_instruments(config, args.protocol_only)
     scenarios = _load_selected(args)
     _check_fault(args.fault, config)
     clock = RealClock()
@@ -189,6 +200,10 @@ def _render(run_dir: Path) -> None:
         err_console.print(f"[bold magenta]report rendering failed:[/] {type(exc).__name__}: {exc}")
 
 
+def protocol_only_positions(record: RunRecord) -> list[str]:
+    return [name for name, info in (record.positions or {}).items() if info.get("protocol_only")]
+
+
 def _summary(record: RunRecord, run_dir: Path) -> None:
     from bench.report.figures import FIGURES
 
@@ -197,13 +212,19 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
         table.add_column(col, overflow="fold")
     for s in record.scenarios:
         v = Verdict(s.verdict).value
-        note = s.error or next((c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
+        note = s.error or s.skipped or next(
+            (c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
+        if not note and s.not_measured:
+            note = f"not measured: {', '.join(s.not_measured)}"
         table.add_row(s.name, s.position, f"[{VERDICT_STYLE[v]}]{v}[/]", f"{s.t_end_mono_s - s.t_start_mono_s:.1f} s",
                       ", ".join(f"{k} {v:.3g}" for k, v in (s.figures or {}).items() if k in FIGURES and v is not None),
                       note[:90])
     console.print(table)
     if record.error:
         console.print(f"[bold magenta]bench error:[/] {record.error}")
+    for pos in protocol_only_positions(record):
+        console.print(f"[yellow]protocol-only[/] {pos}: no instruments, so current, PWM and energy were not "
+                      "measured; those checks are SKIPPED")
     for pos, s in record.sampling.items():
         console.print(f"sampling {pos}: {s.get('achieved_hz')} Hz achieved of {s.get('configured_hz')} Hz, "
                       f"{s.get('samples')} samples, {s.get('read_errors')} read errors")

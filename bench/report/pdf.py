@@ -187,6 +187,11 @@ class _Builder:
                Spacer(1, 6 * mm), self.verdict_block(r.verdict, "verdict", self.width), Spacer(1, 6 * mm)]
         if not r.complete:
             out.append(self.p("INCOMPLETE RUN: the run was cut short; only what was recorded is reported.", "h2"))
+        blind = [name for name, info in (r.positions or {}).items() if info.get("protocol_only")]
+        if blind:
+            out.append(self.p(f"PROTOCOL-ONLY: position(s) {', '.join(blind)} had no instruments. Only the OCPP "
+                              "behaviour was tested; current, PWM and energy were NOT measured and every check "
+                              "that judges them is SKIPPED.", "h2"))
         out += [self.p("Device under test", "h2"), self.kv_table([
             ("Vendor", dut.get("vendor")), ("Model", dut.get("model")), ("Serial", dut.get("serial")),
             ("Firmware", dut.get("firmware")), ("OCPP version", r.ocpp_version),
@@ -279,6 +284,9 @@ class _Builder:
             text = ";  ".join(f"{FIGURES[n].label}: {_figure_text(val)} {FIGURES[n].unit}"
                               for n, val in figures if val is not None)
             out += [Spacer(1, 1.5 * mm), self.p(f"Key figures: {text}", "cell")]
+        if s.block or s.ocpp_ids:
+            out += [self.p(f"Block {s.block or '-'}   OCTT ids {', '.join(s.ocpp_ids) or '-'}", "cell")]
+        out += self.not_measured(s)
         failing = v in (Verdict.FAIL, Verdict.ERROR)
         if failing:  # the reason first: it is what the reader came for
             out += self.reasons(s)
@@ -334,6 +342,14 @@ class _Builder:
                              self.coloured(Verdict(m.verdict).value, m.verdict)])
         if len(rows) > 1:
             out += [self.p("Measurements", "h2"), self.table(rows, [0.22, 0.26, 0.11, 0.07, 0.11, 0.11, 0.12])]
+        return out
+
+    def not_measured(self, s: ScenarioRecord) -> list:
+        out = []
+        if s.skipped:
+            out.append(self.p(f"SKIPPED: {s.skipped}"))
+        if s.not_measured:
+            out.append(self.p(f"Not measured (protocol-only position): {', '.join(s.not_measured)}"))
         return out
 
     def reasons(self, s: ScenarioRecord) -> list:
