@@ -25,7 +25,7 @@ import yaml
 from bench.scenario.model import Scenario, load_suite
 from bench.sim import faults as F
 
-CLEAN_GROUP_SIZE = 3  # scenarios per clean process: short groups spread over the parallel labs
+CLEAN_GROUP_S = 60.0  # rough length of one clean process: short groups spread over the parallel labs
 GOOD_CLEAN = ("PASS", "SKIPPED")
 # The security block runs at security profile 2 (TLS with the bench's CA, Basic auth): there every
 # one of its probes applies (on profile 0 they are not applicable, and nothing could fail).
@@ -77,21 +77,40 @@ def fault_targets(fault: str, scenarios_root: Path) -> list[Path]:
     return paths
 
 
+def estimated_s(scenario: Scenario) -> float:
+    """Rough length of a scenario: its holds plus a few seconds for everything else."""
+    holds = sum(getattr(step.args, "seconds", 0.0) for step in scenario.steps if step.name == "hold")
+    return holds + 2.0 + 0.5 * len(scenario.steps)
+
+
+def groups(scenarios: list[Scenario], max_s: float = CLEAN_GROUP_S) -> list[list[Scenario]]:
+    """Scenarios in file order, cut into groups of at most about `max_s` each."""
+    out: list[list[Scenario]] = []
+    length = max_s
+    for s in scenarios:
+        if length + estimated_s(s) > max_s and (not out or out[-1]):
+            out.append([])
+            length = 0.0
+        out[-1].append(s)
+        length += estimated_s(s)
+    return out
+
+
 def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJob]:
-    """Clean jobs (groups of scenarios per block) then one job per fault."""
+    """Clean jobs (short groups of one block's scenarios) then one job per fault."""
     suite = [s for s in load_suite([scenarios_root]) if version in s.ocpp_versions]
     by_block: dict[str, list[Scenario]] = {}
     for s in suite:
         by_block.setdefault(s.block, []).append(s)
     jobs = []
     for block, items in sorted(by_block.items()):
-        for i in range(0, len(items), CLEAN_GROUP_SIZE):
-            group = items[i:i + CLEAN_GROUP_SIZE]
-            jobs.append(MatrixJob(f"clean-{block}-{i // CLEAN_GROUP_SIZE + 1}", None,
-                                  tuple(Path(s.file) for s in group)))
+        for n, group in enumerate(groups(items), 1):
+            jobs.append(MatrixJob(f"clean-{block}-{n}", None, tuple(Path(s.file) for s in group)))
     for fault in faults:
         jobs.append(MatrixJob(f"fault-{fault}", fault, tuple(fault_targets(fault, scenarios_root))))
-    return jobs
+    # longest first, so the long runs do not start last
+    return sorted(jobs, key=lambda j: -sum(estimated_s(s) for s in suite if Path(s.file) in j.scenarios
+                                            or any(Path(s.file).parent == p for p in j.scenarios)))
 
 
 def free_port_config(config_path: Path, out: Path) -> Path:

@@ -148,7 +148,8 @@ def _testcase(record: RunRecord, scenario: ScenarioRecord) -> ET.Element:
     elif verdict == Verdict.ERROR:
         ET.SubElement(case, "error", message=error_message(scenario), type="ERROR").text = _details(scenario)
     elif verdict == Verdict.SKIPPED:
-        reasons = [f"{c.name}: {c.message}" for c in scenario.checks if c.message]
+        reasons = [scenario.skipped] if scenario.skipped else []
+        reasons += [f"{c.name}: {c.message}" for c in scenario.checks if c.message]
         ET.SubElement(case, "skipped", message="; ".join(reasons) or "not applicable")
     out = "\n".join(x for x in (f"scenario file: {scenario.file}" if scenario.file else "",
                                   _figures_line(scenario), _system_out(scenario)) if x)
