@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list the scenarios: blocks, tags, OCTT ids, OCPP versions")
     ls.add_argument("scenarios", nargs="*", type=Path)
     _selection_args(ls)
+    ls.add_argument("--coverage", action="store_true",
+                    help="print the coverage table per block (Markdown): scenarios, OCTT ids, OCPP versions")
     ls.set_defaults(func=cmd_list)
 
     sim = sub.add_parser("sim", help="run the virtual lab on its own (simulated charger and instruments)")
@@ -236,11 +238,27 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
 
 # ---- list ------------------------------------------------------------------------
 
+def coverage_markdown(scenarios) -> str:
+    """Block | scenarios | OCTT ids | OCPP versions, one row per block."""
+    rows = ["| block | scenarios | OCTT ids | OCPP versions |", "|---|---|---|---|"]
+    blocks: dict[str, list] = {}
+    for s in scenarios:
+        blocks.setdefault(s.block, []).append(s)
+    for block, items in sorted(blocks.items()):
+        ids = sorted({i for s in items for i in s.ocpp_ids})
+        versions = [v for v in OCPP_VERSIONS if any(v in s.ocpp_versions for s in items)]
+        rows.append(f"| {block} | {', '.join(s.name for s in items)} | {', '.join(ids)} | {', '.join(versions)} |")
+    return "\n".join(rows)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     table = Table()
     for col in ("block", "scenario", "OCTT ids", "OCPP", "tags", "checks"):
         table.add_column(col, overflow="fold")
     scenarios = sorted(_load_selected(args), key=lambda s: (s.block, s.name))
+    if args.coverage:
+        print(coverage_markdown(scenarios))
+        return 0
     for s in scenarios:
         table.add_row(s.block, s.name, ",".join(s.ocpp_ids), ",".join(s.ocpp_versions), ",".join(s.tags),
                       ",".join(["step_expectations", *(c.name for c in s.checks)]))
