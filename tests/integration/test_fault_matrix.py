@@ -20,7 +20,7 @@ from bench.sim import faults as F
 from .conftest import ROOT, bench_cmd, free_port_config
 from .test_versions import validate_message_log
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]  # the runs are in the fixture
 VERSIONS = ("1.6", "2.0.1")
 LABS_PER_VERSION = 6
 

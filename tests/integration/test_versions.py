@@ -31,7 +31,7 @@ from bench.sim import faults as F
 
 from .conftest import ROOT, BenchRun, bench_cmd, free_port_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]  # the runs are in the fixture
 
 VERSIONS = ("2.1",)  # 1.6 and 2.0.1: test_fault_matrix.py
 FAULT_VERSIONS = ("2.1",)
