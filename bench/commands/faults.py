@@ -35,6 +35,8 @@ def register(subparsers) -> None:
                    help="OCPP version of the simulated charger (default: as configured)")
     p.add_argument("--fault", action="append", dest="faults", metavar="NAME",
                    help="only this fault (repeatable); the clean runs still cover every scenario")
+    p.add_argument("--clean-only", action="store_true",
+                   help="only the clean runs: every scenario on the correct charger (e.g. on another OCPP version)")
     p.add_argument("--jobs", type=int, default=6, help="virtual labs running at once (default 6)")
     p.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
     p.set_defaults(func=cmd_faults)
@@ -72,7 +74,8 @@ async def _matrix(args: argparse.Namespace, version: str) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:
         out = args.out or Path(tmp)
         err.print(f"fault matrix on OCPP {version}, {args.jobs} labs at once, runs in {out}")
-        matrix = await run_matrix(args.config, args.scenarios, version, out, faults=args.faults,
+        faults = [] if args.clean_only else args.faults
+        matrix = await run_matrix(args.config, args.scenarios, version, out, faults=faults,
                                   jobs_at_once=args.jobs, on_result=progress)
     print(json.dumps(matrix.to_json(), indent=2))
     for gap in matrix.gaps:
