@@ -181,3 +181,9 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
     if rec.error:
         verdicts.append(Verdict.ERROR)
     rec.verdict = combine(verdicts)
+    declared = rec.checks[-len(scenario.checks):] if scenario.checks and not rec.error else []
+    if (rec.verdict is Verdict.PASS and declared and not rec.not_measured
+            and all(c.verdict is Verdict.SKIPPED for c in declared)):
+        # nothing the scenario is about applied here (e.g. TLS probes on a plain ws connection):
+        # passing its steps alone is not a PASS of what it tests
+        rec.verdict, rec.skipped = Verdict.SKIPPED, "; ".join(c.message for c in declared if c.message)
