@@ -15,6 +15,7 @@ from .test_reports_e2e import pdf_text
 pytestmark = pytest.mark.integration
 REMOTE = SCENARIOS / "remote_control" / "remote_start_stop.yaml"
 WITHOUT_TX = SCENARIOS / "smart_charging" / "txprofile_without_transaction.yaml"
+TLS = SCENARIOS / "security" / "tls_version_too_low.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,8 @@ def runs(tmp_path_factory):
                        "steps:\n  - hold: {seconds: 1}\n")
     common = ["run", "--protocol-only", "--config", str(config), "--ocpp", "2.0.1"]
     return run_in_parallel({
-        "clean": ([*common, "--out", str(base / "clean"), str(REMOTE), str(WITHOUT_TX), str(only_16)],
+        "clean": ([*common, "--out", str(base / "clean"), str(REMOTE), str(WITHOUT_TX), str(only_16),
+                   str(TLS)],
                   base / "clean"),
         "fault": ([*common, "--no-report", "--out", str(base / "fault"), "--fault", "accepts_invalid_profile",
                    str(WITHOUT_TX)], base / "fault"),
@@ -51,6 +53,9 @@ def test_protocol_checks_run_and_physical_ones_are_skipped(runs):
     skipped = by_name["only_on_16"]
     assert skipped["verdict"] == "SKIPPED" and "not defined for OCPP 2.0.1" in skipped["skipped"]
     assert "protocol-only pos1" in " ".join(run.stdout.split())
+    # nothing it tests applies on a plain ws connection: SKIPPED, not PASS
+    tls = by_name["tls_version_too_low"]
+    assert tls["verdict"] == "SKIPPED" and "security profile 0" in tls["skipped"]
 
 
 def test_the_report_says_what_was_not_measured(runs):
