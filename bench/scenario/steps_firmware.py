@@ -14,16 +14,16 @@ compliant charger reports.
 - `get_diagnostics`: 1.6 GetDiagnostics / 2.x GetLog (DiagnosticsLog) -> Uploading,
   Uploaded with a non-empty file on the server; a refusing or unreachable server ->
   UploadFailed (2.x UploadFailure).
-- `expect_firmware_statuses`: what the charger reported since the last step that
-  consumed events (the two steps above leave the events for it): statuses in order,
-  statuses that must not come within a hold window.
+- `expect_firmware_statuses`: what the charger reported since the last UpdateFirmware or
+  GetDiagnostics the steps above sent: statuses in order, statuses that must not come
+  within a hold window.
 """
 from __future__ import annotations
 
 import socket
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field
 
@@ -78,7 +78,7 @@ class GetDiagnosticsArgs(_Args):
 
 class ExpectFirmwareStatusesArgs(_Args):
     """`statuses` in this order among the firmware (or log: `of: diagnostics`) statuses reported
-    since the last step that consumed events; none of `absent` until `hold_s` after the last."""
+    since the last update_firmware / get_diagnostics; none of `absent` until `hold_s` after them."""
 
     of: Literal["firmware", "diagnostics"] = "firmware"
     statuses: list[str] = []
@@ -112,7 +112,15 @@ def bench_image(version: str) -> bytes:
     return FIRMWARE_MAGIC + version.encode() + b"\n" + bulk
 
 
-def _statuses_of(ctx: StepContext, of: str, request_id: int | None) -> tuple[str, object]:
+def _note_command(ctx: StepContext) -> int:
+    """Mark the events from here on as this transfer's (one StepContext per scenario run
+    carries the mark for `expect_firmware_statuses`)."""
+    mark = ctx.dut.mark()
+    ctx.__dict__["_transfer_mark"] = mark
+    return mark
+
+
+def _statuses_of(ctx: StepContext, of: str, request_id: int | None) -> tuple[str, Callable[[DutEvent], bool]]:
     """The event kind carrying `of` statuses on the DUT's version, and a predicate for the request."""
     if of == "firmware":
         kind = EventKind.FIRMWARE_STATUS
@@ -124,7 +132,7 @@ def _statuses_of(ctx: StepContext, of: str, request_id: int | None) -> tuple[str
     return kind, mine
 
 
-async def _follow(ctx: StepContext, kind: str, mine, since: int, expected: list[str], optional: frozenset[str],
+async def _follow(ctx: StepContext, kind: str, mine: Callable[[DutEvent], bool], since: int, expected: list[str], optional: frozenset[str],
                   final: frozenset[str], timeout_s: float, settle_s: float, what: str) -> list[DutEvent]:
     """Wait for `expected` in order; FAIL on any other status (except `optional`), on a final
     status out of turn, on silence, and on anything that comes within `settle_s` after the last."""
@@ -185,7 +193,7 @@ async def update_firmware(ctx: StepContext, args: UpdateFirmwareArgs) -> None:
             url = files.fail(path, 404)
         else:
             url = closed_port_url(host, path)
-        mark = ctx.dut.mark()
+        mark = _note_command(ctx)
         retrieve_at = ctx.clock.utcnow() + timedelta(seconds=args.retrieve_in_s)
         answer = await ctx.dut.update_firmware(url, retrieve_at, retries=args.retries,
                                                retry_interval_s=args.retry_interval_s)
@@ -241,7 +249,7 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
             url = closed_port_url(host, UPLOAD_DIR)
         else:
             url = files.accept_uploads(UPLOAD_DIR, 201 if args.server == "accepting" else REFUSED_UPLOAD_STATUS)
-        mark = ctx.dut.mark()
+        mark = _note_command(ctx)
         answer = await ctx.dut.get_diagnostics(url, retries=args.retries, retry_interval_s=args.retry_interval_s)
         if answer.status != "Accepted":
             raise StepFailed(f"GetLog: DUT answered {answer.status}, a compliant charger answers Accepted")
@@ -267,21 +275,22 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
 
 async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatusesArgs) -> None:
     kind, mine = _statuses_of(ctx, args.of, None)
-    index, deadline = ctx.event_cursor, ctx.now() + args.timeout_s
+    since = max(ctx.event_cursor, ctx.__dict__.get("_transfer_mark", 0))
+    index, deadline = since, ctx.now() + args.timeout_s
     position = 0
     while position < len(args.statuses):
         try:
             event = await ctx.dut.wait_for(kind, lambda e: e.data["status"] == args.statuses[position],
                                            timeout_s=max(deadline - ctx.now(), 0.001), since_index=index)
         except DutError:
-            got = [e.data["status"] for e in ctx.dut.events[ctx.event_cursor:] if e.kind == kind]
+            got = [e.data["status"] for e in ctx.dut.events[since:] if e.kind == kind]
             raise StepFailed(f"expected {args.of} statuses {', '.join(args.statuses)} in this order within "
                              f"{args.timeout_s:g} s; the DUT reported {', '.join(got) or 'nothing'}") from None
         index = ctx.dut.events.index(event) + 1
         position += 1
     if args.hold_s:
         await ctx.clock.sleep(args.hold_s)
-    reported = [e for e in ctx.dut.events[ctx.event_cursor:] if e.kind == kind and mine(e)]
+    reported = [e for e in ctx.dut.events[since:] if e.kind == kind and mine(e)]
     bad = [e.data["status"] for e in reported if e.data["status"] in args.absent]
     if bad:
         raise StepFailed(f"a compliant charger does not report {', '.join(sorted(set(bad)))} here; the DUT reported "
