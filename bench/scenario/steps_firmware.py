@@ -7,9 +7,10 @@ just reported that it did. The steps wait for the whole status sequence and
 FAIL (StepFailed) with what the charger reported when it differs from what a
 compliant charger reports.
 
-- `update_firmware`: UpdateFirmware; served -> Downloading, Downloaded, Installing,
-  (2.x InstallRebooting,) Installed and a boot with the new firmware version (2.x
-  reason FirmwareUpdate); missing (HTTP 404) or unreachable -> Downloading,
+- `update_firmware`: UpdateFirmware; served -> (2.x DownloadScheduled when retrieveDate is
+  ahead,) Downloading, Downloaded, Installing, (2.x InstallRebooting,) Installed, no download
+  before retrieveDate, and a boot with the new firmware version (2.x reason FirmwareUpdate and
+  a FirmwareUpdated security event); missing (HTTP 404) or unreachable -> Downloading,
   DownloadFailed after its retries, never Installing.
 - `get_diagnostics`: 1.6 GetDiagnostics / 2.x GetLog (DiagnosticsLog) -> Uploading,
   Uploaded with a non-empty file on the server; a refusing or unreachable server ->
@@ -45,6 +46,8 @@ FINAL_LOG = frozenset({"Uploaded", "UploadFailed", "UploadFailure", "BadMessage"
                        "PermissionDenied", "AcceptedCanceled"})
 UPLOAD_FAILED = {"1.6": "UploadFailed"}  # 2.x: UploadFailure
 REFUSED_UPLOAD_STATUS = 500
+RETRIEVE_TOLERANCE_S = 0.5  # a download this much before retrieveDate is still "at" it (clock skew)
+FIRMWARE_UPDATED_EVENT = "FirmwareUpdated"  # 2.x security event after booting the new firmware
 
 
 class UpdateFirmwareArgs(_Args):
@@ -185,6 +188,8 @@ async def update_firmware(ctx: StepContext, args: UpdateFirmwareArgs) -> None:
         expected = ["Downloading", "Downloaded", "Installing", "Installed"]
     else:
         expected = ["Downloading", "DownloadFailed"]
+    if args.expect is None and v2x and args.retrieve_in_s > 0:
+        expected.insert(0, "DownloadScheduled")  # TC_L_03: the wait is reported
     boot = args.file == "served" if args.expect_boot is None else args.expect_boot
     async with FileServer(ctx.clock, host) as files:
         if args.file == "served":
@@ -195,6 +200,7 @@ async def update_firmware(ctx: StepContext, args: UpdateFirmwareArgs) -> None:
             url = closed_port_url(host, path)
         mark = _note_command(ctx)
         retrieve_at = ctx.clock.utcnow() + timedelta(seconds=args.retrieve_in_s)
+        retrieve_mono = ctx.now() + args.retrieve_in_s
         answer = await ctx.dut.update_firmware(url, retrieve_at, retries=args.retries,
                                                retry_interval_s=args.retry_interval_s)
         if answer.status != "Accepted":
@@ -211,6 +217,10 @@ async def update_firmware(ctx: StepContext, args: UpdateFirmwareArgs) -> None:
         if not fetched:
             raise StepFailed(f"the DUT reported Downloaded, but the bench's file server got no download of {path} "
                              f"before that ({len(gets)} request(s) for it)")
+    early = [r for r in gets if r.t_mono_s < retrieve_mono - RETRIEVE_TOLERANCE_S]
+    if early:
+        raise StepFailed(f"the DUT downloaded the firmware {retrieve_mono - early[0].t_mono_s:.1f} s before the "
+                         f"retrieveDate of the UpdateFirmware")
     if args.file == "missing" and "DownloadFailed" in expected and not gets:
         raise StepFailed(f"the DUT reported DownloadFailed without trying to download {url}")
     ctx.notes.append(f"firmware {args.file}: {len(gets)} download attempt(s); statuses "
@@ -234,6 +244,13 @@ async def _expect_firmware_boot(ctx: StepContext, mark: int, version: str, v2x: 
     if v2x and last.data.get("reason") != "FirmwareUpdate":
         raise StepFailed(f"BootNotification after a firmware update: reason {last.data.get('reason')!r}, "
                          "a compliant charger says FirmwareUpdate")
+    if v2x:
+        try:
+            await ctx.dut.wait_for(EventKind.SECURITY_EVENT, lambda e: e.data.get("type") == FIRMWARE_UPDATED_EVENT,
+                                   timeout_s=timeout_s, since_index=ctx.dut.events.index(last))
+        except DutError:
+            raise StepFailed(f"no SecurityEventNotification {FIRMWARE_UPDATED_EVENT} after booting the new firmware "
+                             f"within {timeout_s:g} s (TC_L_01 step 15)") from None
 
 
 async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:

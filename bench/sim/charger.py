@@ -843,6 +843,9 @@ class SimulatedCharger:
         self.config.firmware = version
         await self._reconnect()
 
+    async def firmware_booted(self) -> None:
+        """Back with the new firmware (2.x reports a security event here)."""
+
     def diagnostics_text(self) -> str:
         c = self.config
         lines = [f"charger {c.charge_point_id} vendor {c.vendor} model {c.model} firmware {c.firmware}",

@@ -48,6 +48,7 @@ class TransferHost(Protocol):
     async def report_firmware_status(self, status: str, request_id: int | None) -> None: ...
     async def report_log_status(self, status: str, request_id: int | None) -> None: ...
     async def reboot_for_firmware(self, version: str) -> None: ...
+    async def firmware_booted(self) -> None: ...
     def diagnostics_text(self) -> str: ...
 
 
@@ -156,13 +157,17 @@ def firmware_version(image: bytes) -> str | None:
 # ---- the flows ------------------------------------------------------------------------------
 
 async def update_firmware(host: TransferHost, request: FirmwareRequest, faults: frozenset[str],
-                          reboot_status: str | None = None) -> None:
-    """Download, install, reboot, report. `reboot_status` is reported just before the reboot
-    (2.x InstallRebooting; 1.6 has none)."""
+                          reboot_status: str | None = None, scheduled_status: str | None = None) -> None:
+    """Download (not before retrieve_at), install, reboot, report. `scheduled_status` is reported
+    when the download waits for retrieve_at, `reboot_status` just before the reboot (2.x
+    DownloadScheduled and InstallRebooting; 1.6 has neither)."""
     clock = host.clock
-    if request.retrieve_at is not None:
-        await clock.sleep(max(0.0, (request.retrieve_at - clock.utcnow()).total_seconds()))
     report = host.report_firmware_status
+    wait_s = (request.retrieve_at - clock.utcnow()).total_seconds() if request.retrieve_at else 0.0
+    if wait_s > 0:
+        if scheduled_status is not None:
+            await report(scheduled_status, request.request_id)
+        await clock.sleep(wait_s)
     await report("Downloading", request.request_id)
     if F.FIRMWARE_STATUS_SKIPPED in faults:  # says it did it all, fetches nothing
         image = None
@@ -185,6 +190,7 @@ async def update_firmware(host: TransferHost, request: FirmwareRequest, faults: 
         deadline = clock.monotonic() + REBOOT_WAIT_S
         while host.boot_count == boots and clock.monotonic() < deadline:
             await clock.sleep(0.1)
+        await host.firmware_booted()
     await report("Installed", request.request_id)
 
 

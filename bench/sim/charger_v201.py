@@ -750,7 +750,8 @@ class SimulatedCharger201(SimulatedCharger):
         firmware = p["firmware"]
         request = FW.FirmwareRequest(firmware["location"], parse_iso(firmware["retrieveDateTime"]), p.get("retries", 0),
                                      p.get("retryInterval", FW.DEFAULT_RETRY_INTERVAL_S), request_id=p["requestId"])
-        self._defer(uid, lambda: FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting"))
+        self._defer(uid, lambda: FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting",
+                                                              scheduled_status="DownloadScheduled"))
         return self.RESULT.UpdateFirmware(status="Accepted")
 
     def on_get_log(self, uid: str, p: dict) -> Any:
@@ -769,6 +770,9 @@ class SimulatedCharger201(SimulatedCharger):
     async def reboot_for_firmware(self, version: str) -> None:
         self._boot_reason = "FirmwareUpdate"
         await super().reboot_for_firmware(version)
+
+    async def firmware_booted(self) -> None:
+        await self._report_transfer(self._security_event_payload("FirmwareUpdated", self.config.firmware))
 
     def on_set_network_profile(self, uid: str, p: dict) -> Any:
         """Stored for the slot; a lower security profile than the one in use is refused (B09.FR.04,

@@ -76,3 +76,19 @@ async def test_display_steps_pass_and_the_fault_fails(blab):
     await run(ctx, "set_display_message", id=5, content="five")
     with pytest.raises(StepFailed, match=r"answered Unknown.*did not clear \[5\]"):
         await run(ctx, "get_display_messages", ids=[5])
+
+
+async def test_a_download_before_the_retrieve_date_fails(blab, monkeypatch):
+    """A charger that ignores retrieveDate (downloads at once) is caught by the file server's log."""
+    from dataclasses import replace
+
+    from bench.sim import charger_firmware as FW
+
+    flow = FW.update_firmware
+
+    def at_once(host, request, *args, **kwargs):
+        return flow(host, replace(request, retrieve_at=None), *args, **kwargs)
+    monkeypatch.setattr(FW, "update_firmware", at_once)
+    await blab.charger("1.6")
+    with pytest.raises(StepFailed, match="before the retrieveDate"):
+        await run(_ctx(blab), "update_firmware", file="served", retrieve_in_s=3, settle_s=0.2)

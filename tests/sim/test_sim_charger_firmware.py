@@ -4,6 +4,8 @@ sockets, free ports): the file really moves, the statuses say so, and each fault
 exactly that."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bench.csms.events import EventKind
@@ -64,10 +66,23 @@ async def test_update_firmware_downloads_installs_and_boots_the_new_version(blab
     assert boot.data["identity"].firmware == "9.9.9"
     if version != "1.6":
         assert boot.data["reason"] == "FirmwareUpdate"
+        assert [e.data["type"] for e in blab.dut.events[mark:] if e.kind == EventKind.SECURITY_EVENT] \
+            == ["FirmwareUpdated"]
         assert {e.data["request_id"] for e in blab.dut.events[mark:] if e.kind == EventKind.FIRMWARE_STATUS} \
             == {answer.request_id}
     installed = next(e for e in blab.dut.events[mark:] if e.data.get("status") == "Installed")
     assert installed.t_mono_s > boot.t_mono_s  # Installed is reported by the new firmware
+
+
+async def test_scheduled_download_waits_for_the_retrieve_date(blab, version):
+    await blab.charger(version)
+    url = blab.files.serve("/fw.bin", IMAGE)
+    mark, sent = blab.dut.mark(), blab.clock.monotonic()
+    await blab.dut.update_firmware(url, blab.clock.utcnow() + timedelta(seconds=1.0))
+    statuses = await _statuses(blab, EventKind.FIRMWARE_STATUS, mark, {"Installed", "DownloadFailed"})
+    assert statuses[:2] == (["Downloading", "Downloaded"] if version == "1.6" else ["DownloadScheduled", "Downloading"])
+    [get] = blab.files.requests
+    assert get.t_mono_s - sent >= 1.0
 
 
 async def test_failed_download_is_retried_then_download_failed(blab, version):
