@@ -25,6 +25,7 @@ from bench.csms.events import (
     DutEvent,
     DutIdentity,
     EventKind,
+    FileTransferAnswer,
     Finding,
     MeterSample,
     Transaction,
@@ -96,6 +97,10 @@ class DutSession(Protocol):
     async def configure_metering(self, sample_interval_s: int, measurands: str) -> dict[str, str]: ...
     async def set_basic_auth_password(self, password: str) -> str: ...
     async def set_security_profile(self, profile: int, csms_url: str, slot: int = 1) -> str: ...
+    async def update_firmware(self, location: str, retrieve_at: datetime | None, retries: int | None,
+                              retry_interval_s: int | None) -> FileTransferAnswer: ...
+    async def get_diagnostics(self, location: str, retries: int | None,
+                              retry_interval_s: int | None) -> FileTransferAnswer: ...
 
 
 # Commands only a 2.x adapter has (the Dut raises DutNotSupported on 1.6).
@@ -296,6 +301,22 @@ class Dut:
         return await self._command("SetSecurityProfile", lambda s: s.set_security_profile(profile, csms_url),
                                    timeout_s)
 
+    async def update_firmware(self, location: str, retrieve_at: datetime | None = None, *, retries: int | None = None,
+                              retry_interval_s: int | None = None, timeout_s: float | None = None
+                              ) -> FileTransferAnswer:
+        """UpdateFirmware from `location` (retrieve now if `retrieve_at` is None); the charger then
+        reports FIRMWARE_STATUS events (2.x with the answer's request_id)."""
+        return await self._command("UpdateFirmware", lambda s: s.update_firmware(
+            location, retrieve_at, retries, retry_interval_s), timeout_s)
+
+    async def get_diagnostics(self, location: str, *, retries: int | None = None,
+                              retry_interval_s: int | None = None, timeout_s: float | None = None
+                              ) -> FileTransferAnswer:
+        """1.6 GetDiagnostics (DIAGNOSTICS_STATUS events), 2.x GetLog of the DiagnosticsLog
+        (LOG_STATUS events with the answer's request_id): upload a file to `location`."""
+        return await self._command("GetDiagnostics", lambda s: s.get_diagnostics(
+            location, retries, retry_interval_s), timeout_s)
+
     # 2.x only -----------------------------------------------------------------
     async def get_variables(self, refs: list[tuple[str, ...]], *, timeout_s: float | None = None) -> list[dict]:
         """GetVariables of (component, variable[, instance]) refs: getVariableResult as on the wire."""
@@ -407,9 +428,10 @@ class Dut:
         self._detached = None
         self.emit(EventKind.DISCONNECTED, **info)
 
-    def record_boot(self, identity: DutIdentity) -> None:
+    def record_boot(self, identity: DutIdentity, **data: Any) -> None:
+        """`data`: 2.x `reason` (PowerUp, FirmwareUpdate, RemoteReset, ...)."""
         self.identity = identity
-        self.emit(EventKind.BOOT, identity=identity)
+        self.emit(EventKind.BOOT, identity=identity, **data)
 
     def record_status(self, connector_id: int, status: str, **data: Any) -> None:
         self._statuses[connector_id] = status

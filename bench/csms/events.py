@@ -19,7 +19,7 @@ from typing import Any
 class EventKind(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
-    BOOT = "boot"
+    BOOT = "boot"  # data: identity (DutIdentity); 2.x: reason
     HEARTBEAT = "heartbeat"
     STATUS = "status"  # data: status, error_code, info (1.6); 2.x: connector_status or charging_state in `source`
     AUTHORIZE = "authorize"  # data: id_tag, status
@@ -110,6 +110,16 @@ class Transaction:
         if self.meter_stop_wh is None or self.meter_start_wh is None:
             return None
         return self.meter_stop_wh - self.meter_start_wh
+
+
+@dataclass(frozen=True)
+class FileTransferAnswer:
+    """The charger's answer to UpdateFirmware or GetDiagnostics (2.x GetLog), in the same
+    words on every version."""
+
+    status: str  # 1.6 answers carry no status: "Accepted"
+    request_id: int | None = None  # 2.x: the requestId its FirmwareStatus/LogStatus notifications carry
+    file_name: str | None = None  # GetDiagnostics/GetLog: the name of the file it will upload (if it says)
 
 
 @dataclass(frozen=True)

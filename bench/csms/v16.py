@@ -9,6 +9,7 @@ was on the wire (camelCase), so nothing is lost in snake_case round trips.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from ocpp.exceptions import FormationViolationError, FormatViolationError, OCPPError
@@ -28,7 +29,7 @@ from bench.csms.adapter import (  # noqa: F401  (re-exported: the 1.6 names of t
     convert_unit,
     default_unit,
 )
-from bench.csms.events import DutIdentity, EventKind, FindingKind, MeterSample, Transaction
+from bench.csms.events import DutIdentity, EventKind, FileTransferAnswer, FindingKind, MeterSample, Transaction
 
 LOG = logging.getLogger("bench.csms")
 
@@ -269,3 +270,15 @@ class V16Session(AdapterBase, ChargePoint):
         # security whitepaper A05: only ever raised; the URL stays (1.6 has no network profiles)
         return await self.change_configuration("SecurityProfile", str(profile))
 
+    async def update_firmware(self, location: str, retrieve_at: datetime | None, retries: int | None,
+                              retry_interval_s: int | None) -> FileTransferAnswer:
+        await self._request(call.UpdateFirmware(
+            location=location, retrieve_date=iso_utc(retrieve_at or self._clock.utcnow()), retries=retries,
+            retry_interval=retry_interval_s))
+        return FileTransferAnswer("Accepted")
+
+    async def get_diagnostics(self, location: str, retries: int | None,
+                              retry_interval_s: int | None) -> FileTransferAnswer:
+        answer = await self._request(call.GetDiagnostics(location=location, retries=retries,
+                                                         retry_interval=retry_interval_s))
+        return FileTransferAnswer("Accepted", file_name=answer.get("fileName"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from datetime import datetime
 from typing import Any
 
 from ocpp.routing import on
@@ -29,7 +30,7 @@ from ocpp.v201.enums import Action
 from bench.clock import iso_utc
 from bench.csms.adapter import DEFAULT_CONTEXT, DEFAULT_MEASURAND, AdapterBase, convert_unit, default_unit
 from bench.csms.dut import DutError
-from bench.csms.events import DutIdentity, EventKind, FindingKind, MeterSample, Transaction
+from bench.csms.events import DutIdentity, EventKind, FileTransferAnswer, FindingKind, MeterSample, Transaction
 from bench.csms.profiles import purpose_for, to_version
 
 LOG = logging.getLogger("bench.csms")
@@ -143,7 +144,7 @@ class V2xSession(AdapterBase):
             vendor=station.get("vendorName", ""), model=station.get("model", ""),
             serial=station.get("serialNumber"), firmware=station.get("firmwareVersion"),
             iccid=modem.get("iccid"), imsi=modem.get("imsi"),
-        ))
+        ), reason=reason)
         return self.RESULT.BootNotification(current_time=iso_utc(self._clock.utcnow()),
                                             interval=self._settings.heartbeat_interval_s, status="Accepted")
 
@@ -445,6 +446,22 @@ class V2xSession(AdapterBase):
 
     async def clear_display_message(self, message_id: int) -> str:
         return await self._status_of(self.CALL.ClearDisplayMessage(id=message_id))
+
+    async def update_firmware(self, location: str, retrieve_at: datetime | None, retries: int | None,
+                              retry_interval_s: int | None) -> FileTransferAnswer:
+        request_id = next(self._request_ids)
+        firmware = {"location": location, "retrieveDateTime": iso_utc(retrieve_at or self._clock.utcnow())}
+        answer = await self._request(self.CALL.UpdateFirmware(
+            request_id=request_id, firmware=firmware, retries=retries, retry_interval=retry_interval_s))
+        return FileTransferAnswer(answer["status"], request_id)
+
+    async def get_diagnostics(self, location: str, retries: int | None,
+                              retry_interval_s: int | None) -> FileTransferAnswer:
+        request_id = next(self._request_ids)
+        answer = await self._request(self.CALL.GetLog(
+            log={"remoteLocation": location}, log_type="DiagnosticsLog", request_id=request_id, retries=retries,
+            retry_interval=retry_interval_s))
+        return FileTransferAnswer(answer["status"], request_id, answer.get("filename"))
 
 
 class V201Session(V2xSession, ChargePoint):

@@ -43,9 +43,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from bench.clock import Clock, iso_utc
+from bench.clock import Clock, iso_utc, parse_iso
 from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
+from bench.sim import charger_firmware as FW
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
 from bench.sim.charger_security import ChargerSecurity, valid_password
@@ -114,7 +115,7 @@ def _configuration_keys(cfg: ChargerSimConfig) -> dict[str, _Key]:
         "AuthorizeRemoteTxRequests": _Key("false", readonly=True, kind="bool"),
         "StopTransactionOnEVSideDisconnect": _Key("true", readonly=True, kind="bool"),
         "NumberOfConnectors": _Key(str(cfg.connectors), readonly=True, kind="int"),
-        "SupportedFeatureProfiles": _Key("Core,SmartCharging,RemoteTrigger", readonly=True),
+        "SupportedFeatureProfiles": _Key("Core,FirmwareManagement,SmartCharging,RemoteTrigger", readonly=True),
         "MeterValuesSampledDataMaxLength": _Key(str(len(SUPPORTED_MEASURANDS)), readonly=True, kind="int"),
         "ChargeProfileMaxStackLevel": _Key("10", readonly=True, kind="int"),
         "ChargingScheduleAllowedChargingRateUnit": _Key("Current,Power", readonly=True),
@@ -283,6 +284,22 @@ class _OcppLink(ChargePoint):
     @on(Action.change_availability)
     def sim_on_change_availability(self, call_unique_id: str, **kw):
         return self.sim.on_change_availability(call_unique_id, **kw)
+
+    @on(Action.update_firmware)
+    def sim_on_update_firmware(self, call_unique_id: str, **kw):
+        return self.sim.on_update_firmware(call_unique_id, **kw)
+
+    @on(Action.get_diagnostics)
+    def sim_on_get_diagnostics(self, call_unique_id: str, **kw):
+        return self.sim.on_get_diagnostics(call_unique_id, **kw)
+
+    @after(Action.update_firmware)
+    def sim_after_update_firmware(self, call_unique_id: str, **kw):
+        self.sim.run_follow_up(call_unique_id)
+
+    @after(Action.get_diagnostics)
+    def sim_after_get_diagnostics(self, call_unique_id: str, **kw):
+        self.sim.run_follow_up(call_unique_id)
 
     @on(Action.clear_cache)
     def sim_on_clear_cache(self, **kw):
@@ -791,6 +808,51 @@ class SimulatedCharger:
         if conn.transaction:
             self._defer(call_unique_id, lambda: self._stop_transaction(conn, "UnlockCommand"))
         return call_result.UnlockConnector(status="Unlocked")
+
+    # ---- firmware and diagnostics (the flows are in charger_firmware.py) -----------------------
+    def on_update_firmware(self, call_unique_id: str, location: str, retrieve_date: str, retries: int | None = None,
+                           retry_interval: int | None = None, **_: Any):
+        request = FW.FirmwareRequest(location, parse_iso(retrieve_date), retries or 0,
+                                     FW.DEFAULT_RETRY_INTERVAL_S if retry_interval is None else retry_interval)
+        self._defer(call_unique_id, lambda: FW.update_firmware(self, request, self._faults))
+        return call_result.UpdateFirmware()
+
+    def on_get_diagnostics(self, call_unique_id: str, location: str, retries: int | None = None,
+                           retry_interval: int | None = None, **_: Any):
+        name = FW.diagnostics_file_name(self.config.charge_point_id, self.clock)
+        request = FW.LogRequest(location, name, retries or 0,
+                                FW.DEFAULT_RETRY_INTERVAL_S if retry_interval is None else retry_interval)
+        self._defer(call_unique_id, lambda: FW.upload_log(self, request, self._faults, "UploadFailed"))
+        return call_result.GetDiagnostics(file_name=name)
+
+    async def report_firmware_status(self, status: str, request_id: int | None) -> None:
+        await self._report_transfer(call.FirmwareStatusNotification(status=status))
+
+    async def report_log_status(self, status: str, request_id: int | None) -> None:
+        await self._report_transfer(call.DiagnosticsStatusNotification(status=status))
+
+    async def _report_transfer(self, payload: Any) -> None:
+        """In order, kept over a lost connection (a reboot), answered before the flow goes on."""
+        try:
+            await self._call(payload, durable=True)
+        except (OCPPError, TimeoutError) as exc:
+            log.warning("%s: %s not delivered: %r", self.config.charge_point_id, type(payload).__name__, exc)
+
+    async def reboot_for_firmware(self, version: str) -> None:
+        """The new firmware runs after a reboot: the next BootNotification names it."""
+        self.config.firmware = version
+        await self._reconnect()
+
+    async def firmware_booted(self) -> None:
+        """Back with the new firmware (2.x reports a security event here)."""
+
+    def diagnostics_text(self) -> str:
+        c = self.config
+        lines = [f"charger {c.charge_point_id} vendor {c.vendor} model {c.model} firmware {c.firmware}",
+                 f"OCPP {self.OCPP_VERSION}, boots {self.boot_count}, at {iso_utc(self.clock.utcnow())}"]
+        lines += [f"connector {i}: {conn.last_status[0] if conn.last_status else 'unknown'}"
+                  for i, conn in self._connectors.items()]
+        return "\n".join(lines) + "\n"
 
     def on_change_availability(self, call_unique_id: str, connector_id: int, type: str, **_: Any):
         if connector_id != 0 and connector_id not in self._connectors:

@@ -40,8 +40,9 @@ from ocpp.v201.enums import Action as Action201
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
-from bench.clock import Clock, iso_utc
+from bench.clock import Clock, iso_utc, parse_iso
 from bench.iec61851 import MIN_AC_CURRENT_A, CpState
+from bench.sim import charger_firmware as FW
 from bench.sim import faults as F
 from bench.sim.charger import (
     RESPONSE_TIMEOUT_S,
@@ -88,6 +89,8 @@ ROUTES: dict[str, str] = {
     "SetNetworkProfile": "on_set_network_profile",
     "ClearCache": "on_clear_cache",
     "DataTransfer": "on_data_transfer",
+    "UpdateFirmware": "on_update_firmware",
+    "GetLog": "on_get_log",
 }
 
 # The 1.6 settings the shared code reads -> device-model variables.
@@ -722,7 +725,8 @@ class SimulatedCharger201(SimulatedCharger):
         limit = int(self.model.find("DisplayMessageCtrlr", "DisplayMessages").max_limit)  # type: ignore[union-attr,arg-type]
         if message["id"] not in self._displays and len(self._displays) >= limit:
             return self.RESULT.SetDisplayMessage(status="Rejected")
-        self._displays[message["id"]] = copy.deepcopy(message)
+        if F.DISPLAY_MESSAGE_NOT_STORED not in self._faults:  # the fault says yes and forgets it
+            self._displays[message["id"]] = copy.deepcopy(message)
         self.model.put("DisplayMessageCtrlr", "DisplayMessages", str(len(self._displays)))
         return self.RESULT.SetDisplayMessage(status="Accepted")
 
@@ -740,6 +744,35 @@ class SimulatedCharger201(SimulatedCharger):
         found = self._displays.pop(p["id"], None) is not None
         self.model.put("DisplayMessageCtrlr", "DisplayMessages", str(len(self._displays)))
         return self.RESULT.ClearDisplayMessage(status="Accepted" if found else "Unknown")
+
+    # ---- firmware and logs (the flows are in charger_firmware.py) ---------------------------
+    def on_update_firmware(self, uid: str, p: dict) -> Any:
+        firmware = p["firmware"]
+        request = FW.FirmwareRequest(firmware["location"], parse_iso(firmware["retrieveDateTime"]), p.get("retries", 0),
+                                     p.get("retryInterval", FW.DEFAULT_RETRY_INTERVAL_S), request_id=p["requestId"])
+        self._defer(uid, lambda: FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting",
+                                                              scheduled_status="DownloadScheduled"))
+        return self.RESULT.UpdateFirmware(status="Accepted")
+
+    def on_get_log(self, uid: str, p: dict) -> Any:
+        name = FW.diagnostics_file_name(self.config.charge_point_id, self.clock)
+        request = FW.LogRequest(p["log"]["remoteLocation"], name, p.get("retries", 0),
+                                p.get("retryInterval", FW.DEFAULT_RETRY_INTERVAL_S), request_id=p["requestId"])
+        self._defer(uid, lambda: FW.upload_log(self, request, self._faults, "UploadFailure"))
+        return self.RESULT.GetLog(status="Accepted", filename=name)
+
+    async def report_firmware_status(self, status: str, request_id: int | None) -> None:
+        await self._report_transfer(self.CALL.FirmwareStatusNotification(status=status, request_id=request_id))
+
+    async def report_log_status(self, status: str, request_id: int | None) -> None:
+        await self._report_transfer(self.CALL.LogStatusNotification(status=status, request_id=request_id))
+
+    async def reboot_for_firmware(self, version: str) -> None:
+        self._boot_reason = "FirmwareUpdate"
+        await super().reboot_for_firmware(version)
+
+    async def firmware_booted(self) -> None:
+        await self._report_transfer(self._security_event_payload("FirmwareUpdated", self.config.firmware))
 
     def on_set_network_profile(self, uid: str, p: dict) -> Any:
         """Stored for the slot; a lower security profile than the one in use is refused (B09.FR.04,

@@ -30,6 +30,10 @@ COMPOSITE_REPORT_WRONG = "composite_report_wrong"
 ACCEPTS_INVALID_SERVER_CERTIFICATE = "accepts_invalid_server_certificate"
 ACCEPTS_OLD_TLS = "accepts_old_tls"
 ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
+# Firmware, diagnostics and display messages.
+FIRMWARE_STATUS_SKIPPED = "firmware_status_skipped"
+DIAGNOSTICS_NOT_UPLOADED = "diagnostics_not_uploaded"
+DISPLAY_MESSAGE_NOT_STORED = "display_message_not_stored"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -48,6 +52,11 @@ FAULTS: dict[str, str] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
     ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
+    FIRMWARE_STATUS_SKIPPED: "reports Downloading, Downloaded, Installing, Installed for an UpdateFirmware without "
+                             "downloading the file (also when the download would fail)",
+    DIAGNOSTICS_NOT_UPLOADED: "reports Uploading, Uploaded for GetDiagnostics/GetLog without uploading any file",
+    DISPLAY_MESSAGE_NOT_STORED: "answers SetDisplayMessage Accepted but does not keep the message "
+                                "(GetDisplayMessages does not return it)",
 }
 
 # The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
@@ -69,6 +78,9 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
     ACCEPTS_OLD_TLS: ("security",),
     ACCEPTS_SECURITY_DOWNGRADE: ("security",),
+    FIRMWARE_STATUS_SKIPPED: ("firmware",),
+    DIAGNOSTICS_NOT_UPLOADED: ("firmware",),
+    DISPLAY_MESSAGE_NOT_STORED: ("display_messages",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
