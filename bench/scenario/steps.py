@@ -55,6 +55,8 @@ class StepContext:
     event_cursor: int = 0
     notes: list[str] = field(default_factory=list)
     profiles_sent: list[dict[str, Any]] = field(default_factory=list)
+    # what a block's steps remember within one scenario (e.g. the display messages set), by block
+    block_state: dict[str, Any] = field(default_factory=dict)
     _profile_ids: Any = field(default_factory=lambda: itertools.count(100))
 
     def now(self) -> float:

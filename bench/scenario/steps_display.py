@@ -68,9 +68,9 @@ class DisplayRecord:
 
 def record_of(ctx: StepContext) -> DisplayRecord:
     # One StepContext per scenario run: the record lives (and dies) with it.
-    record = ctx.__dict__.get("_display_messages")
+    record = ctx.block_state.get("display_messages")
     if record is None:
-        record = ctx.__dict__["_display_messages"] = DisplayRecord()
+        record = ctx.block_state["display_messages"] = DisplayRecord()
     return record
 
 

@@ -119,7 +119,7 @@ def _note_command(ctx: StepContext) -> int:
     """Mark the events from here on as this transfer's (one StepContext per scenario run
     carries the mark for `expect_firmware_statuses`)."""
     mark = ctx.dut.mark()
-    ctx.__dict__["_transfer_mark"] = mark
+    ctx.block_state["firmware_transfer_mark"] = mark
     return mark
 
 
@@ -292,7 +292,7 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
 
 async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatusesArgs) -> None:
     kind, mine = _statuses_of(ctx, args.of, None)
-    since = max(ctx.event_cursor, ctx.__dict__.get("_transfer_mark", 0))
+    since = max(ctx.event_cursor, ctx.block_state.get("firmware_transfer_mark", 0))
     index, deadline = since, ctx.now() + args.timeout_s
     position = 0
     while position < len(args.statuses):
