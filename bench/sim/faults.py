@@ -30,6 +30,11 @@ COMPOSITE_REPORT_WRONG = "composite_report_wrong"
 ACCEPTS_INVALID_SERVER_CERTIFICATE = "accepts_invalid_server_certificate"
 ACCEPTS_OLD_TLS = "accepts_old_tls"
 ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
+# Transactions, metering, offline behaviour and EV faults.
+ENERGY_REGISTER_RESET = "energy_register_reset"
+CLOCK_ALIGNED_OFF_BOUNDARY = "clock_aligned_off_boundary"
+QUEUED_MESSAGES_DROPPED = "queued_messages_dropped"
+EV_FAULT_IGNORED = "ev_fault_ignored"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -48,6 +53,10 @@ FAULTS: dict[str, str] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
     ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
+    ENERGY_REGISTER_RESET: "the energy register resets to 0 Wh 4 s into every transaction",
+    CLOCK_ALIGNED_OFF_BOUNDARY: "clock-aligned meter values are taken half an interval after the aligned boundary",
+    QUEUED_MESSAGES_DROPPED: "drops the transaction messages it queued while offline when it reconnects",
+    EV_FAULT_IGNORED: "keeps the contactor closed (and the PWM on) when the CP line shows state E or F",
 }
 
 # The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
@@ -68,6 +77,10 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
     ACCEPTS_OLD_TLS: ("security",),
     ACCEPTS_SECURITY_DOWNGRADE: ("security",),
+    ENERGY_REGISTER_RESET: ("metering",),
+    CLOCK_ALIGNED_OFF_BOUNDARY: ("metering",),
+    QUEUED_MESSAGES_DROPPED: ("offline",),
+    EV_FAULT_IGNORED: ("ev_faults",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -77,6 +90,8 @@ PWM_OFFSET_PCT = 4.0
 SLOW_REACTION_FACTOR = 6.0
 SLOW_REACTION_EXTRA_S = 10.0
 STACK_LEVEL_FLIP = 100  # stack_level_inverted reads stackLevel s as STACK_LEVEL_FLIP - s
+ENERGY_REGISTER_RESET_AFTER_S = 4.0  # into the transaction
+CLOCK_ALIGNED_SHIFT = 0.5  # x ClockAlignedDataInterval
 
 
 def unknown_faults(names: Iterable[str]) -> list[str]:
