@@ -453,7 +453,8 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
 # ---- transaction_meter_values_match_reference ----------------------------------------------------
 
 def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
-    """Over each completed transaction, the energy register in its meter values (sampled, clock-
+    """Every transaction of the scenario ended (its stop received: a compliant charger delivers it,
+    even when it ended offline), and the energy register in its meter values (sampled, clock-
     aligned, begin/end; also those queued offline and replayed) never goes back, and its increase
     from the first to the last sample agrees with the reference energy over the same instants
     (charger timestamps), within the MID class MPE. Unlike meterStop - meterStart (whole Wh in
@@ -461,15 +462,18 @@ def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     name = "transaction_meter_values_match_reference"
     if not inp.has("meter_energy_import_wh"):
         return _skipped(name, "no reference power meter on this position")
-    ended = [tx for tx in inp.transactions if tx.t_stop_mono_s is not None]
-    if not ended:
-        return _error(name, "no completed transaction (started and stopped) in this scenario")
+    if not inp.transactions:
+        return _error(name, "no transaction in this scenario")
     mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
     resolution = max(inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
     min_wh = inp.params.get("min_register_steps", 100) * resolution
     ms: list[Measurement] = []
-    for n, tx in enumerate(ended, 1):
+    for n, tx in enumerate(inp.transactions, 1):
         label = f"tx{tx.transaction_id if isinstance(tx.transaction_id, int) else n}"
+        if tx.t_stop_mono_s is None or tx.t_stop_mono_s > inp.t_end:  # its stop (e.g. queued offline) never came
+            ms.append(_failed(f"{label}_ended", "", f"transaction {tx.transaction_id} had not ended when the "
+                                                   "scenario ended: no StopTransaction / TransactionEvent Ended"))
+            continue
         rows = sorted({(s.timestamp, s.value) for s in tx.samples
                        if s.measurand == ENERGY and s.phase is None and s.timestamp is not None})
         if len(rows) < 2:

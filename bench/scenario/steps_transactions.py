@@ -71,7 +71,7 @@ class ReplayArgs(_Args):
     tolerance_s: float = Field(1.0, ge=0)
     reconnect_timeout_s: float = Field(30.0, gt=0)
     stopped_offline: bool = False  # the transaction ended while offline: wait for its stop
-    timeout_s: float = Field(20.0, gt=0)  # for the replayed messages after the reconnect
+    timeout_s: float = Field(10.0, gt=0)  # for the replayed messages after the reconnect
     connector: int = Field(1, ge=1)
 
 

@@ -125,3 +125,11 @@ def test_register_check_cannot_judge_without_data(cfg):
     no_meter = _trace(["C"] * T.size, np.full(T.size, 16.0))
     assert transaction_meter_values_match_reference(_inputs(cfg, no_meter, [_transaction(lambda t: t)])).verdict \
         == Verdict.SKIPPED
+
+
+def test_a_transaction_whose_stop_never_came_fails(cfg):
+    trace = _trace(["C"] * T.size, np.full(T.size, 16.0), REF)
+    running = _transaction(lambda t: 1000.0 + 3.0 * t)
+    running.t_stop_mono_s = None
+    rec = transaction_meter_values_match_reference(_inputs(cfg, trace, [running]))
+    assert rec.verdict == Verdict.FAIL and "had not ended" in rec.measurements[0].note
