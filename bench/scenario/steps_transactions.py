@@ -282,10 +282,12 @@ def _judge_replay(ctx: StepContext, tx: Transaction, gone: DutEvent, back: DutEv
     if len(offline) < max(1, expected_offline):
         raise StepFailed(f"{len(offline)} periodic MeterValues for the {(end - gone.utc).total_seconds():.0f} s the "
                          f"transaction ran offline, expected about {expected_offline + 1} (one per {interval_s:g} s)")
-    gaps = [(a, (b - a).total_seconds()) for a, b in zip(times, times[1:]) if (b - a).total_seconds() > interval_s + tolerance_s]
+    gaps = [(a, (b - a).total_seconds()) for a, b in zip(times, times[1:])
+            if (b - a).total_seconds() > interval_s + tolerance_s]
     if gaps:
         a, gap = gaps[0]
-        raise StepFailed(f"periodic MeterValues missing: a {gap:.1f} s gap after {a:%H:%M:%S} (interval {interval_s:g} s)")
+        raise StepFailed(f"periodic MeterValues missing: a {gap:.1f} s gap after {a:%H:%M:%S} "
+                         f"(interval {interval_s:g} s)")
     # 3) 2.x: every TransactionEvent of the transaction, seqNo continuous, offline ones flagged
     updates = [e for e in ctx.dut.events if e.kind == EventKind.TRANSACTION_UPDATED
                and e.data.get("transaction_id") == tx.transaction_id]
