@@ -61,6 +61,15 @@ class EvModel:
         if self._applied_a > 0:
             await self._apply(self._applied_a)
 
+    async def inject_error(self, kind: str) -> None:
+        """A fault on the EV side of the control pilot, the EV itself unaware (it keeps its state
+        and its load): `SHORT` (CP shorted to PE: state E), `DIODE` (the EV's diode missing),
+        `NONE` (cleared). Needs an EV emulator with error injection (the reference one has it)."""
+        inject = getattr(self.ev, "inject_error", None)
+        if inject is None:
+            raise InstrumentError(f"{getattr(self.ev, 'name', 'EV emulator')}: this driver cannot inject CP faults")
+        await inject(kind)
+
     def set_behaviour(self, *, max_current_a: float | None = None, reaction_time_s: float | None = None) -> None:
         if max_current_a is not None:
             self.settings.max_current_a = max_current_a

@@ -395,6 +395,111 @@ def security_probes_pass(inp: CheckInputs) -> CheckRecord:
     return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
 
 
+# ---- energy_stops_within -------------------------------------------------------------------
+
+IEC61851_DISCONNECT_S = 0.1  # state C -> B, E or F: the EVSE opens the contactor within 100 ms
+
+
+def _state_entries(states: np.ndarray, t: np.ndarray, targets: set[str]) -> list[tuple[int, int]]:
+    """(first, last) sample indices of each stretch the CP line spends in `targets` after charging (C/D)."""
+    out, i = [], 1
+    while i < len(states):
+        if states[i] in targets and states[i - 1] in ("C", "D"):
+            j = i
+            while j + 1 < len(states) and states[j + 1] in targets:
+                j += 1
+            out.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def energy_stops_within(inp: CheckInputs) -> CheckRecord:
+    """Each time the CP line goes from charging (C/D) to one of `states` (default E, F: an EV-side
+    fault), the current on every phase falls to zero within `within_s` (IEC 61851-1: 100 ms) plus
+    one sampling period (the trace cannot see finer), and stays there while the state lasts."""
+    name = "energy_stops_within"
+    targets = set(inp.params.get("states", ["E", "F"]))
+    within = inp.params.get("within_s", IEC61851_DISCONNECT_S)
+    zero_a = inp.params.get("threshold_a", inp.tolerances.current_abs_a)
+    if not inp.has("meter_current_l1_a") or "ev_cp_state" not in inp.trace or not len(inp.trace["ev_cp_state"]):
+        return _skipped(name, "needs the power meter's current and the EV emulator's CP state")
+    t = inp.trace["t_mono_s"]
+    period = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    margin = inp.params.get("margin_s", period)
+    params = {"states": sorted(targets), "within_s": within, "margin_s": margin, "threshold_a": zero_a}
+    entries = _state_entries(inp.trace["ev_cp_state"], t, targets)
+    if not entries:
+        return _error(name, f"the CP line never went from C/D to {'/'.join(sorted(targets))} in this scenario", params)
+    current = np.nanmax(np.vstack([inp.trace[f"meter_current_l{p}_a"] for p in inp.phases]), axis=0)
+    ms: list[Measurement] = []
+    for n, (a, b) in enumerate(entries, 1):
+        state = inp.trace["ev_cp_state"][a]
+        zero = np.nonzero(current[a:b + 1] <= zero_a)[0]
+        if not zero.size:
+            ms.append(_failed(f"stop{n}_delay_s", "s", f"current kept flowing for the whole {t[b] - t[a]:.1f} s "
+                                                     f"in state {state} (max {np.nanmax(current[a:b + 1]):.1f} A)"))
+            continue
+        k = a + int(zero[0])
+        ms.append(judge(f"stop{n}_delay_s", float(t[k] - t[a]), "s", None, within + margin, t_mono_s=float(t[a]),
+                        note=f"state {state} seen at {t[a]:.2f} s, current <= {zero_a:g} A at {t[k]:.2f} s"))
+        after = current[k:b + 1]
+        ms.append(judge(f"stop{n}_current_after_a", float(np.nanmax(after)), "A", None, zero_a, t_mono_s=float(t[k]),
+                        note=f"largest phase current while in state {state} once stopped"))
+    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+
+
+# ---- transaction_meter_values_match_reference ----------------------------------------------------
+
+def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
+    """Every transaction of the scenario ended (its stop received: a compliant charger delivers it,
+    even when it ended offline), and the energy register in its meter values (sampled, clock-
+    aligned, begin/end; also those queued offline and replayed) never goes back, and its increase
+    from the first to the last sample agrees with the reference energy over the same instants
+    (charger timestamps), within the MID class MPE. Unlike meterStop - meterStart (whole Wh in
+    1.6) the register's own resolution counts, so short sessions can be judged."""
+    name = "transaction_meter_values_match_reference"
+    if not inp.has("meter_energy_import_wh"):
+        return _skipped(name, "no reference power meter on this position")
+    if not inp.transactions:
+        return _error(name, "no transaction in this scenario")
+    mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
+    resolution = max(inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
+    min_wh = inp.params.get("min_register_steps", 100) * resolution
+    ms: list[Measurement] = []
+    for n, tx in enumerate(inp.transactions, 1):
+        label = f"tx{tx.transaction_id if isinstance(tx.transaction_id, int) else n}"
+        if tx.t_stop_mono_s is None or tx.t_stop_mono_s > inp.t_end:  # its stop (e.g. queued offline) never came
+            ms.append(_failed(f"{label}_ended", "", f"transaction {tx.transaction_id} had not ended when the "
+                                                   "scenario ended: no StopTransaction / TransactionEvent Ended"))
+            continue
+        rows = sorted({(s.timestamp, s.value) for s in tx.samples
+                       if s.measurand == ENERGY and s.phase is None and s.timestamp is not None})
+        if len(rows) < 2:
+            ms.append(_failed(f"{label}_energy_error_pct", "%", f"transaction {tx.transaction_id}: fewer than two "
+                                                                 "energy register values"))
+            continue
+        values = np.array([v for _, v in rows])
+        drops = np.diff(values)
+        i = int(np.argmin(drops))
+        ms.append(judge(f"{label}_register_decrease_wh", float(max(0.0, -drops[i])), "Wh", None,
+                        inp.position.dut.meter_resolution_wh, t_mono_s=float(inp.mono_of(rows[i + 1][0])),
+                        note=f"{values[i]:.1f} Wh then {values[i + 1]:.1f} Wh"))
+        t_a, t_b = inp.mono_of(rows[0][0]), inp.mono_of(rows[-1][0])
+        ref = _interp(inp.trace, "meter_energy_import_wh", np.array([t_a, t_b]))
+        d_ref, d_dut = float(ref[1] - ref[0]), float(values[-1] - values[0])
+        if np.isnan(d_ref) or d_ref < min_wh:
+            ms.append(judge(f"{label}_energy_error_pct", None, "%",
+                            note=f"reference energy {d_ref:.1f} Wh is below {min_wh:g} Wh"))
+            continue
+        ms.append(judge(f"{label}_energy_error_pct", (d_dut - d_ref) / d_ref * 100.0, "%", -mpe, mpe, t_mono_s=t_b,
+                        note=f"register {d_dut:.1f} Wh vs reference {d_ref:.1f} Wh over {t_b - t_a:.0f} s "
+                             f"({len(rows)} values)"))
+    params = {"energy_tolerance_pct": mpe, "min_register_steps": inp.params.get("min_register_steps", 100)}
+    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+
+
 @dataclass(frozen=True)
 class CheckDef:
     run: Callable[[CheckInputs], CheckRecord]
@@ -414,6 +519,9 @@ CHECKS: dict[str, CheckDef] = {
         {"start_tolerance_s", "duration_tolerance_s", "start_period_tolerance_s", "limit_tolerance"}),
         physical=False),
     "security_probes_pass": CheckDef(security_probes_pass, frozenset(), physical=False),
+    "energy_stops_within": CheckDef(energy_stops_within, frozenset({"states", "within_s", "margin_s", "threshold_a"})),
+    "transaction_meter_values_match_reference": CheckDef(transaction_meter_values_match_reference, frozenset(
+        {"energy_tolerance_pct", "min_register_steps"})),
 }
 
 

@@ -151,6 +151,7 @@ class CsmsServer:
         self._tasks: set[asyncio.Task] = set()
         self._transaction_ids = itertools.count(1)  # unique over all chargers and reconnects
         self.refusals: list[Refusal] = []
+        self._offline_until: dict[str, float] = {}  # cp id -> monotonic time until which it is refused
         # cp id -> the Basic auth passwords accepted now (two while a new one is on its way, A01)
         self._passwords: dict[str, tuple[str, ...]] = {k: (v,) for k, v in settings.security.passwords.items()}
         self._gate = TlsGate(settings.security, self._refused) if settings.security.tls else None
@@ -240,6 +241,20 @@ class CsmsServer:
         if connection is not None:
             await connection.close(code=1012, reason=reason)  # 1012: service restart
 
+    async def take_offline(self, cp_id: str, seconds: float, reason: str = "bench takes the charger offline") -> None:
+        """Close the charger's connection and refuse its reconnects for `seconds` (an outage of
+        the CSMS or the network, as the charger sees it); `back_online` ends it early."""
+        self._offline_until[cp_id] = self._clock.monotonic() + seconds
+        await self.drop(cp_id, reason)
+
+    def back_online(self, cp_id: str) -> None:
+        """Accept the charger's connections again (its next attempt gets through)."""
+        self._offline_until.pop(cp_id, None)
+
+    def is_offline(self, cp_id: str) -> bool:
+        until = self._offline_until.get(cp_id)
+        return until is not None and self._clock.monotonic() < until
+
     def dut(self, charge_point_id: str) -> Dut:
         """The handle on one charger; it exists before the charger connects."""
         if charge_point_id not in self.settings.accepted_ids:
@@ -280,6 +295,9 @@ class CsmsServer:
             )
             self._refused(remote, cp_id, "http", "unknown charge point id")
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {cp_id!r}\n")
+        if self.is_offline(cp_id):  # an outage the bench simulates (take_offline)
+            self._refused(remote, cp_id, "http", "offline window: the bench refuses this charger for now")
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable (offline window)\n")
         offered = offered_subprotocols(request.headers)
         accepted = self.settings.subprotocols_for(cp_id)
         if not set(offered) & set(accepted):

@@ -196,7 +196,8 @@ class V2xSession(AdapterBase):
             self._dut.record_meter_values(known.connector_id, tx_id, samples)
         self._dut.emit(EventKind.TRANSACTION_UPDATED, known.connector_id, transaction_id=tx_id, event_type=event_type,
                        trigger_reason=trigger_reason, seq_no=seq_no, charging_state=info.get("chargingState"),
-                       id_tag=known.id_tag)
+                       id_tag=known.id_tag, offline=bool(self.raw.get("offline", False)),
+                       timestamp=self._parse_time(action, timestamp))
         self._note_charging_state(known, info.get("chargingState"))
         if event_type == "Ended":
             self._dut.record_transaction_stopped(

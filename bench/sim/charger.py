@@ -50,6 +50,7 @@ from bench.sim import charger_firmware as FW
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
 from bench.sim.charger_security import ChargerSecurity, valid_password
+from bench.sim.charger_transactions import SessionFaults
 from bench.smart_charging import ActiveTransaction, composite_schedule, limit_at, make_store
 
 log = logging.getLogger(__name__)
@@ -361,6 +362,7 @@ class SimulatedCharger:
                                  if F.WRONG_CURRENT_REPORT in config.faults else 1.0),
         )
         self._keys = _configuration_keys(config)
+        self._session_faults = SessionFaults(config.faults, self._meter)
         self._store = make_store(self.OCPP_VERSION, **({} if self.OCPP_VERSION == "1.6" else dict(
             evses=config.connectors, supply_phases=plant.settings.phases)))
         self._security = config.security.with_faults(config.faults)
@@ -493,6 +495,7 @@ class SimulatedCharger:
             for conn in self._connectors.values():
                 conn.last_status = None     # the control loop re-sends every connector's status
             self._after_boot()
+            self._session_faults.after_reconnect(self._outbox)
             heartbeat = asyncio.create_task(self._heartbeat_loop())
             await asyncio.wait({self._reader})
         except _ConnectionLost:
@@ -972,6 +975,8 @@ class SimulatedCharger:
                 conn.applied_limit_a = conn.pending_limits.popleft()[1]
             self._drive_outputs(conn, cp)
             self._report_status(conn, cp)
+            tx = conn.transaction
+            self._session_faults.tick(tx and tx.transaction_id, tx and tx.started_utc, self.clock.utcnow())
             self._sample_meter(conn, now)
         self._sample_clock_aligned()
 
@@ -1011,7 +1016,7 @@ class SimulatedCharger:
 
     def _drive_outputs(self, conn: _Connector, cp: CpState) -> None:
         """PWM and contactor of the physical connector (only connector 1 has physics)."""
-        if conn.connector_id != 1:
+        if conn.connector_id != 1 or self._session_faults.keeps_power(cp, self.plant.contactor_closed):
             return
         powered = self._power_path_closed(conn, cp)
         duty = F.offered_duty_pct(current_to_duty_pct(conn.applied_limit_a), self._faults) if powered else 100.0
@@ -1077,11 +1082,11 @@ class SimulatedCharger:
             return
         utc = self.clock.utcnow()
         if self._next_aligned_utc is None:
-            self._next_aligned_utc = _next_boundary(utc, interval)
+            self._next_aligned_utc = self._session_faults.aligned_boundary(_next_boundary(utc, interval), interval)
             return
         if utc < self._next_aligned_utc:
             return
-        self._next_aligned_utc = _next_boundary(utc, interval)
+        self._next_aligned_utc = self._session_faults.aligned_boundary(_next_boundary(utc, interval), interval)
         for conn in self._connectors.values():
             self._send_meter_values(conn, "Sample.Clock", self._csl("MeterValuesAlignedData"))
 

@@ -52,6 +52,11 @@ class ChargerMeter:
         counted = self._plant.energy_wh() - self._plant_energy0_wh
         return self._register0_wh + self._energy_gain * counted
 
+    def reset_register(self) -> None:
+        """The register starts again from 0 Wh (only the `energy_register_reset` fault does this)."""
+        self._register0_wh = 0.0
+        self._plant_energy0_wh = self._plant.energy_wh()
+
     def read(self) -> ChargerMeterReading:
         phases = range(self._plant.settings.phases)
         return ChargerMeterReading(

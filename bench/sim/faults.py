@@ -34,6 +34,11 @@ ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
 FIRMWARE_STATUS_SKIPPED = "firmware_status_skipped"
 DIAGNOSTICS_NOT_UPLOADED = "diagnostics_not_uploaded"
 DISPLAY_MESSAGE_NOT_STORED = "display_message_not_stored"
+# Transactions, metering, offline behaviour and EV faults.
+ENERGY_REGISTER_RESET = "energy_register_reset"
+CLOCK_ALIGNED_OFF_BOUNDARY = "clock_aligned_off_boundary"
+QUEUED_MESSAGES_DROPPED = "queued_messages_dropped"
+EV_FAULT_IGNORED = "ev_fault_ignored"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -57,6 +62,10 @@ FAULTS: dict[str, str] = {
     DIAGNOSTICS_NOT_UPLOADED: "reports Uploading, Uploaded for GetDiagnostics/GetLog without uploading any file",
     DISPLAY_MESSAGE_NOT_STORED: "answers SetDisplayMessage Accepted but does not keep the message "
                                 "(GetDisplayMessages does not return it)",
+    ENERGY_REGISTER_RESET: "the energy register resets to 0 Wh 4 s into every transaction",
+    CLOCK_ALIGNED_OFF_BOUNDARY: "clock-aligned meter values are taken half an interval after the aligned boundary",
+    QUEUED_MESSAGES_DROPPED: "drops the transaction messages it queued while offline when it reconnects",
+    EV_FAULT_IGNORED: "keeps the contactor closed (and the PWM on) when the CP line shows state E or F",
 }
 
 # The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
@@ -81,6 +90,10 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     FIRMWARE_STATUS_SKIPPED: ("firmware",),
     DIAGNOSTICS_NOT_UPLOADED: ("firmware",),
     DISPLAY_MESSAGE_NOT_STORED: ("display_messages",),
+    ENERGY_REGISTER_RESET: ("metering",),
+    CLOCK_ALIGNED_OFF_BOUNDARY: ("metering",),
+    QUEUED_MESSAGES_DROPPED: ("offline",),
+    EV_FAULT_IGNORED: ("ev_faults",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -90,6 +103,8 @@ PWM_OFFSET_PCT = 4.0
 SLOW_REACTION_FACTOR = 6.0
 SLOW_REACTION_EXTRA_S = 10.0
 STACK_LEVEL_FLIP = 100  # stack_level_inverted reads stackLevel s as STACK_LEVEL_FLIP - s
+ENERGY_REGISTER_RESET_AFTER_S = 4.0  # into the transaction
+CLOCK_ALIGNED_SHIFT = 0.5  # x ClockAlignedDataInterval
 
 
 def unknown_faults(names: Iterable[str]) -> list[str]:
