@@ -25,6 +25,7 @@ from bench.verify import CHECKS, CheckInputs, run_check
 from instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
+UNPLUGGED_DWELL_S = 1.0
 PASSIVE_STEPS = frozenset({"hold", "wait_for"})  # steps that change nothing on the bench or the DUT
 
 
@@ -64,6 +65,9 @@ async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
         await pos.dut.wait_for("transaction_stopped", timeout_s=timeout_s, since_index=mark)
     if pos.ev is not None:
         await pos.ev.set_state(CpState.A)
+        # a cable stays out for a moment, as by hand: a DUT samples the CP line periodically and
+        # must see state A, or it takes the next plug-in for the same session
+        await pos.clock.sleep(UNPLUGGED_DWELL_S)
     if pos.dut.connected:
         await pos.dut.clear_charging_profile()
 

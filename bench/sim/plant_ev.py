@@ -20,6 +20,8 @@ class PlantEv(EvEmulator):
     def __init__(self, plant: Plant) -> None:
         super().__init__("virtual car", "virtual-lab:plant")
         self.plant = plant
+        self.applied = CpState.A
+        self.error = "NONE"
 
     async def open(self) -> None:
         return None
@@ -31,7 +33,18 @@ class PlantEv(EvEmulator):
         return Identity("evbench", "virtual-lab car")
 
     async def set_cp_state(self, state: str) -> None:
-        self.plant.set_ev_cp_state(CpState(state))
+        self.applied = CpState(state)
+        self._apply()
+
+    async def inject_error(self, kind: str) -> None:
+        """CP faults as the reference EV emulator makes them (SHORT, DIODE: the line shows E; NONE)."""
+        if kind not in ("NONE", "DIODE", "SHORT"):
+            raise ValueError(f"unknown CP error {kind!r}")
+        self.error = kind
+        self._apply()
+
+    def _apply(self) -> None:
+        self.plant.set_ev_cp_state(CpState.E if self.error != "NONE" else self.applied)
 
     async def read(self) -> EvEmulatorReading:
         duty = self.plant.cp_duty_pct()
