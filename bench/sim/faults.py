@@ -30,6 +30,11 @@ COMPOSITE_REPORT_WRONG = "composite_report_wrong"
 ACCEPTS_INVALID_SERVER_CERTIFICATE = "accepts_invalid_server_certificate"
 ACCEPTS_OLD_TLS = "accepts_old_tls"
 ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
+# Provisioning and status mistakes (every OCPP version).
+HEARTBEAT_INTERVAL_IGNORED = "heartbeat_interval_ignored"
+PENDING_BOOT_IGNORED = "pending_boot_ignored"
+RESET_KEEPS_TRANSACTION = "reset_keeps_transaction"
+STATUS_SUSPENDED_NOT_SENT = "status_suspended_not_sent"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -48,6 +53,12 @@ FAULTS: dict[str, str] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
     ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
+    HEARTBEAT_INTERVAL_IGNORED: "sends a Heartbeat every 5 s whatever interval the CSMS or the configuration sets",
+    PENDING_BOOT_IGNORED: "takes a Pending BootNotification answer for Accepted: starts normal operation, never "
+                          "boots again",
+    RESET_KEEPS_TRANSACTION: "a hard (2.x Immediate) reset reboots without stopping the running transaction",
+    STATUS_SUSPENDED_NOT_SENT: "never reports SuspendedEV/SuspendedEVSE (1.6 status, 2.x chargingState): "
+                               "says Charging instead",
 }
 
 # The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
@@ -68,6 +79,10 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
     ACCEPTS_OLD_TLS: ("security",),
     ACCEPTS_SECURITY_DOWNGRADE: ("security",),
+    HEARTBEAT_INTERVAL_IGNORED: ("provisioning",),
+    PENDING_BOOT_IGNORED: ("provisioning",),
+    RESET_KEEPS_TRANSACTION: ("provisioning",),
+    STATUS_SUSPENDED_NOT_SENT: ("status",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -77,6 +92,7 @@ PWM_OFFSET_PCT = 4.0
 SLOW_REACTION_FACTOR = 6.0
 SLOW_REACTION_EXTRA_S = 10.0
 STACK_LEVEL_FLIP = 100  # stack_level_inverted reads stackLevel s as STACK_LEVEL_FLIP - s
+FIXED_HEARTBEAT_S = 5.0  # heartbeat_interval_ignored: scenarios ask for 2 s and 3 s
 
 
 def unknown_faults(names: Iterable[str]) -> list[str]:
@@ -96,6 +112,18 @@ def offered_duty_pct(annex_a_duty_pct: float, faults: Iterable[str]) -> float:
     if PWM_OFFSET in set(faults) and annex_a_duty_pct < 100.0:
         return min(100.0, round(annex_a_duty_pct + PWM_OFFSET_PCT, 1))
     return annex_a_duty_pct
+
+
+def heartbeat_interval_s(interval_s: float, faults: Iterable[str]) -> float:
+    """The heartbeat interval the charger keeps, with `heartbeat_interval_ignored` applied."""
+    return FIXED_HEARTBEAT_S if HEARTBEAT_INTERVAL_IGNORED in set(faults) else interval_s
+
+
+def reported_status(status: str, faults: Iterable[str]) -> str:
+    """The status (1.6) or chargingState (2.x) the charger reports, with `status_suspended_not_sent`."""
+    if STATUS_SUSPENDED_NOT_SENT in set(faults) and status in ("SuspendedEV", "SuspendedEVSE"):
+        return "Charging"
+    return status
 
 
 def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]) -> Sequence[InstalledProfile]:
