@@ -139,7 +139,7 @@ class ResetArgs(_Args):
     kind: Literal["Soft", "Hard"] = "Hard"
     connector: int = Field(1, ge=1)
     boot_timeout_s: float = Field(30.0, gt=0)
-    stop_timeout_s: float = Field(15.0, gt=0)
+    stop_timeout_s: float = Field(10.0, gt=0)
     idle_wait_s: float = Field(3.0, ge=0, le=60)
 
 
@@ -187,9 +187,10 @@ async def reset(ctx: StepContext, args: ResetArgs) -> None:
         reason = V16_RESET_REASONS[args.kind] if v16 else V2X_RESET_REASON
         # 1.6 Hard reset: the StopTransaction may follow the reboot (1.6 5.14); all others come first.
         after_boot_ok = v16 and args.kind == "Hard"
+        if after_boot_ok:  # then it may take until stop_timeout_s after the boot
+            await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", args.boot_timeout_s, mark)
         end = await _wait(ctx, "transaction_stopped", f"Reset {word}: the running transaction {tx.transaction_id} "
-                          f"was not stopped (reason {reason} expected)", args.stop_timeout_s + args.boot_timeout_s
-                          if after_boot_ok else args.stop_timeout_s, mark, stopped)
+                          f"was not stopped (reason {reason} expected)", args.stop_timeout_s, mark, stopped)
         _end_transaction(ctx, args.connector)
         if end.data.get("reason") != reason:
             raise StepFailed(f"Reset {word}: the transaction was stopped with reason {end.data.get('reason')}, "
@@ -221,10 +222,16 @@ async def expect_heartbeat_interval(ctx: StepContext, args: HeartbeatIntervalArg
     tol = args.tolerance_s or max(0.5, 0.2 * args.seconds)
     first_within = args.first_within_s or args.seconds + tol
     want = f"a Heartbeat every {args.seconds:g} s (± {tol:g} s)"
+    start, mark = ctx.now(), dut.mark()
     try:
-        first = await dut.wait_for("heartbeat", timeout_s=first_within, since_index=dut.mark())
+        first = await dut.wait_for("heartbeat", timeout_s=first_within, since_index=mark)
     except DutError:
-        raise StepFailed(f"expected {want}: none within {first_within:g} s") from None
+        try:  # say when it did come, if it did
+            late = await dut.wait_for("heartbeat", timeout_s=args.observe_s, since_index=mark)
+            came = f"the first came {late.t_mono_s - start:.1f} s after the step began"
+        except DutError:
+            came = f"none within {first_within + args.observe_s:g} s"
+        raise StepFailed(f"expected {want}: {came}") from None
     await ctx.clock.sleep(max(first.t_mono_s + args.observe_s + tol - ctx.now(), 0))
     beats = [e for e in dut.events[dut.events.index(first):] if e.kind == EventKind.HEARTBEAT]
     gaps = [b.t_mono_s - a.t_mono_s for a, b in zip(beats, beats[1:])]

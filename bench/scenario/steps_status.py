@@ -7,8 +7,9 @@ judged by its own rules:
 - 2.x: the connector status of StatusNotification (Available, Occupied, Reserved,
   Unavailable, Faulted; 1.6 Preparing is Occupied) and the chargingState of the
   TransactionEvents (Charging, SuspendedEV, SuspendedEVSE); 1.6 Finishing is the
-  TransactionEvent Ended while the EV is still connected. The chargingStates EVConnected
-  and Idle have no 1.6 status of their own and are passed over.
+  TransactionEvent Ended. The chargingStates EVConnected and Idle have no 1.6 status of
+  their own and are passed over. The two come in separate messages whose order is free, so
+  each is followed on its own: an expectation looks at the kinds it names.
 """
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ STATUSES_16 = ("Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEV
 V2X_WORD = {"Preparing": "Occupied"}  # 1.6 status -> what a 2.x charger reports instead (others: the same)
 V2X_PASSED_OVER = frozenset({"EVConnected", "Idle"})  # 2.x chargingStates with no 1.6 status of their own
 FINISHING = "Finishing"
+# 2.x reports two things apart, each in its own message and order: the connector status
+# (StatusNotification) and the charging state of the transaction (TransactionEvent).
+V2X_CHARGING = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", FINISHING})
+
+
+def _dimension(token: str, v16: bool) -> str:
+    return "status" if v16 or token not in V2X_CHARGING else "charging"
 
 
 @dataclass
@@ -98,16 +106,24 @@ async def expect_status(ctx: StepContext, args: ExpectStatusArgs) -> None:
     allow = {w if v16 else V2X_WORD.get(w, w) for w in args.allow}
     state = _state(ctx)
     start = state.cursor.get(args.connector, ctx.event_cursor)
-    # The status the connector had before `start` counts as the first one seen.
+    dimensions = {_dimension(w, v16) for w in wanted}
+
+    def token(i: int) -> str | None:
+        t = status_token(dut.events[i], args.connector, v16)
+        return t if t is not None and _dimension(t, v16) in dimensions else None
+
+    # The status the connector had before `start` (2.x: in the dimension of the first one
+    # expected) counts as the first one seen.
+    first = _dimension(wanted[0], v16)
     current = next((t for i in range(start - 1, -1, -1)
-                    if (t := status_token(dut.events[i], args.connector, v16)) is not None), None)
+                    if (t := token(i)) is not None and _dimension(t, v16) == first), None)
     deadline = ctx.now() + args.timeout_s
     message = "StatusNotification" if v16 else "StatusNotification/TransactionEvent chargingState"
     while True:
-        tokens = [(i, t) for i in range(start, len(dut.events))
-                  if (t := status_token(dut.events[i], args.connector, v16)) is not None]
+        tokens = [(i, t) for i in range(start, len(dut.events)) if (t := token(i)) is not None]
         done, last_index, wrong = _match(current, tokens, wanted, allow, args.strict)
-        seen = ", ".join([f"({current})"] * (current is not None) + [t for _, t in tokens]) or "nothing"
+        seen = (", ".join(t for _, t in tokens) if tokens
+                else f"nothing new (still {current})" if current is not None else "nothing")
         if done == len(wanted):
             state.cursor[args.connector] = last_index + 1 if last_index is not None else start
             ctx.notes.append(f"connector {args.connector}: {seen}")
