@@ -37,7 +37,10 @@ MESSAGE_NAMES = {EventKind.HEARTBEAT: "Heartbeat", EventKind.STATUS: "StatusNoti
 EARLY_TOLERANCE_S = 0.5  # a retry may reach us this much before the interval (our clock vs. its)
 V16_RESET_REASONS = {"Soft": "SoftReset", "Hard": "HardReset"}
 V2X_RESET_TYPES = {"Soft": "OnIdle", "Hard": "Immediate"}
-V2X_RESET_REASON = "ImmediateReset"  # stoppedReason of a transaction ended by a reset (2.x)
+V2X_RESET_REASON = "ImmediateReset"  # stoppedReason of a transaction ended by a reset (2.x) ...
+V2X_RESET_TRIGGER = "ResetCommand"  # ... and the triggerReason of its Ended event (TC_B_22)
+# 2.x BootNotification reason after a reset: Immediate -> RemoteReset; OnIdle that waited for a
+# transaction -> ScheduledReset (TC_B_21, TC_B_22); OnIdle when idle: either.
 # 1.6 ChangeConfiguration status -> the SetVariables attributeStatus a 2.x charger answers.
 V2X_SET_STATUS = {"Accepted": ("Accepted",), "Rejected": ("Rejected",), "RebootRequired": ("RebootRequired",),
                   "NotSupported": ("UnknownComponent", "UnknownVariable")}
@@ -195,11 +198,24 @@ async def reset(ctx: StepContext, args: ResetArgs) -> None:
         if end.data.get("reason") != reason:
             raise StepFailed(f"Reset {word}: the transaction was stopped with reason {end.data.get('reason')}, "
                              f"a compliant charger gives {reason}")
+        if not v16:
+            ended = [e for e in dut.events[mark:] if e.kind == EventKind.TRANSACTION_UPDATED
+                     and e.data.get("event_type") == "Ended" and stopped(e)]
+            trigger = ended[-1].data.get("trigger_reason") if ended else None
+            if trigger != V2X_RESET_TRIGGER:
+                raise StepFailed(f"Reset {word}: TransactionEvent Ended with triggerReason {trigger}, "
+                                 f"a compliant charger gives {V2X_RESET_TRIGGER}")
         boots = [e for e in dut.events[mark:dut.events.index(end)] if e.kind == EventKind.BOOT]
         if boots and not after_boot_ok:
             raise StepFailed(f"Reset {word}: the DUT rebooted before it stopped the transaction "
                              f"(the stop must come first)")
-    await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", args.boot_timeout_s, mark)
+    boot = await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", args.boot_timeout_s, mark)
+    if not v16:
+        want_reasons = (("ScheduledReset",) if on_idle and tx is not None else
+                        ("RemoteReset", "ScheduledReset") if on_idle else ("RemoteReset",))
+        if boot.data.get("reason") not in want_reasons:
+            raise StepFailed(f"Reset {word}: BootNotification reason {boot.data.get('reason')}, a compliant "
+                             f"charger gives {' or '.join(want_reasons)}")
 
 
 def _what_happened(event: DutEvent) -> str:

@@ -416,7 +416,7 @@ class SimulatedCharger201(SimulatedCharger):
         self._limits_dirty = True
         if self._reset_when_idle and not any(c.transaction for c in self._connectors.values()):
             self._reset_when_idle = False  # Reset OnIdle: now idle, reboot once the Ended event is through
-            self._spawn(self._reset_now("ImmediateReset", [future]))
+            self._spawn(self._reset_now("ImmediateReset", [future], boot_reason="ScheduledReset"))
         return future
 
     def _post_event(self, conn: _Connector, event_type: str, trigger: str, *, id_token: bool = False,
@@ -678,13 +678,13 @@ class SimulatedCharger201(SimulatedCharger):
             self._defer(uid, lambda: self._reset_now("ImmediateReset"))
         return self.RESULT.Reset(status="Accepted")
 
-    async def _reset_now(self, reason: str, pending: list | None = None) -> None:
+    async def _reset_now(self, reason: str, pending: list | None = None, boot_reason: str = "RemoteReset") -> None:
         futures = (pending or []) + [self._begin_stop(c, reason) for c in self._connectors.values() if c.transaction]
         await asyncio.gather(*[f for f in futures if f is not None], return_exceptions=True)
         for conn in self._connectors.values():
             conn.authorized_tag = conn.pending_profile = None
             conn.finishing = False
-        self._boot_reason = "RemoteReset"
+        self._boot_reason = boot_reason
         await self._reconnect()
 
     def on_unlock_connector(self, uid: str, p: dict) -> Any:
