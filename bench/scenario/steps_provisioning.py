@@ -124,8 +124,9 @@ async def expect_boot_sequence(ctx: StepContext, args: BootSequenceArgs) -> None
         ctx.notes.append(f"boot {status}: retried after {gap:.1f} s (interval {interval:g} s)")
         boot = retry
     try:
-        await dut.wait_for("status", lambda e: e.connector_id == 1, timeout_s=args.status_timeout_s,
-                           since_index=dut.events.index(boot) + 1)
+        await dut.wait_for("status", lambda e: e.connector_id == 1 and e.data.get("source", "StatusNotification")
+                           == "StatusNotification", timeout_s=args.status_timeout_s,
+                           since_index=dut.events.index(boot) + 1)  # 2.x: not a chargingState
     except DutError:
         raise StepFailed(f"no StatusNotification of connector 1 within {args.status_timeout_s:g} s after the "
                          "BootNotification was Accepted") from None
