@@ -10,6 +10,7 @@ import pytest
 from bench.config import load_config
 from bench.csms import Dut
 from bench.iec61851 import CpState
+from bench.scenario.model import load_scenario
 from bench.scenario.steps import StepContext, StepFailed
 from bench.scenario.steps_provisioning import (
     BootSequenceArgs,
@@ -175,3 +176,13 @@ async def test_expect_status_through_suspension(lab, position, version, faulty):
     await expect_status(ctx, ExpectStatusArgs(sequence=["Finishing"], timeout_s=3))
     lab.plant.set_ev_cp_state(CpState.A)
     await expect_status(ctx, ExpectStatusArgs(sequence=["Available"], timeout_s=3))
+
+
+@pytest.mark.parametrize("block", ["provisioning", "status"])
+def test_shipped_scenarios_load_with_their_block(block):
+    scenarios = [load_scenario(p) for p in sorted((ROOT / "scenarios" / block).glob("*.yaml"))]
+    assert scenarios and all(s.block == block and block in s.tags and s.ocpp_ids for s in scenarios)
+    steps = {step.name for s in scenarios for step in s.steps}
+    wanted = {"provisioning": {"set_boot_answer", "reset", "expect_boot_sequence", "expect_heartbeat_interval",
+                               "get_configuration", "set_configuration"}, "status": {"expect_status"}}[block]
+    assert wanted <= steps
