@@ -159,6 +159,7 @@ class Dut:
         self._detached: asyncio.Future[None] | None = None
         self._last_version: str | None = None
         self._changed = asyncio.Event()
+        self._boot_answers: list[tuple[str, int | None]] = []  # the next boots' answers (set_boot_answer)
         self.server: Any = None  # the CsmsServer it belongs to: security controls (TLS probes, passwords)
 
     # ----------------------------------------------------------------- state
@@ -192,6 +193,20 @@ class Dut:
     def active_transaction(self, connector_id: int) -> Transaction | None:
         running = [t for t in self.transactions.values() if t.connector_id == connector_id and t.running]
         return max(running, key=lambda t: t.t_start_mono_s) if running else None
+
+    def set_boot_answer(self, status: Literal["Accepted", "Pending", "Rejected"], interval_s: int | None = None,
+                        times: int = 1) -> None:
+        """Answer the next `times` BootNotifications with `status` and `interval_s` (None: the
+        CSMS's heartbeat interval); later boots get the normal answer again (Accepted), so a
+        scenario that stops half-way leaves no charger stuck in Pending."""
+        self._boot_answers = [(status, interval_s)] * times
+
+    def boot_answer(self, default_interval_s: int) -> tuple[str, int]:
+        """(status, interval) for the BootNotification being answered now (the adapters ask)."""
+        if self._boot_answers:
+            status, interval = self._boot_answers.pop(0)
+            return status, default_interval_s if interval is None else interval
+        return "Accepted", default_interval_s
 
     def mark(self) -> int:
         """Index to pass as `since_index` to wait only for events after now."""
@@ -429,7 +444,7 @@ class Dut:
         self.emit(EventKind.DISCONNECTED, **info)
 
     def record_boot(self, identity: DutIdentity, **data: Any) -> None:
-        """`data`: 2.x `reason` (PowerUp, FirmwareUpdate, RemoteReset, ...)."""
+        """`data`: what the CSMS answered (status, interval) and, 2.x, the boot reason."""
         self.identity = identity
         self.emit(EventKind.BOOT, identity=identity, **data)
 

@@ -19,7 +19,7 @@ from typing import Any
 class EventKind(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
-    BOOT = "boot"  # data: identity (DutIdentity); 2.x: reason
+    BOOT = "boot"  # data: identity (DutIdentity), status and interval we answered; 2.x: reason
     HEARTBEAT = "heartbeat"
     STATUS = "status"  # data: status, error_code, info (1.6); 2.x: connector_status or charging_state in `source`
     AUTHORIZE = "authorize"  # data: id_tag, status

@@ -90,6 +90,7 @@ class V16Session(AdapterBase, ChargePoint):
     # ------------------------------------------------ incoming: handlers
     @on(Action.boot_notification)
     def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **kw: Any):
+        status, interval = self._dut.boot_answer(self._settings.heartbeat_interval_s)
         self._dut.record_boot(
             DutIdentity(
                 vendor=charge_point_vendor,
@@ -100,13 +101,10 @@ class V16Session(AdapterBase, ChargePoint):
                 imsi=kw.get("imsi"),
                 meter_type=kw.get("meter_type"),
                 meter_serial=kw.get("meter_serial_number"),
-            )
+            ),
+            status=status, interval=interval,
         )
-        return call_result.BootNotification(
-            current_time=iso_utc(self._clock.utcnow()),
-            interval=self._settings.heartbeat_interval_s,
-            status="Accepted",
-        )
+        return call_result.BootNotification(current_time=iso_utc(self._clock.utcnow()), interval=interval, status=status)
 
     @on(Action.heartbeat)
     def on_heartbeat(self):

@@ -140,13 +140,14 @@ class V2xSession(AdapterBase):
     def on_boot_notification(self, charging_station: dict, reason: str, **_: Any):
         station = self.raw.get("chargingStation", {})
         modem = station.get("modem") or {}
+        status, interval = self._dut.boot_answer(self._settings.heartbeat_interval_s)
         self._dut.record_boot(DutIdentity(
             vendor=station.get("vendorName", ""), model=station.get("model", ""),
             serial=station.get("serialNumber"), firmware=station.get("firmwareVersion"),
             iccid=modem.get("iccid"), imsi=modem.get("imsi"),
-        ), reason=reason)
-        return self.RESULT.BootNotification(current_time=iso_utc(self._clock.utcnow()),
-                                            interval=self._settings.heartbeat_interval_s, status="Accepted")
+        ), status=status, interval=interval, reason=reason)
+        return self.RESULT.BootNotification(current_time=iso_utc(self._clock.utcnow()), interval=interval,
+                                            status=status)
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any):

@@ -371,6 +371,7 @@ class SimulatedCharger:
         self._connectors = {i: _Connector(i) for i in range(1, config.connectors + 1)}
         self._cp_operative = True
         self._heartbeat_s = float(DEFAULT_HEARTBEAT_S)
+        self._heartbeat_changed = asyncio.Event()  # a new interval restarts the heartbeat timer
         self._follow_ups: dict[str, FollowUp] = {}
         self._tasks: set[asyncio.Task] = set()
         self._main_tasks: list[asyncio.Task] = []
@@ -517,7 +518,7 @@ class SimulatedCharger:
             res = await self._call_on_link(link, self._boot_payload())
             if res.interval > 0:
                 self._set_heartbeat(res.interval)
-            if res.status == "Accepted":
+            if res.status == "Accepted" or (res.status == "Pending" and F.PENDING_BOOT_IGNORED in self._faults):
                 return
             await self.clock.sleep(res.interval or RETRY_AFTER_PENDING_S)
 
@@ -556,6 +557,7 @@ class SimulatedCharger:
     def _set_heartbeat(self, seconds: float) -> None:
         self._heartbeat_s = float(seconds)
         self._keys["HeartbeatInterval"].value = _num(seconds)
+        self._heartbeat_changed.set()
 
     async def _reconnect(self) -> None:
         """Close the connection; the connection loop comes back at once (new credentials, reset)."""
@@ -564,9 +566,19 @@ class SimulatedCharger:
             await self._ws.close()
 
     async def _heartbeat_loop(self) -> None:
+        """A Heartbeat every interval; a new interval (boot answer, configuration) starts a new timer."""
         while True:
-            await self.clock.sleep(self._heartbeat_s if self._heartbeat_s > 0 else 1.0)
-            if self._heartbeat_s > 0:
+            interval = F.heartbeat_interval_s(self._heartbeat_s, self._faults)
+            self._heartbeat_changed.clear()
+            timer = asyncio.ensure_future(self.clock.sleep(interval if interval > 0 else 1.0))
+            changed = asyncio.ensure_future(self._heartbeat_changed.wait())
+            try:
+                await asyncio.wait({timer, changed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (timer, changed):
+                    task.cancel()
+                await asyncio.gather(timer, changed, return_exceptions=True)
+            if timer.done() and not timer.cancelled() and interval > 0:
                 self._post(self._heartbeat_payload())
 
     async def _call_on_link(self, link: _OcppLink, payload: Any) -> Any:
@@ -657,7 +669,7 @@ class SimulatedCharger:
         else:
             conn = self._connectors.get(connector_id)
         profile = wire_profile(charging_profile) if charging_profile else None
-        if (conn is None or not self._can_take_new_session(conn)
+        if (conn is None or not self._online.is_set() or not self._can_take_new_session(conn)
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return call_result.RemoteStartTransaction(status="Rejected")
 
@@ -795,6 +807,9 @@ class SimulatedCharger:
 
     async def _reset(self, kind: str) -> None:
         reason = "HardReset" if kind == "Hard" else "SoftReset"
+        if kind == "Hard" and F.RESET_KEEPS_TRANSACTION in self._faults:
+            await self._reconnect()   # reboots with the transaction still open, never stops it
+            return
         await asyncio.gather(*(self._stop_transaction(c, reason)
                                for c in self._connectors.values() if c.transaction))
         for conn in self._connectors.values():
@@ -1040,6 +1055,7 @@ class SimulatedCharger:
             starting=conn.starting, authorized=conn.authorized_tag is not None,
             finishing=conn.finishing, offered_a=conn.applied_limit_a,
         )
+        status = F.reported_status(status, self._faults)
         error = "OtherError" if status == "Faulted" else "NoError"
         if (status, error) != conn.last_status and self._online.is_set():
             conn.last_status = (status, error)

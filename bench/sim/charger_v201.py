@@ -230,6 +230,7 @@ class SimulatedCharger201(SimulatedCharger):
     def _set_heartbeat(self, seconds: float) -> None:
         self._heartbeat_s = float(seconds)
         self.model.put("OCPPCommCtrlr", "HeartbeatInterval", _num(seconds))
+        self._heartbeat_changed.set()
 
     # ---- OCPP plumbing -----------------------------------------------------------------------
     def _make_link(self, ws: ClientConnection) -> Any:
@@ -418,7 +419,7 @@ class SimulatedCharger201(SimulatedCharger):
         self._limits_dirty = True
         if self._reset_when_idle and not any(c.transaction for c in self._connectors.values()):
             self._reset_when_idle = False  # Reset OnIdle: now idle, reboot once the Ended event is through
-            self._spawn(self._reset_now("ImmediateReset", [future]))
+            self._spawn(self._reset_now("ImmediateReset", [future], boot_reason="ScheduledReset"))
         return future
 
     def _post_event(self, conn: _Connector, event_type: str, trigger: str, *, id_token: bool = False,
@@ -454,8 +455,8 @@ class SimulatedCharger201(SimulatedCharger):
         if conn.authorized_tag is None or not conn.operative:
             return "EVConnected"
         if conn.applied_limit_a < MIN_AC_CURRENT_A:
-            return "SuspendedEVSE"
-        return "Charging" if cp.is_charging else "SuspendedEV"
+            return F.reported_status("SuspendedEVSE", self._faults)
+        return "Charging" if cp.is_charging else F.reported_status("SuspendedEV", self._faults)
 
     # ---- status ----------------------------------------------------------------------------------
     def _report_status(self, conn: _Connector, cp: CpState) -> None:
@@ -507,7 +508,7 @@ class SimulatedCharger201(SimulatedCharger):
             conn = self._evse(p["evseId"])
         else:
             conn = next((c for c in self._connectors.values() if self._can_authorize(c)), None)
-        if (conn is None or not self._can_authorize(conn)
+        if (conn is None or not self._online.is_set() or not self._can_authorize(conn)  # not while Pending (B02)
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return self.RESULT.RequestStartTransaction(status="Rejected")
 
@@ -674,16 +675,19 @@ class SimulatedCharger201(SimulatedCharger):
         if p["type"] == "OnIdle" and busy:
             self._reset_when_idle = True
             return self.RESULT.Reset(status="Scheduled")
-        self._defer(uid, lambda: self._reset_now("ImmediateReset"))
+        if p["type"] == "Immediate" and busy and F.RESET_KEEPS_TRANSACTION in self._faults:
+            self._defer(uid, self._reconnect)  # reboots with the transaction still open, never ends it
+        else:
+            self._defer(uid, lambda: self._reset_now("ImmediateReset"))
         return self.RESULT.Reset(status="Accepted")
 
-    async def _reset_now(self, reason: str, pending: list | None = None) -> None:
+    async def _reset_now(self, reason: str, pending: list | None = None, boot_reason: str = "RemoteReset") -> None:
         futures = (pending or []) + [self._begin_stop(c, reason) for c in self._connectors.values() if c.transaction]
         await asyncio.gather(*[f for f in futures if f is not None], return_exceptions=True)
         for conn in self._connectors.values():
             conn.authorized_tag = conn.pending_profile = None
             conn.finishing = False
-        self._boot_reason = "RemoteReset"
+        self._boot_reason = boot_reason
         await self._reconnect()
 
     def on_unlock_connector(self, uid: str, p: dict) -> Any:

@@ -39,6 +39,11 @@ ENERGY_REGISTER_RESET = "energy_register_reset"
 CLOCK_ALIGNED_OFF_BOUNDARY = "clock_aligned_off_boundary"
 QUEUED_MESSAGES_DROPPED = "queued_messages_dropped"
 EV_FAULT_IGNORED = "ev_fault_ignored"
+# Provisioning and status mistakes (every OCPP version).
+HEARTBEAT_INTERVAL_IGNORED = "heartbeat_interval_ignored"
+PENDING_BOOT_IGNORED = "pending_boot_ignored"
+RESET_KEEPS_TRANSACTION = "reset_keeps_transaction"
+STATUS_SUSPENDED_NOT_SENT = "status_suspended_not_sent"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -66,6 +71,12 @@ FAULTS: dict[str, str] = {
     CLOCK_ALIGNED_OFF_BOUNDARY: "clock-aligned meter values are taken half an interval after the aligned boundary",
     QUEUED_MESSAGES_DROPPED: "drops the transaction messages it queued while offline when it reconnects",
     EV_FAULT_IGNORED: "keeps the contactor closed (and the PWM on) when the CP line shows state E or F",
+    HEARTBEAT_INTERVAL_IGNORED: "sends a Heartbeat every 5 s whatever interval the CSMS or the configuration sets",
+    PENDING_BOOT_IGNORED: "takes a Pending BootNotification answer for Accepted: starts normal operation, never "
+                          "boots again",
+    RESET_KEEPS_TRANSACTION: "a hard (2.x Immediate) reset reboots without stopping the running transaction",
+    STATUS_SUSPENDED_NOT_SENT: "never reports SuspendedEV/SuspendedEVSE (1.6 status, 2.x chargingState): "
+                               "says Charging instead",
 }
 
 # The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
@@ -94,6 +105,10 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     CLOCK_ALIGNED_OFF_BOUNDARY: ("metering",),
     QUEUED_MESSAGES_DROPPED: ("offline",),
     EV_FAULT_IGNORED: ("ev_faults",),
+    HEARTBEAT_INTERVAL_IGNORED: ("provisioning",),
+    PENDING_BOOT_IGNORED: ("provisioning",),
+    RESET_KEEPS_TRANSACTION: ("provisioning",),
+    STATUS_SUSPENDED_NOT_SENT: ("status",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -105,6 +120,7 @@ SLOW_REACTION_EXTRA_S = 10.0
 STACK_LEVEL_FLIP = 100  # stack_level_inverted reads stackLevel s as STACK_LEVEL_FLIP - s
 ENERGY_REGISTER_RESET_AFTER_S = 4.0  # into the transaction
 CLOCK_ALIGNED_SHIFT = 0.5  # x ClockAlignedDataInterval
+FIXED_HEARTBEAT_S = 5.0  # heartbeat_interval_ignored: scenarios ask for 2 s and 3 s
 
 
 def unknown_faults(names: Iterable[str]) -> list[str]:
@@ -124,6 +140,18 @@ def offered_duty_pct(annex_a_duty_pct: float, faults: Iterable[str]) -> float:
     if PWM_OFFSET in set(faults) and annex_a_duty_pct < 100.0:
         return min(100.0, round(annex_a_duty_pct + PWM_OFFSET_PCT, 1))
     return annex_a_duty_pct
+
+
+def heartbeat_interval_s(interval_s: float, faults: Iterable[str]) -> float:
+    """The heartbeat interval the charger keeps, with `heartbeat_interval_ignored` applied."""
+    return FIXED_HEARTBEAT_S if HEARTBEAT_INTERVAL_IGNORED in set(faults) else interval_s
+
+
+def reported_status(status: str, faults: Iterable[str]) -> str:
+    """The status (1.6) or chargingState (2.x) the charger reports, with `status_suspended_not_sent`."""
+    if STATUS_SUSPENDED_NOT_SENT in set(faults) and status in ("SuspendedEV", "SuspendedEVSE"):
+        return "Charging"
+    return status
 
 
 def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]) -> Sequence[InstalledProfile]:
