@@ -154,6 +154,7 @@ class CsmsServer:
         # cp id -> the Basic auth passwords accepted now (two while a new one is on its way, A01)
         self._passwords: dict[str, tuple[str, ...]] = {k: (v,) for k, v in settings.security.passwords.items()}
         self._gate = TlsGate(settings.security, self._refused) if settings.security.tls else None
+        self._held_off: dict[str, float] = {}  # cp id -> bench clock time until which it cannot connect
         self._connections_file: IO[str] | None = None
         if connections_path is not None:
             connections_path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +241,16 @@ class CsmsServer:
         if connection is not None:
             await connection.close(code=1012, reason=reason)  # 1012: service restart
 
+    async def hold_off(self, cp_id: str, seconds: float) -> None:
+        """Take the charger offline: close its connection and refuse its reconnects (HTTP 503) for
+        `seconds` of bench clock, or until `let_in` (offline authorization scenarios)."""
+        self._held_off[cp_id] = self._clock.monotonic() + seconds
+        await self.drop(cp_id, "the bench takes the charger offline")
+
+    def let_in(self, cp_id: str) -> None:
+        """The charger may connect again."""
+        self._held_off.pop(cp_id, None)
+
     def dut(self, charge_point_id: str) -> Dut:
         """The handle on one charger; it exists before the charger connects."""
         if charge_point_id not in self.settings.accepted_ids:
@@ -280,6 +291,9 @@ class CsmsServer:
             )
             self._refused(remote, cp_id, "http", "unknown charge point id")
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {cp_id!r}\n")
+        if self._clock.monotonic() < self._held_off.get(cp_id, float("-inf")):
+            LOG.info("CSMS keeps %r offline: connection from %s refused", cp_id, remote)
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "The CSMS is unreachable for now\n")
         offered = offered_subprotocols(request.headers)
         accepted = self.settings.subprotocols_for(cp_id)
         if not set(offered) & set(accepted):

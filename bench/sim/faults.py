@@ -30,6 +30,10 @@ COMPOSITE_REPORT_WRONG = "composite_report_wrong"
 ACCEPTS_INVALID_SERVER_CERTIFICATE = "accepts_invalid_server_certificate"
 ACCEPTS_OLD_TLS = "accepts_old_tls"
 ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
+# Authorization and reservation mistakes (every OCPP version).
+BLOCKED_TAG_ACCEPTED = "blocked_tag_accepted"
+LOCAL_LIST_IGNORED = "local_list_ignored"
+RESERVATION_IGNORED = "reservation_ignored"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -48,6 +52,9 @@ FAULTS: dict[str, str] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
     ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
+    BLOCKED_TAG_ACCEPTED: "takes a Blocked or Expired answer to Authorize as Accepted (and starts charging)",
+    LOCAL_LIST_IGNORED: "answers SendLocalList Accepted and reports its version, but never authorizes from the list",
+    RESERVATION_IGNORED: "answers ReserveNow Accepted but keeps no reservation (never Reserved, any tag may charge)",
 }
 
 # The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
@@ -68,6 +75,9 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
     ACCEPTS_OLD_TLS: ("security",),
     ACCEPTS_SECURITY_DOWNGRADE: ("security",),
+    BLOCKED_TAG_ACCEPTED: ("authorization",),
+    LOCAL_LIST_IGNORED: ("authorization",),
+    RESERVATION_IGNORED: ("reservation",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -96,6 +106,13 @@ def offered_duty_pct(annex_a_duty_pct: float, faults: Iterable[str]) -> float:
     if PWM_OFFSET in set(faults) and annex_a_duty_pct < 100.0:
         return min(100.0, round(annex_a_duty_pct + PWM_OFFSET_PCT, 1))
     return annex_a_duty_pct
+
+
+def authorization_as_read(status: str, faults: Iterable[str]) -> str:
+    """The CSMS's answer to Authorize as a charger with `faults` takes it."""
+    if BLOCKED_TAG_ACCEPTED in set(faults) and status in ("Blocked", "Expired"):
+        return "Accepted"
+    return status
 
 
 def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]) -> Sequence[InstalledProfile]:
