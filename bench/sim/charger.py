@@ -299,7 +299,7 @@ class _OcppLink(ChargePoint):
 
     @on(Action.get_local_list_version)
     def sim_on_get_local_list_version(self, **kw):
-        return call_result.GetLocalListVersion(list_version=self.sim._local_auth.list_version)
+        return call_result.GetLocalListVersion(list_version=self.sim.on_get_local_list_version(**kw))
 
     @on(Action.reserve_now)
     def sim_on_reserve_now(self, **kw):

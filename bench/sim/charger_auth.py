@@ -137,6 +137,9 @@ class LocalAuthMixin:
                    for e in local_authorization_list or []]
         return self._local_auth.update_list(list_version, update_type, entries)
 
+    def on_get_local_list_version(self, **_: Any) -> int:
+        return self._local_auth.list_version
+
     def on_clear_cache(self, **_: Any) -> str:
         if not self._auth_flag("AuthorizationCacheEnabled"):
             return "Rejected"
