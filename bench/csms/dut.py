@@ -101,6 +101,11 @@ class DutSession(Protocol):
                               retry_interval_s: int | None) -> FileTransferAnswer: ...
     async def get_diagnostics(self, location: str, retries: int | None,
                               retry_interval_s: int | None) -> FileTransferAnswer: ...
+    async def send_local_list(self, version: int, update_type: str, entries: list[tuple[str, str | None]]) -> str: ...
+    async def get_local_list_version(self) -> int: ...
+    async def clear_cache(self) -> str: ...
+    async def reserve_now(self, connector_id: int | None, id_tag: str, expiry: str, reservation_id: int) -> str: ...
+    async def cancel_reservation(self, reservation_id: int) -> str: ...
 
 
 # Commands only a 2.x adapter has (the Dut raises DutNotSupported on 1.6).
@@ -372,6 +377,30 @@ class Dut:
         if session is not None and not hasattr(session, method):
             raise DutNotSupported(f"{self.cp_id} speaks OCPP {session.ocpp_version}: {method} exists only in 2.x")
         return await self._command(method, lambda s: getattr(s, method)(*args), timeout_s)
+
+    # Local authorization list, authorization cache, reservations (every version) ------------
+    async def send_local_list(self, version: int, update_type: Literal["Full", "Differential"],
+                              entries: list[tuple[str, str | None]], *, timeout_s: float | None = None) -> str:
+        """SendLocalList of (idTag, status; None removes the tag in a Differential update):
+        Accepted, Failed, VersionMismatch (1.6 also NotSupported)."""
+        return await self._command("SendLocalList", lambda s: s.send_local_list(version, update_type, entries),
+                                   timeout_s)
+
+    async def get_local_list_version(self, *, timeout_s: float | None = None) -> int:
+        return await self._command("GetLocalListVersion", lambda s: s.get_local_list_version(), timeout_s)
+
+    async def clear_cache(self, *, timeout_s: float | None = None) -> str:
+        return await self._command("ClearCache", lambda s: s.clear_cache(), timeout_s)
+
+    async def reserve_now(self, connector_id: int | None, id_tag: str, expiry: str, reservation_id: int, *,
+                          timeout_s: float | None = None) -> str:
+        """ReserveNow until `expiry` (ISO UTC); `connector_id` is the 2.x evseId (None: any EVSE,
+        1.6 connector 0): Accepted, Faulted, Occupied, Rejected, Unavailable."""
+        return await self._command("ReserveNow",
+                                   lambda s: s.reserve_now(connector_id, id_tag, expiry, reservation_id), timeout_s)
+
+    async def cancel_reservation(self, reservation_id: int, *, timeout_s: float | None = None) -> str:
+        return await self._command("CancelReservation", lambda s: s.cancel_reservation(reservation_id), timeout_s)
 
     async def trigger_message(
         self, message: str, connector_id: int | None = None, *, timeout_s: float | None = None

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     NOTIFY_REPORT = "notify_report"  # 2.x: data: request_id, seq_no, tbc, report_data (wire camelCase)
     REPORT_CHARGING_PROFILES = "report_charging_profiles"  # 2.x: data: request_id, evse_id, source, profiles, tbc
     NOTIFY_DISPLAY_MESSAGES = "notify_display_messages"  # 2.x: data: request_id, messages, tbc
+    RESERVATION_STATUS = "reservation_status"  # 2.x ReservationStatusUpdate: data: reservation_id, status
 
 
 class FindingKind(StrEnum):
@@ -99,6 +100,7 @@ class Transaction:
     last_seq_no: int | None = None  # 2.x: seqNo of the last TransactionEvent ...
     last_event: dict | None = field(default=None, repr=False)  # ... and that event as on the wire
     charging_state: str | None = None  # 2.x: the last chargingState reported
+    reservation_id: int | None = None  # the reservation it used (1.6 StartTransaction, 2.x Started event)
 
     @property
     def running(self) -> bool:

@@ -141,6 +141,7 @@ class V16Session(AdapterBase, ChargePoint):
             t_start_mono_s=self._clock.monotonic(),
             start_timestamp=self._parse_time("StartTransaction", timestamp),
             id_tag_status=status,
+            reservation_id=kw.get("reservation_id"),
         )
         self._started_not_told = transaction
         return call_result.StartTransaction(
@@ -280,3 +281,22 @@ class V16Session(AdapterBase, ChargePoint):
         answer = await self._request(call.GetDiagnostics(location=location, retries=retries,
                                                          retry_interval=retry_interval_s))
         return FileTransferAnswer("Accepted", file_name=answer.get("fileName"))
+    # ---- local authorization list, cache, reservations
+    async def send_local_list(self, version: int, update_type: str, entries: list[tuple[str, str | None]]) -> str:
+        items = [{"idTag": tag, **({"idTagInfo": {"status": status}} if status else {})} for tag, status in entries]
+        return await self._status_of(call.SendLocalList(list_version=version, update_type=update_type,
+                                                        local_authorization_list=items))
+
+    async def get_local_list_version(self) -> int:
+        return (await self._request(call.GetLocalListVersion()))["listVersion"]
+
+    async def clear_cache(self) -> str:
+        return await self._status_of(call.ClearCache())
+
+    async def reserve_now(self, connector_id: int | None, id_tag: str, expiry: str, reservation_id: int) -> str:
+        return await self._status_of(call.ReserveNow(connector_id=connector_id or 0, expiry_date=expiry,
+                                                     id_tag=id_tag, reservation_id=reservation_id))
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        return await self._status_of(call.CancelReservation(reservation_id=reservation_id))
+

@@ -38,6 +38,7 @@ LOG = logging.getLogger("bench.csms")
 OCPP_VERSION = "2.0.1"
 SUBPROTOCOL = "ocpp2.0.1"
 REMOTE_ID_TOKEN_TYPE = "Central"  # an idToken the CSMS hands out (RequestStartTransaction)
+LOCAL_LIST_TOKEN_TYPE = "ISO14443"  # the RFID cards of the local list and of reservations
 REPORT_TIMEOUT_S = 30.0  # the whole NotifyReport / ReportChargingProfiles / NotifyDisplayMessages sequence
 
 # 1.6 configuration key -> (component, variable[, instance]) of the 2.x device model.
@@ -54,6 +55,8 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "AuthorizeRemoteTxRequests": ("AuthCtrlr", "AuthorizeRemoteStart"),
     "LocalPreAuthorize": ("AuthCtrlr", "LocalPreAuthorize"),
     "LocalAuthorizeOffline": ("AuthCtrlr", "LocalAuthorizeOffline"),
+    "LocalAuthListEnabled": ("LocalAuthListCtrlr", "Enabled"),
+    "AuthorizationCacheEnabled": ("AuthCacheCtrlr", "Enabled"),
     "AuthorizationKey": ("SecurityCtrlr", "BasicAuthPassword"),
     "SecurityProfile": ("SecurityCtrlr", "SecurityProfile"),
     "ChargeProfileMaxStackLevel": ("SmartChargingCtrlr", "ProfileStackLevel"),
@@ -233,6 +236,7 @@ class V2xSession(AdapterBase):
             start_timestamp=self._parse_time("TransactionEvent", timestamp),
             id_tag_status=self._settings.id_tag_status(id_tag) if id_tag else "Accepted",
             samples=list(samples), remote_start_id=info.get("remoteStartId"), last_seq_no=seq_no,
+            reservation_id=self.raw.get("reservationId"),
         )
         self._dut.meter_samples.extend(samples)
         self._dut.record_transaction_started(transaction)
@@ -307,6 +311,11 @@ class V2xSession(AdapterBase):
         self._dut.emit(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=kw.get("message_id"),
                        data=self.raw.get("data"), status=status)
         return self.RESULT.DataTransfer(status=status)
+
+    @on(Action.reservation_status_update)
+    def on_reservation_status_update(self, reservation_id: int, reservation_update_status: str, **_: Any):
+        self._dut.emit(EventKind.RESERVATION_STATUS, reservation_id=reservation_id, status=reservation_update_status)
+        return self.RESULT.ReservationStatusUpdate()
 
     # ------------------------------------------------ outgoing: the Dut's commands
     async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str:
@@ -464,6 +473,27 @@ class V2xSession(AdapterBase):
             log={"remoteLocation": location}, log_type="DiagnosticsLog", request_id=request_id, retries=retries,
             retry_interval=retry_interval_s))
         return FileTransferAnswer(answer["status"], request_id, answer.get("filename"))
+    # ---- local authorization list, cache, reservations
+    async def send_local_list(self, version: int, update_type: str, entries: list[tuple[str, str | None]]) -> str:
+        items = [{"idToken": {"idToken": tag, "type": LOCAL_LIST_TOKEN_TYPE},
+                  **({"idTokenInfo": {"status": status}} if status else {})} for tag, status in entries]
+        return await self._status_of(self.CALL.SendLocalList(version_number=version, update_type=update_type,
+                                                             local_authorization_list=items or None))
+
+    async def get_local_list_version(self) -> int:
+        return (await self._request(self.CALL.GetLocalListVersion()))["versionNumber"]
+
+    async def clear_cache(self) -> str:
+        return await self._status_of(self.CALL.ClearCache())
+
+    async def reserve_now(self, connector_id: int | None, id_tag: str, expiry: str, reservation_id: int) -> str:
+        """`connector_id` is the evseId (None: any EVSE)."""
+        return await self._status_of(self.CALL.ReserveNow(
+            id=reservation_id, expiry_date_time=expiry, id_token={"idToken": id_tag, "type": LOCAL_LIST_TOKEN_TYPE},
+            evse_id=connector_id))
+
+    async def cancel_reservation(self, reservation_id: int) -> str:
+        return await self._status_of(self.CALL.CancelReservation(reservation_id=reservation_id))
 
 
 class V201Session(V2xSession, ChargePoint):

@@ -49,6 +49,8 @@ from bench.sim import faults as F
 from bench.sim import charger_firmware as FW
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
+from bench.sim.charger_auth import AUTH_KEYS_16, LocalAuthMixin
+from bench.sim.charger_reservation import ReservationMixin
 from bench.sim.charger_security import ChargerSecurity, valid_password
 from bench.sim.charger_transactions import SessionFaults
 from bench.smart_charging import ActiveTransaction, composite_schedule, limit_at, make_store
@@ -116,13 +118,15 @@ def _configuration_keys(cfg: ChargerSimConfig) -> dict[str, _Key]:
         "AuthorizeRemoteTxRequests": _Key("false", readonly=True, kind="bool"),
         "StopTransactionOnEVSideDisconnect": _Key("true", readonly=True, kind="bool"),
         "NumberOfConnectors": _Key(str(cfg.connectors), readonly=True, kind="int"),
-        "SupportedFeatureProfiles": _Key("Core,FirmwareManagement,SmartCharging,RemoteTrigger", readonly=True),
+        "SupportedFeatureProfiles": _Key("Core,FirmwareManagement,SmartCharging,RemoteTrigger,LocalAuthListManagement,"
+                                         "Reservation", readonly=True),
         "MeterValuesSampledDataMaxLength": _Key(str(len(SUPPORTED_MEASURANDS)), readonly=True, kind="int"),
         "ChargeProfileMaxStackLevel": _Key("10", readonly=True, kind="int"),
         "ChargingScheduleAllowedChargingRateUnit": _Key("Current,Power", readonly=True),
         "ChargingScheduleMaxPeriods": _Key("24", readonly=True, kind="int"),
         "MaxChargingProfilesInstalled": _Key("10", readonly=True, kind="int"),
         "SecurityProfile": _Key(str(cfg.security.profile), kind="security_profile"),
+        **{key: _Key(value, readonly, kind) for key, (value, readonly, kind) in AUTH_KEYS_16.items()},
     }
 
 
@@ -157,6 +161,7 @@ def derive_status(
     authorized: bool,
     finishing: bool,
     offered_a: float,
+    reserved: bool = False,
 ) -> str:
     """OCPP 1.6 ChargePointStatus of a connector from its physical and session state."""
     if cp in (CpState.E, CpState.F):
@@ -170,7 +175,7 @@ def derive_status(
             return "SuspendedEVSE"
         return "Charging" if cp.is_charging else "SuspendedEV"
     if cp is CpState.A:
-        return "Preparing" if authorized or starting else "Available"
+        return "Preparing" if authorized or starting else "Reserved" if reserved else "Available"
     if finishing:
         return "Finishing"
     return "Preparing"
@@ -304,7 +309,23 @@ class _OcppLink(ChargePoint):
 
     @on(Action.clear_cache)
     def sim_on_clear_cache(self, **kw):
-        return call_result.ClearCache(status="Accepted")
+        return call_result.ClearCache(status=self.sim.on_clear_cache(**kw))
+
+    @on(Action.send_local_list)
+    def sim_on_send_local_list(self, **kw):
+        return call_result.SendLocalList(status=self.sim.on_send_local_list(**kw))
+
+    @on(Action.get_local_list_version)
+    def sim_on_get_local_list_version(self, **kw):
+        return call_result.GetLocalListVersion(list_version=self.sim.on_get_local_list_version(**kw))
+
+    @on(Action.reserve_now)
+    def sim_on_reserve_now(self, **kw):
+        return call_result.ReserveNow(status=self.sim.on_reserve_now(**kw))
+
+    @on(Action.cancel_reservation)
+    def sim_on_cancel_reservation(self, **kw):
+        return call_result.CancelReservation(status=self.sim.on_cancel_reservation(**kw))
 
     @on(Action.data_transfer)
     def sim_on_data_transfer(self, **kw):
@@ -343,7 +364,7 @@ class _OcppLink(ChargePoint):
 FollowUp = Callable[[], Coroutine[Any, Any, None] | None]
 
 
-class SimulatedCharger:
+class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     OCPP_VERSION = "1.6"
     SUBPROTOCOL = OCPP16
     INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"  # security whitepaper event (2.x: InvalidCsmsCertificate)
@@ -369,6 +390,8 @@ class SimulatedCharger:
         self._password = config.security.password
         self._security_events_pending: set[str] = set()  # one event per kind and outage
         self._connectors = {i: _Connector(i) for i in range(1, config.connectors + 1)}
+        self._init_local_auth()
+        self._init_reservations()
         self._cp_operative = True
         self._heartbeat_s = float(DEFAULT_HEARTBEAT_S)
         self._heartbeat_changed = asyncio.Event()  # a new interval restarts the heartbeat timer
@@ -448,10 +471,9 @@ class SimulatedCharger:
                 await self._stop_transaction(conn, "Local")
                 return "Accepted"
         conn = next((c for c in self._connectors.values() if self._can_take_new_session(c)), None)
-        await self._online.wait()
-        response = await self._call(call.Authorize(id_tag=tag), durable=False)
-        status = response.id_tag_info["status"] if response else "Invalid"
-        if status == "Accepted" and conn is not None and self._can_take_new_session(conn):
+        status = await self._authorization_status(tag)  # the CSMS online; the local list or cache offline
+        if (status == "Accepted" and conn is not None and self._can_take_new_session(conn)
+                and not self._reservation_blocks(conn, tag)):
             self._authorize(conn, tag)
         return status
 
@@ -670,6 +692,7 @@ class SimulatedCharger:
             conn = self._connectors.get(connector_id)
         profile = wire_profile(charging_profile) if charging_profile else None
         if (conn is None or not self._online.is_set() or not self._can_take_new_session(conn)
+                or self._reservation_blocks(conn, id_tag)
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return call_result.RemoteStartTransaction(status="Rejected")
 
@@ -915,6 +938,7 @@ class SimulatedCharger:
         try:
             res = await self._call(call.StartTransaction(
                 connector_id=conn.connector_id, id_tag=tag, meter_start=meter_start, timestamp=iso_utc(now),
+                reservation_id=self._reservation_for(conn, tag),
             ), durable=True)
         except Exception:
             conn.starting, conn.authorized_tag, conn.pending_profile = False, None, None
@@ -994,6 +1018,7 @@ class SimulatedCharger:
             self._session_faults.tick(tx and tx.transaction_id, tx and tx.started_utc, self.clock.utcnow())
             self._sample_meter(conn, now)
         self._sample_clock_aligned()
+        self._tick_reservations()
 
     def _session_transitions(self, conn: _Connector, cp: CpState, now: float) -> None:
         if conn.transaction and cp is CpState.A:   # StopTransactionOnEVSideDisconnect
@@ -1053,7 +1078,7 @@ class SimulatedCharger:
         status = derive_status(
             cp=cp, operative=conn.operative, has_transaction=conn.transaction is not None,
             starting=conn.starting, authorized=conn.authorized_tag is not None,
-            finishing=conn.finishing, offered_a=conn.applied_limit_a,
+            finishing=conn.finishing, offered_a=conn.applied_limit_a, reserved=self._reserved(conn.connector_id),
         )
         status = F.reported_status(status, self._faults)
         error = "OtherError" if status == "Faulted" else "NoError"

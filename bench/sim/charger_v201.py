@@ -53,7 +53,9 @@ from bench.sim.charger import (
     _num,
     _Transaction,
 )
+from bench.sim.charger_auth import LocalAuthMixin2x, auth_variables
 from bench.sim.charger_meter import meter_value
+from bench.sim.charger_reservation import ReservationMixin2x
 from bench.sim.charger_security import valid_password
 from bench.sim.device_model import (
     REPORT_BASES,
@@ -87,7 +89,11 @@ ROUTES: dict[str, str] = {
     "GetDisplayMessages": "on_get_display_messages",
     "ClearDisplayMessage": "on_clear_display_message",
     "SetNetworkProfile": "on_set_network_profile",
-    "ClearCache": "on_clear_cache",
+    "ClearCache": "on_clear_cache_2x",
+    "SendLocalList": "on_send_local_list_2x",
+    "GetLocalListVersion": "on_get_local_list_version_2x",
+    "ReserveNow": "on_reserve_now_2x",
+    "CancelReservation": "on_cancel_reservation_2x",
     "DataTransfer": "on_data_transfer",
     "UpdateFirmware": "on_update_firmware",
     "GetLog": "on_get_log",
@@ -191,7 +197,7 @@ class _Link21(_V2xRoutes, v21.ChargePoint):
     pass
 
 
-class SimulatedCharger201(SimulatedCharger):
+class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger):
     OCPP_VERSION = "2.0.1"
     SUBPROTOCOL = Subprotocol("ocpp2.0.1")
     ACTIONS = frozenset(a.value for a in Action201)
@@ -207,7 +213,7 @@ class SimulatedCharger201(SimulatedCharger):
             evses=config.connectors, phases=plant.settings.phases, rated_current_a=config.rated_current_a,
             voltage_v=plant.settings.nominal_voltage_v, sample_interval_s=config.meter_sample_interval_s,
             sampled_data=",".join(self._csl_16("MeterValuesSampledData")),
-            security_profile=config.security.profile, password_check=valid_password))
+            security_profile=config.security.profile, password_check=valid_password) + auth_variables())
         if self._password:
             self.model.put("SecurityCtrlr", "BasicAuthPassword", self._password)
         self._flows = {i: _TxFlow() for i in self._connectors}
@@ -267,10 +273,9 @@ class SimulatedCharger201(SimulatedCharger):
                 self._deauthorize(conn, "Local")
                 return "Accepted"
         conn = next((c for c in self._connectors.values() if self._can_authorize(c)), None)
-        await self._online.wait()
-        response = await self._call(self.CALL.Authorize(id_token=self._token(tag)), durable=False)
-        status = response.id_token_info["status"] if response else "Invalid"
-        if status == "Accepted" and conn is not None and self._can_authorize(conn):
+        status = await self._authorization_status(tag)  # the CSMS online; the local list or cache offline
+        if (status == "Accepted" and conn is not None and self._can_authorize(conn)
+                and not self._reservation_blocks(conn, tag)):
             flow = self._flows[conn.connector_id]
             flow.auth_trigger, flow.token_type, flow.remote_start_id = "Authorized", LOCAL_TOKEN_TYPE, None
             self._grant(conn, tag, None)
@@ -443,6 +448,8 @@ class SimulatedCharger201(SimulatedCharger):
             extra["id_token"] = self._token(tx.id_tag, flow.token_type)
         if meter:
             extra["meter_value"] = meter
+        if event_type == "Started" and (reservation_id := self._reservation_for(conn, tx.id_tag)) is not None:
+            extra["reservation_id"] = reservation_id
         payload = self.CALL.TransactionEvent(
             event_type=event_type, timestamp=iso_utc(self.clock.utcnow()), trigger_reason=trigger,
             seq_no=flow.seq_no, transaction_info=info, evse={"id": conn.connector_id, "connectorId": 1}, **extra)
@@ -465,7 +472,8 @@ class SimulatedCharger201(SimulatedCharger):
         elif not conn.operative and conn.transaction is None:
             status = "Unavailable"
         else:
-            status = "Occupied" if cp.is_connected or conn.transaction else "Available"
+            status = ("Occupied" if cp.is_connected or conn.transaction
+                      else "Reserved" if self._reserved(conn.connector_id) else "Available")
         if (status, "") != conn.last_status and self._online.is_set():
             conn.last_status = (status, "")
             now = iso_utc(self.clock.utcnow())
@@ -509,6 +517,7 @@ class SimulatedCharger201(SimulatedCharger):
         else:
             conn = next((c for c in self._connectors.values() if self._can_authorize(c)), None)
         if (conn is None or not self._online.is_set() or not self._can_authorize(conn)  # not while Pending (B02)
+                or self._reservation_blocks(conn, token["idToken"])
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return self.RESULT.RequestStartTransaction(status="Rejected")
 
@@ -787,9 +796,6 @@ class SimulatedCharger201(SimulatedCharger):
             return self.RESULT.SetNetworkProfile(status="Rejected")
         self._network_profiles[p["configurationSlot"]] = copy.deepcopy(p["connectionData"])
         return self.RESULT.SetNetworkProfile(status="Accepted")
-
-    def on_clear_cache(self, uid: str, p: dict) -> Any:
-        return self.RESULT.ClearCache(status="Accepted")
 
     def on_data_transfer(self, uid: str, p: dict) -> Any:
         return self.RESULT.DataTransfer(status="UnknownVendorId")

@@ -44,6 +44,10 @@ HEARTBEAT_INTERVAL_IGNORED = "heartbeat_interval_ignored"
 PENDING_BOOT_IGNORED = "pending_boot_ignored"
 RESET_KEEPS_TRANSACTION = "reset_keeps_transaction"
 STATUS_SUSPENDED_NOT_SENT = "status_suspended_not_sent"
+# Authorization and reservation mistakes (every OCPP version).
+BLOCKED_TAG_ACCEPTED = "blocked_tag_accepted"
+LOCAL_LIST_IGNORED = "local_list_ignored"
+RESERVATION_IGNORED = "reservation_ignored"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -77,6 +81,9 @@ FAULTS: dict[str, str] = {
     RESET_KEEPS_TRANSACTION: "a hard (2.x Immediate) reset reboots without stopping the running transaction",
     STATUS_SUSPENDED_NOT_SENT: "never reports SuspendedEV/SuspendedEVSE (1.6 status, 2.x chargingState): "
                                "says Charging instead",
+    BLOCKED_TAG_ACCEPTED: "takes a Blocked or Expired answer to Authorize as Accepted (and starts charging)",
+    LOCAL_LIST_IGNORED: "answers SendLocalList Accepted and reports its version, but never authorizes from the list",
+    RESERVATION_IGNORED: "answers ReserveNow Accepted but keeps no reservation (never Reserved, any tag may charge)",
 }
 
 # The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
@@ -109,6 +116,9 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     PENDING_BOOT_IGNORED: ("provisioning",),
     RESET_KEEPS_TRANSACTION: ("provisioning",),
     STATUS_SUSPENDED_NOT_SENT: ("status",),
+    BLOCKED_TAG_ACCEPTED: ("authorization",),
+    LOCAL_LIST_IGNORED: ("authorization",),
+    RESERVATION_IGNORED: ("reservation",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -151,6 +161,13 @@ def reported_status(status: str, faults: Iterable[str]) -> str:
     """The status (1.6) or chargingState (2.x) the charger reports, with `status_suspended_not_sent`."""
     if STATUS_SUSPENDED_NOT_SENT in set(faults) and status in ("SuspendedEV", "SuspendedEVSE"):
         return "Charging"
+    return status
+
+
+def authorization_as_read(status: str, faults: Iterable[str]) -> str:
+    """The CSMS's answer to Authorize as a charger with `faults` takes it."""
+    if BLOCKED_TAG_ACCEPTED in set(faults) and status in ("Blocked", "Expired"):
+        return "Accepted"
     return status
 
 

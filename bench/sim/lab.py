@@ -119,10 +119,8 @@ class VirtualLab:
 
     def tag_presenter(self, position: str):
         """The virtual lab's RFID reader: presents a tag to the simulated charger."""
-        charger = self.positions[position].charger
-
-        async def present(tag: str) -> None:
-            await charger.present_id_tag(tag)
+        async def present(tag: str) -> None:  # the charger is looked up now: it may start after this is made
+            await self.positions[position].charger.present_id_tag(tag)
         return present
 
     async def stop(self) -> None:

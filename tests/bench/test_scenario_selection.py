@@ -52,5 +52,6 @@ def test_the_shipped_library_has_blocks_ids_and_versions():
     suite = load_suite([ROOT / "scenarios"])
     for s in suite:
         assert s.block == Path(s.file).parent.name, s.name
-        assert s.ocpp_ids, f"{s.name}: no OCTT ids"
+        # what no OCTT test case covers (physics, EV faults) says so with the tag beyond_octt
+        assert s.ocpp_ids or "beyond_octt" in s.tags, f"{s.name}: no OCTT ids"
         assert s.ocpp_versions, s.name
