@@ -96,7 +96,7 @@ def _split(entry: Any, where: _Where, key: str) -> tuple[str, dict[str, Any]] | 
 
 
 def load_scenario(path: Path) -> Scenario:
-    from bench.scenario.steps import STEP_ARGS
+    from bench.scenario.library import STEP_ARGS
     from bench.verify import CHECKS
 
     where = _Where(Path(path))

@@ -19,7 +19,8 @@ from bench.ev_model import EvModel
 from bench.iec61851 import CpState
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
-from bench.scenario.steps import STEPS, NotApplicable, StepContext, StepFailed, TagPresenter
+from bench.scenario.library import STEPS
+from bench.scenario.steps import NotApplicable, StepContext, StepFailed, TagPresenter
 from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
 from bench.verify import CHECKS, CheckInputs, run_check
 from instruments.roles import InstrumentError

@@ -586,6 +586,7 @@ class StepDef:
     run: Callable[[StepContext, Any], Awaitable[None]]
 
 
+# The core steps; with every block's own steps_<block>.py they make the library (library.py).
 STEPS: dict[str, StepDef] = {
     "plug_in": StepDef(NoArgs, plug_in),
     "unplug": StepDef(NoArgs, unplug),
@@ -607,23 +608,3 @@ STEPS: dict[str, StepDef] = {
     "set_basic_auth_password": StepDef(PasswordArgs, set_basic_auth_password),
 }
 
-
-def _add_block_steps() -> None:
-    """Every module `bench/scenario/steps_<block>.py` adds its own `STEPS` (one module per
-    functional block, so the library grows without this file knowing each step)."""
-    import importlib
-    import pkgutil
-
-    import bench.scenario as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name.startswith("steps_"):
-            module = importlib.import_module(f"bench.scenario.{info.name}")
-            clash = set(module.STEPS) & set(STEPS)
-            if clash:
-                raise RuntimeError(f"{info.name}: step names already defined: {sorted(clash)}")
-            STEPS.update(module.STEPS)
-
-
-_add_block_steps()
-STEP_ARGS = {name: d.args for name, d in STEPS.items()}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.scenario.steps import STEP_ARGS, STEPS, StepContext, StepFailed
+from bench.scenario.library import STEP_ARGS, STEPS
+from bench.scenario.steps import StepContext, StepFailed
 from bench.sim import faults as F
 from tests.sim.bench_csms import open_bench_lab
 from tests.sim.conftest import TestClock

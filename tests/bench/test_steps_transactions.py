@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bench.csms.events import MeterSample
-from bench.scenario.steps import STEPS
+from bench.scenario.library import STEPS
 from bench.scenario.steps_transactions import (
     _boundary_offset_s,
     _by_timestamp,

@@ -9,7 +9,8 @@ import pytest
 
 from bench.config import load_config
 from bench.iec61851 import CpState
-from bench.scenario.steps import STEPS, StepContext, StepFailed
+from bench.scenario.library import STEPS
+from bench.scenario.steps import StepContext, StepFailed
 from bench.scenario.timeline import Timeline, utc_mapper
 from bench.sim import faults as F
 
