@@ -46,6 +46,7 @@ from websockets.typing import Subprotocol
 from bench.clock import Clock, iso_utc
 from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
+from bench.sim import charger_remote as remote
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
 from bench.sim.charger_security import ChargerSecurity, valid_password
@@ -762,6 +763,7 @@ class SimulatedCharger:
             self._defer(call_unique_id, meter_values)
         else:
             return call_result.TriggerMessage(status="NotImplemented")
+        remote.ignore_trigger(self, call_unique_id)
         return call_result.TriggerMessage(status="Accepted")
 
     async def _triggered_boot(self) -> None:
@@ -788,7 +790,7 @@ class SimulatedCharger:
         conn = self._connectors.get(connector_id)
         if conn is None:
             return call_result.UnlockConnector(status="NotSupported")
-        if conn.transaction:
+        if conn.transaction and remote.unlock_respects_transaction(self):  # 5.18: end the transaction first
             self._defer(call_unique_id, lambda: self._stop_transaction(conn, "UnlockCommand"))
         return call_result.UnlockConnector(status="Unlocked")
 
@@ -797,10 +799,11 @@ class SimulatedCharger:
             return call_result.ChangeAvailability(status="Rejected")
         operative = type == "Operative"
         targets = list(self._connectors.values()) if connector_id == 0 else [self._connectors[connector_id]]
-        busy = [c for c in targets if c.transaction or c.starting]
+        busy = remote.busy_for_availability(self, [c for c in targets if c.transaction or c.starting])
         scheduled = bool(busy) and not operative
 
         def apply() -> None:
+            remote.end_transactions_now(self, targets, operative)
             for conn in targets:
                 if conn in busy and not operative:
                     conn.scheduled_operative = False

@@ -42,6 +42,7 @@ from websockets.typing import Subprotocol
 
 from bench.clock import Clock, iso_utc
 from bench.iec61851 import MIN_AC_CURRENT_A, CpState
+from bench.sim import charger_remote as remote
 from bench.sim import faults as F
 from bench.sim.charger import (
     RESPONSE_TIMEOUT_S,
@@ -638,6 +639,8 @@ class SimulatedCharger201(SimulatedCharger):
             return self.RESULT.TriggerMessage(status="Rejected")
         targets = [self._connectors[evse]] if evse else list(self._connectors.values())
         if name == "BootNotification":
+            if self._online.is_set():  # F06.FR.17: its last BootNotification was Accepted
+                return self.RESULT.TriggerMessage(status="Rejected")
             self._defer(uid, self._triggered_boot)
         elif name == "Heartbeat":
             self._defer(uid, lambda: self._post(self._heartbeat_payload()))
@@ -662,6 +665,7 @@ class SimulatedCharger201(SimulatedCharger):
             self._defer(uid, lambda: self._post(self.CALL.FirmwareStatusNotification(status="Idle")))
         else:
             return self.RESULT.TriggerMessage(status="NotImplemented")
+        remote.ignore_trigger(self, uid)
         return self.RESULT.TriggerMessage(status="Accepted")
 
     def on_reset(self, uid: str, p: dict) -> Any:
@@ -687,8 +691,8 @@ class SimulatedCharger201(SimulatedCharger):
         conn = self._evse(p["evseId"])
         if conn is None or p["connectorId"] != 1:
             return self.RESULT.UnlockConnector(status="UnknownConnector")
-        if conn.transaction and conn.authorized_tag:
-            return self.RESULT.UnlockConnector(status="OngoingAuthorizedTransaction")
+        if conn.transaction and conn.authorized_tag and remote.unlock_respects_transaction(self):
+            return self.RESULT.UnlockConnector(status="OngoingAuthorizedTransaction")  # F05.FR.02
         return self.RESULT.UnlockConnector(status="Unlocked")
 
     def on_change_availability(self, uid: str, p: dict) -> Any:
@@ -697,9 +701,10 @@ class SimulatedCharger201(SimulatedCharger):
             return self.RESULT.ChangeAvailability(status="Rejected")
         operative = p["operationalStatus"] == "Operative"
         targets = [self._connectors[evse]] if evse else list(self._connectors.values())
-        busy = [c for c in targets if c.transaction]
+        busy = remote.busy_for_availability(self, [c for c in targets if c.transaction])
 
         def apply() -> None:
+            remote.end_transactions_now(self, targets, operative)
             for conn in targets:
                 if conn in busy and not operative:
                     conn.scheduled_operative = False

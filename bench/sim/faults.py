@@ -30,6 +30,10 @@ COMPOSITE_REPORT_WRONG = "composite_report_wrong"
 ACCEPTS_INVALID_SERVER_CERTIFICATE = "accepts_invalid_server_certificate"
 ACCEPTS_OLD_TLS = "accepts_old_tls"
 ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
+# Remote control and availability mistakes (every OCPP version).
+AVAILABILITY_NOT_SCHEDULED = "availability_not_scheduled"
+TRIGGER_MESSAGE_IGNORED = "trigger_message_ignored"
+UNLOCK_IGNORES_TRANSACTION = "unlock_ignores_transaction"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -48,6 +52,11 @@ FAULTS: dict[str, str] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
     ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
+    AVAILABILITY_NOT_SCHEDULED: "ChangeAvailability Inoperative during a transaction: answers Accepted instead of "
+                                "Scheduled and goes Unavailable at once, ending the transaction",
+    TRIGGER_MESSAGE_IGNORED: "answers TriggerMessage Accepted but never sends the requested message",
+    UNLOCK_IGNORES_TRANSACTION: "UnlockConnector during a transaction: 1.6 answers Unlocked but does not end the "
+                                "transaction; 2.x answers Unlocked instead of OngoingAuthorizedTransaction",
 }
 
 # The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
@@ -68,6 +77,9 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
     ACCEPTS_OLD_TLS: ("security",),
     ACCEPTS_SECURITY_DOWNGRADE: ("security",),
+    AVAILABILITY_NOT_SCHEDULED: ("remote_control",),
+    TRIGGER_MESSAGE_IGNORED: ("remote_control",),
+    UNLOCK_IGNORES_TRANSACTION: ("remote_control",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
