@@ -147,8 +147,9 @@ class ExpectAvailabilityArgs(_Args):
 
 
 class ExpectTransactionArgs(_Args):
-    """For `for_s`: `running` -- the transaction on the connector keeps running and the connector
-    does not report Unavailable; `none` -- no transaction starts on the connector."""
+    """For `for_s`: `running` -- the transaction on the connector keeps running and neither the
+    connector nor the charger (1.6 connector 0) reports Unavailable; `none` -- no transaction starts
+    on the connector."""
 
     connector: int = Field(1, ge=1)
     state: Literal["running", "none"]
@@ -282,9 +283,9 @@ async def expect_transaction(ctx: StepContext, args: ExpectTransactionArgs) -> N
         if event.kind == EventKind.TRANSACTION_STOPPED and event.data.get("transaction_id") == tx.transaction_id:
             raise StepFailed(f"transaction {tx.transaction_id!r} ended (reason {event.data.get('reason')}) "
                              f"within {args.for_s:g} s; it must keep running")
-        if (event.kind == EventKind.STATUS and event.connector_id == args.connector
+        if (event.kind == EventKind.STATUS and event.connector_id in (args.connector, 0)
                 and event.data.get("status") == "Unavailable"):
-            raise StepFailed(f"connector {args.connector} reported Unavailable while transaction "
+            raise StepFailed(f"{_where(event.connector_id)} reported Unavailable while transaction "
                              f"{tx.transaction_id!r} was running")
 
 

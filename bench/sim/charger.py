@@ -352,6 +352,7 @@ class SimulatedCharger:
         self._security_events_pending: set[str] = set()  # one event per kind and outage
         self._connectors = {i: _Connector(i) for i in range(1, config.connectors + 1)}
         self._cp_operative = True
+        self._cp_scheduled_operative: bool | None = None  # ChangeAvailability of connector 0: Scheduled
         self._heartbeat_s = float(DEFAULT_HEARTBEAT_S)
         self._follow_ups: dict[str, FollowUp] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -810,8 +811,7 @@ class SimulatedCharger:
                 else:
                     conn.operative, conn.scheduled_operative = operative, None
             if connector_id == 0:
-                self._cp_operative = operative
-                self._post(self._status_payload(0, "Available" if operative else "Unavailable"))
+                remote.change_station(self, operative, scheduled)
         self._defer(call_unique_id, apply)
         return call_result.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
 
@@ -884,10 +884,12 @@ class SimulatedCharger:
             conn.operative, conn.scheduled_operative = conn.scheduled_operative, None
         self._limits_dirty = True
         data = [tx.begin_value, end] if self._csl("StopTxnSampledData") else None
-        return self._enqueue(call.StopTransaction(
+        future = self._enqueue(call.StopTransaction(
             meter_stop=int(round(reading.energy_wh)), timestamp=iso_utc(now),
             transaction_id=tx.transaction_id, reason=reason, id_tag=tx.id_tag, transaction_data=data,
         ), durable=True)
+        remote.station_after_transaction(self)
+        return future
 
     # ---- control loop ------------------------------------------------------------------------
     async def _control_loop(self) -> None:

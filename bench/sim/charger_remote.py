@@ -36,6 +36,28 @@ def end_transactions_now(sim: "SimulatedCharger", targets: Iterable["_Connector"
                 future.add_done_callback(_log_failure)
 
 
+def change_station(sim: "SimulatedCharger", operative: bool, scheduled: bool) -> None:
+    """1.6 ChangeAvailability of connector 0: the charger as a whole (status of connector 0) changes
+    now, or, when Scheduled, once its last transaction has ended (5.2)."""
+    sim._cp_scheduled_operative = operative if scheduled else None
+    if not scheduled:
+        _set_station(sim, operative)
+
+
+def station_after_transaction(sim: "SimulatedCharger") -> None:
+    """A transaction has ended (its StopTransaction is queued): a Scheduled change of the whole
+    charger happens once none runs."""
+    if sim._cp_scheduled_operative is None or any(c.transaction for c in sim._connectors.values()):
+        return
+    operative, sim._cp_scheduled_operative = sim._cp_scheduled_operative, None
+    _set_station(sim, operative)
+
+
+def _set_station(sim: "SimulatedCharger", operative: bool) -> None:
+    sim._cp_operative = operative
+    sim._post(sim._status_payload(0, "Available" if operative else "Unavailable"))
+
+
 def ignore_trigger(sim: "SimulatedCharger", call_unique_id: str) -> None:
     """`trigger_message_ignored`: the Accepted answer goes out, the message never follows."""
     if F.TRIGGER_MESSAGE_IGNORED in sim._faults:

@@ -147,3 +147,15 @@ async def test_remote_start_and_stop_requests(blab, version):
     blab.plant.set_ev_cp_state(CpState.A)
     await blab.dut.wait_for("transaction_stopped", timeout_s=5)
     await _run(ctx, "expect_transaction", connector=1, state="none", for_s=0.2)
+
+
+async def test_the_whole_charger_goes_inoperative_after_its_transaction(blab, version):
+    ctx, tx_id = await _charging(blab, version)
+    await _run(ctx, "change_availability", connector=0, kind="Inoperative", expect="Scheduled")
+    await _run(ctx, "expect_transaction", connector=1, state="running", for_s=1)
+    assert blab.dut.status(0) in (None, "Available")  # 1.6 connector 0: not before the transaction ended
+    assert await blab.dut.remote_stop(tx_id) == "Accepted"
+    await _run(ctx, "expect_availability", connector=0, status="Unavailable")
+    await _run(ctx, "expect_availability", connector=1, status="Unavailable")
+    await _run(ctx, "change_availability", connector=0, kind="Operative")
+    await _run(ctx, "expect_availability", connector=0, status="Available" if version == "1.6" else "Occupied")
