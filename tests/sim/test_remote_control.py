@@ -159,3 +159,11 @@ async def test_the_whole_charger_goes_inoperative_after_its_transaction(blab, ve
     await _run(ctx, "expect_availability", connector=1, status="Unavailable")
     await _run(ctx, "change_availability", connector=0, kind="Operative")
     await _run(ctx, "expect_availability", connector=0, status="Available" if version == "1.6" else "Occupied")
+
+
+async def test_connector_0_is_not_sent_where_the_schema_forbids_it(blab):
+    await blab.charger("2.1")
+    ctx = _ctx(blab)
+    await _run(ctx, "remote_start_request", connector=0, expect="Rejected")
+    assert ctx.notes == ["RequestStartTransaction for connector 0 not sent: OCPP 2.1's schema forbids it"]
+    assert not [e for e in blab.log.entries if e.action == "RequestStartTransaction"]  # nothing went out
