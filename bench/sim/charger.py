@@ -639,7 +639,7 @@ class SimulatedCharger:
         else:
             conn = self._connectors.get(connector_id)
         profile = wire_profile(charging_profile) if charging_profile else None
-        if (conn is None or not self._can_take_new_session(conn)
+        if (conn is None or not (self._can_take_new_session(conn) or remote.accepts_start_when_inoperative(self, conn))
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return call_result.RemoteStartTransaction(status="Rejected")
 

@@ -58,6 +58,13 @@ def _set_station(sim: "SimulatedCharger", operative: bool) -> None:
     sim._post(sim._status_payload(0, "Available" if operative else "Unavailable"))
 
 
+def accepts_start_when_inoperative(sim: "SimulatedCharger", conn: "_Connector") -> bool:
+    """`remote_start_when_unavailable`: an idle Inoperative connector takes a remote start (Accepted;
+    nothing starts, the connector stays Inoperative)."""
+    return (F.REMOTE_START_WHEN_UNAVAILABLE in sim._faults and not conn.operative and conn.transaction is None
+            and conn.authorized_tag is None)
+
+
 def ignore_trigger(sim: "SimulatedCharger", call_unique_id: str) -> None:
     """`trigger_message_ignored`: the Accepted answer goes out, the message never follows."""
     if F.TRIGGER_MESSAGE_IGNORED in sim._faults:

@@ -505,7 +505,7 @@ class SimulatedCharger201(SimulatedCharger):
             conn = self._evse(p["evseId"])
         else:
             conn = next((c for c in self._connectors.values() if self._can_authorize(c)), None)
-        if (conn is None or not self._can_authorize(conn)
+        if (conn is None or not (self._can_authorize(conn) or remote.accepts_start_when_inoperative(self, conn))
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return self.RESULT.RequestStartTransaction(status="Rejected")
 

@@ -34,6 +34,7 @@ ACCEPTS_SECURITY_DOWNGRADE = "accepts_security_downgrade"
 AVAILABILITY_NOT_SCHEDULED = "availability_not_scheduled"
 TRIGGER_MESSAGE_IGNORED = "trigger_message_ignored"
 UNLOCK_IGNORES_TRANSACTION = "unlock_ignores_transaction"
+REMOTE_START_WHEN_UNAVAILABLE = "remote_start_when_unavailable"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -57,6 +58,8 @@ FAULTS: dict[str, str] = {
     TRIGGER_MESSAGE_IGNORED: "answers TriggerMessage Accepted but never sends the requested message",
     UNLOCK_IGNORES_TRANSACTION: "UnlockConnector during a transaction: 1.6 answers Unlocked but does not end the "
                                 "transaction; 2.x answers Unlocked instead of OngoingAuthorizedTransaction",
+    REMOTE_START_WHEN_UNAVAILABLE: "answers RemoteStartTransaction (2.x RequestStartTransaction) Accepted on an "
+                                   "Inoperative connector instead of Rejected",
 }
 
 # The functional blocks (scenario folders) whose scenarios must catch each fault: the fault
@@ -80,6 +83,7 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     AVAILABILITY_NOT_SCHEDULED: ("remote_control",),
     TRIGGER_MESSAGE_IGNORED: ("remote_control",),
     UNLOCK_IGNORES_TRANSACTION: ("remote_control",),
+    REMOTE_START_WHEN_UNAVAILABLE: ("remote_control",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
