@@ -58,7 +58,8 @@ class PositionRuntime:
 
 
 async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
-    """Known state between scenarios: no transaction, EV unplugged, loads off, no profiles."""
+    """Known state between scenarios: no transaction, EV unplugged, loads off, no profiles,
+    every connector operative."""
     tx = pos.dut.active_transaction(1)
     if tx is not None and pos.dut.connected:
         mark = pos.dut.mark()
@@ -71,6 +72,8 @@ async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
         await pos.clock.sleep(UNPLUGGED_DWELL_S)
     if pos.dut.connected:
         await pos.dut.clear_charging_profile()
+        if any(pos.dut.status(c) == "Unavailable" for c in range(0, pos.config.dut.connectors + 1)):
+            await pos.dut.change_availability(0, "Operative")  # a scenario that stopped half-way
 
 
 async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,

@@ -47,6 +47,7 @@ from bench.clock import Clock, iso_utc, parse_iso
 from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim import charger_firmware as FW
+from bench.sim import charger_remote as remote
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
 from bench.sim.charger_auth import AUTH_KEYS_16, LocalAuthMixin
@@ -393,6 +394,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         self._init_local_auth()
         self._init_reservations()
         self._cp_operative = True
+        self._cp_scheduled_operative: bool | None = None  # ChangeAvailability of connector 0: Scheduled
         self._heartbeat_s = float(DEFAULT_HEARTBEAT_S)
         self._heartbeat_changed = asyncio.Event()  # a new interval restarts the heartbeat timer
         self._follow_ups: dict[str, FollowUp] = {}
@@ -691,7 +693,8 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         else:
             conn = self._connectors.get(connector_id)
         profile = wire_profile(charging_profile) if charging_profile else None
-        if (conn is None or not self._online.is_set() or not self._can_take_new_session(conn)
+        if (conn is None or not self._online.is_set()
+                or not (self._can_take_new_session(conn) or remote.accepts_start_when_inoperative(self, conn))
                 or self._reservation_blocks(conn, id_tag)
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return call_result.RemoteStartTransaction(status="Rejected")
@@ -817,6 +820,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             self._defer(call_unique_id, meter_values)
         else:
             return call_result.TriggerMessage(status="NotImplemented")
+        remote.ignore_trigger(self, call_unique_id)
         return call_result.TriggerMessage(status="Accepted")
 
     async def _triggered_boot(self) -> None:
@@ -846,7 +850,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         conn = self._connectors.get(connector_id)
         if conn is None:
             return call_result.UnlockConnector(status="NotSupported")
-        if conn.transaction:
+        if conn.transaction and remote.unlock_respects_transaction(self):  # 5.18: end the transaction first
             self._defer(call_unique_id, lambda: self._stop_transaction(conn, "UnlockCommand"))
         return call_result.UnlockConnector(status="Unlocked")
 
@@ -900,18 +904,18 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             return call_result.ChangeAvailability(status="Rejected")
         operative = type == "Operative"
         targets = list(self._connectors.values()) if connector_id == 0 else [self._connectors[connector_id]]
-        busy = [c for c in targets if c.transaction or c.starting]
+        busy = remote.busy_for_availability(self, [c for c in targets if c.transaction or c.starting])
         scheduled = bool(busy) and not operative
 
         def apply() -> None:
+            remote.end_transactions_now(self, targets, operative)
             for conn in targets:
                 if conn in busy and not operative:
                     conn.scheduled_operative = False
                 else:
                     conn.operative, conn.scheduled_operative = operative, None
             if connector_id == 0:
-                self._cp_operative = operative
-                self._post(self._status_payload(0, "Available" if operative else "Unavailable"))
+                remote.change_station(self, operative, scheduled)
         self._defer(call_unique_id, apply)
         return call_result.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
 
@@ -985,10 +989,12 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             conn.operative, conn.scheduled_operative = conn.scheduled_operative, None
         self._limits_dirty = True
         data = [tx.begin_value, end] if self._csl("StopTxnSampledData") else None
-        return self._enqueue(call.StopTransaction(
+        future = self._enqueue(call.StopTransaction(
             meter_stop=int(round(reading.energy_wh)), timestamp=iso_utc(now),
             transaction_id=tx.transaction_id, reason=reason, id_tag=tx.id_tag, transaction_data=data,
         ), durable=True)
+        remote.station_after_transaction(self)
+        return future
 
     # ---- control loop ------------------------------------------------------------------------
     async def _control_loop(self) -> None:

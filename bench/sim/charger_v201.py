@@ -43,6 +43,7 @@ from websockets.typing import Subprotocol
 from bench.clock import Clock, iso_utc, parse_iso
 from bench.iec61851 import MIN_AC_CURRENT_A, CpState
 from bench.sim import charger_firmware as FW
+from bench.sim import charger_remote as remote
 from bench.sim import faults as F
 from bench.sim.charger import (
     RESPONSE_TIMEOUT_S,
@@ -516,7 +517,8 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             conn = self._evse(p["evseId"])
         else:
             conn = next((c for c in self._connectors.values() if self._can_authorize(c)), None)
-        if (conn is None or not self._online.is_set() or not self._can_authorize(conn)  # not while Pending (B02)
+        if (conn is None or not self._online.is_set()  # not while Pending (B02)
+                or not (self._can_authorize(conn) or remote.accepts_start_when_inoperative(self, conn))
                 or self._reservation_blocks(conn, token["idToken"])
                 or (profile and profile.get("chargingProfilePurpose") != "TxProfile")):
             return self.RESULT.RequestStartTransaction(status="Rejected")
@@ -651,6 +653,8 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             return self.RESULT.TriggerMessage(status="Rejected")
         targets = [self._connectors[evse]] if evse else list(self._connectors.values())
         if name == "BootNotification":
+            if self._online.is_set():  # F06.FR.17: its last BootNotification was Accepted
+                return self.RESULT.TriggerMessage(status="Rejected")
             self._defer(uid, self._triggered_boot)
         elif name == "Heartbeat":
             self._defer(uid, lambda: self._post(self._heartbeat_payload()))
@@ -675,6 +679,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             self._defer(uid, lambda: self._post(self.CALL.FirmwareStatusNotification(status="Idle")))
         else:
             return self.RESULT.TriggerMessage(status="NotImplemented")
+        remote.ignore_trigger(self, uid)
         return self.RESULT.TriggerMessage(status="Accepted")
 
     def on_reset(self, uid: str, p: dict) -> Any:
@@ -703,8 +708,8 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         conn = self._evse(p["evseId"])
         if conn is None or p["connectorId"] != 1:
             return self.RESULT.UnlockConnector(status="UnknownConnector")
-        if conn.transaction and conn.authorized_tag:
-            return self.RESULT.UnlockConnector(status="OngoingAuthorizedTransaction")
+        if conn.transaction and conn.authorized_tag and remote.unlock_respects_transaction(self):
+            return self.RESULT.UnlockConnector(status="OngoingAuthorizedTransaction")  # F05.FR.02
         return self.RESULT.UnlockConnector(status="Unlocked")
 
     def on_change_availability(self, uid: str, p: dict) -> Any:
@@ -713,9 +718,10 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             return self.RESULT.ChangeAvailability(status="Rejected")
         operative = p["operationalStatus"] == "Operative"
         targets = [self._connectors[evse]] if evse else list(self._connectors.values())
-        busy = [c for c in targets if c.transaction]
+        busy = remote.busy_for_availability(self, [c for c in targets if c.transaction])
 
         def apply() -> None:
+            remote.end_transactions_now(self, targets, operative)
             for conn in targets:
                 if conn in busy and not operative:
                     conn.scheduled_operative = False

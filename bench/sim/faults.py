@@ -48,6 +48,11 @@ STATUS_SUSPENDED_NOT_SENT = "status_suspended_not_sent"
 BLOCKED_TAG_ACCEPTED = "blocked_tag_accepted"
 LOCAL_LIST_IGNORED = "local_list_ignored"
 RESERVATION_IGNORED = "reservation_ignored"
+# Remote control and availability mistakes (every OCPP version).
+AVAILABILITY_NOT_SCHEDULED = "availability_not_scheduled"
+TRIGGER_MESSAGE_IGNORED = "trigger_message_ignored"
+UNLOCK_IGNORES_TRANSACTION = "unlock_ignores_transaction"
+REMOTE_START_WHEN_UNAVAILABLE = "remote_start_when_unavailable"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -84,6 +89,13 @@ FAULTS: dict[str, str] = {
     BLOCKED_TAG_ACCEPTED: "takes a Blocked or Expired answer to Authorize as Accepted (and starts charging)",
     LOCAL_LIST_IGNORED: "answers SendLocalList Accepted and reports its version, but never authorizes from the list",
     RESERVATION_IGNORED: "answers ReserveNow Accepted but keeps no reservation (never Reserved, any tag may charge)",
+    AVAILABILITY_NOT_SCHEDULED: "ChangeAvailability Inoperative during a transaction: answers Accepted instead of "
+                                "Scheduled and goes Unavailable at once, ending the transaction",
+    TRIGGER_MESSAGE_IGNORED: "answers TriggerMessage Accepted but never sends the requested message",
+    UNLOCK_IGNORES_TRANSACTION: "UnlockConnector during a transaction: 1.6 answers Unlocked but does not end the "
+                                "transaction; 2.x answers Unlocked instead of OngoingAuthorizedTransaction",
+    REMOTE_START_WHEN_UNAVAILABLE: "answers RemoteStartTransaction (2.x RequestStartTransaction) Accepted on an "
+                                   "Inoperative connector instead of Rejected",
 }
 
 # The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
@@ -119,6 +131,10 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     BLOCKED_TAG_ACCEPTED: ("authorization",),
     LOCAL_LIST_IGNORED: ("authorization",),
     RESERVATION_IGNORED: ("reservation",),
+    AVAILABILITY_NOT_SCHEDULED: ("remote_control",),
+    TRIGGER_MESSAGE_IGNORED: ("remote_control",),
+    UNLOCK_IGNORES_TRANSACTION: ("remote_control",),
+    REMOTE_START_WHEN_UNAVAILABLE: ("remote_control",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
