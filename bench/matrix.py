@@ -96,6 +96,17 @@ def groups(scenarios: list[Scenario], max_s: float = CLEAN_GROUP_S) -> list[list
     return out
 
 
+def applicable_faults(scenarios_root: Path, faults: list[str], version: str) -> list[str]:
+    """The faults some target scenario of which is defined for `version` (e.g. a display-message
+    fault has nothing to catch it on 1.6, which has no display messages)."""
+    out = []
+    for fault in faults:
+        targets = load_suite(fault_targets(fault, scenarios_root))
+        if any(version in s.ocpp_versions for s in targets):
+            out.append(fault)
+    return out
+
+
 def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJob]:
     """Clean jobs (short groups of one block's scenarios) then one job per fault."""
     suite = [s for s in load_suite([scenarios_root]) if version in s.ocpp_versions]
@@ -106,7 +117,7 @@ def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJo
     for block, items in sorted(by_block.items()):
         for n, group in enumerate(groups(items), 1):
             jobs.append(MatrixJob(f"clean-{block}-{n}", None, tuple(Path(s.file) for s in group)))
-    for fault in faults:
+    for fault in applicable_faults(scenarios_root, faults, version):
         jobs.append(MatrixJob(f"fault-{fault}", fault, tuple(fault_targets(fault, scenarios_root))))
     # longest first, so the long runs do not start last
     return sorted(jobs, key=lambda j: -sum(estimated_s(s) for s in suite if Path(s.file) in j.scenarios
@@ -188,7 +199,7 @@ async def run_matrix(config_path: Path, scenarios_root: Path, version: str, out:
     faults = sorted(F.FAULTS) if faults is None else faults
     gate = asyncio.Semaphore(jobs_at_once)
     jobs = plan(scenarios_root, faults, version)
-    matrix = Matrix(version, faults={f: [] for f in faults})
+    matrix = Matrix(version, faults={j.fault: [] for j in jobs if j.fault is not None})
 
     async def one(job: MatrixJob) -> None:
         result = await _run_job(job, secure if _needs_security(job) else config, version, out, gate, timeout_s)
