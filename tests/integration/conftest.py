@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -35,21 +34,9 @@ FAULT_RUNS = {
 
 def free_port_config(tmp: Path) -> Path:
     """The default lab config with every port 0: the virtual lab binds free ports."""
-    data = yaml.safe_load((ROOT / "lab_config.yaml").read_text())
-    data["bench"]["csms"]["port"] = 0
-    for pos in data["positions"]:
-        for ins in pos["instruments"].values():
-            addr = ins["address"]
-            if addr.startswith("modbus"):
-                host_port, _, query = addr.partition("?")
-                ins["address"] = host_port.rsplit(":", 1)[0] + ":0" + (f"?{query}" if query else "")
-            else:
-                parts = addr.split("::")
-                parts[2] = "0"
-                ins["address"] = "::".join(parts)
-    path = tmp / "lab_config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    from bench.matrix import free_port_config as free_ports
+
+    return free_ports(ROOT / "lab_config.yaml", tmp)
 
 
 @dataclass

@@ -15,7 +15,8 @@ from bench.sim.plant import Plant
 
 from .conftest import CP_ID, TestClock, wait_until
 
-ID_TAGS = {"TAG-1": "Accepted", "TAG-2": "Accepted", "TAG-INVALID": "Invalid"}
+ID_TAGS = {"TAG-1": "Accepted", "TAG-2": "Accepted", "TAG-INVALID": "Invalid", "TAG-BLOCKED": "Blocked",
+           "TAG-EXPIRED": "Expired"}
 
 
 @dataclass
@@ -75,3 +76,9 @@ async def open_bench_lab(clock: TestClock, **settings: Any) -> BenchLab:
     csms = CsmsServer(clock, CsmsSettings(accepted_ids=[CP_ID], id_tags=dict(ID_TAGS), **settings), log)
     await csms.start()
     return BenchLab(clock, Plant(clock), csms, log)
+
+
+async def close_bench_lab(lab: BenchLab) -> None:
+    await lab.stop()
+    await lab.csms.stop()
+    lab.log.close()

@@ -266,3 +266,13 @@ async def lab(clock):
     yield lab
     await lab.stop()
     await csms.stop()
+
+
+@pytest.fixture
+async def blab(clock):
+    """The bench's real CSMS stub on a free port with a plant; chargers are started by the test."""
+    from .bench_csms import close_bench_lab, open_bench_lab
+
+    lab = await open_bench_lab(clock)
+    yield lab
+    await close_bench_lab(lab)

@@ -14,7 +14,6 @@ from bench.scenario import steps_remote as R
 from bench.scenario.timeline import Timeline, utc_mapper
 from bench.sim import faults as F
 
-from .bench_csms import open_bench_lab
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def version(request) -> str:
     return request.param
 
-
-@pytest.fixture
-async def blab(clock):
-    lab = await open_bench_lab(clock)
-    yield lab
-    await lab.stop()
-    await lab.csms.stop()
-    lab.log.close()
 
 
 def _ctx(blab) -> StepContext:

@@ -15,7 +15,6 @@ from bench.sim import faults as F
 from bench.sim.charger_auth import LocalAuth
 from bench.sim.charger_reservation import Reservation, Reservations
 
-from .bench_csms import open_bench_lab
 
 pytestmark = pytest.mark.timeout(60)
 T0 = datetime(2031, 5, 6, tzinfo=timezone.utc)
@@ -70,15 +69,6 @@ def test_blocked_tag_accepted_fault_reads_blocked_and_expired_as_accepted():
 def version(request) -> str:
     return request.param
 
-
-@pytest.fixture
-async def blab(clock):
-    lab = await open_bench_lab(clock)
-    lab.csms.settings.id_tags.update({"TAG-BLOCKED": "Blocked", "TAG-EXPIRED": "Expired"})
-    yield lab
-    await lab.stop()
-    await lab.csms.stop()
-    lab.log.close()
 
 
 def _connector_statuses(blab) -> list[str]:

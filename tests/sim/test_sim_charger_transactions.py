@@ -8,7 +8,6 @@ import pytest
 from bench.iec61851 import CpState
 from bench.sim import faults as F
 
-from .bench_csms import open_bench_lab
 from .conftest import CP_ID
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,14 +22,6 @@ def clock_speed() -> float:
 def version(request) -> str:
     return request.param
 
-
-@pytest.fixture
-async def blab(clock):
-    lab = await open_bench_lab(clock)
-    yield lab
-    await lab.stop()
-    await lab.csms.stop()
-    lab.log.close()
 
 
 def _sample_times(blab, tx_id) -> list:

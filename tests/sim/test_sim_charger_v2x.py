@@ -8,7 +8,6 @@ import pytest
 from bench.iec61851 import CpState
 from bench.sim import faults as F
 
-from .bench_csms import open_bench_lab
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,14 +16,6 @@ pytestmark = pytest.mark.timeout(60)
 def version(request) -> str:
     return request.param
 
-
-@pytest.fixture
-async def blab(clock):
-    lab = await open_bench_lab(clock)
-    yield lab
-    await lab.stop()
-    await lab.csms.stop()
-    lab.log.close()
 
 
 def _tx_events(blab, tx_id=None):

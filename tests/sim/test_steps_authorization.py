@@ -14,7 +14,6 @@ from bench.scenario.steps import StepContext, StepFailed
 from bench.scenario.timeline import Timeline, utc_mapper
 from bench.sim import faults as F
 
-from .bench_csms import open_bench_lab
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,15 +28,6 @@ def position():
 def version(request) -> str:
     return request.param
 
-
-@pytest.fixture
-async def blab(clock):
-    lab = await open_bench_lab(clock)
-    lab.csms.settings.id_tags.update({"TAG-BLOCKED": "Blocked"})
-    yield lab
-    await lab.stop()
-    await lab.csms.stop()
-    lab.log.close()
 
 
 async def _context(blab, position, version: str, faults: frozenset[str] = frozenset()) -> tuple[StepContext, object]:
