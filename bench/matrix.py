@@ -6,6 +6,7 @@ its own `bench run` process (so independent labs use both cores):
   process, grouped by block;
 - the fault runs: for each injectable fault, the scenarios its `FAULT_BLOCKS` entry names
   (whole blocks, or single `block/scenario` files where a block is long).
+A run whose scenarios judge no measured quantity runs protocol-only (no instruments).
 
 The result is `{"faults": {fault: [scenarios that FAIL]}, "clean": {scenario: verdict}}`;
 it is complete when every fault has at least one FAIL and every clean verdict is PASS
@@ -39,6 +40,9 @@ class MatrixJob:
     name: str
     fault: str | None
     scenarios: tuple[Path, ...]
+    # no scenario of the job judges a measured quantity: run it without instruments (the charger
+    # and the CSMS alone cost a fraction of a sampled lab, and nothing is lost)
+    protocol_only: bool = False
 
 
 @dataclass
@@ -96,6 +100,13 @@ def groups(scenarios: list[Scenario], max_s: float = CLEAN_GROUP_S) -> list[list
     return out
 
 
+def measures(scenario: Scenario) -> bool:
+    """Whether any check of the scenario judges measured quantities (needs the instruments)."""
+    from bench.verify import CHECKS
+
+    return any(CHECKS[c.name].physical for c in scenario.checks)
+
+
 def applicable_faults(scenarios_root: Path, faults: list[str], version: str) -> list[str]:
     """The faults some target scenario of which is defined for `version` (e.g. a display-message
     fault has nothing to catch it on 1.6, which has no display messages)."""
@@ -110,15 +121,18 @@ def applicable_faults(scenarios_root: Path, faults: list[str], version: str) -> 
 def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJob]:
     """Clean jobs (short groups of one block's scenarios) then one job per fault."""
     suite = [s for s in load_suite([scenarios_root]) if version in s.ocpp_versions]
-    by_block: dict[str, list[Scenario]] = {}
+    by_block: dict[tuple[str, bool], list[Scenario]] = {}
     for s in suite:
-        by_block.setdefault(s.block, []).append(s)
+        by_block.setdefault((s.block, measures(s)), []).append(s)
     jobs = []
-    for block, items in sorted(by_block.items()):
+    for (block, measured), items in sorted(by_block.items()):
         for n, group in enumerate(groups(items), 1):
-            jobs.append(MatrixJob(f"clean-{block}-{n}", None, tuple(Path(s.file) for s in group)))
+            name = f"clean-{block}{'' if measured else '-protocol'}-{n}"
+            jobs.append(MatrixJob(name, None, tuple(Path(s.file) for s in group), protocol_only=not measured))
     for fault in applicable_faults(scenarios_root, faults, version):
-        jobs.append(MatrixJob(f"fault-{fault}", fault, tuple(fault_targets(fault, scenarios_root))))
+        targets = fault_targets(fault, scenarios_root)
+        jobs.append(MatrixJob(f"fault-{fault}", fault, tuple(targets),
+                              protocol_only=not any(map(measures, load_suite(targets)))))
     # longest first, so the long runs do not start last
     return sorted(jobs, key=lambda j: -sum(estimated_s(s) for s in suite if Path(s.file) in j.scenarios
                                             or any(Path(s.file).parent == p for p in j.scenarios)))
@@ -169,6 +183,7 @@ async def _run_job(job: MatrixJob, config: Path, version: str, out: Path, gate: 
     job_out = out / job.name
     args = [sys.executable, "-m", "bench.cli", "run", "--config", str(config), "--ocpp", version,
             "--out", str(job_out), "--no-report", *(["--fault", job.fault] if job.fault else []),
+            *(["--protocol-only"] if job.protocol_only else []),
             *map(str, job.scenarios)]
     async with gate:
         proc = await asyncio.create_subprocess_exec(

@@ -110,7 +110,7 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     ACCEPTS_INVALID_PROFILE: ("smart_charging/txprofile_without_transaction",),
     STACK_LEVEL_INVERTED: ("smart_charging/stacking",),
     IGNORES_VALIDITY: ("smart_charging/validity_window",),
-    W_AS_A: ("smart_charging/watt_profile_one_phase",),
+    W_AS_A: ("smart_charging/watt_profile_one_phase", "smart_charging/charge_point_max_caps_txprofile"),
     PHASES_IGNORED: ("smart_charging/watt_profile_one_phase",),
     RECURRENCE_FROM_MIDNIGHT: ("smart_charging/daily_recurring",),
     COMPOSITE_REPORT_WRONG: ("smart_charging/composite_schedule_report",),
@@ -121,7 +121,7 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     DIAGNOSTICS_NOT_UPLOADED: ("firmware",),
     DISPLAY_MESSAGE_NOT_STORED: ("display_messages",),
     ENERGY_REGISTER_RESET: ("metering",),
-    CLOCK_ALIGNED_OFF_BOUNDARY: ("metering",),
+    CLOCK_ALIGNED_OFF_BOUNDARY: ("metering/clock_aligned_meter_values", "metering/sampled_meter_values"),
     QUEUED_MESSAGES_DROPPED: ("offline",),
     EV_FAULT_IGNORED: ("ev_faults",),
     HEARTBEAT_INTERVAL_IGNORED: ("provisioning",),
@@ -131,10 +131,11 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     BLOCKED_TAG_ACCEPTED: ("authorization",),
     LOCAL_LIST_IGNORED: ("authorization",),
     RESERVATION_IGNORED: ("reservation",),
-    AVAILABILITY_NOT_SCHEDULED: ("remote_control",),
-    TRIGGER_MESSAGE_IGNORED: ("remote_control",),
-    UNLOCK_IGNORES_TRANSACTION: ("remote_control",),
-    REMOTE_START_WHEN_UNAVAILABLE: ("remote_control",),
+    AVAILABILITY_NOT_SCHEDULED: ("remote_control/availability_scheduled", "remote_control/availability_charger_scheduled"),
+    TRIGGER_MESSAGE_IGNORED: ("remote_control/trigger_message_v16", "remote_control/trigger_message_v201"),
+    UNLOCK_IGNORES_TRANSACTION: ("remote_control/unlock_connector", "remote_control/unlock_during_transaction"),
+    REMOTE_START_WHEN_UNAVAILABLE: ("remote_control/remote_start_rejected", "remote_control/availability_charger",
+                                    "remote_control/availability_connector"),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +23,9 @@ METERING = SCENARIOS / "metering" / "meter_values_accuracy.yaml"
 TX_WITHOUT_TX = SCENARIOS / "smart_charging" / "txprofile_without_transaction.yaml"
 
 # fault -> the shipped scenario whose checks must catch it
-FAULT_RUNS = {
+FAULT_RUNS = {  # fault runs with every report rendered (the reports tests read them)
     "ignores_profile": STEP_DOWN,
-    "slow_reaction": STEP_DOWN,
-    "pwm_offset": STEP_DOWN,
     "meter_gain_error": METERING,
-    "wrong_current_report": METERING,
-    "accepts_invalid_profile": TX_WITHOUT_TX,
 }
 
 
@@ -94,11 +91,113 @@ def run_in_parallel(jobs: dict[str, tuple[list[str], Path]], timeout_s: float = 
 def bench_runs(tmp_path_factory) -> dict[str, BenchRun]:
     base = tmp_path_factory.mktemp("runs")
     config = free_port_config(base)
-    # The clean run covers the first scenarios of each block; the smart-charging set runs its
-    # own clean and fault runs in parallel (test_smart_charging_suite.py), so CI stays short.
-    clean = [METERING, SCENARIOS / "remote_control", STEP_DOWN, TX_WITHOUT_TX]
+    # The first bench's four scenarios, with every report rendered; the whole library runs in the
+    # fault matrix (`matrices` below), so CI stays short.
+    clean = [METERING, SCENARIOS / "remote_control" / "remote_start_stop.yaml", STEP_DOWN, TX_WITHOUT_TX]
     jobs = {"clean": ([str(p) for p in clean], None), **{f: ([str(p)], f) for f, p in FAULT_RUNS.items()}}
     return run_in_parallel({
         name: (["run", *scenarios, "--config", str(config), "--out", str(base / name),
                 *(["--fault", fault] if fault else [])], base / name)
         for name, (scenarios, fault) in jobs.items()}, timeout_s=600)
+
+
+Job = tuple[list[Path], str, "str | None"]  # scenario files, OCPP version, fault
+START_GAP_S = 0.5  # between two process starts: their imports do not all land at the same moment
+
+
+class Runs:
+    """`bench run` subprocesses; output to files (a full pipe would block a run)."""
+
+    def __init__(self, base: Path, config: Path) -> None:
+        self.base, self.config = base, config
+        self.procs: dict[str, tuple[subprocess.Popen, Path]] = {}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+    def start(self, name: str, job: Job) -> None:
+        scenarios, version, fault = job
+        out = self.base / name
+        args = ["run", *map(str, scenarios), "--config", str(self.config), "--out", str(out), "--no-report",
+                "--ocpp", version, *(["--fault", fault] if fault else [])]
+        log = self.base / f"{name}.log"
+        with log.open("w") as f:
+            self.procs[name] = (subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=self.env, text=True,
+                                                 stdout=f, stderr=subprocess.STDOUT), log)
+        time.sleep(START_GAP_S)
+
+    def running(self, names: list[str]) -> int:
+        return sum(1 for n in names if n in self.procs and self.procs[n][0].poll() is None)
+
+    def results(self, deadline_s: float) -> dict[str, BenchRun]:
+        runs = {}
+        end = time.monotonic() + deadline_s
+        for name, (proc, log) in self.procs.items():
+            proc.wait(timeout=max(1.0, end - time.monotonic()))
+            runs[name] = BenchRun(name, proc.returncode, log.read_text(), "", self.base / name)
+        return runs
+
+    def kill(self) -> None:
+        for proc, _ in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+# ---- the fault matrix (`bench faults --matrix`), shared by the tests that read its runs ------------
+
+MATRIX_VERSIONS = ("1.6", "2.0.1", "2.1")
+MATRIX_LABS_PER_VERSION = 5
+
+
+@dataclass
+class MatrixRun:
+    """One version's `bench faults --matrix`: the printed matrix and every run it kept in `out`."""
+
+    version: str
+    matrix: dict
+    stderr: str
+    returncode: int
+    out: Path
+
+    def records(self, job_prefix: str) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted(self.out.glob(f"{job_prefix}*/*/record.json"))]
+
+    def fault_record(self, fault: str) -> dict:
+        (record,) = self.records(f"fault-{fault}")
+        return record
+
+    def scenario(self, name: str, fault: str | None = None) -> dict:
+        """A scenario's record from the clean runs, or from the run of `fault`."""
+        records = [self.fault_record(fault)] if fault else self.records("clean-")
+        for record in records:
+            for s in record["scenarios"]:
+                if s["name"] == name:
+                    return s
+        raise AssertionError(f"OCPP {self.version}: scenario {name} not in the matrix runs "
+                             f"({'fault ' + fault if fault else 'clean'})\n{self.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def matrices(tmp_path_factory) -> dict[str, MatrixRun]:
+    """The fault matrix on every version at once, each in its own labs on free ports."""
+    base = tmp_path_factory.mktemp("fault_matrix")
+    config = free_port_config(base)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    procs = {}
+    try:
+        for version in MATRIX_VERSIONS:
+            out = base / version
+            procs[version] = (out, subprocess.Popen(
+                bench_cmd("faults", "--matrix", "--ocpp", version, "--config", str(config), "--out", str(out),
+                          "--jobs", str(MATRIX_LABS_PER_VERSION)),
+                cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        results = {}
+        for version, (out, proc) in procs.items():
+            stdout, stderr = proc.communicate(timeout=1500)
+            assert stdout.strip(), f"OCPP {version}: no matrix printed\n{stderr[-3000:]}"
+            results[version] = MatrixRun(version, json.loads(stdout), stderr, proc.returncode, out)
+        return results
+    finally:
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

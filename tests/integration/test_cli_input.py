@@ -75,7 +75,7 @@ def test_unreachable_instrument_is_an_error_with_a_record(tmp_path):
     cfg = tmp_path / "real.yaml"
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "results"
-    res = _run("run", "scenarios/remote_control", "--config", str(cfg), "--out", str(out))
+    res = _run("run", "scenarios/remote_control/remote_start_stop.yaml", "--config", str(cfg), "--out", str(out))
     assert res.returncode == 2, res.stdout + res.stderr
     record = json.loads((next(out.iterdir()) / "record.json").read_text())
     assert record["verdict"] == "ERROR" and record["complete"] is False

@@ -18,8 +18,8 @@ import yaml
 
 from bench.sim import faults as F
 
-from .conftest import ROOT, BenchRun, free_port_config
-from .test_versions import Runs, validate_message_log
+from .conftest import ROOT, BenchRun, Runs, free_port_config
+from .test_versions import validate_message_log
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def security_runs(tmp_path_factory) -> dict[str, BenchRun]:
     try:
         for version in VERSIONS:
             for profile in PROFILES:
-                extra = [ROOT / "scenarios" / "remote_control"] if profile == 3 else []  # charging over mutual TLS
+                extra = [ROOT / "scenarios" / "remote_control" / "remote_start_stop.yaml"] if profile == 3 else []  # charging over mutual TLS
                 runs[profile].start(f"p{profile}-{version}", ([SECURITY, *extra], version, None))
             for fault, (scenario, _) in FAULTS.items():
                 runs[2].start(f"{fault}-{version}", ([SECURITY / f"{scenario}.yaml"], version, fault))

@@ -1,19 +1,16 @@
-"""The smart-charging scenario set on the virtual lab, through the real sockets: the correct
-charger PASSes every scenario, and each smart-charging fault of the simulated charger makes
-the scenario that targets it FAIL (not ERROR), with the check that should catch it.
-
-Like conftest.py's `bench_runs`, one session fixture starts every `bench run` at once as a
-subprocess with its own virtual lab on free ports: the clean scenarios in a few groups of
-about a minute each, and one run per fault with the scenario(s) that must catch it.
+"""The smart-charging scenario set on OCPP 1.6, read from the fault matrix's runs (conftest's
+`matrices`): the correct charger PASSes every scenario with its physical checks measured, the
+composite reports and a one-phase EV are judged as they must be, and each smart-charging fault
+makes the scenario that targets it FAIL (not ERROR) with exactly the checks that should catch it.
 """
 from __future__ import annotations
 
 
 import pytest
 
-from .conftest import ROOT, BenchRun, free_port_config, run_in_parallel
+from .conftest import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # the matrix runs in the fixture
 
 SC = ROOT / "scenarios" / "smart_charging"
 
@@ -37,56 +34,22 @@ FAULT_MATRIX = {
 }
 
 
-def _scenario_file(name: str) -> str:
-    return str(SC / f"{name}.yaml")
-
-
-@pytest.fixture(scope="session")
-def smart_runs(tmp_path_factory) -> dict[str, BenchRun]:
-    base = tmp_path_factory.mktemp("smart_runs")
-    config = free_port_config(base)
-    jobs = {name: (files, None) for name, files in CLEAN_GROUPS.items()}
-    jobs.update({fault: (list(matrix), fault) for fault, matrix in FAULT_MATRIX.items()})
-    return run_in_parallel({
-        name: (["run", *map(_scenario_file, scenarios), "--config", str(config), "--out", str(base / name),
-                "--no-report", *(["--fault", fault] if fault else [])], base / name)
-        for name, (scenarios, fault) in jobs.items()}, timeout_s=600)
-
-
-def _scenario(run: BenchRun, name: str) -> dict:
-    for s in run.record["scenarios"]:
-        if s["name"] == name:
-            return s
-    raise AssertionError(f"{run.name}: scenario {name} did not run\n{run.stdout}\n{run.stderr}")
-
-
-def test_every_new_scenario_is_in_a_clean_group_and_every_fault_has_a_scenario():
-    from bench.sim import faults as F
-
-    shipped = {p.stem for p in SC.glob("*.yaml")}
-    grouped = [n for names in CLEAN_GROUPS.values() for n in names]
-    assert len(grouped) == len(set(grouped)) and set(grouped) <= shipped
-    # the two scenarios of the first bench (step down, TxProfile without transaction) run in conftest's suite
-    assert shipped - set(grouped) == {"txprofile_step_down", "txprofile_without_transaction"}
-    smart_faults = {F.STACK_LEVEL_INVERTED, F.IGNORES_VALIDITY, F.W_AS_A, F.PHASES_IGNORED,
-                    F.RECURRENCE_FROM_MIDNIGHT, F.COMPOSITE_REPORT_WRONG}
-    assert set(FAULT_MATRIX) == smart_faults
-    assert all(set(m) <= shipped for m in FAULT_MATRIX.values())
+@pytest.fixture
+def v16(matrices):
+    return matrices["1.6"]
 
 
 @pytest.mark.parametrize("group", sorted(CLEAN_GROUPS))
-def test_correct_charger_passes_every_scenario(smart_runs, group):
-    run = smart_runs[group]
-    assert run.returncode == 0, run.stdout + run.stderr
+def test_correct_charger_passes_every_scenario(v16, group):
     for name in CLEAN_GROUPS[group]:
-        s = _scenario(run, name)
+        s = v16.scenario(name)
         assert s["verdict"] == "PASS", (name, [(c["name"], c["verdict"], c["message"]) for c in s["checks"]])
         physical = [c for c in s["checks"] if c["name"] in ("current_follows_limit", "pwm_matches_limit")]
         assert physical and all(c["measurements"] for c in physical), name
 
 
-def test_composite_reports_are_judged_against_the_bench(smart_runs):
-    s = _scenario(smart_runs["clean_a"], "composite_schedule_report")
+def test_composite_reports_are_judged_against_the_bench(v16):
+    s = v16.scenario("composite_schedule_report")
     check = next(c for c in s["checks"] if c["name"] == "composite_schedule_matches")
     reports = check["params"]["reports"]
     assert [(r["connector"], r["unit"]) for r in reports] == [(1, "A"), (1, "A"), (0, "W")]
@@ -97,8 +60,8 @@ def test_composite_reports_are_judged_against_the_bench(smart_runs):
     assert len([m for m in check["measurements"] if m["name"].endswith("_limit_error")]) == 3
 
 
-def test_one_phase_ev_draws_on_l1_only(smart_runs):
-    s = _scenario(smart_runs["clean_c"], "watt_profile_one_phase")
+def test_one_phase_ev_draws_on_l1_only(v16):
+    s = v16.scenario("watt_profile_one_phase")
     check = next(c for c in s["checks"] if c["name"] == "current_follows_limit")
     names = {m["name"] for m in check["measurements"]}
     assert "shortfall_below_expected_l1_a" in names  # 12 A expected on L1 ...
@@ -106,12 +69,10 @@ def test_one_phase_ev_draws_on_l1_only(smart_runs):
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_MATRIX))
-def test_smart_charging_fault_fails_its_scenario(smart_runs, fault):
-    run = smart_runs[fault]
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert run.record["fault"] == fault
+def test_smart_charging_fault_fails_its_scenario(v16, fault):
+    assert v16.fault_record(fault)["fault"] == fault
     for scenario, must_fail in FAULT_MATRIX[fault].items():
-        s = _scenario(run, scenario)
+        s = v16.scenario(scenario, fault)
         assert s["verdict"] == "FAIL", (scenario, s["error"], [(c["name"], c["verdict"]) for c in s["checks"]])
         for check in s["checks"]:
             if check["name"] in must_fail:

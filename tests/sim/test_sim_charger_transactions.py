@@ -106,8 +106,10 @@ async def test_clock_aligned_values_on_the_boundary_unless_faulty(blab, fault):
                                 timeout_s=3, since_index=blab.dut.mark())
     stamps = [s.timestamp for e in blab.dut.events[mark:] if e.kind == "meter_values" for s in e.data["samples"]
               if s.context == "Sample.Clock"]
-    fractions = {round(ts.microsecond / 1e6, 1) % 1.0 for ts in stamps}
-    assert fractions <= ({0.5} if fault else {0.0, 0.1})
+    # distance of each timestamp from the 1 s boundary; tick and scheduling jitter stay under 0.2 s
+    off_boundary = [min(f, 1.0 - f) for f in (ts.microsecond / 1e6 for ts in stamps)]
+    target = 0.5 if fault else 0.0  # the fault samples half an interval late
+    assert stamps and all(abs(off - target) < 0.2 for off in off_boundary), off_boundary
 
 
 @pytest.mark.parametrize("fault", [False, True])
