@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,28 +178,65 @@ class MatrixRun:
                              f"({'fault ' + fault if fault else 'clean'})\n{self.stderr[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def matrices(tmp_path_factory) -> dict[str, MatrixRun]:
-    """The fault matrix on every version at once, each in its own labs on free ports."""
-    base = tmp_path_factory.mktemp("fault_matrix")
-    config = free_port_config(base)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    procs = {}
-    try:
+class _MatrixLaunch:
+    """The matrix processes, started as soon as collection shows a test that needs them, so
+    they run next to the rest of the suite (the labs wait on sockets and timers far more than
+    they compute); `matrices` waits for them."""
+
+    def __init__(self) -> None:
+        self.base: Path | None = None
+        self.procs: dict[str, tuple[Path, subprocess.Popen]] = {}
+
+    def start(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="evbench-fault-matrix-"))
+        config = free_port_config(self.base)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
         for version in MATRIX_VERSIONS:
-            out = base / version
-            procs[version] = (out, subprocess.Popen(
+            out = self.base / version
+            self.procs[version] = (out, subprocess.Popen(
                 bench_cmd("faults", "--matrix", "--ocpp", version, "--config", str(config), "--out", str(out),
                           "--jobs", str(MATRIX_LABS_PER_VERSION)),
                 cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+
+    def results(self) -> dict[str, MatrixRun]:
+        if not self.procs:
+            self.start()
         results = {}
-        for version, (out, proc) in procs.items():
+        for version, (out, proc) in self.procs.items():
             stdout, stderr = proc.communicate(timeout=1500)
             assert stdout.strip(), f"OCPP {version}: no matrix printed\n{stderr[-3000:]}"
             results[version] = MatrixRun(version, json.loads(stdout), stderr, proc.returncode, out)
         return results
-    finally:
-        for _, proc in procs.values():
+
+    def stop(self) -> None:
+        for _, proc in self.procs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if self.base is not None:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+_MATRIX = _MatrixLaunch()
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    readers = [item for item in items if "matrices" in getattr(item, "fixturenames", ())]
+    if readers and not config.option.collectonly:
+        _MATRIX.start()
+        # the tests that read the matrix go last: everything else runs while it does
+        items[:] = [item for item in items if item not in readers] + readers
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _MATRIX.stop()
+
+
+@pytest.fixture(scope="session")
+def matrices() -> dict[str, MatrixRun]:
+    """The fault matrix on every version, each in its own labs on free ports (see _MatrixLaunch)."""
+    try:
+        return _MATRIX.results()
+    except BaseException:
+        _MATRIX.stop()
+        raise
