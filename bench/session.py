@@ -22,7 +22,7 @@ from bench.csms import CsmsServer, CsmsSettings, MessageLog
 from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario
-from bench.scenario.runner import PositionRuntime, reset_position, run_scenario
+from bench.scenario.runner import PositionRuntime, not_applicable, reset_position, run_scenario
 from bench.security import certificates, charger_security, csms_security
 from instruments.registry import create_instrument, open_and_identify
 from instruments.roles import AcLoad, EvEmulator, Instrument, PowerMeter, Ratings
@@ -229,8 +229,10 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
     for index, scenario in enumerate(scenarios, 1):
         opts.on_progress(f"[{rt.config.name}] {scenario.name}")
         emit("scenario_started", position=rt.config.name, name=scenario.name, index=index, total=len(scenarios))
+        applies = not_applicable(rt, scenario) is None  # a scenario that is skipped changes nothing to undo
         try:
-            await reset_position(rt)
+            if applies:
+                await reset_position(rt)
         except Exception as exc:
             rec = ScenarioRecord(scenario.name, scenario.file, rt.config.name, scenario.description,
                                  verdict=Verdict.ERROR, error=f"could not reset the position: {exc}")
@@ -246,8 +248,9 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
         emit("scenario_finished", position=rt.config.name, name=scenario.name, verdict=rec.verdict,
              duration_s=max(rec.t_end_mono_s - rec.t_start_mono_s, 0.0),
              message=rec.error or next((c.message for c in rec.checks if c.verdict in (Verdict.FAIL, Verdict.ERROR)), ""))
-        with contextlib.suppress(Exception):
-            await reset_position(rt)
+        if applies:
+            with contextlib.suppress(Exception):
+                await reset_position(rt)
         if (why := rt.health()) is not None:
             raise RuntimeError(f"position {rt.config.name}: {why}")
 

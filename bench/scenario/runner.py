@@ -76,15 +76,22 @@ async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
             await pos.dut.change_availability(0, "Operative")  # a scenario that stopped half-way
 
 
+def not_applicable(pos: PositionRuntime, scenario: Scenario) -> str | None:
+    """Why the scenario does not apply to this position's DUT (its OCPP version), if it does not."""
+    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
+    if version not in scenario.ocpp_versions:
+        return f"not defined for OCPP {version} (only {', '.join(scenario.ocpp_versions)})"
+    return None
+
+
 async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,
                        on_event: Callable[..., None] | None = None) -> ScenarioRecord:
     clock = pos.clock
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
                          charge_point_id=pos.config.dut.charge_point_id, block=scenario.block,
                          ocpp_ids=list(scenario.ocpp_ids))
-    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
-    if version not in scenario.ocpp_versions:
-        return _skip(pos, rec, f"not defined for OCPP {version} (only {', '.join(scenario.ocpp_versions)})")
+    if (why := not_applicable(pos, scenario)) is not None:
+        return _skip(pos, rec, why)
     anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
     rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
     dut_cfg = pos.config.dut

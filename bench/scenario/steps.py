@@ -62,6 +62,12 @@ class StepContext:
     def now(self) -> float:
         return self.clock.monotonic()
 
+    def state(self, key: str, factory: Callable[[], Any]) -> Any:
+        """What a block's steps keep for the rest of this scenario, made on first use."""
+        if key not in self.block_state:
+            self.block_state[key] = factory()
+        return self.block_state[key]
+
     def need_ev(self) -> EvModel:
         if self.ev is None:
             raise NotApplicable(f"needs an EV emulator: position {self.position.name!r} has none configured")

@@ -68,10 +68,7 @@ class DisplayRecord:
 
 def record_of(ctx: StepContext) -> DisplayRecord:
     # One StepContext per scenario run: the record lives (and dies) with it.
-    record = ctx.block_state.get("display_messages")
-    if record is None:
-        record = ctx.block_state["display_messages"] = DisplayRecord()
-    return record
+    return ctx.state("display_messages", DisplayRecord)
 
 
 def _need_v2x(ctx: StepContext) -> None:

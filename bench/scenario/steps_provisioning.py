@@ -54,10 +54,7 @@ class _State:
 
 
 def _state(ctx: StepContext) -> _State:
-    state = ctx.__dict__.get("_provisioning")
-    if state is None:
-        state = ctx.__dict__["_provisioning"] = _State()
-    return state
+    return ctx.state("provisioning", _State)
 
 
 def _name(event: DutEvent) -> str:

@@ -40,10 +40,7 @@ class _State:
 
 
 def _state(ctx: StepContext) -> _State:
-    state = ctx.__dict__.get("_status")
-    if state is None:
-        state = ctx.__dict__["_status"] = _State()
-    return state
+    return ctx.state("status", _State)
 
 
 def status_token(event: DutEvent, connector: int, v16: bool) -> str | None:
