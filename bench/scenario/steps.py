@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bench.capabilities import Capabilities
 from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
@@ -57,6 +58,8 @@ class StepContext:
     profiles_sent: list[dict[str, Any]] = field(default_factory=list)
     # what a block's steps remember within one scenario (e.g. the display messages set), by block
     block_state: dict[str, Any] = field(default_factory=dict)
+    # what the DUT supports (declared in lab_config.yaml and discovered when it booted)
+    capabilities: Capabilities = field(default_factory=Capabilities)
     _profile_ids: Any = field(default_factory=lambda: itertools.count(100))
 
     def now(self) -> float:
