@@ -63,9 +63,71 @@ class Capabilities:
     def unsupported(self, features: list[str] | tuple[str, ...]) -> list[str]:
         return [f for f in features if not self.supports(f)]
 
+    def why_not(self, features: list[str] | tuple[str, ...]) -> str:
+        """"not supported by the DUT: SmartCharging (SupportedFeatureProfiles = Core)"."""
+        missing = self.unsupported(features)
+        return "not supported by the DUT: " + "; ".join(f"{f} ({self.source.get(f, 'assumed')})" for f in missing)
+
+    def mark_unsupported(self, feature: str, evidence: str) -> None:
+        self.supported[feature] = False
+        self.source[feature] = evidence
+
     def as_record(self) -> dict[str, object]:
         return {"features": {f: {"supported": self.supported.get(f, True), "source": self.source.get(f, "assumed")}
                              for f in FEATURES},
                 "measurands": sorted(self.measurands) if self.measurands is not None else None,
                 "file_transfer": list(self.file_transfer), "reboot_time_s": self.reboot_time_s,
                 "notes": list(self.notes)}
+
+
+# Actions of each optional feature: a CALLERROR NotImplemented/NotSupported to one of them means
+# "not supported by the DUT" (OCPP-J 1.6 section 4.2.3, 2.0.1 part 4 section 4.3), never a bench ERROR.
+ACTION_FEATURE: dict[str, str] = {
+    "SetChargingProfile": "SmartCharging", "ClearChargingProfile": "SmartCharging",
+    "GetCompositeSchedule": "SmartCharging", "get_charging_profiles": "SmartCharging",
+    "ReserveNow": "Reservation", "CancelReservation": "Reservation",
+    "SendLocalList": "LocalAuthList", "GetLocalListVersion": "LocalAuthList",
+    "ClearCache": "AuthCache",
+    "TriggerMessage": "RemoteTrigger",
+    "UpdateFirmware": "FirmwareManagement", "GetDiagnostics": "FirmwareManagement",
+    "set_display_message": "DisplayMessages", "get_display_messages": "DisplayMessages",
+    "clear_display_message": "DisplayMessages",
+}
+# ClearCache is a Core message in 1.6 (section 5.4): the cache itself is optional, the answer is not.
+V16_CORE_ACTIONS: frozenset[str] = frozenset({"ClearCache"})
+NOT_SUPPORTED_CODES: frozenset[str] = frozenset({"NotImplemented", "NotSupported"})
+
+# OCPP 1.6 section 9: the configuration keys a charger must have (Required) in each profile it
+# supports; the others are optional, and an unknown optional key is "not supported", not a fault.
+V16_REQUIRED_KEYS: dict[str, frozenset[str]] = {
+    "Core": frozenset({
+        "AuthorizeRemoteTxRequests", "ClockAlignedDataInterval", "ConnectionTimeOut", "ConnectorPhaseRotation",
+        "GetConfigurationMaxKeys", "HeartbeatInterval", "LocalAuthorizeOffline", "LocalPreAuthorize",
+        "MeterValuesAlignedData", "MeterValuesSampledData", "MeterValueSampleInterval", "NumberOfConnectors",
+        "ResetRetries", "StopTransactionOnEVSideDisconnect", "StopTransactionOnInvalidId", "StopTxnAlignedData",
+        "StopTxnSampledData", "SupportedFeatureProfiles", "TransactionMessageAttempts",
+        "TransactionMessageRetryInterval", "UnlockConnectorOnEVSideDisconnect"}),
+    "LocalAuthList": frozenset({"LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength"}),
+    "SmartCharging": frozenset({"ChargeProfileMaxStackLevel", "ChargingScheduleAllowedChargingRateUnit",
+                                "ChargingScheduleMaxPeriods", "MaxChargingProfilesInstalled"}),
+}
+V16_KEY_SECTION: dict[str, str] = {"Core": "9.1", "LocalAuthList": "9.2", "SmartCharging": "9.4"}
+
+
+def feature_of_action(action: str, ocpp_version: str) -> str | None:
+    """The optional feature an action belongs to on this version; None: the action is required."""
+    feature = ACTION_FEATURE.get(action)
+    if feature is None:
+        return None
+    if ocpp_version == "1.6":
+        return None if action in V16_CORE_ACTIONS else feature
+    return None if feature in V2X_CORE else feature
+
+
+def required_key_rule(key: str, caps: Capabilities) -> str | None:
+    """The 1.6 rule that makes `key` required on this DUT, if one does ("OCPP 1.6 section 9.1 ...")."""
+    for profile, keys in V16_REQUIRED_KEYS.items():
+        if key in keys and (profile == "Core" or caps.supports(profile)):
+            return f"OCPP 1.6 section {V16_KEY_SECTION[profile]}: {key} is a required configuration key" + (
+                "" if profile == "Core" else f" of the {profile} profile the DUT supports")
+    return None

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     _selection_args(run)
     run.add_argument("--protocol-only", action="store_true",
                      help="ignore the configured instruments: test the OCPP behaviour only (physical checks SKIPPED)")
+    run.add_argument("--dut-wait", type=float, metavar="SECONDS", dest="dut_wait_s",
+                     help="how long to wait for the DUT to connect (default: dut.reboot_time_s, 120 s)")
     run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
@@ -151,8 +153,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a rich panel on a terminal, plain lines in CI logs and pipes
     view = LiveView(console, clock, tolerance_abs_a=config.tolerances.current_abs_a,
                     tolerance_rel_pct=config.tolerances.current_rel_pct)
+    if args.dut_wait_s is not None and args.dut_wait_s <= 0:
+        raise ConfigError(f"--dut-wait: must be a positive number of seconds, not {args.dut_wait_s:g}")
     opts = RunOptions(args.config, scenarios, _suite_name(args.scenarios), args.out, args.fault,
-                      on_progress=view.on_progress, on_event=view.on_event)
+                      dut_wait_s=args.dut_wait_s, on_progress=view.on_progress, on_event=view.on_event)
     run_dir = make_run_dir(args.out, opts.suite, clock)
     console.print(f"run folder: {run_dir}")
     record: RunRecord | None = None

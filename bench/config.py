@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench.capabilities import Feature, FileScheme
+
 OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 # OCPP 2.0.1 passwordString (also used for the 1.6 AuthorizationKey): 16..40 characters
@@ -74,6 +76,24 @@ class BenchConfig(_Strict):
     sampling_rate_hz: float = Field(10.0, gt=0, le=100)
 
 
+class DutFeaturesConfig(_Strict):
+    """What the DUT supports, as its vendor declares it (a PICS). Anything left out is discovered
+    from the DUT when it boots (1.6 GetConfiguration, 2.x device model); a declaration wins over
+    discovery. Names are the bench's version-neutral ones (bench/capabilities.py)."""
+
+    supported: list[Feature] | None = None    # optional features it has; None: discover
+    unsupported: list[Feature] = Field(default_factory=list)  # optional features it lacks
+    measurands: list[str] | None = None       # optional measurands it can sample; None: discover/try
+    file_transfer: list[FileScheme] | None = None  # schemes for firmware/diagnostics, preferred first
+
+    @model_validator(mode="after")
+    def _not_both(self) -> "DutFeaturesConfig":
+        both = set(self.supported or []) & set(self.unsupported)
+        if both:
+            raise ValueError(f"declared both supported and unsupported: {', '.join(sorted(both))}")
+        return self
+
+
 class DutConfig(_Strict):
     charge_point_id: str = Field(min_length=1, max_length=48)
     ocpp_version: OcppVersion = "1.6"  # the only subprotocol the CSMS accepts from this charger
@@ -85,6 +105,10 @@ class DutConfig(_Strict):
     meter_accuracy_class: Literal["A", "B", "C"] = "A"
     meter_resolution_wh: PositiveFloat = 1.0
     meter_sample_interval_s: int = Field(10, ge=1, le=3600)
+    # how long a reboot (Reset, firmware install) may take until the DUT is connected and booted
+    # again; OCPP sets no limit, so it is the vendor's figure
+    reboot_time_s: float = Field(120.0, gt=0, le=3600)
+    features: DutFeaturesConfig = Field(default_factory=DutFeaturesConfig)
 
     @field_validator("charge_point_id")
     @classmethod

@@ -102,6 +102,10 @@ class ScenarioRecord:
     plots: list[str] = field(default_factory=list)  # paths relative to the run folder
     error: str = ""  # why the scenario ended in ERROR (bench side)
     skipped: str = ""  # why the scenario did not apply (SKIPPED), e.g. not on this OCPP version
+    # what kind of SKIPPED: "not_supported" (the DUT lacks an optional feature), "not_applicable"
+    # (not defined for its OCPP version, or nothing it tests applied), "bench" (this bench lacks
+    # an instrument or a tag presenter); "" for older records
+    skip_kind: str = ""
     block: str = ""  # OCPP functional block (scenario folder)
     ocpp_ids: list[str] = field(default_factory=list)  # OCTT test case ids it covers
     # checks that judge measured quantities and were SKIPPED because the position has no
@@ -141,6 +145,8 @@ class RunRecord:
     # per position: {"charge_point_id", "ocpp_version", "security_profile"}, so reports can name
     # the OCPP version of every scenario when positions run different versions
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per position: what the DUT supports and where each fact came from (bench/capabilities.py)
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def finalize_verdict(self) -> Verdict:
         verdicts = [s.verdict for s in self.scenarios]

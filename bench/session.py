@@ -19,15 +19,18 @@ from bench.acquisition import PositionInstruments, Sampler, Trace
 from bench.clock import Clock, iso_utc
 from bench.config import LabConfig, PositionConfig, config_digest
 from bench.csms import CsmsServer, CsmsSettings, MessageLog
+from bench.csms.dut import DutError
+from bench.discovery import discover
 from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario
-from bench.scenario.runner import PositionRuntime, not_applicable, reset_position, run_scenario
+from bench.scenario.runner import PositionRuntime, reset_position, run_scenario, why_skipped
 from bench.security import certificates, charger_security, csms_security
 from instruments.registry import create_instrument, open_and_identify
-from instruments.roles import AcLoad, EvEmulator, Instrument, PowerMeter, Ratings
+from instruments.roles import AcLoad, EvEmulator, Instrument, InstrumentError, PowerMeter, Ratings
 
 log = logging.getLogger(__name__)
+BOOT_AFTER_CONNECT_S = 10.0  # a charger boots right after connecting; past this it is taken as already running
 METER_SAMPLED_DATA = "Energy.Active.Import.Register,Current.Import,Power.Active.Import,Voltage"
 # What the run tells a live view (bench/live.py), as on_event(kind, **data):
 #   run_started(suite, run_dir, scenarios, positions)   position_ready(position, trace)
@@ -47,7 +50,7 @@ class RunOptions:
     suite: str
     out_dir: Path
     fault: str | None = None
-    boot_timeout_s: float = 60.0
+    dut_wait_s: float | None = None  # how long to wait for the DUT to connect (None: its reboot time)
     on_progress: Callable[[str], None] = lambda msg: None
     on_event: EventSink = _no_event  # structured progress for a live view; see the kinds above
 
@@ -117,7 +120,7 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         if lab is not None:
             await lab.start_chargers()
         for rt in runtimes:
-            await _wait_for_dut(rt, opts, record)
+            await _wait_for_dut(rt, opts, record, csms)
         results = await asyncio.gather(*(_run_position(rt, [s for s in opts.scenarios], record, run_dir, opts, emit)
                                          for rt in runtimes), return_exceptions=True)
         for res in results:
@@ -127,6 +130,9 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
     except asyncio.CancelledError:
         record.error = "run interrupted (Ctrl-C): the record holds what ran"
         raise
+    except (ExpectedFailure, InstrumentError) as exc:  # the DUT never came, an instrument is unreachable:
+        log.error("%s", exc)                           # one clear line, no traceback
+        record.error = str(exc)
     except Exception as exc:
         log.exception("bench error")
         record.error = f"{type(exc).__name__}: {exc}"
@@ -210,18 +216,64 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
                            presenter)
 
 
-async def _wait_for_dut(rt: PositionRuntime, opts: RunOptions, record: RunRecord) -> None:
+class ExpectedFailure(Exception):
+    """A failure the bench expects to meet (the DUT never connects, an instrument is unreachable):
+    reported in one line, without a traceback; the record says what ran."""
+
+
+async def _wait_for_dut(rt: PositionRuntime, opts: RunOptions, record: RunRecord, csms: CsmsServer) -> None:
+    """The DUT connected and booted, then what it supports discovered and its metering set.
+
+    A charger that is already running may only reconnect, without a new BootNotification: it is
+    accepted. On 1.6 the bench asks it for one with TriggerMessage (section 5.17) to learn its
+    identity; on 2.x a station already accepted rejects that (F06.FR.17), so the bench does not ask."""
     dut_cfg = rt.config.dut
-    opts.on_progress(f"waiting for {dut_cfg.charge_point_id} to connect and boot")
-    await rt.dut.wait_for("boot", timeout_s=opts.boot_timeout_s, since_index=0)
+    wait_s = opts.dut_wait_s if opts.dut_wait_s is not None else dut_cfg.reboot_time_s
+    opts.on_progress(f"waiting up to {wait_s:g} s for {dut_cfg.charge_point_id} to connect to "
+                     f"{csms.url}/{dut_cfg.charge_point_id}")
+    try:
+        await rt.dut.wait_connected(wait_s)
+    except DutError:
+        raise ExpectedFailure(
+            f"{dut_cfg.charge_point_id} did not connect within {wait_s:g} s. It must connect to "
+            f"{csms.url}/{dut_cfg.charge_point_id} with OCPP {dut_cfg.ocpp_version} "
+            f"(ids this CSMS accepts: {', '.join(csms.settings.accepted_ids)}); "
+            "wait longer with bench run --dut-wait SECONDS") from None
+    try:
+        await rt.dut.wait_for("boot", timeout_s=BOOT_AFTER_CONNECT_S, since_index=0)
+    except DutError:
+        await _ask_for_boot(rt)
     if rt.dut.identity is not None:
         record.dut = {"position": rt.config.name, "charge_point_id": dut_cfg.charge_point_id,
                       **{k: v for k, v in rt.dut.identity.__dict__.items() if v is not None}}
+    version = rt.dut.ocpp_version or dut_cfg.ocpp_version
+    rt.capabilities = await discover(rt.dut, dut_cfg, version)
+    record.capabilities[rt.config.name] = rt.capabilities.as_record()
+    for note in rt.capabilities.notes:
+        opts.on_progress(f"[{rt.config.name}] {note}")
     # the same meaning on every OCPP version (1.6 configuration keys, 2.x SampledDataCtrlr variables)
-    statuses = await rt.dut.configure_metering(dut_cfg.meter_sample_interval_s, METER_SAMPLED_DATA)
+    try:
+        statuses = await rt.dut.configure_metering(dut_cfg.meter_sample_interval_s, METER_SAMPLED_DATA)
+    except DutError as exc:
+        log.warning("%s: metering not configured: %s", dut_cfg.charge_point_id, exc)
+        statuses = {}
     for key, status in statuses.items():
         if status not in ("Accepted", "RebootRequired"):
             log.warning("%s: setting %s answered %s", dut_cfg.charge_point_id, key, status)
+
+
+async def _ask_for_boot(rt: PositionRuntime) -> None:
+    """Connected without a BootNotification: an already running charger. On 1.6 ask for one."""
+    if (rt.dut.ocpp_version or rt.config.dut.ocpp_version) != "1.6":
+        log.info("%s connected without a BootNotification: taken as already accepted", rt.dut.cp_id)
+        return
+    mark = rt.dut.mark()
+    try:
+        if await rt.dut.trigger_message("BootNotification") == "Accepted":
+            await rt.dut.wait_for("boot", timeout_s=rt.dut.default_timeout_s, since_index=mark)
+    except DutError as exc:
+        log.info("%s connected without a BootNotification and sent none when asked (%s): taken as "
+                 "already accepted", rt.dut.cp_id, exc)
 
 
 async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: RunRecord, run_dir: Path,
@@ -229,7 +281,7 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
     for index, scenario in enumerate(scenarios, 1):
         opts.on_progress(f"[{rt.config.name}] {scenario.name}")
         emit("scenario_started", position=rt.config.name, name=scenario.name, index=index, total=len(scenarios))
-        applies = not_applicable(rt, scenario) is None  # a scenario that is skipped changes nothing to undo
+        applies = why_skipped(rt, scenario) is None  # a scenario skipped up front changes nothing to undo
         try:
             if applies:
                 await reset_position(rt)
@@ -242,6 +294,7 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
                  duration_s=0.0, message=rec.error)
             continue
         rec = await run_scenario(rt, scenario, opts.on_progress, on_event=emit)
+        record.capabilities[rt.config.name] = rt.capabilities.as_record()  # what scenarios found out
         record.scenarios.append(rec)
         record.write(run_dir)  # partial runs keep every finished scenario
         opts.on_progress(f"[{rt.config.name}] {scenario.name}: {rec.verdict.value}")
@@ -249,8 +302,10 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
              duration_s=max(rec.t_end_mono_s - rec.t_start_mono_s, 0.0),
              message=rec.error or next((c.message for c in rec.checks if c.verdict in (Verdict.FAIL, Verdict.ERROR)), ""))
         if applies:
-            with contextlib.suppress(Exception):
+            try:
                 await reset_position(rt)
+            except Exception as exc:  # the next scenario's reset tries again, and says so if it fails
+                log.warning("[%s] reset after %s: %s", rt.config.name, scenario.name, exc)
         if (why := rt.health()) is not None:
             raise RuntimeError(f"position {rt.config.name}: {why}")
 

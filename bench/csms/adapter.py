@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.clock import Clock, parse_iso
 from bench.csms.dut import Dut, DutCallError, DutNotConnected, DutProtocolError, InvalidRequest
-from bench.csms.events import FindingKind
+from bench.csms.events import DutIdentity, FindingKind
 from bench.csms.message_log import parse_frame
 
 if TYPE_CHECKING:
@@ -124,6 +124,16 @@ class AdapterBase:
         # unique id -> (the library's response message, its payload as received)
         self._responses: dict[str, tuple[Any, Any]] = {}
         self.raw: dict = {}  # the request being handled, as on the wire
+        self._pending_boot: tuple[DutIdentity, dict[str, Any]] | None = None  # answered, not yet sent
+
+    def _boot_answered(self) -> None:
+        """The BootNotification answer is on the wire: only now may the bench send CALLs. A charger
+        drops a CALL that overtakes its BootNotification answer (1.6 section 4.2, 2.0.1 B01.FR.01:
+        it sends and expects nothing before it is accepted), so the boot event waits for this."""
+        if self._pending_boot is not None:
+            identity, data = self._pending_boot
+            self._pending_boot = None
+            self._dut.record_boot(identity, **data)
 
     @property
     def ocpp_version(self) -> str:

@@ -166,6 +166,12 @@ class Dut:
         self._changed = asyncio.Event()
         self._boot_answers: list[tuple[str, int | None]] = []  # the next boots' answers (set_boot_answer)
         self.server: Any = None  # the CsmsServer it belongs to: security controls (TLS probes, passwords)
+        # What the bench changed on the DUT since `journal_clear()`, so the position reset can undo
+        # exactly that: 1.6 key / 2.x variable ref -> its value before (None: it could not be read),
+        # and the reservations it made that may still hold the connector.
+        self.changed_keys: dict[str, str | None] = {}
+        self.changed_variables: dict[tuple[str, ...], str | None] = {}
+        self.open_reservations: set[int] = set()
 
     # ----------------------------------------------------------------- state
     @property
@@ -302,8 +308,29 @@ class Dut:
 
     async def change_configuration(self, key: str, value: str, *, timeout_s: float | None = None) -> str:
         """A 1.6 key (2.x: SetVariables of the variable it maps to, or "Component.Variable");
-        the answer in 1.6 words: Accepted, Rejected, RebootRequired, NotSupported."""
-        return await self._command("ChangeConfiguration", lambda s: s.change_configuration(key, value), timeout_s)
+        the answer in 1.6 words: Accepted, Rejected, RebootRequired, NotSupported. The value
+        before the first change is kept in `changed_keys` for the position reset."""
+        first = key not in self.changed_keys
+        if first:
+            self.changed_keys[key] = await self._current_value(key)
+        status = await self._command("ChangeConfiguration", lambda s: s.change_configuration(key, value), timeout_s)
+        if first and status not in ("Accepted", "RebootRequired"):
+            self.changed_keys.pop(key, None)  # nothing changed: nothing to restore
+        return status
+
+    async def _current_value(self, key: str) -> str | None:
+        try:
+            answer = await self.get_configuration([key])
+        except DutError:
+            return None
+        return next((str(k.get("value")) for k in answer.get("configurationKey", [])
+                     if k.get("key") == key and k.get("value") is not None), None)
+
+    def journal_clear(self) -> None:
+        """Forget what was changed (after the position reset undid it)."""
+        self.changed_keys.clear()
+        self.changed_variables.clear()
+        self.open_reservations.clear()
 
     async def configure_metering(self, sample_interval_s: int, measurands: str, *,
                                  timeout_s: float | None = None) -> dict[str, str]:
@@ -344,8 +371,22 @@ class Dut:
 
     async def set_variables(self, values: list[tuple[tuple[str, ...], str]], *,
                             timeout_s: float | None = None) -> list[dict]:
-        """SetVariables of ((component, variable[, instance]), value): setVariableResult as on the wire."""
-        return await self._command_v2x("set_variables", timeout_s, values)
+        """SetVariables of ((component, variable[, instance]), value): setVariableResult as on the wire.
+        The values before the first change are kept in `changed_variables` for the position reset."""
+        new_refs = [tuple(ref) for ref, _ in values if tuple(ref) not in self.changed_variables]
+        before: dict[tuple[str, ...], str | None] = {ref: None for ref in new_refs}
+        if new_refs:
+            try:
+                for ref, result in zip(new_refs, await self._command_v2x("get_variables", timeout_s, new_refs)):
+                    if result.get("attributeStatus") == "Accepted":
+                        before[ref] = result.get("attributeValue")
+            except DutError:
+                pass
+        results = await self._command_v2x("set_variables", timeout_s, values)
+        for (ref, _), result in zip(values, results):
+            if tuple(ref) in before and result.get("attributeStatus") in ("Accepted", "RebootRequired"):
+                self.changed_variables[tuple(ref)] = before[tuple(ref)]
+        return results
 
     async def get_base_report(self, report_base: str = "FullInventory", *,
                               timeout_s: float | None = None) -> tuple[str, list[dict]]:
@@ -396,11 +437,16 @@ class Dut:
                           timeout_s: float | None = None) -> str:
         """ReserveNow until `expiry` (ISO UTC); `connector_id` is the 2.x evseId (None: any EVSE,
         1.6 connector 0): Accepted, Faulted, Occupied, Rejected, Unavailable."""
-        return await self._command("ReserveNow",
-                                   lambda s: s.reserve_now(connector_id, id_tag, expiry, reservation_id), timeout_s)
+        status = await self._command("ReserveNow",
+                                     lambda s: s.reserve_now(connector_id, id_tag, expiry, reservation_id), timeout_s)
+        if status == "Accepted":
+            self.open_reservations.add(reservation_id)
+        return status
 
     async def cancel_reservation(self, reservation_id: int, *, timeout_s: float | None = None) -> str:
-        return await self._command("CancelReservation", lambda s: s.cancel_reservation(reservation_id), timeout_s)
+        status = await self._command("CancelReservation", lambda s: s.cancel_reservation(reservation_id), timeout_s)
+        self.open_reservations.discard(reservation_id)
+        return status
 
     async def trigger_message(
         self, message: str, connector_id: int | None = None, *, timeout_s: float | None = None

@@ -91,7 +91,7 @@ class V16Session(AdapterBase, ChargePoint):
     @on(Action.boot_notification)
     def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **kw: Any):
         status, interval = self._dut.boot_answer(self._settings.heartbeat_interval_s)
-        self._dut.record_boot(
+        self._pending_boot = (
             DutIdentity(
                 vendor=charge_point_vendor,
                 model=charge_point_model,
@@ -102,9 +102,13 @@ class V16Session(AdapterBase, ChargePoint):
                 meter_type=kw.get("meter_type"),
                 meter_serial=kw.get("meter_serial_number"),
             ),
-            status=status, interval=interval,
+            dict(status=status, interval=interval),
         )
         return call_result.BootNotification(current_time=iso_utc(self._clock.utcnow()), interval=interval, status=status)
+
+    @after(Action.boot_notification)
+    def after_boot_notification(self, **_: Any):
+        self._boot_answered()
 
     @on(Action.heartbeat)
     def on_heartbeat(self):

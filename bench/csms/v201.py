@@ -23,7 +23,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
@@ -144,13 +144,17 @@ class V2xSession(AdapterBase):
         station = self.raw.get("chargingStation", {})
         modem = station.get("modem") or {}
         status, interval = self._dut.boot_answer(self._settings.heartbeat_interval_s)
-        self._dut.record_boot(DutIdentity(
+        self._pending_boot = (DutIdentity(
             vendor=station.get("vendorName", ""), model=station.get("model", ""),
             serial=station.get("serialNumber"), firmware=station.get("firmwareVersion"),
             iccid=modem.get("iccid"), imsi=modem.get("imsi"),
-        ), status=status, interval=interval, reason=reason)
+        ), dict(status=status, interval=interval, reason=reason))
         return self.RESULT.BootNotification(current_time=iso_utc(self._clock.utcnow()), interval=interval,
                                             status=status)
+
+    @after(Action.boot_notification)
+    def after_boot_notification(self, **_: Any):
+        self._boot_answered()
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any):

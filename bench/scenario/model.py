@@ -27,10 +27,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bench.capabilities import FEATURES
 from bench.config import ConfigError
 
 
 OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
+NEEDS: tuple[str, ...] = (*FEATURES, "ev_emulator", "tag_presenter")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Scenario:
     checks: tuple[CheckSpec, ...]
     block: str = ""                                  # OCPP functional block (default: the folder name)
     ocpp_versions: tuple[str, ...] = OCPP_VERSIONS   # versions the scenario applies to; others: SKIPPED
+    # optional DUT features (bench/capabilities.py) and bench resources (ev_emulator, tag_presenter)
+    # it needs: its own `needs:` plus what its steps need (library.STEP_NEEDS)
+    needs: tuple[str, ...] = ()
 
 
 class _Header(BaseModel):
@@ -66,6 +71,7 @@ class _Header(BaseModel):
     ocpp_ids: list[str] = []
     block: str | None = None
     ocpp_versions: list[Literal["1.6", "2.0.1", "2.1"]] = list(OCPP_VERSIONS)
+    needs: list[str] = []
     steps: list[Any]
     checks: list[Any] = []
 
@@ -96,7 +102,7 @@ def _split(entry: Any, where: _Where, key: str) -> tuple[str, dict[str, Any]] | 
 
 
 def load_scenario(path: Path) -> Scenario:
-    from bench.scenario.library import STEP_ARGS
+    from bench.scenario.library import STEP_ARGS, STEP_NEEDS
     from bench.verify import CHECKS
 
     where = _Where(Path(path))
@@ -112,6 +118,9 @@ def load_scenario(path: Path) -> Scenario:
         raise ConfigError("\n".join(
             f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
             f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}" for e in exc.errors())) from None
+    for i, need in enumerate(header.needs):
+        if need not in NEEDS:
+            where.error(f"needs[{i}]", f"unknown need {need!r}; known: {', '.join(NEEDS)}")
     steps = []
     for i, entry in enumerate(header.steps):
         parsed = _split(entry, where, f"steps[{i}]")
@@ -144,9 +153,10 @@ def load_scenario(path: Path) -> Scenario:
         checks.append(CheckSpec(name, args))
     if where.notes:
         raise ConfigError("\n".join(where.notes))
+    needs = set(header.needs).union(*(STEP_NEEDS.get(step.name, frozenset()) for step in steps))
     return Scenario(header.name, str(path), header.description, tuple(header.tags), tuple(header.ocpp_ids),
                     tuple(steps), tuple(checks), block=header.block or Path(path).parent.name,
-                    ocpp_versions=tuple(header.ocpp_versions))
+                    ocpp_versions=tuple(header.ocpp_versions), needs=tuple(sorted(needs)))
 
 
 def discover(paths: list[Path]) -> list[Path]:

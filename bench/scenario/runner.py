@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from bench.acquisition import Sampler, Trace
+from bench.capabilities import FEATURES, NOT_SUPPORTED_CODES, Capabilities, feature_of_action
 from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
+from bench.csms.dut import DutCallError, DutError
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
 from bench.scenario.library import STEPS
-from bench.scenario.steps import NotApplicable, StepContext, StepFailed, TagPresenter
+from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
 from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
 from bench.verify import CHECKS, CheckInputs, run_check
 from instruments.roles import InstrumentError
@@ -42,6 +44,7 @@ class PositionRuntime:
     trace: Trace
     sampler: Sampler
     tag_presenter: TagPresenter | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
 
     @property
     def protocol_only(self) -> bool:
@@ -57,31 +60,123 @@ class PositionRuntime:
         return None
 
 
-async def reset_position(pos: PositionRuntime, timeout_s: float = 20.0) -> None:
-    """Known state between scenarios: no transaction, EV unplugged, loads off, no profiles,
-    every connector operative."""
+FIRMWARE_FINAL = frozenset({"Installed", "DownloadFailed", "InstallationFailed", "InstallVerificationFailed",
+                            "InvalidSignature", "SignatureError", "Idle"})
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a scenario does not run: `kind` is "not_applicable" (not defined for this OCPP version),
+    "not_supported" (the DUT lacks an optional feature it needs) or "bench" (this bench lacks an
+    instrument or a tag presenter it needs)."""
+
+    kind: str
+    reason: str
+
+
+async def wait_for_dut(pos: PositionRuntime, timeout_s: float | None = None) -> None:
+    """Wait until the DUT is connected again (after a reboot or an outage), for up to its declared
+    reboot time: OCPP sets no limit, the vendor's figure does (dut.reboot_time_s)."""
+    if pos.dut.connected:
+        return
+    limit = pos.capabilities.reboot_time_s if timeout_s is None else timeout_s
+    log.info("%s: not connected; waiting up to %g s (dut.reboot_time_s)", pos.dut.cp_id, limit)
+    await pos.dut.wait_connected(limit)
+
+
+async def _settle_firmware(pos: PositionRuntime) -> None:
+    """A firmware update still in progress finishes (or the DUT reboots) before the next scenario."""
+    updates = [e for e in pos.dut.events if e.kind == "firmware_status"]
+    if not updates or updates[-1].data.get("status") in FIRMWARE_FINAL:
+        return
+    mark = pos.dut.mark()
+    try:
+        await pos.dut.wait_for("firmware_status", lambda e: e.data.get("status") in FIRMWARE_FINAL,
+                               timeout_s=pos.capabilities.reboot_time_s, since_index=mark)
+    except DutError as exc:
+        log.warning("%s: firmware update still in progress: %s", pos.dut.cp_id, exc)
+
+
+async def _restore_settings(dut: Dut) -> None:
+    """Put back every configuration key / variable the scenario changed (snapshot taken by the Dut
+    before the first change); a value that could not be read before is left as it is, and said so."""
+    for key, before in list(dut.changed_keys.items()):
+        if before is None:
+            log.warning("%s: %s was changed but its earlier value is unknown: left as it is", dut.cp_id, key)
+            continue
+        try:
+            await dut.change_configuration(key, before)
+        except DutError as exc:
+            log.warning("%s: could not restore %s=%s: %s", dut.cp_id, key, before, exc)
+    restore = [(ref, before) for ref, before in dut.changed_variables.items() if before is not None]
+    if restore:
+        try:
+            await dut.set_variables(restore)
+        except DutError as exc:
+            log.warning("%s: could not restore variables: %s", dut.cp_id, exc)
+
+
+async def _logged(what: str, call) -> None:
+    """A clean-up command the DUT may refuse: its refusal is logged, never fatal."""
+    try:
+        await call
+    except DutError as exc:
+        log.warning("position reset: %s: %s", what, exc)
+
+
+async def reset_position(pos: PositionRuntime) -> None:
+    """Known state between scenarios, undoing only what the DUT supports and the scenario changed:
+    offline windows and queued boot answers ended, DUT connected again, transaction stopped, EV
+    unplugged, loads off, reservations cancelled, firmware update settled, settings restored,
+    profiles cleared (Smart Charging only), every connector operative."""
+    server = pos.dut.server
+    if server is not None:
+        server.back_online(pos.dut.cp_id)
+    pos.dut.set_boot_answer("Accepted", times=0)
+    await wait_for_dut(pos)
     tx = pos.dut.active_transaction(1)
-    if tx is not None and pos.dut.connected:
+    if tx is not None:
         mark = pos.dut.mark()
-        await pos.dut.remote_stop(tx.transaction_id)
-        await pos.dut.wait_for("transaction_stopped", timeout_s=timeout_s, since_index=mark)
+        status = await pos.dut.remote_stop(tx.transaction_id)
+        if status == "Accepted":  # a Rejected stop ends nothing: unplugging below ends it
+            await pos.dut.wait_for("transaction_stopped", timeout_s=pos.dut.default_timeout_s, since_index=mark)
     if pos.ev is not None:
         await pos.ev.set_state(CpState.A)
         # a cable stays out for a moment, as by hand: a DUT samples the CP line periodically and
         # must see state A, or it takes the next plug-in for the same session
         await pos.clock.sleep(UNPLUGGED_DWELL_S)
-    if pos.dut.connected:
-        await pos.dut.clear_charging_profile()
-        if any(pos.dut.status(c) == "Unavailable" for c in range(0, pos.config.dut.connectors + 1)):
-            await pos.dut.change_availability(0, "Operative")  # a scenario that stopped half-way
+    await wait_for_dut(pos)
+    for reservation_id in sorted(pos.dut.open_reservations):
+        await _logged(f"CancelReservation {reservation_id}", pos.dut.cancel_reservation(reservation_id))
+    await _settle_firmware(pos)
+    await wait_for_dut(pos)
+    await _restore_settings(pos.dut)
+    if pos.capabilities.supports("SmartCharging"):
+        await _logged("ClearChargingProfile", pos.dut.clear_charging_profile())
+    if any(pos.dut.status(c) == "Unavailable" for c in range(0, pos.config.dut.connectors + 1)):
+        await _logged("ChangeAvailability Operative", pos.dut.change_availability(0, "Operative"))
+    pos.dut.journal_clear()
+
+
+def why_skipped(pos: PositionRuntime, scenario: Scenario) -> Skip | None:
+    """Why the scenario cannot run on this position, decided before its first step."""
+    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
+    if version not in scenario.ocpp_versions:
+        return Skip("not_applicable", f"not defined for OCPP {version} (only {', '.join(scenario.ocpp_versions)})")
+    features = [n for n in scenario.needs if n in FEATURES]
+    if pos.capabilities.unsupported(features):
+        return Skip("not_supported", pos.capabilities.why_not(features))
+    if "ev_emulator" in scenario.needs and pos.ev is None:
+        return Skip("bench", "no EV emulator on this bench (position has no ev instrument)")
+    if "tag_presenter" in scenario.needs and pos.tag_presenter is None:
+        return Skip("bench", "no RFID tag presenter on this bench")
+    return None
 
 
 def not_applicable(pos: PositionRuntime, scenario: Scenario) -> str | None:
-    """Why the scenario does not apply to this position's DUT (its OCPP version), if it does not."""
-    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
-    if version not in scenario.ocpp_versions:
-        return f"not defined for OCPP {version} (only {', '.join(scenario.ocpp_versions)})"
-    return None
+    """Why the scenario does not run on this position, if it does not (see `why_skipped`)."""
+    skip = why_skipped(pos, scenario)
+    return skip.reason if skip else None
 
 
 async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,
@@ -90,20 +185,20 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
                          charge_point_id=pos.config.dut.charge_point_id, block=scenario.block,
                          ocpp_ids=list(scenario.ocpp_ids))
-    if (why := not_applicable(pos, scenario)) is not None:
-        return _skip(pos, rec, why)
+    if (skip := why_skipped(pos, scenario)) is not None:
+        return _skip(pos, rec, skip)
     anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
     rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
     dut_cfg = pos.config.dut
     timeline = Timeline(1, dut_cfg.rated_current_a, dut_cfg.nominal_voltage_v, dut_cfg.phases,
                         utc_mapper(anchor_mono, anchor_utc))
     ctx = StepContext(clock, pos.config, pos.tolerances, pos.dut, pos.ev, timeline, pos.tag_presenter,
-                      event_cursor=pos.dut.mark())
+                      event_cursor=pos.dut.mark(), capabilities=pos.capabilities)
     timeline.note_profiles(anchor_mono)
     timeline.note_ev_state(anchor_mono, pos.ev.state if pos.ev else CpState.A)
     timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
     step_failure: str | None = None
-    skipped: str | None = None
+    skipped: Skip | None = None
     try:
         for i, step in enumerate(scenario.steps):
             srec = StepRecord(i, step.name, step.args.model_dump(exclude_defaults=True), clock.monotonic(),
@@ -123,7 +218,21 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
                 break
             except NotApplicable as exc:
                 srec.ok, srec.message = False, f"not applicable: {exc}"
-                skipped = f"step {i + 1} {step.name} {exc}"
+                skipped = Skip("bench", f"step {i + 1} {step.name} {exc}")
+                break
+            except NotSupportedByDut as exc:
+                srec.ok, srec.message = False, f"not supported by the DUT: {exc}"
+                skipped = Skip("not_supported", f"step {i + 1} {step.name}: not supported by the DUT: {exc}")
+                break
+            except DutCallError as exc:
+                if exc.code not in NOT_SUPPORTED_CODES:
+                    raise
+                outcome = _unsupported_call(pos, exc)
+                srec.ok, srec.message = False, outcome.reason
+                if outcome.kind == "not_supported":
+                    skipped = Skip("not_supported", f"step {i + 1} {step.name}: {outcome.reason}")
+                else:
+                    step_failure = f"step {i + 1} {step.name}: {outcome.reason}"
                 break
             finally:
                 srec.t_end_mono_s = clock.monotonic()
@@ -145,18 +254,31 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
         rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         rec.profiles_sent = ctx.profiles_sent
         if skipped and not rec.error:
-            rec.skipped, rec.verdict = skipped, Verdict.SKIPPED
+            rec.skipped, rec.skip_kind, rec.verdict = skipped.reason, skipped.kind, Verdict.SKIPPED
         else:
             _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc)
     return rec
 
 
-def _skip(pos: PositionRuntime, rec: ScenarioRecord, why: str) -> ScenarioRecord:
+def _skip(pos: PositionRuntime, rec: ScenarioRecord, skip: Skip) -> ScenarioRecord:
     now = pos.clock.monotonic()
     rec.t_start_mono_s = rec.t_end_mono_s = now
     rec.utc_start = rec.utc_end = iso_utc(pos.clock.utcnow())
-    rec.skipped, rec.verdict = why, Verdict.SKIPPED
+    rec.skipped, rec.skip_kind, rec.verdict = skip.reason, skip.kind, Verdict.SKIPPED
     return rec
+
+
+def _unsupported_call(pos: PositionRuntime, exc: DutCallError) -> Skip:
+    """A CALLERROR NotImplemented/NotSupported: "not supported" for an optional feature (and later
+    scenarios needing it are skipped before their first step), a FAIL for a required message."""
+    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
+    feature = feature_of_action(exc.action, version)
+    if feature is not None:
+        pos.capabilities.mark_unsupported(feature, f"answered {exc.action} with CALLERROR {exc.code}")
+        return Skip("not_supported", f"{feature} ({exc.action} answered CALLERROR {exc.code})")
+    rule = ("OCPP 1.6 section 3: the Core profile is required of every Charge Point" if version == "1.6"
+            else f"OCPP {version}: {exc.action} is part of the Core functionality every Charging Station implements")
+    return Skip("fail", f"{exc.action} answered CALLERROR {exc.code}, but it is required ({rule})")
 
 
 def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeline: Timeline,
@@ -201,4 +323,4 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
             and all(c.verdict is Verdict.SKIPPED for c in declared)):
         # nothing the scenario is about applied here (e.g. TLS probes on a plain ws connection):
         # passing its steps alone is not a PASS of what it tests
-        rec.verdict, rec.skipped = Verdict.SKIPPED, "; ".join(c.message for c in declared if c.message)
+        rec.verdict, rec.skip_kind, rec.skipped = Verdict.SKIPPED, "not_applicable", "; ".join(c.message for c in declared if c.message)

@@ -39,6 +39,12 @@ class StepFailed(Exception):
     """The DUT did not do what a compliant charger must: a FAIL, not an ERROR."""
 
 
+class NotSupportedByDut(Exception):
+    """The DUT answered that it lacks an optional feature or setting (CALLERROR NotImplemented /
+    NotSupported, a NotSupported status, an unknown optional key): the scenario is SKIPPED as
+    NOT SUPPORTED. For a required one a step raises StepFailed naming the requirement instead."""
+
+
 class NotApplicable(Exception):
     """The scenario cannot run on this position (e.g. it needs an EV emulator the bench does
     not have): the scenario is SKIPPED with this reason, neither passed nor failed."""

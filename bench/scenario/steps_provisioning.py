@@ -139,7 +139,7 @@ class ResetArgs(_Args):
 
     kind: Literal["Soft", "Hard"] = "Hard"
     connector: int = Field(1, ge=1)
-    boot_timeout_s: float = Field(30.0, gt=0)
+    boot_timeout_s: float | None = Field(None, gt=0)  # default: the DUT's reboot time (dut.reboot_time_s)
     stop_timeout_s: float = Field(10.0, gt=0)
     idle_wait_s: float = Field(3.0, ge=0, le=60)
 
@@ -163,6 +163,8 @@ async def reset(ctx: StepContext, args: ResetArgs) -> None:
     _state(ctx).boot_from = mark
     on_idle = not v16 and args.kind == "Soft"
     word = args.kind if v16 else V2X_RESET_TYPES[args.kind]
+    # OCPP sets no time for a reboot: the vendor's figure (dut.reboot_time_s) unless the scenario says
+    boot_s = args.boot_timeout_s or ctx.capabilities.reboot_time_s
     status = await dut.reset(args.kind)
     want = "Scheduled" if on_idle and tx is not None else "Accepted"
     if status != want:
@@ -189,7 +191,7 @@ async def reset(ctx: StepContext, args: ResetArgs) -> None:
         # 1.6 Hard reset: the StopTransaction may follow the reboot (1.6 5.14); all others come first.
         after_boot_ok = v16 and args.kind == "Hard"
         if after_boot_ok:  # then it may take until stop_timeout_s after the boot
-            await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", args.boot_timeout_s, mark)
+            await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", boot_s, mark)
         end = await _wait(ctx, "transaction_stopped", f"Reset {word}: the running transaction {tx.transaction_id} "
                           f"was not stopped (reason {reason} expected)", args.stop_timeout_s, mark, stopped)
         _end_transaction(ctx, args.connector)
@@ -207,7 +209,7 @@ async def reset(ctx: StepContext, args: ResetArgs) -> None:
         if boots and not after_boot_ok:
             raise StepFailed(f"Reset {word}: the DUT rebooted before it stopped the transaction "
                              f"(the stop must come first)")
-    boot = await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", args.boot_timeout_s, mark)
+    boot = await _wait(ctx, "boot", f"Reset {word}: no BootNotification (reboot)", boot_s, mark)
     if not v16:
         want_reasons = (("ScheduledReset",) if on_idle and tx is not None else
                         ("RemoteReset", "ScheduledReset") if on_idle else ("RemoteReset",))
