@@ -19,7 +19,7 @@ from bench.acquisition import PositionInstruments, Sampler, Trace
 from bench.clock import Clock, iso_utc
 from bench.config import LabConfig, PositionConfig, config_digest
 from bench.csms import CsmsServer, CsmsSettings, MessageLog
-from bench.csms.dut import DutError
+from bench.csms.dut import DutError, DutNotConnected, DutTimeout
 from bench.discovery import discover
 from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
@@ -278,20 +278,23 @@ async def _ask_for_boot(rt: PositionRuntime) -> None:
 
 async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: RunRecord, run_dir: Path,
                         opts: RunOptions, emit: EventSink = _no_event) -> None:
+    lost: str | None = None  # why the DUT is gone (it did not come back within its reboot time)
     for index, scenario in enumerate(scenarios, 1):
         opts.on_progress(f"[{rt.config.name}] {scenario.name}")
         emit("scenario_started", position=rt.config.name, name=scenario.name, index=index, total=len(scenarios))
         applies = why_skipped(rt, scenario) is None  # a scenario skipped up front changes nothing to undo
+        if rt.dut.connected:
+            lost = None
         try:
+            if applies and lost is not None:
+                raise DutNotConnected(lost)  # no new wait for each scenario: one reboot time was given
             if applies:
                 await reset_position(rt)
         except Exception as exc:
-            rec = ScenarioRecord(scenario.name, scenario.file, rt.config.name, scenario.description,
-                                 verdict=Verdict.ERROR, error=f"could not reset the position: {exc}")
-            record.scenarios.append(rec)
-            record.write(run_dir)
-            emit("scenario_finished", position=rt.config.name, name=scenario.name, verdict=rec.verdict,
-                 duration_s=0.0, message=rec.error)
+            if isinstance(exc, DutNotConnected | DutTimeout) and not rt.dut.connected:
+                lost = lost or f"the DUT is not connected (waited {rt.capabilities.reboot_time_s:g} s, " \
+                               f"dut.reboot_time_s): {exc}"
+            _not_run(rt, scenario, record, run_dir, emit, f"could not reset the position: {lost or exc}")
             continue
         rec = await run_scenario(rt, scenario, opts.on_progress, on_event=emit)
         record.capabilities[rt.config.name] = rt.capabilities.as_record()  # what scenarios found out
@@ -306,8 +309,21 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
                 await reset_position(rt)
             except Exception as exc:  # the next scenario's reset tries again, and says so if it fails
                 log.warning("[%s] reset after %s: %s", rt.config.name, scenario.name, exc)
+                if not rt.dut.connected:
+                    lost = f"the DUT did not reconnect within {rt.capabilities.reboot_time_s:g} s " \
+                           f"(dut.reboot_time_s) after {scenario.name}"
         if (why := rt.health()) is not None:
             raise RuntimeError(f"position {rt.config.name}: {why}")
+
+
+def _not_run(rt: PositionRuntime, scenario: Scenario, record: RunRecord, run_dir: Path, emit: EventSink,
+             why: str) -> None:
+    rec = ScenarioRecord(scenario.name, scenario.file, rt.config.name, scenario.description,
+                         verdict=Verdict.ERROR, error=why, block=scenario.block, ocpp_ids=list(scenario.ocpp_ids))
+    record.scenarios.append(rec)
+    record.write(run_dir)
+    emit("scenario_finished", position=rt.config.name, name=scenario.name, verdict=rec.verdict,
+         duration_s=0.0, message=rec.error)
 
 
 async def _teardown(opened: _Opened) -> None:

@@ -21,6 +21,7 @@ from bench.ev_model import EvModel
 from bench.iec61851 import CpState
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
+from bench.scenario.rules import cite
 from bench.scenario.library import STEPS
 from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
 from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
@@ -137,9 +138,12 @@ async def reset_position(pos: PositionRuntime) -> None:
     tx = pos.dut.active_transaction(1)
     if tx is not None:
         mark = pos.dut.mark()
-        status = await pos.dut.remote_stop(tx.transaction_id)
-        if status == "Accepted":  # a Rejected stop ends nothing: unplugging below ends it
-            await pos.dut.wait_for("transaction_stopped", timeout_s=pos.dut.default_timeout_s, since_index=mark)
+        try:
+            status = await pos.dut.remote_stop(tx.transaction_id)
+            if status == "Accepted":  # a Rejected stop ends nothing: unplugging below ends it
+                await pos.dut.wait_for("transaction_stopped", timeout_s=pos.dut.default_timeout_s, since_index=mark)
+        except DutError as exc:
+            log.warning("position reset: RemoteStop %s: %s (unplugging ends it)", tx.transaction_id, exc)
     if pos.ev is not None:
         await pos.ev.set_state(CpState.A)
         # a cable stays out for a moment, as by hand: a DUT samples the CP line periodically and
@@ -213,8 +217,8 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             try:
                 await STEPS[step.name].run(ctx, step.args)
             except StepFailed as exc:
-                srec.ok, srec.message = False, str(exc)
-                step_failure = f"step {i + 1} {step.name}: {exc}"
+                srec.ok, srec.message = False, cite(step.name, str(exc), pos.dut.ocpp_version or pos.config.dut.ocpp_version)
+                step_failure = f"step {i + 1} {step.name}: {srec.message}"
                 break
             except NotApplicable as exc:
                 srec.ok, srec.message = False, f"not applicable: {exc}"

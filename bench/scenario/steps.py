@@ -271,9 +271,23 @@ async def _wait_event(ctx: StepContext, kind: str, timeout_s: float, predicate=N
     return event
 
 
+# Answers by which a charger says it lacks what was asked (1.6 SendLocalList / UnlockConnector
+# NotSupported, TriggerMessage NotImplemented; 2.x the same words): NOT SUPPORTED, not a FAIL.
+LACKS_ANSWERS = frozenset({"NotSupported", "NotImplemented", "UnlockCommandNotSupported"})
+
+
+def expect_answer(what: str, got: str, allowed: tuple[str, ...]) -> None:
+    """`got` must be one of `allowed`; an answer saying the DUT lacks the function makes the
+    scenario NOT SUPPORTED (when the scenario did not ask for exactly that answer)."""
+    if got in allowed:
+        return
+    if got in LACKS_ANSWERS:
+        raise NotSupportedByDut(f"{what}: the DUT answered {got}")
+    raise StepFailed(f"{what}: DUT answered {got}, a compliant charger answers {' or '.join(allowed)}")
+
+
 def _expect(what: str, got: str, want: str) -> None:
-    if got != want:
-        raise StepFailed(f"{what}: DUT answered {got}, a compliant charger answers {want}")
+    expect_answer(what, got, (want,))
 
 
 async def remote_start(ctx: StepContext, args: RemoteStartArgs) -> None:

@@ -17,10 +17,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from bench.capabilities import V2X_CONTROLLERS, required_key_rule
 from bench.csms.dut import DutError
 from bench.csms.events import DutEvent, EventKind
 from bench.csms.v201 import CONFIG_KEYS, variable_ref
-from bench.scenario.steps import StepContext, StepDef, StepFailed, _Args
+from bench.scenario.steps import NotSupportedByDut, StepContext, StepDef, StepFailed, _Args
 
 # What a charger may send while its boot is Pending/Rejected: the boot itself and the reports
 # the CSMS asked for. Every other request is a violation (1.6 4.2, 2.0.1 B02.FR.02, B03.FR.03).
@@ -281,6 +282,7 @@ def _unknown_status(ref: tuple[str, ...], known_components: set[str]) -> str:
 async def get_configuration(ctx: StepContext, args: GetConfigurationArgs) -> None:
     keys = list(dict.fromkeys([*args.known, *args.values, *args.unknown, *args.readonly]))
     problems: list[str] = []
+    missing_optional: list[str] = []  # optional keys the DUT does not have: nothing to judge about them
     if _v16(ctx):
         answer = await ctx.dut.get_configuration(keys)
         reported = {k["key"]: k for k in answer.get("configurationKey") or []}
@@ -291,7 +293,12 @@ async def get_configuration(ctx: StepContext, args: GetConfigurationArgs) -> Non
                     problems.append(f"{key} must be in unknownKey" + (" (it was reported as known)"
                                                                       if key in reported else ""))
             elif key not in reported:
-                problems.append(f"{key} not reported" + (" (it was in unknownKey)" if key in unknown else ""))
+                rule = required_key_rule(key, ctx.capabilities)
+                if rule is None:
+                    missing_optional.append(key)
+                    continue
+                problems.append(f"{key} not reported" + (" (it was in unknownKey)" if key in unknown else "")
+                                + f": {rule}")
             elif key in args.values and reported[key].get("value") != args.values[key]:
                 problems.append(f"{key}={reported[key].get('value')!r}, expected {args.values[key]!r}")
             elif key in args.readonly and not reported[key].get("readonly"):
@@ -309,12 +316,23 @@ async def get_configuration(ctx: StepContext, args: GetConfigurationArgs) -> Non
                 if status != want:
                     problems.append(f"{'.'.join(ref)}: attributeStatus {status}, expected {want}")
             elif status != "Accepted":
+                if _optional_component(ctx, ref):
+                    missing_optional.append(".".join(ref))
+                    continue
                 problems.append(f"{'.'.join(ref)}: attributeStatus {status}, expected Accepted")
             elif key in args.values and result.get("attributeValue") != args.values[key]:
                 problems.append(f"{'.'.join(ref)}={result.get('attributeValue')!r}, expected {args.values[key]!r}")
         what = "GetVariables"
     if problems:
         raise StepFailed(f"{what}: " + "; ".join(problems))
+    if missing_optional:
+        raise NotSupportedByDut(f"optional configuration {', '.join(missing_optional)} not reported")
+
+
+def _optional_component(ctx: StepContext, ref: tuple[str, ...]) -> bool:
+    """A 2.x variable of the controller of an optional block the DUT does not support."""
+    return any(ctrlr == ref[0] and not ctx.capabilities.supports(feature)
+               for feature, ctrlr in V2X_CONTROLLERS.items())
 
 
 def _ref(key: str) -> tuple[str, ...]:
@@ -352,6 +370,10 @@ async def set_configuration(ctx: StepContext, args: SetConfigurationArgs) -> Non
             want = V2X_SET_STATUS[args.expect]
         what = f"SetVariables {'.'.join(ref)}={args.value}"
     if status not in want:
+        lacks = status in ("NotSupported", "UnknownComponent", "UnknownVariable")
+        if lacks and (required_key_rule(args.key, ctx.capabilities) is None if _v16(ctx)
+                      else _optional_component(ctx, _ref(args.key))):
+            raise NotSupportedByDut(f"{what}: the DUT answered {status} for an optional setting")
         raise StepFailed(f"{what}: DUT answered {status}, a compliant charger answers {' or '.join(want)}")
     if status == "Accepted" and args.read_back:
         await get_configuration(ctx, GetConfigurationArgs(values={args.key: args.value}))

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from bench.csms.dut import DutError, InvalidRequest
 from bench.csms.events import DutEvent, EventKind
-from bench.scenario.steps import StepContext, StepDef, StepFailed, _Args, wrong_transaction_id
+from bench.scenario.steps import StepContext, StepDef, StepFailed, _Args, expect_answer, wrong_transaction_id
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ def wanted(ctx: StepContext, expect: Expect) -> tuple[str, ...]:
 
 
 def check_answer(what: str, got: str, allowed: tuple[str, ...]) -> None:
-    if got not in allowed:
-        raise StepFailed(f"{what}: DUT answered {got}, a compliant charger answers {' or '.join(allowed)}")
+    expect_answer(what, got, allowed)
 
 
 def _on(connector: int | None) -> Callable[[DutEvent], bool]:
