@@ -16,7 +16,7 @@ from rich.table import Table
 
 from bench.clock import RealClock
 from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
-from bench.record import RunRecord, Verdict, exit_code
+from bench.record import RunRecord, Verdict, exit_code, skip_label
 
 DEFAULT_CONFIG = Path("lab_config.yaml")
 DEFAULT_SCENARIOS = Path("scenarios")
@@ -218,7 +218,8 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
         table.add_column(col, overflow="fold")
     for s in record.scenarios:
         v = Verdict(s.verdict).value
-        note = s.error or s.skipped or next(
+        skipped = f"{skip_label(s.skip_kind)}: {s.skipped}" if s.skipped else ""
+        note = s.error or skipped or next(
             (c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
         if not note and s.not_measured:
             note = f"not measured: {', '.join(s.not_measured)}"

@@ -43,6 +43,37 @@ class RealClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+class ScaledClock(RealClock):
+    """The virtual lab's time running `speed` times faster than real time: monotonic and UTC
+    advance `speed` seconds per real second and every sleep takes 1/`speed` of its length, so
+    every part that runs on the injected clock (charger, plant, instrument simulators, EV model,
+    sampler, CSMS waits, steps) sees the same virtual time. Wire protocols stay real; only the
+    virtual lab may run on it (a real charger lives in real time)."""
+
+    def __init__(self, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, not {speed}")
+        super().__init__()
+        self.speed = speed
+        self._real0 = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self._real0 + (time.monotonic() - self._real0) * self.speed
+
+    def utcnow(self) -> datetime:
+        from datetime import timedelta
+
+        return self._utc0 + timedelta(seconds=(time.monotonic() - self._real0) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+def clock_for(speed: float) -> RealClock:
+    """The run's clock: real time at speed 1, else the scaled virtual-lab clock."""
+    return RealClock() if speed == 1 else ScaledClock(speed)
+
+
 def iso_utc(dt: datetime) -> str:
     """OCPP style UTC timestamp with milliseconds and a Z suffix."""
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

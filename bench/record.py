@@ -33,6 +33,14 @@ def combine(verdicts: list[Verdict]) -> Verdict:
     return max((Verdict(v) for v in verdicts), key=_SEVERITY.__getitem__)
 
 
+SKIP_LABELS = {"not_supported": "NOT SUPPORTED", "not_applicable": "NOT APPLICABLE", "bench": "NOT RUN ON THIS BENCH"}
+
+
+def skip_label(skip_kind: str) -> str:
+    """How a SKIPPED scenario is shown: NOT SUPPORTED (by the DUT), NOT APPLICABLE, NOT RUN ON THIS BENCH."""
+    return SKIP_LABELS.get(skip_kind, "SKIPPED")
+
+
 def exit_code(verdict: Verdict) -> int:
     return {Verdict.PASS: 0, Verdict.SKIPPED: 0, Verdict.FAIL: 1, Verdict.ERROR: 2}[Verdict(verdict)]
 

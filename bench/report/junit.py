@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench.record import CheckRecord, Measurement, RunRecord, ScenarioRecord, Verdict
+from bench.record import CheckRecord, Measurement, RunRecord, ScenarioRecord, Verdict, skip_label
 
 JUNIT_FILE = "junit.xml"
 _RANK = {Verdict.FAIL: 0, Verdict.ERROR: 1, Verdict.PASS: 2, Verdict.SKIPPED: 3}
@@ -148,7 +148,7 @@ def _testcase(record: RunRecord, scenario: ScenarioRecord) -> ET.Element:
     elif verdict == Verdict.ERROR:
         ET.SubElement(case, "error", message=error_message(scenario), type="ERROR").text = _details(scenario)
     elif verdict == Verdict.SKIPPED:
-        reasons = [scenario.skipped] if scenario.skipped else []
+        reasons = [f"{skip_label(scenario.skip_kind)}: {scenario.skipped}"] if scenario.skipped else []
         reasons += [f"{c.name}: {c.message}" for c in scenario.checks if c.message]
         ET.SubElement(case, "skipped", message="; ".join(reasons) or "not applicable")
     out = "\n".join(x for x in (f"scenario file: {scenario.file}" if scenario.file else "",

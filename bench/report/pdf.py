@@ -23,7 +23,7 @@ from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, Prefo
                                 Spacer, Table, TableStyle)
 
 from bench.clock import parse_iso
-from bench.record import CheckRecord, RunRecord, ScenarioRecord, Verdict
+from bench.record import CheckRecord, RunRecord, ScenarioRecord, Verdict, skip_label
 from bench.report.figures import FIGURES
 from bench.report.junit import duration_s, error_message, failure_message, fmt_value, margin, scenario_worst
 from bench.report.junit import worst_measurement
@@ -347,7 +347,7 @@ class _Builder:
     def not_measured(self, s: ScenarioRecord) -> list:
         out = []
         if s.skipped:
-            out.append(self.p(f"SKIPPED: {s.skipped}"))
+            out.append(self.p(f"{skip_label(s.skip_kind)}: {s.skipped}"))
         if s.not_measured:
             out.append(self.p(f"Not measured (protocol-only position): {', '.join(s.not_measured)}"))
         return out
