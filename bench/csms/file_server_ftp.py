@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import DTPHandler, FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ class FtpSide:
         handler = type("BenchFtpHandler", (_Control,), {
             "files": self._files, "authorizer": authorizer, "dtp_handler": _Data,
             "banner": "evbench file server ready.", "permit_foreign_addresses": False})
-        self._server = FTPServer((self._host, self._port), handler)
+        # An IOLoop of its own: pyftpdlib's default is one per process, which a second file server
+        # (and its close_all) would share.
+        self._server = FTPServer((self._host, self._port), handler, ioloop=IOLoop())
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="bench-ftp-server", daemon=True)
         self._thread.start()
