@@ -224,6 +224,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         self._boot_reason = "PowerUp"
         self._reset_when_idle = False
         self._event_ids = itertools.count(1)  # NotifyEvent eventId
+        self._firmware_task: asyncio.Task | None = None  # the UpdateFirmware in progress
 
     def _csl_16(self, key: str) -> list[str]:
         return SimulatedCharger._csl(self, key)
@@ -770,9 +771,18 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         firmware = p["firmware"]
         request = FW.FirmwareRequest(firmware["location"], parse_iso(firmware["retrieveDateTime"]), p.get("retries", 0),
                                      p.get("retryInterval", FW.DEFAULT_RETRY_INTERVAL_S), request_id=p["requestId"])
-        self._defer(uid, lambda: FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting",
-                                                              scheduled_status="DownloadScheduled"))
-        return self.RESULT.UpdateFirmware(status="Accepted")
+        previous = self._firmware_task
+        ongoing = previous is not None and not previous.done()
+
+        async def run() -> None:
+            if previous is not None and ongoing:  # L01.FR.24: the new update replaces the one in progress
+                previous.cancel()
+                await asyncio.gather(previous, return_exceptions=True)
+            self._firmware_task = asyncio.current_task()
+            await FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting",
+                                     scheduled_status="DownloadScheduled")
+        self._defer(uid, run)
+        return self.RESULT.UpdateFirmware(status="AcceptedCanceled" if ongoing else "Accepted")
 
     def on_get_log(self, uid: str, p: dict) -> Any:
         name = FW.diagnostics_file_name(self.config.charge_point_id, self.clock)
