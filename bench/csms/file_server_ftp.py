@@ -14,7 +14,6 @@ unavailable (missing, failing, or an upload refused).
 """
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -28,8 +27,6 @@ from pyftpdlib.servers import FTPServer
 
 if TYPE_CHECKING:
     from bench.csms.file_server import FileServer
-
-LOG = logging.getLogger("bench.csms.files.ftp")
 
 FTP_USER = "evbench"
 FTP_PASSWORD = "evbench"
