@@ -215,6 +215,9 @@ class TolerancesConfig(_Strict):
 
 class ChargerSimSettings(_Strict):
     reaction_time_s: float = Field(1.0, ge=0)
+    # full: every optional OCPP feature, files over HTTP and FTP; minimal: only the required part
+    # of each OCPP version, files over FTP only, 30 s reboots (bench/sim/charger_features.py)
+    features: Literal["full", "minimal"] = "full"
 
 
 class VirtualLabConfig(_Strict):

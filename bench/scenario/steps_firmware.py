@@ -1,20 +1,27 @@
 """Firmware management and diagnostics steps (OCPP 1.6 FirmwareManagement, 2.x L and N).
 
-The bench serves the file itself: each step starts an HTTP file server
+The bench serves the file itself: each step starts a file server
 (`bench.csms.file_server`) on the CSMS host for as long as the transfer lasts, so
 it can prove the charger really downloaded the firmware or uploaded its log, not
-just reported that it did. The steps wait for the whole status sequence and
+just reported that it did. It speaks the first protocol of the DUT's
+`capabilities.file_transfer` (declared, or discovered from 1.6
+`SupportedFileTransferProtocols` / 2.x `OCPPCommCtrlr.FileTransferProtocols`) that the
+bench serves: FTP or HTTP. A DUT that names only others (FTPS, HTTPS) makes the step
+not applicable. The steps wait for the whole status sequence and
 FAIL (StepFailed) with what the charger reported when it differs from what a
 compliant charger reports.
 
-- `update_firmware`: UpdateFirmware; served -> (2.x DownloadScheduled when retrieveDate is
-  ahead,) Downloading, Downloaded, Installing, (2.x InstallRebooting,) Installed, no download
-  before retrieveDate, and a boot with the new firmware version (2.x reason FirmwareUpdate and
-  a FirmwareUpdated security event); missing (HTTP 404) or unreachable -> Downloading,
-  DownloadFailed after its retries, never Installing.
-- `get_diagnostics`: 1.6 GetDiagnostics / 2.x GetLog (DiagnosticsLog) -> Uploading,
-  Uploaded with a non-empty file on the server; a refusing or unreachable server ->
-  UploadFailed (2.x UploadFailure).
+- `update_firmware`: UpdateFirmware, answered Accepted (2.x: or AcceptedCanceled, when it
+  cancels an update in progress, L01.FR.24 / TC_L_10); served -> (2.x DownloadScheduled when
+  retrieveDate is ahead,) Downloading, Downloaded, Installing, (2.x InstallRebooting,)
+  Installed, no download before retrieveDate, and a boot with the new firmware version (2.x
+  reason FirmwareUpdate and a FirmwareUpdated security event) within the DUT's reboot time;
+  missing (HTTP 404, FTP 550) or unreachable -> Downloading, DownloadFailed after its
+  retries, never Installing.
+- `get_diagnostics`: 1.6 GetDiagnostics / 2.x GetLog (DiagnosticsLog, answered Accepted or
+  AcceptedCanceled, N01.FR.12 / TC_N_36) -> Uploading, Uploaded with a non-empty file on the
+  server; a refusing (HTTP 500, FTP 550) or unreachable server -> UploadFailed (2.x
+  UploadFailure).
 - `expect_firmware_statuses`: what the charger reported since the last UpdateFirmware or
   GetDiagnostics the steps above sent: statuses in order, statuses that must not come
   within a hold window.
@@ -30,8 +37,8 @@ from pydantic import Field
 
 from bench.csms.dut import DutError
 from bench.csms.events import DutEvent, EventKind
-from bench.csms.file_server import FileServer
-from bench.scenario.steps import StepContext, StepDef, StepFailed, _Args
+from bench.csms.file_server import DOWNLOADS, SCHEMES, UPLOADS, FileServer
+from bench.scenario.steps import NotApplicable, StepContext, StepDef, StepFailed, _Args
 from bench.sim.charger_firmware import FIRMWARE_MAGIC
 
 FIRMWARE_PATH = "/firmware/evbench-{version}.bin"
@@ -46,6 +53,10 @@ FINAL_LOG = frozenset({"Uploaded", "UploadFailed", "UploadFailure", "BadMessage"
                        "PermissionDenied", "AcceptedCanceled"})
 UPLOAD_FAILED = {"1.6": "UploadFailed"}  # 2.x: UploadFailure
 REFUSED_UPLOAD_STATUS = 500
+# What a compliant charger answers to UpdateFirmware / GetLog: AcceptedCanceled when it cancels a
+# transfer in progress for the new one (2.0.1 L01.FR.24, N01.FR.12; 1.6 security whitepaper
+# L01.FR.26 / N01.FR.11 for the Signed/GetLog forms; 1.6 UpdateFirmware.conf has no status).
+ACCEPTED_TRANSFER = frozenset({"Accepted", "AcceptedCanceled"})
 RETRIEVE_TOLERANCE_S = 0.5  # a download this much before retrieveDate is still "at" it (clock skew)
 FIRMWARE_UPDATED_EVENT = "FirmwareUpdated"  # 2.x security event after booting the new firmware
 
@@ -102,12 +113,23 @@ def bench_host(ctx: StepContext) -> str:
     return host
 
 
-def closed_port_url(host: str, path: str) -> str:
+def closed_port_url(host: str, path: str, scheme: str = "http") -> str:
     """A URL on the bench where nothing listens (a port just bound and released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         port = s.getsockname()[1]
-    return f"http://{host}:{port}/{path.lstrip('/')}"
+    return f"{scheme}://{host}:{port}/{path.lstrip('/')}"
+
+
+def transfer_scheme(ctx: StepContext) -> str:
+    """The first protocol the DUT transfers files with (capabilities.file_transfer, preferred
+    first) that the bench serves; NotApplicable if there is none."""
+    wanted = [s.lower() for s in ctx.capabilities.file_transfer]
+    scheme = next((s for s in wanted if s in SCHEMES), None)
+    if scheme is None:
+        raise NotApplicable(f"the DUT transfers files over {', '.join(wanted) or 'nothing'}; "
+                            f"the bench's file server serves {', '.join(SCHEMES)}")
+    return scheme
 
 
 def bench_image(version: str) -> bytes:
@@ -191,29 +213,33 @@ async def update_firmware(ctx: StepContext, args: UpdateFirmwareArgs) -> None:
     if args.expect is None and v2x and args.retrieve_in_s > 0:
         expected.insert(0, "DownloadScheduled")  # TC_L_03: the wait is reported
     boot = args.file == "served" if args.expect_boot is None else args.expect_boot
-    async with FileServer(ctx.clock, host) as files:
+    scheme = transfer_scheme(ctx)
+    # A served image is installed and the DUT reboots before it reports Installed.
+    follow_s = args.timeout_s + (ctx.capabilities.reboot_time_s if boot else 0.0)
+    async with FileServer(ctx.clock, host, schemes=(scheme,)) as files:
         if args.file == "served":
             url = files.serve(path, image)
         elif args.file == "missing":
             url = files.fail(path, 404)
         else:
-            url = closed_port_url(host, path)
+            url = closed_port_url(host, path, scheme)
         mark = _note_command(ctx)
         retrieve_at = ctx.clock.utcnow() + timedelta(seconds=args.retrieve_in_s)
         retrieve_mono = ctx.now() + args.retrieve_in_s
         answer = await ctx.dut.update_firmware(url, retrieve_at, retries=args.retries,
                                                retry_interval_s=args.retry_interval_s)
-        if answer.status != "Accepted":
-            raise StepFailed(f"UpdateFirmware: DUT answered {answer.status}, a compliant charger answers Accepted")
+        if answer.status not in ACCEPTED_TRANSFER:
+            raise StepFailed(f"UpdateFirmware: DUT answered {answer.status}, a compliant charger answers Accepted "
+                             "(or AcceptedCanceled when it cancels an update in progress, L01.FR.24)")
         kind, mine = _statuses_of(ctx, "firmware", answer.request_id)
-        seen = await _follow(ctx, kind, mine, mark, expected, OPTIONAL_FIRMWARE, FINAL_FIRMWARE, args.timeout_s,
+        seen = await _follow(ctx, kind, mine, mark, expected, OPTIONAL_FIRMWARE, FINAL_FIRMWARE, follow_s,
                              args.settle_s, "FirmwareStatusNotification")
-        gets = files.requests_for(path, "GET")
+        gets = files.requests_for(path, DOWNLOADS)
     if v2x and any(e.data.get("request_id") != answer.request_id for e in seen):
         raise StepFailed(f"FirmwareStatusNotification: requestId must be {answer.request_id} (the UpdateFirmware's); "
                          f"the DUT sent {[e.data.get('request_id') for e in seen]}")
     if args.file == "served" and "Downloaded" in expected:
-        fetched = [r for r in gets if r.status == 200 and r.t_mono_s <= _at(seen, "Downloaded")]
+        fetched = [r for r in gets if r.ok and r.t_mono_s <= _at(seen, "Downloaded")]
         if not fetched:
             raise StepFailed(f"the DUT reported Downloaded, but the bench's file server got no download of {path} "
                              f"before that ({len(gets)} request(s) for it)")
@@ -223,10 +249,10 @@ async def update_firmware(ctx: StepContext, args: UpdateFirmwareArgs) -> None:
                          f"retrieveDate of the UpdateFirmware")
     if args.file == "missing" and "DownloadFailed" in expected and not gets:
         raise StepFailed(f"the DUT reported DownloadFailed without trying to download {url}")
-    ctx.notes.append(f"firmware {args.file}: {len(gets)} download attempt(s); statuses "
+    ctx.notes.append(f"firmware {args.file} over {scheme}: {len(gets)} download attempt(s); statuses "
                      f"{', '.join(e.data['status'] for e in seen)}")
     if boot:
-        await _expect_firmware_boot(ctx, mark, args.version, v2x, args.timeout_s)
+        await _expect_firmware_boot(ctx, mark, args.version, v2x, follow_s)
 
 
 async def _expect_firmware_boot(ctx: StepContext, mark: int, version: str, v2x: bool, timeout_s: float) -> None:
@@ -261,21 +287,23 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
     else:
         expected = ["Uploading", "Uploaded" if args.server == "accepting" else failed]
     host = bench_host(ctx)
-    async with FileServer(ctx.clock, host) as files:
+    scheme = transfer_scheme(ctx)
+    async with FileServer(ctx.clock, host, schemes=(scheme,)) as files:
         if args.server == "unreachable":
-            url = closed_port_url(host, UPLOAD_DIR)
+            url = closed_port_url(host, UPLOAD_DIR, scheme)
         else:
             url = files.accept_uploads(UPLOAD_DIR, 201 if args.server == "accepting" else REFUSED_UPLOAD_STATUS)
         mark = _note_command(ctx)
         answer = await ctx.dut.get_diagnostics(url, retries=args.retries, retry_interval_s=args.retry_interval_s)
-        if answer.status != "Accepted":
-            raise StepFailed(f"GetLog: DUT answered {answer.status}, a compliant charger answers Accepted")
+        if answer.status not in ACCEPTED_TRANSFER:
+            raise StepFailed(f"GetLog: DUT answered {answer.status}, a compliant charger answers Accepted "
+                             "(or AcceptedCanceled when it cancels an upload in progress, N01.FR.12)")
         kind, mine = _statuses_of(ctx, "diagnostics", answer.request_id)
         name = "DiagnosticsStatusNotification" if ctx.ocpp_version == "1.6" else "LogStatusNotification"
         seen = await _follow(ctx, kind, mine, mark, expected, frozenset(), FINAL_LOG, args.timeout_s,
                              args.settle_s, name)
         uploads = files.uploads_under(UPLOAD_DIR)
-        attempts = files.requests_for(UPLOAD_DIR, ("PUT", "POST"))
+        attempts = files.requests_for(UPLOAD_DIR, UPLOADS)
     if ctx.ocpp_version != "1.6" and any(e.data.get("request_id") != answer.request_id for e in seen):
         raise StepFailed(f"{name}: requestId must be {answer.request_id} (the GetLog's); "
                          f"the DUT sent {[e.data.get('request_id') for e in seen]}")
@@ -286,7 +314,7 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
                              f"before that ({len(attempts)} upload request(s))")
     if args.server == "refusing" and not attempts:
         raise StepFailed(f"the DUT reported {failed} without trying to upload to {url}")
-    ctx.notes.append(f"diagnostics {args.server}: file {answer.file_name!r}, {len(attempts)} upload attempt(s), "
+    ctx.notes.append(f"diagnostics {args.server} over {scheme}: file {answer.file_name!r}, {len(attempts)} upload attempt(s), "
                      f"{sum(len(u.data) for u in uploads)} bytes")
 
 

@@ -48,6 +48,7 @@ from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim import charger_firmware as FW
 from bench.sim import charger_remote as remote
+from bench.sim.charger_features import ChargerFeatures, FeatureGate
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
 from bench.sim.charger_auth import AUTH_KEYS_16, LocalAuthMixin
@@ -88,6 +89,7 @@ class ChargerSimConfig:
     reconnect_max_s: float = 30.0
     ocpp_version: str = "1.6"     # "2.0.1" and "2.1": use charger_v201.SimulatedCharger201 (see make_charger)
     security: ChargerSecurity = field(default_factory=ChargerSecurity)  # profile 0: plain ws
+    features: str = "full"        # full | minimal: see charger_features.py
 
     def __post_init__(self) -> None:
         self.faults = frozenset(self.faults)
@@ -241,7 +243,7 @@ class _ConnectionLost(Exception):
 
 # ---- the OCPP side: routes CSMS calls to the charger ------------------------------------
 
-class _OcppLink(ChargePoint):
+class _OcppLink(FeatureGate, ChargePoint):
     """Thin routing layer: every handler delegates to SimulatedCharger (keyword args snake_case)."""
 
     def __init__(self, sim: "SimulatedCharger", cp_id: str, ws: ClientConnection) -> None:
@@ -383,7 +385,9 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             current_report_gain=(F.WRONG_CURRENT_REPORT_FACTOR
                                  if F.WRONG_CURRENT_REPORT in config.faults else 1.0),
         )
-        self._keys = _configuration_keys(config)
+        self.features = ChargerFeatures.of(config.features)
+        self.unsupported_actions = self.features.unsupported_actions(self.OCPP_VERSION)
+        self._keys = self.features.configuration_keys_16(_configuration_keys(config))
         self._session_faults = SessionFaults(config.faults, self._meter)
         self._store = make_store(self.OCPP_VERSION, **({} if self.OCPP_VERSION == "1.6" else dict(
             evses=config.connectors, supply_phases=plant.settings.phases)))
@@ -406,6 +410,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
         self._reboot_requested = False
+        self._boot_delay_s = 0.0  # set when going down for a reboot: how long until it connects again
         self._limits_dirty = True
         self._next_limit_eval = 0.0
         self._next_aligned_utc: datetime | None = None
@@ -504,6 +509,9 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             await self._run_session(ws)
             if self._reboot_requested:
                 self._reboot_requested = False
+                delay, self._boot_delay_s = self._boot_delay_s, 0.0
+                if delay > 0:
+                    await self.clock.sleep(delay)  # rebooting: nothing on the wire until it is up
             else:
                 await self.clock.sleep(backoff)
 
@@ -588,6 +596,11 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         self._reboot_requested = True
         if self._ws is not None:
             await self._ws.close()
+
+    async def _reboot(self) -> None:
+        """Go down and boot again after the features' reboot time (Reset, new firmware)."""
+        self._boot_delay_s = self.features.reboot_s
+        await self._reconnect()
 
     async def _heartbeat_loop(self) -> None:
         """A Heartbeat every interval; a new interval (boot answer, configuration) starts a new timer."""
@@ -835,16 +848,14 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     async def _reset(self, kind: str) -> None:
         reason = "HardReset" if kind == "Hard" else "SoftReset"
         if kind == "Hard" and F.RESET_KEEPS_TRANSACTION in self._faults:
-            await self._reconnect()   # reboots with the transaction still open, never stops it
+            await self._reboot()   # reboots with the transaction still open, never stops it
             return
         await asyncio.gather(*(self._stop_transaction(c, reason)
                                for c in self._connectors.values() if c.transaction))
         for conn in self._connectors.values():
             conn.authorized_tag = conn.pending_profile = None
             conn.finishing = False
-        self._reboot_requested = True
-        if self._ws is not None:
-            await self._ws.close()   # the connection loop reconnects at once and boots again
+        await self._reboot()   # the connection loop reconnects and boots again
 
     def on_unlock_connector(self, call_unique_id: str, connector_id: int, **_: Any):
         conn = self._connectors.get(connector_id)
@@ -886,7 +897,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     async def reboot_for_firmware(self, version: str) -> None:
         """The new firmware runs after a reboot: the next BootNotification names it."""
         self.config.firmware = version
-        await self._reconnect()
+        await self._reboot()
 
     async def firmware_booted(self) -> None:
         """Back with the new firmware (2.x reports a security event here)."""

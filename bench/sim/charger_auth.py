@@ -106,7 +106,8 @@ class LocalAuthMixin:
         self._local_auth = LocalAuth(ignore_list=F.LOCAL_LIST_IGNORED in self._faults)
 
     def _auth_flag(self, key: str) -> bool:
-        return str(self._keys[key].value).lower() == "true"
+        entry = self._keys.get(key)  # absent on a charger without the feature (charger_features.py)
+        return entry is not None and str(entry.value).lower() == "true"
 
     async def _ask_csms(self, tag: str) -> str | None:
         """Authorize.req; the status, or None if it could not go out (offline)."""

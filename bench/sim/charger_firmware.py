@@ -1,28 +1,33 @@
 """Firmware update and diagnostics upload of the simulated charger (1.6 and 2.x alike).
 
-A compliant charger really moves the file: it downloads the firmware over HTTP from the
-location the CSMS named (retrying `retries` times, `retry_interval` apart), reports each
-stage in FirmwareStatusNotification, installs it and reboots with the new firmware version
-(read from the file), and reports Installed once it is back. For diagnostics (1.6
-GetDiagnostics, 2.x GetLog) it uploads a log file by HTTP PUT to the location and reports
-Uploading, then Uploaded or the failure.
+A compliant charger really moves the file: it downloads the firmware over HTTP or FTP (by the
+URL's scheme, among the ones its features speak) from the location the CSMS named (retrying
+`retries` times, `retry_interval` apart), reports each stage in FirmwareStatusNotification,
+installs it and reboots with the new firmware version (read from the file), and reports
+Installed once it is back. For diagnostics (1.6 GetDiagnostics, 2.x GetLog) it uploads a log
+file (HTTP PUT, FTP STOR) to the location and reports Uploading, then Uploaded or the failure. A URL whose scheme the charger does not speak fails
+the transfer like an unreachable server (DownloadFailed, UploadFailed).
 
 The charger supplies the version-specific parts through `TransferHost` (the payloads and the
-reboot); this module holds the flow and a minimal HTTP/1.1 client on the charger's clock.
+reboot); this module holds the flow, a minimal HTTP/1.1 client on the charger's clock, and an
+FTP client (ftplib in a worker thread, bounded by the charger's clock).
 The faults `firmware_status_skipped` and `diagnostics_not_uploaded` live here.
 """
 from __future__ import annotations
 
 import asyncio
+import ftplib
+import io
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bench.clock import Clock, iso_utc
 from bench.sim import faults as F
+from bench.sim.charger_features import ChargerFeatures
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,7 @@ T = TypeVar("T")
 HTTP_TIMEOUT_S = 10.0
 FIRMWARE_MAGIC = b"EVBENCH-FIRMWARE "  # first line of a bench firmware image: "EVBENCH-FIRMWARE <version>"
 INSTALL_S = 0.3  # how long the simulated installation takes
-REBOOT_WAIT_S = 30.0  # give up waiting for the boot after the firmware reboot
+REBOOT_WAIT_S = 30.0  # give up waiting for the boot this long after the firmware reboot has taken its time
 DEFAULT_RETRY_INTERVAL_S = 5.0
 
 
@@ -44,6 +49,7 @@ class TransferHost(Protocol):
 
     clock: Clock
     boot_count: int
+    features: ChargerFeatures
 
     async def report_firmware_status(self, status: str, request_id: int | None) -> None: ...
     async def report_log_status(self, status: str, request_id: int | None) -> None: ...
@@ -133,14 +139,56 @@ async def _with_retries(clock: Clock, what: str, attempts: int, interval_s: floa
     raise AssertionError("unreachable")
 
 
-async def download(clock: Clock, url: str) -> bytes:
+async def ftp_transfer(clock: Clock, url: str, data: bytes | None = None, timeout_s: float = HTTP_TIMEOUT_S) -> bytes:
+    """RETR (data None: the file's bytes) or STOR `data` at an ftp:// URL, binary, passive mode.
+    The URL's path is relative to the login directory (RFC 1738 section 3.2.2); user and
+    password come from the URL, else anonymous. Raises TransferError on any FTP or socket error."""
+    parts = urlsplit(url)
+    if parts.scheme != "ftp" or not parts.hostname:
+        raise TransferError(f"unsupported location {url!r} (not an ftp:// URL)")
+    path = unquote(parts.path).lstrip("/")
+    command = "RETR" if data is None else "STOR"
+
+    def exchange() -> bytes:
+        # The socket timeout (real seconds) ends the worker thread even after the clock gave up.
+        with ftplib.FTP(timeout=timeout_s) as ftp:
+            ftp.connect(parts.hostname, parts.port or 21)
+            ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
+            if data is None:
+                chunks: list[bytes] = []
+                ftp.retrbinary(f"RETR {path}", chunks.append)
+                return b"".join(chunks)
+            ftp.storbinary(f"STOR {path}", io.BytesIO(data))
+            return b""
+
+    try:
+        return await _within(clock, asyncio.to_thread(exchange), timeout_s)
+    except ftplib.all_errors as exc:
+        raise TransferError(f"FTP {command} {url}: {exc}".strip()) from None
+
+
+def _check_scheme(url: str, schemes: tuple[str, ...]) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in schemes:
+        raise TransferError(f"{url!r}: this charger transfers files over {', '.join(schemes)} only")
+    return scheme
+
+
+async def download(clock: Clock, url: str, schemes: tuple[str, ...] = ("http", "ftp")) -> bytes:
+    """The file at `url` (http:// or ftp://, if in `schemes`)."""
+    if _check_scheme(url, schemes) == "ftp":
+        return await ftp_transfer(clock, url)
     status, content = await http_request(clock, "GET", url)
     if status != 200:
         raise TransferError(f"GET {url}: HTTP {status}")
     return content
 
 
-async def upload(clock: Clock, url: str, data: bytes) -> None:
+async def upload(clock: Clock, url: str, data: bytes, schemes: tuple[str, ...] = ("http", "ftp")) -> None:
+    """`data` to `url` (HTTP PUT or FTP STOR, if in `schemes`)."""
+    if _check_scheme(url, schemes) == "ftp":
+        await ftp_transfer(clock, url, data)
+        return
     status, _ = await http_request(clock, "PUT", url, data)
     if not 200 <= status < 300:
         raise TransferError(f"PUT {url}: HTTP {status}")
@@ -174,7 +222,8 @@ async def update_firmware(host: TransferHost, request: FirmwareRequest, faults: 
     else:
         try:
             image = await _with_retries(clock, f"firmware download {request.location}", request.retries + 1,
-                                        request.retry_interval_s, lambda: download(clock, request.location))
+                                        request.retry_interval_s,
+                                        lambda: download(clock, request.location, host.features.file_transfer))
         except TransferError:
             await report("DownloadFailed", request.request_id)
             return
@@ -187,7 +236,7 @@ async def update_firmware(host: TransferHost, request: FirmwareRequest, faults: 
             await report(reboot_status, request.request_id)
         boots = host.boot_count
         await host.reboot_for_firmware(version)
-        deadline = clock.monotonic() + REBOOT_WAIT_S
+        deadline = clock.monotonic() + host.features.reboot_s + REBOOT_WAIT_S
         while host.boot_count == boots and clock.monotonic() < deadline:
             await clock.sleep(0.1)
         await host.firmware_booted()
@@ -204,7 +253,7 @@ async def upload_log(host: TransferHost, request: LogRequest, faults: frozenset[
         data = host.diagnostics_text().encode("utf-8")
         try:
             await _with_retries(clock, f"diagnostics upload {url}", request.retries + 1, request.retry_interval_s,
-                                lambda: upload(clock, url, data))
+                                lambda: upload(clock, url, data, host.features.file_transfer))
         except TransferError:
             await report(failed_status, request.request_id)
             return

@@ -55,6 +55,7 @@ from bench.sim.charger import (
     _Transaction,
 )
 from bench.sim.charger_auth import LocalAuthMixin2x, auth_variables
+from bench.sim.charger_features import FeatureGate
 from bench.sim.charger_meter import meter_value
 from bench.sim.charger_reservation import ReservationMixin2x
 from bench.sim.charger_security import valid_password
@@ -190,11 +191,11 @@ for _action, _handler in ROUTES.items():
     setattr(_V2xRoutes, f"after_{_handler}", _follow_up(_action, _handler))
 
 
-class _Link201(_V2xRoutes, v201.ChargePoint):
+class _Link201(FeatureGate, _V2xRoutes, v201.ChargePoint):
     pass
 
 
-class _Link21(_V2xRoutes, v21.ChargePoint):
+class _Link21(FeatureGate, _V2xRoutes, v21.ChargePoint):
     pass
 
 
@@ -209,12 +210,12 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
 
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
         super().__init__(clock, plant, config)
-        self.model = DeviceModel(default_variables(
+        self.model = DeviceModel(self.features.device_model_2x(default_variables(
             charge_point_id=config.charge_point_id, vendor=config.vendor, model=config.model,
             evses=config.connectors, phases=plant.settings.phases, rated_current_a=config.rated_current_a,
             voltage_v=plant.settings.nominal_voltage_v, sample_interval_s=config.meter_sample_interval_s,
             sampled_data=",".join(self._csl_16("MeterValuesSampledData")),
-            security_profile=config.security.profile, password_check=valid_password) + auth_variables())
+            security_profile=config.security.profile, password_check=valid_password) + auth_variables()))
         if self._password:
             self.model.put("SecurityCtrlr", "BasicAuthPassword", self._password)
         self._flows = {i: _TxFlow() for i in self._connectors}
@@ -223,6 +224,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         self._boot_reason = "PowerUp"
         self._reset_when_idle = False
         self._event_ids = itertools.count(1)  # NotifyEvent eventId
+        self._firmware_task: asyncio.Task | None = None  # the UpdateFirmware in progress
 
     def _csl_16(self, key: str) -> list[str]:
         return SimulatedCharger._csl(self, key)
@@ -690,7 +692,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             self._reset_when_idle = True
             return self.RESULT.Reset(status="Scheduled")
         if p["type"] == "Immediate" and busy and F.RESET_KEEPS_TRANSACTION in self._faults:
-            self._defer(uid, self._reconnect)  # reboots with the transaction still open, never ends it
+            self._defer(uid, self._reboot)  # reboots with the transaction still open, never ends it
         else:
             self._defer(uid, lambda: self._reset_now("ImmediateReset"))
         return self.RESULT.Reset(status="Accepted")
@@ -702,7 +704,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             conn.authorized_tag = conn.pending_profile = None
             conn.finishing = False
         self._boot_reason = boot_reason
-        await self._reconnect()
+        await self._reboot()
 
     def on_unlock_connector(self, uid: str, p: dict) -> Any:
         conn = self._evse(p["evseId"])
@@ -769,9 +771,18 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         firmware = p["firmware"]
         request = FW.FirmwareRequest(firmware["location"], parse_iso(firmware["retrieveDateTime"]), p.get("retries", 0),
                                      p.get("retryInterval", FW.DEFAULT_RETRY_INTERVAL_S), request_id=p["requestId"])
-        self._defer(uid, lambda: FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting",
-                                                              scheduled_status="DownloadScheduled"))
-        return self.RESULT.UpdateFirmware(status="Accepted")
+        previous = self._firmware_task
+        ongoing = previous is not None and not previous.done()
+
+        async def run() -> None:
+            if previous is not None and ongoing:  # L01.FR.24: the new update replaces the one in progress
+                previous.cancel()
+                await asyncio.gather(previous, return_exceptions=True)
+            self._firmware_task = asyncio.current_task()
+            await FW.update_firmware(self, request, self._faults, reboot_status="InstallRebooting",
+                                     scheduled_status="DownloadScheduled")
+        self._defer(uid, run)
+        return self.RESULT.UpdateFirmware(status="AcceptedCanceled" if ongoing else "Accepted")
 
     def on_get_log(self, uid: str, p: dict) -> Any:
         name = FW.diagnostics_file_name(self.config.charge_point_id, self.clock)

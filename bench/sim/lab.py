@@ -108,7 +108,7 @@ class VirtualLab:
                 meter_sample_interval_s=dut.meter_sample_interval_s,
                 meter_resolution_wh=dut.meter_resolution_wh, faults=self.faults, ocpp_version=dut.ocpp_version,
                 security=self.security.get(dut.charge_point_id, ChargerSecurity()),
-                reconnect_max_s=RECONNECT_MAX_S))
+                reconnect_max_s=RECONNECT_MAX_S, features=settings.features))
             await sp.charger.start()
 
     def protocol_only_car(self, position: str, phases: int):

@@ -80,3 +80,13 @@ def test_not_yaml_and_missing_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_simulated_charger_features(tmp_path, default_data):
+    assert load_config(ROOT / "lab_config.yaml").virtual_lab.charger.features == "full"
+    default_data["virtual_lab"]["charger"]["features"] = "minimal"
+    assert load_config(_write(tmp_path, default_data)).virtual_lab.charger.features == "minimal"
+    default_data["virtual_lab"]["charger"]["features"] = "tiny"
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, default_data))
+    assert "virtual_lab.charger.features" in str(exc.value)

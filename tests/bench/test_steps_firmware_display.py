@@ -93,3 +93,19 @@ async def test_a_download_before_the_retrieve_date_fails(blab, monkeypatch):
     await blab.charger("1.6")
     with pytest.raises(StepFailed, match="before the retrieveDate"):
         await run(_ctx(blab), "update_firmware", file="served", retrieve_in_s=3, settle_s=0.2)
+
+
+async def test_update_firmware_accepts_accepted_canceled(blab):
+    """L01.FR.24: a DUT that cancels an update in progress for the step's answers AcceptedCanceled."""
+    from datetime import timedelta
+
+    await blab.charger("2.0.1")
+    scheduled = await blab.dut.update_firmware("http://127.0.0.1:9/never.bin",
+                                               blab.clock.utcnow() + timedelta(seconds=30))
+    assert scheduled.status == "Accepted"
+    ctx = _ctx(blab)
+    await run(ctx, "update_firmware", file="served", version="5.0.0", retry_interval_s=0, settle_s=0.2)
+    assert blab.dut.identity.firmware == "5.0.0"
+    answers = [e.frame[2].get("status") for e in blab.log.entries
+               if e.direction == "dut->csms" and e.frame and e.frame[0] == 3 and e.action == "UpdateFirmware"]
+    assert answers == ["Accepted", "AcceptedCanceled"]

@@ -1,14 +1,15 @@
-"""The bench's HTTP file server over real sockets on a free port, driven by the simulated
-charger's HTTP client (and by raw requests where a charger may differ: POST multipart,
+"""The bench's file server over real sockets on free ports, driven by the simulated charger's
+HTTP and FTP clients (and by raw HTTP requests where a charger may differ: POST multipart,
 no Content-Length)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from bench.clock import RealClock
-from bench.csms.file_server import FileServer, split_upload
+from bench.csms.file_server import UPLOADS, FileServer, split_upload
 from bench.sim.charger_firmware import TransferError, download, http_request, upload
 
 pytestmark = pytest.mark.timeout(30)
@@ -95,3 +96,88 @@ def test_split_upload_raw_and_multipart():
     assert split_upload(b"abc", "application/octet-stream") == (None, b"abc")
     body = b"--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nonly\r\n--b--\r\n"
     assert split_upload(body, "multipart/form-data; boundary=b") == (None, b"only")
+
+
+# ---- FTP (pyftpdlib on its own thread), driven by the simulated charger's ftplib client ----------
+
+FTP_THREAD = "bench-ftp-server"
+
+
+@pytest.fixture
+async def ftp_files():
+    async with FileServer(RealClock(), schemes=("ftp", "http")) as server:
+        yield server
+    assert not [t for t in threading.enumerate() if t.name == FTP_THREAD]  # stop() joined it
+
+
+async def test_ftp_retr_serves_the_file_and_logs_it_before_the_reply(ftp_files):
+    url = ftp_files.serve("/firmware/image.bin", b"\x00\xff" * 50_000)
+    assert url.startswith(f"ftp://evbench:evbench@127.0.0.1:{ftp_files.ftp_port}/firmware/")
+    assert ftp_files.url("/x", "http") == f"http://127.0.0.1:{ftp_files.port}/x"
+    assert await download(RealClock(), url) == b"\x00\xff" * 50_000
+    [request] = ftp_files.requests  # recorded before the 226 went out: there when the client returns
+    assert (request.method, request.path, request.status, request.scheme, request.ok) == \
+        ("RETR", "/firmware/image.bin", 226, "ftp", True)
+
+
+async def test_ftp_missing_and_failing_files_are_550(ftp_files):
+    clock = RealClock()
+    with pytest.raises(TransferError, match="550"):
+        await download(clock, ftp_files.url("/nothing.bin"))
+    url = ftp_files.fail("/fw/broken.bin")
+    with pytest.raises(TransferError, match="550"):
+        await download(clock, url)
+    assert [(r.method, r.status, r.ok) for r in ftp_files.requests] == [("RETR", 550, False)] * 2
+
+
+async def test_ftp_stor_is_stored_under_an_accepting_directory(ftp_files):
+    base = ftp_files.accept_uploads("/upload")
+    await upload(RealClock(), base + "/diag.log", b"log line\n" * 1000)
+    [stored] = ftp_files.uploads_under("/upload")
+    assert (stored.path, stored.file_name, stored.data) == ("/upload/diag.log", "diag.log", b"log line\n" * 1000)
+    [request] = ftp_files.requests_for("/upload", UPLOADS)
+    assert (request.method, request.status, request.body_bytes) == ("STOR", 226, 9000)
+
+
+async def test_ftp_refused_upload_is_550_and_not_stored(ftp_files):
+    base = ftp_files.accept_uploads("/upload", status=500)
+    with pytest.raises(TransferError, match="550"):
+        await upload(RealClock(), base + "/diag.log", b"data")
+    with pytest.raises(TransferError, match="550"):  # outside every upload directory
+        await upload(RealClock(), ftp_files.url("/elsewhere/x.log"), b"data")
+    assert ftp_files.uploads == []
+    assert [(r.method, r.path, r.status) for r in ftp_files.requests] == \
+        [("STOR", "/upload/diag.log", 550), ("STOR", "/elsewhere/x.log", 550)]
+
+
+async def test_ftp_closed_port_is_a_transfer_error():
+    server = FileServer(RealClock(), schemes=("ftp",))
+    await server.start()
+    url = server.serve("/fw.bin", b"x")
+    await server.stop()
+    assert not [t for t in threading.enumerate() if t.name == FTP_THREAD]
+    with pytest.raises(TransferError, match="FTP RETR"):
+        await download(RealClock(), url)
+
+
+async def test_an_ftp_only_server_has_no_http_side_and_unknown_schemes_are_refused():
+    async with FileServer(RealClock(), schemes=("ftp",)) as server:
+        with pytest.raises(RuntimeError, match="not serving HTTP"):
+            server.url("/a", "http")
+    with pytest.raises(ValueError, match="serves http, ftp"):
+        FileServer(RealClock(), schemes=("https",))
+
+
+async def test_the_client_refuses_schemes_it_does_not_speak(ftp_files):
+    url = ftp_files.serve("/fw.bin", b"x")
+    with pytest.raises(TransferError, match="over http only"):
+        await download(RealClock(), url, schemes=("http",))
+    assert ftp_files.requests == []
+
+
+async def test_two_ftp_servers_at_once_do_not_share_a_loop():
+    async with FileServer(RealClock(), schemes=("ftp",)) as one, FileServer(RealClock(), schemes=("ftp",)) as two:
+        urls = [one.serve("/a.bin", b"one"), two.serve("/a.bin", b"two")]
+        assert [await download(RealClock(), u) for u in urls] == [b"one", b"two"]
+        await two.stop()
+        assert await download(RealClock(), urls[0]) == b"one"  # stopping one leaves the other serving

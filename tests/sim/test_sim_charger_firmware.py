@@ -150,3 +150,23 @@ async def test_display_message_is_kept_unless_the_fault_forgets_it(blab, faults)
         assert status == "Accepted" and messages == [message]
         assert await blab.dut.clear_display_message(7) == "Accepted"
         assert await blab.dut.clear_display_message(7) == "Unknown"
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+async def test_a_new_update_cancels_the_scheduled_one(blab, version):
+    """L01.FR.24 / TC_L_10: UpdateFirmware while one is in progress -> AcceptedCanceled, and only
+    the new one runs to Installed."""
+    await blab.charger(version)
+    url = blab.files.serve("/fw.bin", IMAGE)
+    mark = blab.dut.mark()
+    first = await blab.dut.update_firmware(url, blab.clock.utcnow() + timedelta(seconds=30))
+    await blab.dut.wait_for(EventKind.FIRMWARE_STATUS, lambda e: e.data["status"] == "DownloadScheduled",
+                            timeout_s=5, since_index=mark)
+    second = await blab.dut.update_firmware(url, retries=0, retry_interval_s=0)
+    assert (first.status, second.status) == ("Accepted", "AcceptedCanceled")
+    await _statuses(blab, EventKind.FIRMWARE_STATUS, mark, {"Installed"})
+    by_request = [(e.data["request_id"], e.data["status"]) for e in blab.dut.events[mark:]
+                  if e.kind == EventKind.FIRMWARE_STATUS]
+    assert by_request[0] == (first.request_id, "DownloadScheduled")
+    assert {r for r, _ in by_request[1:]} == {second.request_id}
+    assert len(blab.files.requests) == 1  # the cancelled update never downloaded
