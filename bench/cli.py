@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.clock import RealClock
+from bench.clock import RealClock, clock_for
 from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
 from bench.record import RunRecord, Verdict, exit_code, skip_label
 
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     _selection_args(run)
     run.add_argument("--protocol-only", action="store_true",
                      help="ignore the configured instruments: test the OCPP behaviour only (physical checks SKIPPED)")
+    run.add_argument("--speed", type=float, metavar="X",
+                     help="run the virtual lab X times faster than real time (default: virtual_lab.speed, 1)")
     run.add_argument("--dut-wait", type=float, metavar="SECONDS", dest="dut_wait_s",
                      help="how long to wait for the DUT to connect (default: dut.reboot_time_s, 120 s)")
     run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
@@ -119,6 +121,18 @@ def with_ocpp_version(config: LabConfig, version: str | None) -> LabConfig:
     return config.model_copy(update={"positions": positions})
 
 
+def with_speed(config: LabConfig, speed: float | None) -> LabConfig:
+    """The config with the virtual lab at `speed` (None: as configured); refused on a real bench."""
+    if speed is None:
+        return config
+    if speed <= 0 or speed > 100:
+        raise ConfigError(f"--speed: must be above 0 and at most 100, not {speed:g}")
+    if speed != 1 and not config.virtual_lab.enabled:
+        raise ConfigError(f"--speed {speed:g}: only the virtual lab runs faster than real time; this config "
+                          "drives a real bench (virtual_lab.enabled: false), which runs at speed 1")
+    return config.model_copy(update={"virtual_lab": config.virtual_lab.model_copy(update={"speed": speed})})
+
+
 def without_instruments(config: LabConfig, protocol_only: bool) -> LabConfig:
     """The config with no instruments on any position (protocol-only mode), if asked."""
     if not protocol_only:
@@ -149,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = without_instruments(config, args.protocol_only)
     scenarios = _load_selected(args)
     _check_fault(args.fault, config)
-    clock = RealClock()
+    config = with_speed(config, args.speed)
+    clock = clock_for(config.virtual_lab.speed)
     # a rich panel on a terminal, plain lines in CI logs and pipes
     view = LiveView(console, clock, tolerance_abs_a=config.tolerances.current_abs_a,
                     tolerance_rel_pct=config.tolerances.current_rel_pct)

@@ -223,6 +223,16 @@ class ChargerSimSettings(_Strict):
 class VirtualLabConfig(_Strict):
     enabled: bool = False
     charger: ChargerSimSettings = Field(default_factory=ChargerSimSettings)
+    # how many times faster than real time the virtual lab runs (`bench run --speed`); a real
+    # charger lives in real time, so any other speed needs enabled: true
+    speed: float = Field(1.0, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _speed_needs_the_virtual_lab(self) -> "VirtualLabConfig":
+        if self.speed != 1 and not self.enabled:
+            raise ValueError(f"speed {self.speed:g}: only the virtual lab runs faster than real time "
+                             "(a real charger lives in real time); set speed: 1 or enabled: true")
+        return self
 
 
 class LabConfig(_Strict):

@@ -153,6 +153,10 @@ class RunRecord:
     # per position: {"charge_point_id", "ocpp_version", "security_profile"}, so reports can name
     # the OCPP version of every scenario when positions run different versions
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the run's clock: "real", or "virtual" when the virtual lab ran `speed` times faster than real
+    # time; every time in this record is in the run's (virtual) seconds either way
+    clock: str = "real"
+    speed: float = 1.0
     # per position: what the DUT supports and where each fact came from (bench/capabilities.py)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 

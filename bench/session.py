@@ -82,6 +82,8 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
                        config_file=str(opts.config_path), config_digest=config_digest(opts.config_path),
                        ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
                        virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
+    record.speed = config.virtual_lab.speed
+    record.clock = "real" if record.speed == 1 else "virtual"
     record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
                         for p in config.positions}
     record.write(run_dir)
