@@ -1072,7 +1072,12 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         change with realism (never beyond its max), and never before an earlier change."""
         if self._realism is None:
             return now + self._reaction_s
-        due = now + F.effective_reaction_time_s(self._realism.reaction_time_s(), self._faults)
+        # The allowed time runs from the change (profile accepted, schedule period begun), but the
+        # charger sees a scheduled change up to one evaluation late and moves the PWM on its next
+        # tick: keep that latency inside the drawn reaction, so the PWM never changes later than allowed.
+        lo, hi = self._realism.settings.reaction_time_s
+        reaction = min(self._realism.reaction_time_s(), max(lo, hi - LIMIT_EVAL_S - CONTROL_TICK_S))
+        due = now + F.effective_reaction_time_s(reaction, self._faults)
         return max(due, conn.pending_limits[-1][0]) if conn.pending_limits else due
 
     def _drive_outputs(self, conn: _Connector, cp: CpState) -> None:

@@ -279,7 +279,7 @@ async def test_the_charger_reacts_jitters_stamps_and_meters_as_configured(lab):
         t0 = clock.monotonic()
         await lab.wait_until(lambda: abs(plant.pwm_duty_pct - target) <= 0.5, timeout=3)
         delays.append(clock.monotonic() - t0)
-    assert min(delays) >= 0.5 - 0.05 and max(delays) <= 1.5 + 0.2, delays
+    assert min(delays) >= 0.5 - 0.05 and max(delays) <= 1.5 + 0.05, delays  # + our polling of the plant
     assert max(delays) - min(delays) > 0.1, f"one fixed reaction time, not drawn per change: {delays}"
 
     # whole-second timestamps and a noisy own meter (the plant draws exactly 10 A per phase)
