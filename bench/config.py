@@ -214,18 +214,73 @@ class TolerancesConfig(_Strict):
 
 
 class ChargerSimSettings(_Strict):
-    reaction_time_s: float = Field(1.0, ge=0)
+    reaction_time_s: float = Field(1.0, ge=0)  # the ideal charger's fixed reaction (realism: ideal)
     # full: every optional OCPP feature, files over HTTP and FTP; minimal: only the required part
     # of each OCPP version, files over FTP only, 30 s reboots (bench/sim/charger_features.py)
     features: Literal["full", "minimal"] = "full"
 
 
+Range = tuple[float, float]
+
+
+def _ordered(name: str, r: Range | None) -> None:
+    if r is not None and r[0] > r[1]:
+        raise ValueError(f"{name}: min {r[0]} is above max {r[1]}")
+
+
+class RealismConfig(_Strict):
+    """Real signals in the virtual lab (bench/sim/realism.py): what a correct charger on a
+    real bench produces. `realism: ideal` turns all of it off (exact values, for unit tests)."""
+
+    # per-sample noise (3-sigma band, % of reading) of the reference meter and, independently,
+    # of the charger's own meter (its MeterValues current and power)
+    current_noise_pct: float = Field(1.0, ge=0, le=10)
+    # the simulated charger's reaction to each limit change, drawn per change; default
+    # [0.2 s, the DUT's allowed reaction_time_s]: a correct charger is never slower than allowed
+    reaction_time_s: Range | None = None
+    ev_underdraw_a: Range = (0.3, 0.8)       # the car draws this much less than offered, slowly varying
+    mains_v: Range = (225.0, 235.0)          # L-N voltage per phase, slowly wandering inside
+    # PWM generator jitter per update, percentage points of duty: IEC 61851-1 lets the EV
+    # side tolerate +-0.5 % of duty (1 kHz, +-5 us pulse width), so a correct charger stays inside
+    pwm_jitter_pct: float = Field(0.3, ge=0, le=0.5)
+    timestamp_resolution_s: float = Field(1.0, ge=0, le=60)  # the charger's OCPP timestamps, truncated
+    seed: int = 1                            # every random draw is reproducible from this
+
+    @field_validator("reaction_time_s", "ev_underdraw_a", "mains_v")
+    @classmethod
+    def _range(cls, v: Range | None, info) -> Range | None:
+        _ordered(info.field_name, v)
+        if v is not None and v[0] < 0:
+            raise ValueError(f"{info.field_name}: must not be negative")
+        return v
+
+    @field_validator("mains_v")
+    @classmethod
+    def _mains_positive(cls, v: Range) -> Range:
+        if v[0] <= 0:
+            raise ValueError("mains_v: voltages must be above 0")
+        return v
+
+    def reaction_range_s(self, dut: DutConfig) -> Range:
+        """The reaction range of the charger at this position (default: up to the DUT's allowed time)."""
+        if self.reaction_time_s is not None:
+            return self.reaction_time_s
+        allowed = dut.reaction_time_s
+        return (min(0.2, allowed), allowed)
+
+
 class VirtualLabConfig(_Strict):
     enabled: bool = False
     charger: ChargerSimSettings = Field(default_factory=ChargerSimSettings)
+    realism: RealismConfig | Literal["ideal"] = Field(default_factory=RealismConfig)
     # how many times faster than real time the virtual lab runs (`bench run --speed`); a real
     # charger lives in real time, so any other speed needs enabled: true
     speed: float = Field(1.0, gt=0, le=100)
+
+    @property
+    def realism_on(self) -> RealismConfig | None:
+        """The realism knobs, or None for `realism: ideal`."""
+        return None if self.realism == "ideal" else self.realism
 
     @model_validator(mode="after")
     def _speed_needs_the_virtual_lab(self) -> "VirtualLabConfig":
@@ -249,6 +304,13 @@ class LabConfig(_Strict):
         ids = [p.dut.charge_point_id for p in self.positions]
         if len(set(ids)) != len(ids):
             raise ValueError("charge_point_id must be unique across positions")
+        realism = self.virtual_lab.realism_on
+        if realism is not None and realism.reaction_time_s is not None:
+            for p in self.positions:
+                if realism.reaction_time_s[1] > p.dut.reaction_time_s:
+                    raise ValueError(f"virtual_lab.realism.reaction_time_s: max {realism.reaction_time_s[1]} s is "
+                                     f"beyond the reaction time {p.dut.reaction_time_s} s allowed to "
+                                     f"{p.name}'s DUT: the correct charger would be too slow")
         if not self.virtual_lab.enabled:
             for p in self.positions:
                 for n, i in p.instruments.items():

@@ -5,11 +5,20 @@ charger offers, turns it into the allowed current (IEC 61851-1 Annex A) and,
 within the EV's reaction time, sets the AC loads to min(EV maximum, offer);
 0 A (loads off) when the offer is below 6 A, there is no PWM, or the EV is
 not in state C/D.
+
+A real PWM jitters, so the model filters the measured duty as a car's on-board
+charger does: a median over the last few readings (a step passes whole, single
+outliers do not), compared with the duty the car is acting on through a deadband
+of the IEC 61851-1 duty accuracy. Jitter inside the accuracy is the same offer;
+a move beyond it is a real change, and the car follows it within its reaction
+time counted from when the change began, not from every new reading.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
+from collections import deque
 from dataclasses import dataclass
 
 from bench.clock import Clock
@@ -18,6 +27,13 @@ from instruments.roles import AcLoad, EvEmulator, InstrumentError
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
+# IEC 61851-1 Annex A: the EVSE's PWM pulse width is accurate to +-5 us at 1 kHz, i.e. +-0.5 %
+# of duty (the generator parameters of the control pilot circuit table), and the EV must take
+# any duty within that accuracy as the same offer. The bench's `tolerances.pwm_duty_pct`
+# judges the charger's duty with the same 0.5 %.
+DUTY_ACCURACY_PCT = 0.5
+DUTY_MEDIAN_SAMPLES = 5   # 0.5 s of readings: one jittery or glitched reading never moves the median
+MIN_CHANGE_A = 0.05       # smaller corrections are below any load's setting resolution
 
 
 @dataclass
@@ -38,10 +54,19 @@ class EvModel:
         self.state = CpState.A
         self.failure: str | None = None  # set when the loop stops on an instrument error
         self._applied_a = 0.0
-        self._pending: tuple[float, float] | None = None  # (target A, due at monotonic)
         self._task: asyncio.Task | None = None
+        self._readings: deque[tuple[float, float]] = deque(maxlen=DUTY_MEDIAN_SAMPLES)  # (monotonic, duty %)
+        self._offer_medians: list[float] = []  # medians since the offer last changed: their mean is the offer
+        self._changed_at: float | None = None   # when the last real change (offer, state, behaviour) began
+        self._pending = False                   # a change waits for the reaction time
+
+    @property
+    def offer_duty_pct(self) -> float | None:
+        """The duty the car is acting on: the mean of the filtered readings since the offer last changed."""
+        return statistics.fmean(self._offer_medians) if self._offer_medians else None
 
     async def set_state(self, state: str | CpState) -> None:
+        self._mark_change()
         self.state = CpState(state)
         await self.ev.set_cp_state(self.state.value)
         if not self.state.is_charging:  # the car stops drawing before it leaves C
@@ -71,6 +96,7 @@ class EvModel:
         await inject(kind)
 
     def set_behaviour(self, *, max_current_a: float | None = None, reaction_time_s: float | None = None) -> None:
+        self._mark_change()
         if max_current_a is not None:
             self.settings.max_current_a = max_current_a
         if reaction_time_s is not None:
@@ -98,25 +124,62 @@ class EvModel:
         try:
             while True:
                 reading = await self.ev.read()
-                await self._follow(self.target_current_a(reading.pwm_duty_pct))
+                await self.step(reading.pwm_duty_pct)
                 await self.clock.sleep(POLL_S)
         except InstrumentError as exc:
             self.failure = str(exc)
             log.error("EV model stopped: %s", exc)
 
-    async def _follow(self, target: float) -> None:
+    async def step(self, duty_pct: float) -> None:
+        """One reading of the PWM duty: filter it, and follow the offer once the reaction time is up."""
+        self.observe_duty(duty_pct, self.clock.monotonic())
+        await self._follow()
+
+    def _mark_change(self) -> None:
+        self._changed_at = self.clock.monotonic()
+        self._pending = True
+
+    def observe_duty(self, duty_pct: float, now: float) -> None:
+        """Filter one duty reading; a move beyond the duty accuracy is a real change of the offer."""
+        self._readings.append((now, duty_pct))
+        median = statistics.median(d for _, d in self._readings)
+        offer = self.offer_duty_pct
+        if offer is None:
+            self._offer_medians = [median]
+            self._changed_at, self._pending = now, True
+            return
+        if abs(median - offer) <= self._same_offer_band_pct():
+            self._offer_medians.append(median)  # the same offer: refine it (the mean converges to the nominal duty)
+            return
+        # A real change. It began with the first reading that left the accuracy band (the median
+        # lags a step by half its window); the reaction time counts from there, and a change that
+        # arrives while another one waits keeps the earlier start (a car does not re-time a ramp).
+        began = next((t for t, d in self._readings if abs(d - offer) > self._same_offer_band_pct()), now)
+        self._offer_medians = [median]
+        if not self._pending:
+            self._changed_at, self._pending = began, True
+
+    def _same_offer_band_pct(self) -> float:
+        """How far a reading may sit from the offer and still be the same offer: the duty accuracy,
+        widened by the uncertainty of the offer estimate itself (each of its n medians is only
+        accurate to the same 0.5 %; their mean to about 0.5 %/sqrt(n)). Right after a change two
+        readings of one duty may differ by twice the accuracy; after a few seconds, by little more
+        than the accuracy."""
+        return DUTY_ACCURACY_PCT * (1.0 + len(self._offer_medians) ** -0.5)
+
+    async def _follow(self) -> None:
         now = self.clock.monotonic()
-        if abs(target - self._applied_a) < 0.05:
-            self._pending = None
+        offer = self.offer_duty_pct
+        target = self.target_current_a(offer if offer is not None else 0.0)
+        if target == 0.0 and self._applied_a > 0 and not self.state.is_charging:
+            await self._apply(0.0)  # the car stops drawing before it leaves C: no reaction time
             return
-        if target < self._applied_a and target == 0.0 and not self.state.is_charging:
-            await self._apply(0.0)
+        if not self._pending or self._changed_at is None:
             return
-        if self._pending is None or abs(self._pending[0] - target) >= 0.05:
-            self._pending = (target, now + self.settings.reaction_time_s)
-        if now >= self._pending[1]:
-            await self._apply(target)
-            self._pending = None
+        if now >= self._changed_at + self.settings.reaction_time_s:
+            self._pending = False
+            if abs(target - self._applied_a) >= MIN_CHANGE_A or (target == 0.0) != (self._applied_a == 0.0):
+                await self._apply(target)
 
     async def _apply(self, current_a: float) -> None:
         if current_a > 0:

@@ -138,10 +138,13 @@ def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJo
                                             or any(Path(s.file).parent == p for p in j.scenarios)))
 
 
-def free_port_config(config_path: Path, out: Path) -> Path:
-    """A copy of the config with every port 0, so labs running side by side never collide."""
+def free_port_config(config_path: Path, out: Path, *, realism: str | dict | None = None) -> Path:
+    """A copy of the config with every port 0, so labs running side by side never collide.
+    `realism` replaces `virtual_lab.realism` (e.g. "ideal" for exact values); None keeps it."""
     data = yaml.safe_load(Path(config_path).read_text())
     data["bench"]["csms"]["port"] = 0
+    if realism is not None:
+        data.setdefault("virtual_lab", {})["realism"] = realism
     for pos in data["positions"]:
         for ins in (pos.get("instruments") or {}).values():
             addr = ins["address"]

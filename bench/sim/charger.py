@@ -51,6 +51,7 @@ from bench.sim import charger_remote as remote
 from bench.sim.charger_features import ChargerFeatures, FeatureGate
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant
+from bench.sim.realism import Realism, fine_utcnow
 from bench.sim.charger_auth import AUTH_KEYS_16, LocalAuthMixin
 from bench.sim.charger_reservation import ReservationMixin
 from bench.sim.charger_security import ChargerSecurity, valid_password
@@ -90,6 +91,9 @@ class ChargerSimConfig:
     ocpp_version: str = "1.6"     # "2.0.1" and "2.1": use charger_v201.SimulatedCharger201 (see make_charger)
     security: ChargerSecurity = field(default_factory=ChargerSecurity)  # profile 0: plain ws
     features: str = "full"        # full | minimal: see charger_features.py
+    # real signals (reaction drawn per change, PWM jitter, meter noise, coarse timestamps);
+    # None: the ideal charger (fixed reaction_time_s, exact duty and meter, millisecond stamps)
+    realism: Realism | None = None
 
     def __post_init__(self) -> None:
         self.faults = frozenset(self.faults)
@@ -373,7 +377,9 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"  # security whitepaper event (2.x: InvalidCsmsCertificate)
 
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
-        self.clock = clock
+        self._realism = config.realism
+        # OCPP timestamps come from the charger's own clock (whole seconds with realism)
+        self.clock = config.realism.charger_clock(clock) if config.realism else clock
         self.plant = plant
         self.config = config
         self._faults = config.faults
@@ -384,6 +390,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             energy_gain=F.METER_GAIN_ERROR_FACTOR if F.METER_GAIN_ERROR in config.faults else 1.0,
             current_report_gain=(F.WRONG_CURRENT_REPORT_FACTOR
                                  if F.WRONG_CURRENT_REPORT in config.faults else 1.0),
+            noise=config.realism.charger_noise if config.realism else None,
         )
         self.features = ChargerFeatures.of(config.features)
         self.unsupported_actions = self.features.unsupported_actions(self.OCPP_VERSION)
@@ -1057,7 +1064,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             return rated
         tx = conn.transaction
         limit = limit_at(
-            F.misread_profiles(self._store.profiles, self._faults), conn.connector_id, self.clock.utcnow(),
+            F.misread_profiles(self._store.profiles, self._faults), conn.connector_id, fine_utcnow(self.clock),
             default_limit_a=rated, voltage_v=self.plant.settings.nominal_voltage_v,
             phases=self.plant.settings.phases,
             transaction_start=tx.started_utc if tx else None,
@@ -1069,7 +1076,20 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         target = self._limit_target(conn)
         if target != conn.target_limit_a:
             conn.target_limit_a = target
-            conn.pending_limits.append((now + self._reaction_s, target))
+            conn.pending_limits.append((self._due(conn, now), target))
+
+    def _due(self, conn: _Connector, now: float) -> float:
+        """When a limit change seen now reaches the PWM: after the reaction time, drawn per
+        change with realism (never beyond its max), and never before an earlier change."""
+        if self._realism is None:
+            return now + self._reaction_s
+        # The allowed time runs from the change (profile accepted, schedule period begun), but the
+        # charger sees a scheduled change up to one evaluation late and moves the PWM on its next
+        # tick: keep that latency inside the drawn reaction, so the PWM never changes later than allowed.
+        lo, hi = self._realism.settings.reaction_time_s
+        reaction = min(self._realism.reaction_time_s(), max(lo, hi - LIMIT_EVAL_S - CONTROL_TICK_S))
+        due = now + F.effective_reaction_time_s(reaction, self._faults)
+        return max(due, conn.pending_limits[-1][0]) if conn.pending_limits else due
 
     def _drive_outputs(self, conn: _Connector, cp: CpState) -> None:
         """PWM and contactor of the physical connector (only connector 1 has physics)."""
@@ -1077,6 +1097,10 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             return
         powered = self._power_path_closed(conn, cp)
         duty = F.offered_duty_pct(current_to_duty_pct(conn.applied_limit_a), self._faults) if powered else 100.0
+        if powered and self._realism is not None and duty < 100.0:
+            # the PWM generator's duty jitters on every update (each control tick), inside
+            # the IEC 61851-1 accuracy the EV must tolerate (config caps it at 0.5 %)
+            duty = self._realism.jittered_duty_pct(duty)
         if (self.plant.pwm_on, self.plant.pwm_duty_pct) != (powered, duty):
             self.plant.set_pwm(powered, duty)
         # Close only when current is offered; once closed it may stay closed at 0 A (SuspendedEVSE).

@@ -3,7 +3,9 @@
 The meter sits on the same conductors as the plant, so it counts the plant's
 exact energy (deltas of `Plant.energy_wh()`), times a gain that models a
 metering error. Reported currents have their own gain so a reporting bug can
-be simulated without touching the energy.
+be simulated without touching the energy. With realism the instantaneous current
+and power carry the meter's own per-sample noise (independent of the reference
+meter's); the energy register integrates the real plant and stays exact.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from decimal import Decimal
 
 from bench.clock import iso_utc
 from bench.sim.plant import Plant
+from bench.sim.realism import MeasurementNoise
 
 SUPPORTED_MEASURANDS = (
     "Energy.Active.Import.Register",
@@ -40,7 +43,9 @@ class ChargerMeter:
         initial_register_wh: float = 0.0,
         energy_gain: float = 1.0,
         current_report_gain: float = 1.0,
+        noise: MeasurementNoise | None = None,
     ) -> None:
+        self._noise = noise
         self._plant = plant
         self._energy_gain = energy_gain
         self._current_gain = current_report_gain
@@ -59,10 +64,11 @@ class ChargerMeter:
 
     def read(self) -> ChargerMeterReading:
         phases = range(self._plant.settings.phases)
+        noise = [self._noise.factor(p) if self._noise else 1.0 for p in range(3)]
         return ChargerMeterReading(
             energy_wh=self.register_wh(),
-            power_w=self._energy_gain * self._plant.total_power_w(),
-            currents_a=tuple(self._current_gain * self._plant.current_a(p) for p in phases),
+            power_w=self._energy_gain * sum(self._plant.power_w(p) * noise[p] for p in range(3)),
+            currents_a=tuple(self._current_gain * self._plant.current_a(p) * noise[p] for p in phases),
             voltages_v=tuple(self._plant.voltage_v(p) for p in phases),
         )
 

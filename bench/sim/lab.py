@@ -17,6 +17,7 @@ from bench.sim.charger import ChargerSimConfig, SimulatedCharger
 from bench.sim.charger_security import ChargerSecurity
 from bench.sim.charger_v201 import make_charger
 from bench.sim.plant import Plant, PlantSettings
+from bench.sim.realism import Realism, RealismSettings, SensedPlant
 from instruments.sim.registry import start_simulator
 from instruments.transports.modbus import ModbusAddress
 from instruments.transports.scpi import parse_visa_address, with_port
@@ -78,12 +79,16 @@ class VirtualLab:
 
     async def _start_position_instruments(self, pos: PositionConfig) -> PositionConfig:
         dut = pos.dut
-        plant = Plant(self.clock, PlantSettings(phases=dut.phases, nominal_voltage_v=dut.nominal_voltage_v))
+        plant = Plant(self.clock, PlantSettings(phases=dut.phases, nominal_voltage_v=dut.nominal_voltage_v),
+                      realism=self._realism(pos))
         sims, instruments = [], {}
         for name, ins in pos.instruments.items():
             where = _sim_endpoint(ins.address)
+            # a power meter senses the plant with its own noise; loads and the EV emulator see it as it is
+            seen = (SensedPlant(plant, plant.realism.reference_noise)
+                    if plant.realism is not None and ins.role == "power_meter" else plant)
             try:
-                sim = await start_simulator(ins.driver, plant, where.host, where.port, phase=ins.phase,
+                sim = await start_simulator(ins.driver, seen, where.host, where.port, phase=ins.phase,
                                             unit_id=where.unit_id, framing=where.framing, model=ins.model)
             except OSError as exc:  # e.g. the port is taken by a running `bench sim`
                 raise OSError(f"virtual lab: cannot start the simulator of {name} ({ins.driver}) "
@@ -95,6 +100,17 @@ class VirtualLab:
             log.info("virtual lab: %s (%s) on %s", name, ins.driver, instruments[name].address)
         self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]
         return pos.model_copy(update={"instruments": instruments})
+
+    def _realism(self, pos: PositionConfig) -> Realism | None:
+        """The position's random sources (one seed stream per position, so positions differ)."""
+        knobs = self.config.virtual_lab.realism_on
+        if knobs is None:
+            return None
+        index = [p.name for p in self.config.positions].index(pos.name)
+        return Realism(RealismSettings(
+            current_noise_pct=knobs.current_noise_pct, reaction_time_s=knobs.reaction_range_s(pos.dut),
+            ev_underdraw_a=knobs.ev_underdraw_a, mains_v=knobs.mains_v, pwm_jitter_pct=knobs.pwm_jitter_pct,
+            timestamp_resolution_s=knobs.timestamp_resolution_s, seed=knobs.seed + index), self.clock)
 
     async def start_chargers(self) -> None:
         """Start the simulated chargers (after the CSMS is listening)."""
@@ -108,7 +124,7 @@ class VirtualLab:
                 meter_sample_interval_s=dut.meter_sample_interval_s,
                 meter_resolution_wh=dut.meter_resolution_wh, faults=self.faults, ocpp_version=dut.ocpp_version,
                 security=self.security.get(dut.charge_point_id, ChargerSecurity()),
-                reconnect_max_s=RECONNECT_MAX_S, features=settings.features))
+                reconnect_max_s=RECONNECT_MAX_S, features=settings.features, realism=sp.plant.realism))
             await sp.charger.start()
 
     def protocol_only_car(self, position: str, phases: int):

@@ -8,13 +8,23 @@ One `Plant` per position. Simulators read and write it:
 
 Current is piecewise constant between state changes, so energy is integrated
 exactly: every mutation and every read first integrates up to `clock.monotonic()`.
+With realism (bench/sim/realism.py) the mains voltage wanders and the car draws a
+little less than its load setpoint, both slowly and as functions of the clock: energy
+then integrates them in short steps (midpoint rule), which for signals varying over
+tens of seconds is exact to far below any meter's resolution.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from bench.clock import Clock
 from bench.iec61851 import CpState, duty_to_current_a
+from bench.sim.realism import Realism
+
+INTEGRATION_STEP_S = 0.5  # with realism: the longest midpoint step of the energy integral
 
 
 @dataclass
@@ -29,6 +39,7 @@ class PlantSettings:
 class Plant:
     clock: Clock
     settings: PlantSettings = field(default_factory=PlantSettings)
+    realism: Realism | None = None  # None: ideal mains (nominal voltage) and a car drawing its setpoint
     # EV side (EV emulator)
     ev_cp_state: CpState = CpState.A
     # EVSE side (charger)
@@ -46,7 +57,14 @@ class Plant:
     # ---- mains -------------------------------------------------------------
     def voltage_v(self, phase: int) -> float:
         """Voltage on the charger's output side of the meter (L-N)."""
-        return self.settings.nominal_voltage_v if phase < self.settings.phases else 0.0
+        return self._voltage_at(phase, self.clock.monotonic())
+
+    def _voltage_at(self, phase: int, t: float | np.ndarray) -> float | np.ndarray:
+        if phase >= self.settings.phases:
+            return 0.0
+        if self.realism is None:
+            return self.settings.nominal_voltage_v
+        return self.realism.mains[phase].at(t)
 
     def load_side_voltage_v(self, phase: int) -> float:
         """Voltage the AC load sees: only with the contactor closed."""
@@ -54,12 +72,22 @@ class Plant:
 
     # ---- currents ------------------------------------------------------------
     def current_a(self, phase: int) -> float:
-        if not self.contactor_closed or phase >= self.settings.phases:
+        return float(self._current_at(phase, self.clock.monotonic()))
+
+    def _current_at(self, phase: int, t: float | np.ndarray) -> float | np.ndarray:
+        if not self.contactor_closed or phase >= self.settings.phases or not self.load_enabled[phase]:
             return 0.0
-        return self.load_setpoint_a[phase] if self.load_enabled[phase] else 0.0
+        setpoint = self.load_setpoint_a[phase]
+        if self.realism is None or setpoint <= 0:
+            return setpoint
+        # the car's on-board charger draws a little less than it is allowed (and set to)
+        return np.maximum(0.0, setpoint - self.realism.underdraw[phase].at(t))
 
     def power_w(self, phase: int) -> float:
-        return self.current_a(phase) * self.voltage_v(phase) * self.settings.power_factor
+        return float(self._power_at(phase, self.clock.monotonic()))
+
+    def _power_at(self, phase: int, t: float | np.ndarray) -> float | np.ndarray:
+        return self._current_at(phase, t) * self._voltage_at(phase, t) * self.settings.power_factor
 
     def total_power_w(self) -> float:
         return sum(self.power_w(p) for p in range(3))
@@ -89,9 +117,16 @@ class Plant:
     def integrate(self) -> None:
         now = self.clock.monotonic()
         if self._t_last is not None and now > self._t_last:
-            dt_h = (now - self._t_last) / 3600.0
-            for p in range(3):
-                self._energy_wh[p] += self.power_w(p) * dt_h
+            dt_s = now - self._t_last
+            if self.realism is None:  # constant power since the last change: exact
+                for p in range(3):
+                    self._energy_wh[p] += float(self._power_at(p, now)) * dt_s / 3600.0
+            else:
+                steps = max(1, math.ceil(dt_s / INTEGRATION_STEP_S))
+                mid = self._t_last + (np.arange(steps) + 0.5) * (dt_s / steps)
+                for p in range(3):
+                    power = np.broadcast_to(self._power_at(p, mid), mid.shape)
+                    self._energy_wh[p] += float(power.sum()) * (dt_s / steps) / 3600.0
         self._t_last = now
 
     def set_ev_cp_state(self, state: CpState) -> None:

@@ -32,6 +32,7 @@ def write_config(tmp_path: Path, instruments: dict, *, virtual_lab: bool = True,
         pos2["ev"]["phases"] = 1
         data["positions"].append(pos2)
     data["virtual_lab"]["enabled"] = virtual_lab
+    data["virtual_lab"]["realism"] = "ideal"  # readings compared with exact plant values
     path = tmp_path / "lab_config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
