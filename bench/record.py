@@ -157,6 +157,9 @@ class RunRecord:
     # time; every time in this record is in the run's (virtual) seconds either way
     clock: str = "real"
     speed: float = 1.0
+    # the virtual lab's signal imperfections ("ideal", or the knobs of virtual_lab.realism); None
+    # on a real bench
+    realism: dict[str, Any] | str | None = None
     # per position: what the DUT supports and where each fact came from (bench/capabilities.py)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -83,6 +83,9 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
                        ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
                        virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
     record.speed = config.virtual_lab.speed
+    if config.virtual_lab.enabled:
+        knobs = config.virtual_lab.realism_on
+        record.realism = "ideal" if knobs is None else knobs.model_dump(mode="json")
     record.clock = "real" if record.speed == 1 else "virtual"
     record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
                         for p in config.positions}
