@@ -144,7 +144,7 @@ def test_an_ev_drawing_less_than_its_maximum_is_not_the_chargers_shortfall(cfg):
     lab = Lab(ev_max_a=13.0)
     rec = current_follows_limit(_inputs(cfg, lab))
     assert rec.verdict == Verdict.PASS, rec.message
-    short = _m(rec, "shortfall_below_request_l1_a")
+    short = _m(rec, "shortfall_below_expected_l1_a")
     assert 0.2 < short.value < 1.2 and "EV max 13 A" in short.note
     offer = _m(rec, "offer_shortfall_a")
     assert offer.verdict == Verdict.PASS and offer.value < 0.3
@@ -174,13 +174,13 @@ def test_pwm_one_and_a_half_points_low_is_an_offer_shortfall(cfg):
     offer = _m(rec, "offer_shortfall_a")
     assert offer.verdict == Verdict.FAIL and 0.7 < offer.value < 1.1 and "Annex A" in offer.rule
     # the EV drew what it was (wrongly) offered: that part is not the EV's shortfall
-    assert _m(rec, "shortfall_below_request_l1_a").verdict == Verdict.PASS
+    assert _m(rec, "shortfall_below_expected_l1_a").verdict == Verdict.PASS
 
 
 def test_a_charger_that_cuts_the_power_fails_on_delivery(cfg):
     rec = current_follows_limit(_inputs(cfg, Lab(cut_from_s=T0 + 100.0)))
     assert rec.verdict == Verdict.FAIL
-    short = _m(rec, "shortfall_below_request_l2_a")
+    short = _m(rec, "shortfall_below_expected_l2_a")
     assert short.verdict == Verdict.FAIL and short.value > 14.0
 
 
