@@ -303,22 +303,26 @@ def _reference_over(trace: dict[str, np.ndarray], column: str, t: np.ndarray, re
                     floor: float) -> np.ndarray:
     """The reference's value over each reading's instant interval [t, t + res) (median: noise
     averages out), or NaN where the reference was not steady around it. Steady is judged
-    against the signal's own noise: the window's robust spread may exceed the noise seen in
-    successive differences (which a step barely moves) by little, or stay under `floor` (a
-    drift smaller than the tolerance does not matter). A fixed spread would drop every sample
-    of a noisy load point."""
+    against the signal's own noise, estimated from successive differences (which a step barely
+    moves): every sample within `pad_s` of the interval stays within 5 noise sigmas of the
+    median (the noise is a 3-sigma band) or within `floor` (a drift smaller than the tolerance
+    does not matter). A fixed spread would drop every sample of a noisy load point; a spread
+    statistic alone would miss a step that fills only part of the window. The trace must
+    cover the whole interval: the reading may have been taken anywhere in it."""
     ts, ys = trace["t_mono_s"], trace[column]
     good = ~np.isnan(ys)
     ts, ys = ts[good], ys[good]
     half = _period(ts) / 2
     out = np.full(len(t), np.nan)
     for k, tk in enumerate(t):
+        if not ts.size or ts[0] > tk + half or ts[-1] < tk + res - half:
+            continue
         around = ys[(ts >= tk - pad_s) & (ts < tk + res + pad_s)]
         inside = ys[(ts >= tk - half) & (ts < tk + res + half)]
         if around.size < 5 or not inside.size:
             continue
         noise = _robust_sigma(np.diff(around)) / np.sqrt(2.0)
-        if _robust_sigma(around) <= max(floor, 1.5 * noise):
+        if np.max(np.abs(around - np.median(around))) <= max(floor, 5.0 * noise):
             out[k] = float(np.median(inside))
     return out
 

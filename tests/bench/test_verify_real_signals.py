@@ -297,3 +297,23 @@ def test_evidence_fields_reach_the_record(cfg, tmp_path):
     assert (back.samples, back.coverage, back.min_coverage) == (check.samples, check.coverage, check.min_coverage)
     m = next(m for m in back.measurements if m.name == "energy_error_point1_pct")
     assert m.within_uncertainty and m.uncertainty == 1.0 and m.rule and m.samples > 0
+
+
+def test_a_reading_across_a_step_is_not_compared_and_a_wrong_report_fails(cfg):
+    lab = Lab()
+    tx = lab.transaction()
+    step = CHANGE + lab.reaction_s + 1.0  # the EV follows the PWM 1 s after the charger changed it
+    t_read = step + 0.2  # taken just after the step, stamped to the second before it
+    value = float(np.interp(t_read, T, lab.true_a[0]))
+    tx.samples.append(MeterSample(t_read, UTC0 + timedelta(seconds=math.floor(t_read)), value, "A",
+                                  "Current.Import", phase="L1"))
+    rec = meter_values_match_reference(_inputs(cfg, lab, [tx]))
+    assert rec.verdict == Verdict.PASS, rec.message
+    assert all(abs(t - t_read) > 1.0 for t in rec.params["series"]["current_error_l1_pct"]["t_mono_s"])
+
+    high = lab.transaction()
+    high.samples = [MeterSample(s.t_mono_s, s.timestamp, s.value * 1.25, s.unit, s.measurand, s.phase, s.context)
+                    if s.measurand == "Current.Import" else s for s in high.samples]
+    rec = meter_values_match_reference(_inputs(cfg, lab, [high]))
+    err = _m(rec, "current_error_l1_pct")
+    assert rec.verdict == Verdict.FAIL and 23.0 < err.value < 27.0 and "declared accuracy" in err.rule
