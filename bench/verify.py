@@ -50,6 +50,10 @@ RULE_REGISTER = ("OCPP 1.6 7.31 / 2.0.1 measurand Energy.Active.Import.Register:
                  "meter's energy register, which never decreases")
 RULE_TX_TIMESTAMP = ("OCPP 2.0.1 J02.FR.10 (errata 2023-12) and E06: meter values of a transaction are "
                      "timestamped within it; 1.6 4.7 / errata 3.14.1: samples taken during the transaction")
+RULE_DISCONNECT = "IEC 61851-1: on state E/F (or B) the EVSE stops the energy and opens the contactor within 100 ms"
+RULE_COMPOSITE = ("OCPP 1.6 5.7 / 2.0.1 K08 GetCompositeSchedule: the charger's composite of the profiles it holds "
+                  "(open conformance suites: scheduleStart/duration +-2 s, startPeriod +-1 s, limits exact)")
+RULE_SECURITY = "OCPP security whitepaper (1.6) / 2.0.1 A: what a charger at this security profile must do"
 RULE_TX_END = "OCPP 1.6 4.10 StopTransaction / 2.0.1 E06: every transaction ends with its stop message"
 
 
@@ -562,7 +566,7 @@ def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
 
 def _failed(name: str, unit: str, note: str) -> Measurement:
     """A GetCompositeSchedule answer without something to measure: the DUT's fault."""
-    return failed(name, unit, note, "OCPP 1.6 5.7 / 2.0.1 K08: GetCompositeSchedule answer")
+    return failed(name, unit, note, RULE_COMPOSITE)
 
 
 def _step_values(periods: list[dict], offsets_s: np.ndarray, shift_s: float = 0.0) -> np.ndarray:
@@ -631,7 +635,10 @@ def composite_schedule_matches(inp: CheckInputs) -> CheckRecord:
     ms: list[Measurement] = []
     for i, rep in enumerate(reports, 1):
         ms += _judge_composite(f"composite{i}", rep, start_tol, duration_tol, period_tol, limit_tol)
-    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+    for m in ms:
+        m.rule = m.rule or RULE_COMPOSITE
+        m.samples = 1
+    return _record(name, ms, params)
 
 
 # ---- security_probes_pass ------------------------------------------------------------------
@@ -651,8 +658,9 @@ def security_probes_pass(inp: CheckInputs) -> CheckRecord:
     if not applicable:
         return CheckRecord(name, Verdict.SKIPPED, message="; ".join(sorted({p.detail for p in probes})), params=params)
     ms = [judge(f"{p.name}_as_required", None if p.passed is None else float(p.passed), "bool", 1.0, 1.0,
-                t_mono_s=p.t_mono_s, note=f"must {p.required}: {p.detail}") for p in applicable]
-    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+                t_mono_s=p.t_mono_s, note=f"must {p.required}: {p.detail}", rule=RULE_SECURITY, samples=1)
+          for p in applicable]
+    return _record(name, ms, params)
 
 
 # ---- energy_stops_within -------------------------------------------------------------------
@@ -698,16 +706,21 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
         state = inp.trace["ev_cp_state"][a]
         zero = np.nonzero(current[a:b + 1] <= zero_a)[0]
         if not zero.size:
-            ms.append(_failed(f"stop{n}_delay_s", "s", f"current kept flowing for the whole {t[b] - t[a]:.1f} s "
-                                                     f"in state {state} (max {np.nanmax(current[a:b + 1]):.1f} A)"))
+            ms.append(failed(f"stop{n}_delay_s", "s", f"current kept flowing for the whole {t[b] - t[a]:.1f} s "
+                                                    f"in state {state} (max {np.nanmax(current[a:b + 1]):.1f} A)",
+                             RULE_DISCONNECT))
             continue
         k = a + int(zero[0])
+        # the trace sees the stop no finer than one sampling period: the limit carries it
         ms.append(judge(f"stop{n}_delay_s", float(t[k] - t[a]), "s", None, within + margin, t_mono_s=float(t[a]),
-                        note=f"state {state} seen at {t[a]:.2f} s, current <= {zero_a:g} A at {t[k]:.2f} s"))
+                        note=f"state {state} seen at {t[a]:.2f} s, current <= {zero_a:g} A at {t[k]:.2f} s",
+                        rule=RULE_DISCONNECT, samples=int(b - a + 1), coverage=_share(b - a + 1, period, inp),
+                        uncertainty=period))
         after = current[k:b + 1]
         ms.append(judge(f"stop{n}_current_after_a", float(np.nanmax(after)), "A", None, zero_a, t_mono_s=float(t[k]),
-                        note=f"largest phase current while in state {state} once stopped"))
-    return CheckRecord(name, _verdict_of(ms), ms, _first_failure_message(ms), params)
+                        note=f"largest phase current while in state {state} once stopped", rule=RULE_DISCONNECT,
+                        samples=int(after.size)))
+    return _record(name, ms, params)
 
 
 # ---- transaction_meter_values_match_reference ----------------------------------------------------

@@ -317,3 +317,12 @@ def test_a_reading_across_a_step_is_not_compared_and_a_wrong_report_fails(cfg):
     rec = meter_values_match_reference(_inputs(cfg, lab, [high]))
     err = _m(rec, "current_error_l1_pct")
     assert rec.verdict == Verdict.FAIL and 23.0 < err.value < 27.0 and "declared accuracy" in err.rule
+
+
+def test_every_tolerance_states_its_source_and_the_old_keys_still_load(cfg):
+    for name, info in TolerancesConfig.model_fields.items():
+        assert info.description and len(info.description) > 20, name
+    # lab_config.yaml's keys as they were, and the defaults of the new ones
+    assert (cfg.tolerances.current_abs_a, cfg.tolerances.pwm_duty_pct, cfg.tolerances.meter_current_abs_a) == \
+        (0.5, 0.5, 0.2)
+    assert cfg.tolerances.reference_energy_pct == 1.0 and cfg.tolerances.timestamp_resolution_s is None
