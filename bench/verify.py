@@ -40,7 +40,8 @@ RULE_OFFER = "IEC 61851-1 Annex A: the PWM duty offers the composite limit (OCPP
 RULE_DELIVERY = ("IEC 61851-1 Annex A: while charging (state C/D) the charger delivers what the EV draws up "
                  "to the offer; less than the EV requests means the charger cut the power")
 RULE_PWM = "IEC 61851-1 Annex A: duty = limit / 0.6 A (up to 51 A), 100 % below 6 A; pulse width +-5 us at 1 kHz"
-RULE_CURRENT_ACCURACY = "Current.Import (OCPP 1.6 7.31, instantaneous current to the EV) within the DUT's declared accuracy"
+RULE_CURRENT_ACCURACY = ("Current.Import (OCPP 1.6 7.31, instantaneous current to the EV) within the DUT's "
+                         "declared accuracy")
 RULE_MEASURAND = ("OCPP 1.6 errata 3.13 (4.7): MeterValuesSampledData prescribes the measurands of every MeterValues; "
                   "2.0.1 J01.FR.14 (errata 2023-12): every configured measurand on every phase")
 RULE_SAMPLE_INTERVAL = ("OCPP 1.6 errata 3.14.1: samples every MeterValueSampleInterval from the start of the "

@@ -146,7 +146,8 @@ class Timeline:
         if self.ev_phases:  # phases the EV stops or starts drawing on settle like a limit change
             changes = sorted(set(changes) | {t for t, _ in self.ev_phases if t0 <= t <= t1})
         return Expected(_merge(limit), _merge(current), _merge(duty), changes,
-                        ev_phases=list(self.ev_phases), ev_max_a=_merge(ev_max_points), composite_reports=list(self.composite_reports),
+                        ev_phases=list(self.ev_phases), ev_max_a=_merge(ev_max_points),
+                        composite_reports=list(self.composite_reports),
                         security_probes=list(self.security_probes))
 
 
