@@ -205,12 +205,52 @@ class PositionConfig(_Strict):
 
 
 class TolerancesConfig(_Strict):
-    current_abs_a: float = Field(0.5, ge=0)
-    current_rel_pct: float = Field(2.0, ge=0)
-    pwm_duty_pct: float = Field(0.5, ge=0)
-    meter_current_rel_pct: float = Field(2.0, ge=0)
-    meter_current_abs_a: float = Field(0.2, ge=0)
-    settle_margin_s: float = Field(1.0, ge=0)  # sampling and scheduling slack on top of the reaction times
+    """Every tolerance the checks apply, stated once with where it comes from (each field's
+    description, shown with the check parameters). Two kinds: limits of a rule (what the DUT
+    must meet) and the bench's own uncertainty (what the bench cannot tell apart). A verdict
+    closer to a limit than the bench's uncertainty is reported as such (`within_uncertainty`
+    on the measurement). The DUT's MID class (energy MPE) and its allowed reaction time are in
+    `positions[].dut`; per-check overrides in the scenario's check arguments."""
+
+    # -- rule limits --------------------------------------------------------------------
+    current_abs_a: float = Field(0.5, ge=0, description=(
+        "current over the composite limit, A (with current_rel_pct): OCPP 1.6 3.13 / 2.0.1 K keep the EV under "
+        "the limit through the PWM (IEC 61851-1 Annex A); a bench allowance for the EV's control ripple and the "
+        "reference meter, not a figure of a standard"))
+    current_rel_pct: float = Field(2.0, ge=0, description="share of the limit added to current_abs_a, %")
+    pwm_duty_pct: float = Field(0.5, ge=0, description=(
+        "PWM duty vs the Annex A duty of the limit, percentage points: IEC 61851-1 Annex A, the generator's "
+        "pulse width within +-5 us at 1 kHz"))
+    meter_current_rel_pct: float = Field(2.0, ge=0, description=(
+        "MeterValues Current.Import vs the reference current, % (with meter_current_abs_a): the DUT's declared "
+        "accuracy for current (MID covers energy only): set it from the DUT's datasheet"))
+    meter_current_abs_a: float = Field(0.2, ge=0, description="absolute part of the DUT's current accuracy, A")
+    settle_margin_s: float = Field(1.0, ge=0, description=(
+        "slack on top of the allowed reaction times (DUT, EV) before a change is judged, s; the checks add one "
+        "trace sampling period themselves"))
+    ev_underdraw_a: float = Field(1.0, ge=0, description=(
+        "how much less than it requests the bench's EV (emulator + load) may draw, A: an EV may draw less than "
+        "offered (IEC 61851-1 Annex A: the duty is a maximum); below request - this - the current tolerance the "
+        "charger cut the power"))
+    clock_tolerance_s: float = Field(2.0, ge=0, description=(
+        "the DUT's clock against the bench's for MeterValues timestamps, s (open conformance suites: sampled "
+        "interval +-1 s, clock-aligned within 2 s of the boundary)"))
+    timestamp_resolution_s: PositiveFloat | None = Field(None, description=(
+        "resolution of the DUT's OCPP timestamps, s; unset = inferred (all whole seconds -> 1 s): a value "
+        "stamped t was taken somewhere in [t, t + resolution)"))
+    min_coverage_pct: float = Field(80.0, ge=0, le=100, description=(
+        "share of the judgeable time (outside settle windows, with a limit known) a trace check must compare, "
+        "%; below it the bench lost data and the check is ERROR, never a quiet PASS"))
+
+    # -- the bench's own uncertainty --------------------------------------------------------
+    reference_current_pct: float = Field(0.5, ge=0, description=(
+        "reference meter's current uncertainty, % of reading: Eastron SDM630 datasheet +-0.5 % (a power "
+        "analyser such as a WT300 is about 0.1 % + 0.1 % of range)"))
+    reference_energy_pct: float = Field(1.0, ge=0, description=(
+        "reference meter's active energy uncertainty, % of reading: SDM630 class 1 (IEC 62053-21, MID class "
+        "B); a class-1 reference cannot settle verdicts within 1 % of a class A DUT's 2 % MPE"))
+    reference_duty_pct: float = Field(0.1, ge=0, description=(
+        "EV emulator's duty measurement uncertainty, percentage points (its datasheet)"))
 
 
 class ChargerSimSettings(_Strict):

@@ -55,18 +55,41 @@ class Measurement:
     verdict: Verdict
     t_mono_s: float | None = None  # where the value was taken (worst point), if meaningful
     note: str = ""
+    rule: str = ""  # the requirement the limits enforce (spec section, requirement id, standard clause)
+    samples: int | None = None  # how many samples (instants, MeterValues, intervals) were compared
+    coverage: float | None = None  # share of the scenario (0..1) those samples cover
+    # the bench's own uncertainty of `value` (reference meter class, sampling interval), same unit;
+    # the verdict is taken against the limits as they are (simple acceptance), and a value closer to
+    # a limit than this is flagged: the bench cannot settle that verdict
+    uncertainty: float | None = None
+    within_uncertainty: bool = False
 
 
 def judge(name: str, value: float | None, unit: str, low: float | None = None, high: float | None = None,
-          *, t_mono_s: float | None = None, note: str = "") -> Measurement:
-    """A measurement with limits as data; no value = ERROR (nothing to judge is not a pass)."""
+          *, t_mono_s: float | None = None, note: str = "", rule: str = "", samples: int | None = None,
+          coverage: float | None = None, uncertainty: float | None = None) -> Measurement:
+    """A measurement with limits as data; no value = ERROR (nothing to judge is not a pass).
+    A DUT that gave nothing to measure is a FAIL made with `failed`, not a missing value here."""
     if value is None:
         verdict = Verdict.ERROR
     elif (low is not None and value < low) or (high is not None and value > high):
         verdict = Verdict.FAIL
     else:
         verdict = Verdict.PASS
-    return Measurement(name, value, unit, low, high, verdict, t_mono_s, note)
+    near = False
+    if value is not None and uncertainty:
+        near = any(lim is not None and abs(value - lim) <= uncertainty for lim in (low, high))
+        if near:
+            note = (f"{note}; " if note else "") + (f"within the bench's uncertainty (+-{uncertainty:.3g} {unit}) "
+                                                   f"of a limit: {verdict.value} is not certain")
+    return Measurement(name, value, unit, low, high, verdict, t_mono_s, note, rule, samples, coverage,
+                       uncertainty, near)
+
+
+def failed(name: str, unit: str, note: str, rule: str = "", *, t_mono_s: float | None = None) -> Measurement:
+    """A measurement that fails because the DUT gave nothing (or nothing valid) to measure: its
+    fault, not the bench's, so FAIL naming the rule, never the ERROR of a missing value."""
+    return Measurement(name, None, unit, None, None, Verdict.FAIL, t_mono_s, note, rule)
 
 
 @dataclass
@@ -76,6 +99,11 @@ class CheckRecord:
     measurements: list[Measurement] = field(default_factory=list)
     message: str = ""  # one sentence: why it failed / was skipped / errored
     params: dict[str, Any] = field(default_factory=dict)
+    # the evidence: samples compared over all measurements, the share of the scenario (0..1) they
+    # cover, and the share the check declares it needs (below it the check cannot PASS)
+    samples: int | None = None
+    coverage: float | None = None
+    min_coverage: float | None = None
 
 
 @dataclass

@@ -133,6 +133,19 @@ def test_timeline_marks_ev_phase_changes_as_settling():
     assert value_at(exp.ev_phases, 6.0) == 1
 
 
+def test_timeline_tells_the_checks_the_evs_own_maximum():
+    # the EV takes at most 13 A of a 16 A limit, then 20 A: current_follows_limit judges the
+    # measured current against min(offer, EV max), not the limit, so an EV may take less
+    tl = Timeline(1, 16.0, 230.0, 3, utc_mapper(0.0, UTC0))
+    tl.note_profiles(0.0)
+    tl.note_ev_state(0.0, CpState.C)
+    tl.note_ev_max(0.0, 13.0)
+    tl.note_ev_max(10.0, 20.0)
+    exp = tl.expected(0.0, 20.0, [TxSpan(1, 1, 0.0, None, UTC0)])
+    assert exp.ev_max_a == [(0.0, 13.0), (10.0, 20.0)]
+    assert exp.current_a == [(0.0, 13.0), (10.0, 16.0)] and exp.limit_a == [(0.0, 16.0)]
+
+
 def test_timeline_follows_validity_and_recurrence_of_the_mirror():
     tl = Timeline(1, 32.0, 230.0, 3, utc_mapper(0.0, UTC0))
     tl.note_ev_state(0.0, CpState.C)

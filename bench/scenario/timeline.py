@@ -62,6 +62,9 @@ class Expected:
     duty_pct: list[tuple[float, float | None]]  # None = PWM not judged (no transaction)
     changes: list[float]  # instants where any of the above changed
     ev_phases: list[tuple[float, int]] = field(default_factory=list)  # EV phases when a step changed them
+    # the most the EV will draw per phase whatever it is offered (set_ev max_current_a); empty =
+    # unknown: the checks then take the EV to draw all it is offered
+    ev_max_a: list[tuple[float, float]] = field(default_factory=list)
     composite_reports: list[CompositeReport] = field(default_factory=list)
     security_probes: list[SecurityProbe] = field(default_factory=list)
 
@@ -117,7 +120,7 @@ class Timeline:
         for tx in transactions:
             cuts.update(t for t in (tx.t_start, tx.t_stop) if t is not None and t0 <= t <= t1)
         edges = sorted(cuts)
-        limit, current, duty = [], [], []
+        limit, current, duty, ev_max_points = [], [], [], []
         for a, b in zip(edges, edges[1:]):
             tx = _active(transactions, a)
             profiles = _applicable(_at(self.profile_snapshots, a, ()), tx)
@@ -135,6 +138,7 @@ class Timeline:
                 lim = min(_to_amps(period.limit, schedule.unit, period.number_phases, self.voltage_v), self.rated_current_a)
                 flowing = tx is not None and state.is_charging and lim >= 6.0
                 limit.append((t, lim))
+                ev_max_points.append((t, ev_max))
                 current.append((t, min(lim, ev_max) if flowing else 0.0))
                 pwm_judged = tx is not None and state.is_connected
                 duty.append((t, current_to_duty_pct(lim) if pwm_judged else None))
@@ -142,7 +146,8 @@ class Timeline:
         if self.ev_phases:  # phases the EV stops or starts drawing on settle like a limit change
             changes = sorted(set(changes) | {t for t, _ in self.ev_phases if t0 <= t <= t1})
         return Expected(_merge(limit), _merge(current), _merge(duty), changes,
-                        ev_phases=list(self.ev_phases), composite_reports=list(self.composite_reports),
+                        ev_phases=list(self.ev_phases), ev_max_a=_merge(ev_max_points),
+                        composite_reports=list(self.composite_reports),
                         security_probes=list(self.security_probes))
 
 
