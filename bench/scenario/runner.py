@@ -30,6 +30,7 @@ from instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
 UNPLUGGED_DWELL_S = 1.0
+RECORD_MARGIN_S = 5.0  # trace kept around a scenario for timestamps of coarse resolution
 PASSIVE_STEPS = frozenset({"hold", "wait_for"})  # steps that change nothing on the bench or the DUT
 
 
@@ -308,8 +309,11 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
                         note=step_failure or f"{len(rec.steps)} steps done as a compliant charger requires")
         rec.checks.append(CheckRecord("step_expectations", answers.verdict, [answers], step_failure or ""))
     if expected is not None and not rec.error:
+        # a MeterValue stamped to the second may point just outside the scenario: its reference comes
+        # from the trace around it (RECORD_MARGIN_S), not a NaN
         inputs = CheckInputs(pos.config, pos.tolerances, t0, t1, pos.trace.columns(t0, t1), expected, txs,
-                             mono_mapper(anchor_mono, anchor_utc))
+                             mono_mapper(anchor_mono, anchor_utc),
+                             record_trace=pos.trace.columns(t0 - RECORD_MARGIN_S, t1 + RECORD_MARGIN_S))
         for check in scenario.checks:
             if pos.protocol_only and CHECKS[check.name].physical:
                 rec.checks.append(CheckRecord(check.name, Verdict.SKIPPED, message=(
