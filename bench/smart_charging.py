@@ -872,7 +872,8 @@ class ProfileStore16:
         bound: int | None = None
         if purpose == rules.tx:
             if active_transaction_id is None:
-                return False, f"chargingProfileId {pid}: {purpose} needs an active transaction on connector {connector_id}"
+                return False, (f"chargingProfileId {pid}: {purpose} needs an active transaction "
+                               f"on connector {connector_id}")
             wanted = profile.get("transactionId")
             if wanted is not None and wanted != active_transaction_id:
                 return False, (f"chargingProfileId {pid}: transactionId {wanted} is not the active "

@@ -52,7 +52,8 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("instruments", help="the instrument drivers: list them, check or read the configured ones")
+    p = subparsers.add_parser("instruments",
+                              help="the instrument drivers: list them, check or read the configured ones")
     sub = p.add_subparsers(required=True, metavar="ACTION")
 
     ls = sub.add_parser("list", help="the drivers available, with role and transport")

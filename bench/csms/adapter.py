@@ -241,10 +241,12 @@ class AdapterBase:
         except (OCPPError, UnknownCallErrorCodeError) as exc:
             answered = self._responses.get(unique_id)
             if answered is None:
-                raise InvalidRequest(f"{action} fails the OCPP {self.OCPP_VERSION} schema, not sent: {cause(exc)}") from exc
+                raise InvalidRequest(
+                    f"{action} fails the OCPP {self.OCPP_VERSION} schema, not sent: {cause(exc)}") from exc
             response = answered[0]
             if isinstance(response, CallError):
-                raise DutCallError(action, response.error_code, response.error_description, response.error_details) from None
+                raise DutCallError(action, response.error_code, response.error_description,
+                                   response.error_details) from None
             self._dut.add_finding(action, FindingKind.INVALID_RESPONSE, cause(exc))
             raise DutProtocolError(
                 f"{self.id}: the answer to {action} violates the OCPP {self.OCPP_VERSION} schema: {cause(exc)}"

@@ -259,7 +259,8 @@ class CsmsServer:
         """The handle on one charger; it exists before the charger connects."""
         if charge_point_id not in self.settings.accepted_ids:
             raise ValueError(
-                f"charge point id {charge_point_id!r} is not in csms accepted_ids ({', '.join(self.settings.accepted_ids)})"
+                f"charge point id {charge_point_id!r} is not in csms accepted_ids "
+                f"({', '.join(self.settings.accepted_ids)})"
             )
         if charge_point_id not in self._duts:
             dut = Dut(charge_point_id, self._clock, self.settings.response_timeout_s)

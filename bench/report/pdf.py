@@ -199,7 +199,8 @@ class _Builder:
             + [(k, v) for k, v in dut.items() if k not in ("vendor", "model", "serial", "firmware")])]
         out += [self.p("Run", "h2"), self.kv_table([
             ("Bench", _bench_name(r) or "not recorded"),
-            ("Virtual lab", ("yes" if r.virtual_lab else "no") + (f", time-warped {r.speed:g}x (times in virtual seconds)" if r.speed != 1 else "")),
+            ("Virtual lab", ("yes" if r.virtual_lab else "no")
+             + (f", time-warped {r.speed:g}x (times in virtual seconds)" if r.speed != 1 else "")),
             ("Fault injected", r.fault or "none"),
             ("Started (UTC)", r.utc_start), ("Ended (UTC)", r.utc_end or "not recorded"),
             ("Duration", f"{r.t_end_mono_s - r.t_start_mono_s:.1f} s" if r.t_end_mono_s > r.t_start_mono_s

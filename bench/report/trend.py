@@ -207,5 +207,6 @@ def _flags_for(run: RunPoint, history: list[RunPoint], bands: dict[str, float], 
     if same_suite:
         for key in same_suite[-1].scenarios:
             if key not in run.scenarios:
-                flags.append(Flag(run.run_id, key, "missing", f"{key}: ran in {same_suite[-1].run_id}, not in this run"))
+                flags.append(Flag(run.run_id, key, "missing",
+                                  f"{key}: ran in {same_suite[-1].run_id}, not in this run"))
     return flags

@@ -540,7 +540,8 @@ async def probe_server_certificate(ctx: StepContext, args: ServerCertificateProb
     """TC_A_05: an unknown CA, an expired certificate, one for another host name."""
     name, since = f"server_certificate_{args.certificate}", ctx.dut.mark()
     refused = await _tls_probe(ctx, args.certificate, name, "terminate the connection: the CSMS certificate is "
-                               f"invalid ({args.certificate.replace('_', ' ')})", args.seconds, args.reconnect_timeout_s)
+                               f"invalid ({args.certificate.replace('_', ' ')})",
+                               args.seconds, args.reconnect_timeout_s)
     if refused:  # and report it once connected again (TC_A_05 step 14)
         required = ("send SecurityEventNotification InvalidCsmsCertificate (1.6: InvalidCentralSystemCertificate) "
                     "once connected")

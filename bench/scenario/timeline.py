@@ -135,7 +135,8 @@ class Timeline:
                 t = a + period.start_s
                 if t >= b:
                     break
-                lim = min(_to_amps(period.limit, schedule.unit, period.number_phases, self.voltage_v), self.rated_current_a)
+                lim = min(_to_amps(period.limit, schedule.unit, period.number_phases, self.voltage_v),
+                          self.rated_current_a)
                 flowing = tx is not None and state.is_charging and lim >= 6.0
                 limit.append((t, lim))
                 ev_max_points.append((t, ev_max))

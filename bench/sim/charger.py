@@ -374,7 +374,8 @@ FollowUp = Callable[[], Coroutine[Any, Any, None] | None]
 class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     OCPP_VERSION = "1.6"
     SUBPROTOCOL = OCPP16
-    INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"  # security whitepaper event (2.x: InvalidCsmsCertificate)
+    # security whitepaper event (2.x: InvalidCsmsCertificate)
+    INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"
 
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
         self._realism = config.realism

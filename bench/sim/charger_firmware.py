@@ -5,8 +5,9 @@ URL's scheme, among the ones its features speak) from the location the CSMS name
 `retries` times, `retry_interval` apart), reports each stage in FirmwareStatusNotification,
 installs it and reboots with the new firmware version (read from the file), and reports
 Installed once it is back. For diagnostics (1.6 GetDiagnostics, 2.x GetLog) it uploads a log
-file (HTTP PUT, FTP STOR) to the location and reports Uploading, then Uploaded or the failure. A URL whose scheme the charger does not speak fails
-the transfer like an unreachable server (DownloadFailed, UploadFailed).
+file (HTTP PUT, FTP STOR) to the location and reports Uploading, then Uploaded or the failure.
+A URL whose scheme the charger does not speak fails the transfer like an unreachable server
+(DownloadFailed, UploadFailed).
 
 The charger supplies the version-specific parts through `TransferHost` (the payloads and the
 reboot); this module holds the flow, a minimal HTTP/1.1 client on the charger's clock, and an

@@ -164,7 +164,8 @@ class _V2xRoutes:
             if msg.action in self.sim.ACTIONS:
                 error: Exception = OcppNotImplemented(details={"cause": f"{msg.action} is not simulated"})
             else:
-                error = NotSupportedError(details={"cause": f"{msg.action} is not an OCPP {self.sim.OCPP_VERSION} action"})
+                error = NotSupportedError(
+                    details={"cause": f"{msg.action} is not an OCPP {self.sim.OCPP_VERSION} action"})
             await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
             return None
         self.raw = copy.deepcopy(msg.payload)
@@ -368,7 +369,8 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         now = self.clock.utcnow()
         reading = self._read(conn)
         flow = self._flows[conn.connector_id]
-        begin = meter_value(reading, timestamp=now, context="Transaction.Begin", measurands=self._csl("StopTxnSampledData"),
+        begin = meter_value(reading, timestamp=now, context="Transaction.Begin",
+                            measurands=self._csl("StopTxnSampledData"),
                             resolution_wh=self.config.meter_resolution_wh)
         conn.transaction = _Transaction(
             transaction_id=str(uuid.uuid4()), id_tag=conn.authorized_tag or "",  # type: ignore[arg-type]
@@ -528,7 +530,8 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         def authorize() -> None:
             if self._can_authorize(conn):
                 flow = self._flows[conn.connector_id]
-                flow.auth_trigger, flow.token_type, flow.remote_start_id = "RemoteStart", token["type"], p["remoteStartId"]
+                flow.auth_trigger, flow.token_type = "RemoteStart", token["type"]
+                flow.remote_start_id = p["remoteStartId"]
                 self._grant(conn, token["idToken"], profile)
         self._defer(uid, authorize)
         running = conn.transaction.transaction_id if conn.transaction else None

@@ -95,7 +95,8 @@ class VirtualLab:
                               f"on {where.host}:{where.port}: {exc.strerror or exc}") from exc
             sims.append(sim)
             self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]  # stop() sees them
-            bound = with_port(ins.address, sim.port) if where.framing == "vxi11" else replace_port(ins.address, sim.port)
+            bound = (with_port(ins.address, sim.port) if where.framing == "vxi11"
+                     else replace_port(ins.address, sim.port))
             instruments[name] = ins.model_copy(update={"address": bound})
             log.info("virtual lab: %s (%s) on %s", name, ins.driver, instruments[name].address)
         self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]
