@@ -309,7 +309,7 @@ class DeviceTcpServer:
         self.device = device
         self.host = host
         self._requested_port = port
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
 
@@ -337,6 +337,7 @@ class DeviceTcpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # start_server runs each connection in its own task
         self._tasks.add(task)
         self._writers.add(writer)
         try:
