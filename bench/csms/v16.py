@@ -217,7 +217,7 @@ class V16Session(AdapterBase, ChargePoint):
         return call_result.SecurityEventNotification()
 
     # ------------------------------------------------ outgoing
-    async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str:
+    async def remote_start(self, connector_id: int | None, id_tag: str, charging_profile: dict | None) -> str:
         return await self._status_of(
             call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile)
         )

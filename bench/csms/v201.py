@@ -322,7 +322,7 @@ class V2xSession(AdapterBase):
         return self.RESULT.ReservationStatusUpdate()
 
     # ------------------------------------------------ outgoing: the Dut's commands
-    async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str:
+    async def remote_start(self, connector_id: int | None, id_tag: str, charging_profile: dict | None) -> str:
         profile = to_version(charging_profile, self.OCPP_VERSION) if charging_profile else None
         return await self._status_of(self.CALL.RequestStartTransaction(
             id_token={"idToken": id_tag, "type": REMOTE_ID_TOKEN_TYPE}, remote_start_id=next(self._remote_start_ids),

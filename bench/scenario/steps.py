@@ -17,7 +17,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -343,7 +343,8 @@ def _with_offsets(ctx: StepContext, args: SetProfileArgs, profile: dict[str, Any
 def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
     if args.profile is not None:
         return _with_offsets(ctx, args, dict(args.profile))
-    periods = args.periods if args.periods is not None else [(0, args.limit)]
+    # _one_source: without periods (or a profile) the limit is given
+    periods = args.periods if args.periods is not None else [(0, cast(float, args.limit))]
     schedule: dict[str, Any] = {
         "chargingRateUnit": args.unit,
         "chargingSchedulePeriod": [

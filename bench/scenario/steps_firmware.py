@@ -319,6 +319,10 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
                      f"{len(attempts)} upload attempt(s), {sum(len(u.data) for u in uploads)} bytes")
 
 
+def _status_is(status: str) -> Callable[[DutEvent], bool]:
+    return lambda e: e.data["status"] == status
+
+
 async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatusesArgs) -> None:
     kind, mine = _statuses_of(ctx, args.of, None)
     since = max(ctx.event_cursor, ctx.block_state.get("firmware_transfer_mark", 0))
@@ -326,7 +330,7 @@ async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatuse
     position = 0
     while position < len(args.statuses):
         try:
-            event = await ctx.dut.wait_for(kind, lambda e, wanted=args.statuses[position]: e.data["status"] == wanted,
+            event = await ctx.dut.wait_for(kind, _status_is(args.statuses[position]),
                                            timeout_s=max(deadline - ctx.now(), 0.001), since_index=index)
         except DutError:
             got = [e.data["status"] for e in ctx.dut.events[since:] if e.kind == kind]
