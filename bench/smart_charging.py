@@ -557,7 +557,7 @@ def profile_spans(
 
 
 def _transactions(connector_id: int, start: datetime | None, transaction_id: int | str | None,
-                  transactions: Mapping[int, ActiveTransaction] | None) -> Mapping[int, ActiveTransaction] | None:
+                  transactions: Mapping[int, ActiveTransaction] | None) -> Mapping[int, ActiveTransaction]:
     """connector -> transaction; key 0 = "the one transaction runs on every connector" (legacy call for 0)."""
     if transactions is not None:
         return dict(transactions)
@@ -622,8 +622,11 @@ class _Parsed:
             while (origin := self.start_schedule_us + k * self.recurrency_us) < hi_clip:
                 origins.append(origin)
                 k += 1
+        elif self.kind == "Absolute":
+            assert self.start_schedule_us is not None  # validated: an Absolute profile has a startSchedule
+            origins = [self.start_schedule_us]
         else:
-            origins = [self.start_schedule_us if self.kind == "Absolute" else anchor_us]
+            origins = [anchor_us]
 
         spans = []
         for origin in origins:

@@ -10,7 +10,7 @@ and the PWM duty the charger should offer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -201,7 +201,7 @@ def _change_times(*series) -> list[float]:
     return sorted(times)
 
 
-def value_at(points: list[tuple[float, float]], t) :
+def value_at(points: Sequence[tuple[float, float | None]], t) :
     """Evaluate a step function at scalar or numpy times (NaN before the first point)."""
     import numpy as np
 

@@ -147,13 +147,14 @@ async def ftp_transfer(clock: Clock, url: str, data: bytes | None = None, timeou
     parts = urlsplit(url)
     if parts.scheme != "ftp" or not parts.hostname:
         raise TransferError(f"unsupported location {url!r} (not an ftp:// URL)")
+    host = parts.hostname
     path = unquote(parts.path).lstrip("/")
     command = "RETR" if data is None else "STOR"
 
     def exchange() -> bytes:
         # The socket timeout (real seconds) ends the worker thread even after the clock gave up.
         with ftplib.FTP(timeout=timeout_s) as ftp:
-            ftp.connect(parts.hostname, parts.port or 21)
+            ftp.connect(host, parts.port or 21)
             ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
             if data is None:
                 chunks: list[bytes] = []
