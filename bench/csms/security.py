@@ -180,8 +180,9 @@ class TlsGate:
     def __init__(self, security: CsmsSecurity, on_refusal: Callable[..., None]) -> None:
         self.security = security
         self._on_refusal = on_refusal
-        self._normal = (server_context(security.server_cert, security.server_key,  # type: ignore[arg-type]  # TLS: both set
-                                       client_ca=security.client_ca if security.profile == 3 else None)
+        self._normal = (server_context(
+                            security.server_cert, security.server_key,  # type: ignore[arg-type]  # TLS: both set
+                            client_ca=security.client_ca if security.profile == 3 else None)
                         if security.tls else None)
         self.context = self._normal
         self.probe: str | None = None
@@ -198,9 +199,10 @@ class TlsGate:
         if self._normal is None:
             raise RuntimeError("a TLS probe needs security profile 2 or 3")
         if probe == "tls_1_1":
-            ctx = server_context(self.security.server_cert, self.security.server_key,  # type: ignore[arg-type]  # TLS: both set
-                                 client_ca=self.security.client_ca if self.security.profile == 3 else None,
-                                 below_1_2=True)
+            ctx = server_context(
+                self.security.server_cert, self.security.server_key,  # type: ignore[arg-type]  # TLS: both set
+                client_ca=self.security.client_ca if self.security.profile == 3 else None,
+                below_1_2=True)
         elif probe in self.security.probe_certs:
             cert, key = self.security.probe_certs[probe]
             ctx = server_context(cert, key, client_ca=self.security.client_ca if self.security.profile == 3 else None)

@@ -232,7 +232,7 @@ async def trigger_message(ctx: StepContext, args: TriggerArgs) -> None:
         return
     kind, predicate = follow
     if ctx.ocpp_version != "1.6" and args.message in TRIGGER_AS_2X:
-        kind, predicate = TRIGGERED[TRIGGER_AS_2X[args.message]]  # type: ignore[misc]
+        kind, predicate = TRIGGERED[TRIGGER_AS_2X[args.message]]  # type: ignore[misc]  # not None for these
     on_connector = _on(args.connector or None)
     event = await _next(ctx, kind, lambda e: on_connector(e) and (predicate is None or predicate(e)),
                         args.within_s, since)

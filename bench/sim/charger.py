@@ -208,7 +208,7 @@ def wire_profile(snake_case_profile: dict) -> dict:
 
 @dataclass
 class _Transaction:
-    transaction_id: int
+    transaction_id: int | str  # 1.6 int, 2.x string
     id_tag: str
     meter_start_wh: int
     started_utc: datetime

@@ -132,11 +132,12 @@ class Command:
         object.__setattr__(self, "_numbered", any(n.numbered for n in nodes))
 
     def matches(self, words: list[str], query: bool) -> bool:
-        return query == self._query and _match(self._nodes, words) is not None  # type: ignore[attr-defined]
+        own_query = self._query  # type: ignore[attr-defined]  # set in __post_init__
+        return query == own_query and _match(self._nodes, words) is not None  # type: ignore[attr-defined]  # ditto
 
     def call(self, words: list[str], args: list[str]) -> str | None:
-        if self._numbered:  # type: ignore[attr-defined]
-            return self.handler(args, _match(self._nodes, words))  # type: ignore[attr-defined]
+        if self._numbered:  # type: ignore[attr-defined]  # set in __post_init__
+            return self.handler(args, _match(self._nodes, words))  # type: ignore[attr-defined]  # set in __post_init__
         return self.handler(args)
 
 
