@@ -12,6 +12,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -167,8 +168,8 @@ class Sampler:
     async def _read_all(self) -> tuple[dict[str, float | str | None], dict[str, BaseException]]:
         t = self.clock.monotonic()
         ins = self.instruments
-        named = ([("meter", ins.meter)] if ins.meter else []) + ([("ev", ins.ev)] if ins.ev else []) + \
-            [(f"load{i}", load) for i, load in enumerate(ins.loads)]
+        named: list[tuple[str, Any]] = ([("meter", ins.meter)] if ins.meter else []) + \
+            ([("ev", ins.ev)] if ins.ev else []) + [(f"load{i}", load) for i, load in enumerate(ins.loads)]
         results = await asyncio.gather(*(inst.read() for _, inst in named), return_exceptions=True)
         row: dict[str, float | str | None] = {"t_mono_s": t}
         failures: dict[str, BaseException] = {}
@@ -198,7 +199,7 @@ class Sampler:
             row, failures = await self._read_all()
             self.trace.append(row)
             self.stats.samples += 1
-            self._t_last = float(row["t_mono_s"])
+            self._t_last = float(cast(float, row["t_mono_s"]))
             if self.stats.samples == 1:
                 self._t_first = self._t_last
             for name in list(consecutive):

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -92,16 +93,16 @@ def ensure_certs(folder: Path | str, charge_point_ids: Iterable[str], clock: Clo
         if not paths.charger(cp_id).cert.exists():
             _leaf(paths.charger(cp_id), cp_id, ca_key, ca_cert, now, client=True)
     rogue_key, rogue_cert = _load_or_make_ca(paths.rogue_ca, "rogue CA (not the bench's)", now)
-    probes = {
+    probes: dict[str, dict[str, Any]] = {
         "unknown_ca": dict(issuer=(rogue_key, rogue_cert), names=names),
         "expired": dict(issuer=(ca_key, ca_cert), names=names, not_after=now - timedelta(days=1)),
         "wrong_host": dict(issuer=(ca_key, ca_cert), names=[WRONG_HOST]),
     }
     for kind, spec in probes.items():
         if not paths.probe_server(kind).cert.exists():
-            key, cert = spec["issuer"]  # type: ignore[misc]
-            _leaf(paths.probe_server(kind), spec["names"][0], key, cert, now,  # type: ignore[index]
-                  server_names=spec["names"], not_after=spec.get("not_after"))  # type: ignore[arg-type]
+            key, cert = spec["issuer"]
+            _leaf(paths.probe_server(kind), spec["names"][0], key, cert, now,
+                  server_names=spec["names"], not_after=spec.get("not_after"))
     for cp_id in charge_point_ids:
         if not paths.rogue_charger(cp_id).cert.exists():
             _leaf(paths.rogue_charger(cp_id), cp_id, rogue_key, rogue_cert, now, client=True)

@@ -156,7 +156,6 @@ def _check_fault(fault: str | None, config: LabConfig) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.live import LiveView
     from bench.record import load_record
-    from bench.scenario.model import load_suite
     from bench.session import RunOptions, make_run_dir, run_bench
 
     config = with_ocpp_version(load_config(args.config), args.ocpp)  # bad input stops here, before any instrument
@@ -199,6 +198,7 @@ def _run_stoppable(coro):
 
     async def main():
         task = asyncio.current_task()
+        assert task is not None  # main() runs as asyncio.run's task
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
         try:
@@ -337,7 +337,8 @@ def cmd_csms(args: argparse.Namespace) -> int:
                             (message_log := MessageLog(run_dir / "ocpp.jsonl", clock)))
         await server.start()
         console.print(f"CSMS stub on {server.url}/<chargePointId>, accepting "
-                      f"{', '.join(p.dut.charge_point_id for p in config.positions)}; frames -> {run_dir / 'ocpp.jsonl'}")
+                      f"{', '.join(p.dut.charge_point_id for p in config.positions)}; "
+                      f"frames -> {run_dir / 'ocpp.jsonl'}")
         try:
             await asyncio.Event().wait()
         finally:

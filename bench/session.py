@@ -78,7 +78,8 @@ def make_run_dir(out_dir: Path, suite: str, clock: Clock) -> Path:
 
 
 async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: Path) -> RunRecord:
-    record = RunRecord(run_id=run_dir.name, suite=opts.suite, bench_name=config.bench.name, utc_start=iso_utc(clock.utcnow()),
+    record = RunRecord(run_id=run_dir.name, suite=opts.suite, bench_name=config.bench.name,
+                       utc_start=iso_utc(clock.utcnow()),
                        config_file=str(opts.config_path), config_digest=config_digest(opts.config_path),
                        ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
                        virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
@@ -192,7 +193,8 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
         record.instruments.append({"position": pos.name, "name": name, "driver": spec.driver, "role": spec.role,
                                    "address": spec.address, "identity": identity.__dict__,
                                    "ratings": r.model_dump(exclude_none=True),
-                                   "calibration_due": spec.calibration_due.isoformat() if spec.calibration_due else None})
+                                   "calibration_due": (spec.calibration_due.isoformat()
+                                                       if spec.calibration_due else None)})
         if isinstance(inst, PowerMeter):
             ins.meter = inst
         elif isinstance(inst, AcLoad):
@@ -308,7 +310,8 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
         opts.on_progress(f"[{rt.config.name}] {scenario.name}: {rec.verdict.value}")
         emit("scenario_finished", position=rt.config.name, name=scenario.name, verdict=rec.verdict,
              duration_s=max(rec.t_end_mono_s - rec.t_start_mono_s, 0.0),
-             message=rec.error or next((c.message for c in rec.checks if c.verdict in (Verdict.FAIL, Verdict.ERROR)), ""))
+             message=rec.error or next((c.message for c in rec.checks
+                                        if c.verdict in (Verdict.FAIL, Verdict.ERROR)), ""))
         if applies:
             try:
                 await reset_position(rt)

@@ -557,7 +557,7 @@ def profile_spans(
 
 
 def _transactions(connector_id: int, start: datetime | None, transaction_id: int | str | None,
-                  transactions: Mapping[int, ActiveTransaction] | None) -> Mapping[int, ActiveTransaction] | None:
+                  transactions: Mapping[int, ActiveTransaction] | None) -> Mapping[int, ActiveTransaction]:
     """connector -> transaction; key 0 = "the one transaction runs on every connector" (legacy call for 0)."""
     if transactions is not None:
         return dict(transactions)
@@ -622,8 +622,11 @@ class _Parsed:
             while (origin := self.start_schedule_us + k * self.recurrency_us) < hi_clip:
                 origins.append(origin)
                 k += 1
+        elif self.kind == "Absolute":
+            assert self.start_schedule_us is not None  # validated: an Absolute profile has a startSchedule
+            origins = [self.start_schedule_us]
         else:
-            origins = [self.start_schedule_us if self.kind == "Absolute" else anchor_us]
+            origins = [anchor_us]
 
         spans = []
         for origin in origins:
@@ -872,7 +875,8 @@ class ProfileStore16:
         bound: int | None = None
         if purpose == rules.tx:
             if active_transaction_id is None:
-                return False, f"chargingProfileId {pid}: {purpose} needs an active transaction on connector {connector_id}"
+                return False, (f"chargingProfileId {pid}: {purpose} needs an active transaction "
+                               f"on connector {connector_id}")
             wanted = profile.get("transactionId")
             if wanted is not None and wanted != active_transaction_id:
                 return False, (f"chargingProfileId {pid}: transactionId {wanted} is not the active "

@@ -484,7 +484,8 @@ def meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     ts, reg = _samples(inp, ENERGY)
     # both registers must step >= min_steps times: the DUT's and the reference meter's own
     min_wh = min_steps * max(inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
-    e_errs, e_times = [], []
+    e_errs: list[float | None] = []
+    e_times: list[float] = []
     for n, lp in enumerate(points):
         idx = np.nonzero((ts >= lp.t_from) & (ts <= lp.t_to))[0]
         point_rows[n]["energy_values"] = int(idx.size)

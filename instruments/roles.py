@@ -70,6 +70,8 @@ class Instrument(abc.ABC):
     """Common lifecycle. Drivers do blocking or async I/O behind these async methods,
     each instrument serialised by its own lock."""
 
+    expected_model: str | None = None  # the model the config expects; set by registry.create_instrument
+
     def __init__(self, name: str, address: str, ratings: Ratings | None = None) -> None:
         self.name = name
         self.address = address

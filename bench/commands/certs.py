@@ -48,7 +48,8 @@ def cmd_certs(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     table.add_row(str(paths.ca.cert), "test CA: install on each charger as the CSMS root certificate "
                   "(2.x CSMSRootCertificate, 1.6 CentralSystemRootCertificate)")
-    table.add_row(str(paths.server.cert), "CSMS server certificate for " + ", ".join(certificate_names(paths.server.cert)))
+    table.add_row(str(paths.server.cert),
+                  "CSMS server certificate for " + ", ".join(certificate_names(paths.server.cert)))
     for cp_id in ids:
         table.add_row(f"{paths.charger(cp_id).cert} (+ .key)", f"client certificate of {cp_id} (profile 3)")
     table.add_row(str(paths.folder / "probes"), f"certificates a charger must refuse ({', '.join(PROBES)})")

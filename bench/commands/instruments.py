@@ -25,6 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -52,7 +53,8 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("instruments", help="the instrument drivers: list them, check or read the configured ones")
+    p = subparsers.add_parser("instruments",
+                              help="the instrument drivers: list them, check or read the configured ones")
     sub = p.add_subparsers(required=True, metavar="ACTION")
 
     ls = sub.add_parser("list", help="the drivers available, with role and transport")
@@ -128,7 +130,7 @@ async def probe(position: str, name: str, spec: InstrumentConfig) -> InstrumentR
     """Open, identify (checked against the configured model), one reading, close."""
     result = InstrumentResult(position, name, spec.driver, spec.role, spec.address,
                               spec.ratings.model_dump(exclude_none=True))
-    instrument = None
+    instrument: Any = None  # a PowerMeter, AcLoad or EvEmulator: the roles, each with its read()
     try:
         instrument = _build(name, spec)
 
@@ -173,9 +175,10 @@ async def lab_addresses(config: LabConfig, attach: bool):
 def cmd_list(args: argparse.Namespace) -> int:
     from instruments.sim.registry import SIMULATORS
 
-    rows = [{"driver": d.name, "role": d.role, "transport": d.transport, "models": list(d.models),
-             "simulated": d.name in SIMULATORS, "description": d.description}
-            for d in sorted(DRIVERS.values(), key=lambda d: (d.role, d.name))]
+    rows: list[dict[str, Any]] = [
+        {"driver": d.name, "role": d.role, "transport": d.transport, "models": list(d.models),
+         "simulated": d.name in SIMULATORS, "description": d.description}
+        for d in sorted(DRIVERS.values(), key=lambda d: (d.role, d.name))]
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -274,5 +277,6 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.reading))
     else:
+        assert result.reading is not None  # probe() reads whenever it reports no error
         console.print(f"{position}/{name} ({result.driver}): {_format_reading(result.reading)}")
     return 0

@@ -196,7 +196,7 @@ def install(entries: list[tuple[int, dict]], version: str, path: Path, tx_start:
             raise ConfigError(f"{where}: {err}") from None
         active = tx_ids.get(connector) if tx_start is not None else None
         if profile["chargingProfilePurpose"] == rules.external_constraints:
-            ok, why = store.install_external(connector, profile)  # type: ignore[union-attr]
+            ok, why = store.install_external(connector, profile)  # type: ignore[union-attr]  # 2.x store
         else:
             ok, why = store.install(connector, profile, active_transaction_id=active)
         if not ok:

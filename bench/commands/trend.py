@@ -40,7 +40,8 @@ def register(subparsers) -> None:
     compare = subparsers.add_parser("compare", help="what changed between two runs (verdicts and figures)")
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
-    compare.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON ('-' = stdout only)")
+    compare.add_argument("--json", type=Path, metavar="FILE",
+                         help="also write the comparison as JSON ('-' = stdout only)")
     _band_args(compare)
     compare.set_defaults(func=cmd_compare)
 

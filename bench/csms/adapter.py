@@ -116,7 +116,8 @@ class AdapterBase:
         settings: CsmsSettings,
         next_transaction_id: Callable[[], int],
     ) -> None:
-        super().__init__(cp_id, connection, response_timeout=LIBRARY_RESPONSE_TIMEOUT_S, logger=LOG)  # type: ignore[call-arg]
+        super().__init__(  # type: ignore[call-arg]  # from ocpp ChargePoint
+            cp_id, connection, response_timeout=LIBRARY_RESPONSE_TIMEOUT_S, logger=LOG)
         self._dut = dut
         self._clock = clock
         self._settings = settings
@@ -149,7 +150,7 @@ class AdapterBase:
         except OCPPError as exc:
             await self._reject_malformed(raw_msg, exc)
             return
-        await super().route_message(raw_msg)  # type: ignore[misc]
+        await super().route_message(raw_msg)  # type: ignore[misc]  # from ocpp ChargePoint
 
     async def route_other_type(self, frame: list) -> bool:
         """A frame type the library does not know (2.1 SEND, CALLRESULTERROR): True if handled."""
@@ -186,7 +187,7 @@ class AdapterBase:
                         error.code, cause(exc))
             await self._send(msg.create_call_error(error).to_json())
             return None
-        return await super()._handle_call(msg)  # type: ignore[misc]
+        return await super()._handle_call(msg)  # type: ignore[misc]  # from ocpp ChargePoint
 
     async def _reject_unhandled(self, msg: Call) -> None:
         if msg.action in self.ACTIONS:
@@ -215,7 +216,7 @@ class AdapterBase:
         stop the reader: frames the charger sent before closing, e.g. the answer to our last
         call, are still to be read."""
         try:
-            await super()._send(message)  # type: ignore[misc]
+            await super()._send(message)  # type: ignore[misc]  # from ocpp ChargePoint
         except ConnectionClosed:
             frame = parse_frame(message)
             if not frame or frame[0] == MessageType.Call:
@@ -224,7 +225,8 @@ class AdapterBase:
 
     # ------------------------------------------------ outgoing
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
-        response = await super()._get_specific_response(unique_id, timeout)  # type: ignore[misc]
+        response = await super()._get_specific_response(  # type: ignore[misc]  # from ocpp ChargePoint
+            unique_id, timeout)
         # Keep the payload as received: validation may turn floats into Decimals in place.
         self._responses[unique_id] = (response, copy.deepcopy(getattr(response, "payload", None)))
         return response
@@ -234,17 +236,20 @@ class AdapterBase:
         action = type(payload).__name__
         unique_id = str(self._unique_id_generator())
         try:
-            await self.call(payload, suppress=False, unique_id=unique_id)  # type: ignore[attr-defined]
+            await self.call(  # type: ignore[attr-defined]  # from ocpp ChargePoint
+                payload, suppress=False, unique_id=unique_id)
             return self._responses[unique_id][1]
         except ConnectionClosed:
             raise DutNotConnected(f"{self.id}: connection closed while sending {action}") from None
         except (OCPPError, UnknownCallErrorCodeError) as exc:
             answered = self._responses.get(unique_id)
             if answered is None:
-                raise InvalidRequest(f"{action} fails the OCPP {self.OCPP_VERSION} schema, not sent: {cause(exc)}") from exc
+                raise InvalidRequest(
+                    f"{action} fails the OCPP {self.OCPP_VERSION} schema, not sent: {cause(exc)}") from exc
             response = answered[0]
             if isinstance(response, CallError):
-                raise DutCallError(action, response.error_code, response.error_description, response.error_details) from None
+                raise DutCallError(action, response.error_code, response.error_description,
+                                   response.error_details) from None
             self._dut.add_finding(action, FindingKind.INVALID_RESPONSE, cause(exc))
             raise DutProtocolError(
                 f"{self.id}: the answer to {action} violates the OCPP {self.OCPP_VERSION} schema: {cause(exc)}"

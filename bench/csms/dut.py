@@ -81,7 +81,7 @@ class DutSession(Protocol):
 
     ocpp_version: str
 
-    async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str: ...
+    async def remote_start(self, connector_id: int | None, id_tag: str, charging_profile: dict | None) -> str: ...
     async def remote_stop(self, transaction_id: int | str) -> str: ...
     async def set_charging_profile(self, connector_id: int, profile: dict) -> str: ...
     async def clear_charging_profile(
@@ -261,7 +261,8 @@ class Dut:
 
     # -------------------------------------------------------------- commands
     async def remote_start(
-        self, connector_id: int, id_tag: str, charging_profile: dict | None = None, *, timeout_s: float | None = None
+        self, connector_id: int | None, id_tag: str, charging_profile: dict | None = None, *,
+        timeout_s: float | None = None,
     ) -> str:
         return await self._command(
             "RemoteStart", lambda s: s.remote_start(connector_id, id_tag, charging_profile), timeout_s

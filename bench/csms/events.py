@@ -24,8 +24,10 @@ class EventKind(StrEnum):
     STATUS = "status"  # data: status, error_code, info (1.6); 2.x: connector_status or charging_state in `source`
     AUTHORIZE = "authorize"  # data: id_tag, status
     TRANSACTION_STARTED = "transaction_started"  # data: transaction (Transaction)
-    TRANSACTION_UPDATED = "transaction_updated"  # 2.x: data: transaction_id, trigger_reason, seq_no, charging_state, id_tag, offline, timestamp
-    TRANSACTION_STOPPED = "transaction_stopped"  # data: transaction_id, transaction (None if unknown), meter_stop_wh, reason, samples
+    # 2.x: data: transaction_id, trigger_reason, seq_no, charging_state, id_tag, offline, timestamp
+    TRANSACTION_UPDATED = "transaction_updated"
+    # data: transaction_id, transaction (None if unknown), meter_stop_wh, reason, samples
+    TRANSACTION_STOPPED = "transaction_stopped"
     METER_VALUES = "meter_values"  # data: transaction_id, samples (list[MeterSample])
     DATA_TRANSFER = "data_transfer"  # data: vendor_id, message_id, data, status
     FIRMWARE_STATUS = "firmware_status"  # data: status

@@ -50,10 +50,10 @@ class LogEntry:
     @property
     def payload(self) -> Any:
         """The payload of a CALL or CALLRESULT (None for anything else)."""
-        if self.message_type == CALL and len(self.frame or []) > 3:
-            return self.frame[3]  # type: ignore[index]
-        if self.message_type == CALLRESULT and len(self.frame or []) > 2:
-            return self.frame[2]  # type: ignore[index]
+        if self.message_type == CALL and self.frame and len(self.frame) > 3:
+            return self.frame[3]
+        if self.message_type == CALLRESULT and self.frame and len(self.frame) > 2:
+            return self.frame[2]
         return None
 
     def to_json_dict(self) -> dict[str, Any]:

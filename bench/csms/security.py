@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -180,8 +180,9 @@ class TlsGate:
     def __init__(self, security: CsmsSecurity, on_refusal: Callable[..., None]) -> None:
         self.security = security
         self._on_refusal = on_refusal
-        self._normal = (server_context(security.server_cert, security.server_key,  # type: ignore[arg-type]
-                                       client_ca=security.client_ca if security.profile == 3 else None)
+        self._normal = (server_context(
+                            security.server_cert, security.server_key,  # type: ignore[arg-type]  # TLS: both set
+                            client_ca=security.client_ca if security.profile == 3 else None)
                         if security.tls else None)
         self.context = self._normal
         self.probe: str | None = None
@@ -198,9 +199,10 @@ class TlsGate:
         if self._normal is None:
             raise RuntimeError("a TLS probe needs security profile 2 or 3")
         if probe == "tls_1_1":
-            ctx = server_context(self.security.server_cert, self.security.server_key,  # type: ignore[arg-type]
-                                 client_ca=self.security.client_ca if self.security.profile == 3 else None,
-                                 below_1_2=True)
+            ctx = server_context(
+                self.security.server_cert, self.security.server_key,  # type: ignore[arg-type]  # TLS: both set
+                client_ca=self.security.client_ca if self.security.profile == 3 else None,
+                below_1_2=True)
         elif probe in self.security.probe_certs:
             cert, key = self.security.probe_certs[probe]
             ctx = server_context(cert, key, client_ca=self.security.client_ca if self.security.profile == 3 else None)
@@ -232,18 +234,20 @@ class TlsFirstConnection(ServerConnection):
         self.tls_probe: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        task = asyncio.ensure_future(self._handshake(transport))
+        # a TCP server's transport: a full asyncio.Transport (abort, start_tls)
+        task = asyncio.ensure_future(self._handshake(cast(asyncio.Transport, transport)))
         self.gate.handshakes.add(task)
         task.add_done_callback(self.gate.handshakes.discard)
 
-    async def _handshake(self, transport: asyncio.BaseTransport) -> None:
+    async def _handshake(self, transport: asyncio.Transport) -> None:
         peer = transport.get_extra_info("peername")
         remote = f"{peer[0]}:{peer[1]}" if peer else "?"
         buffer = _Buffer()
         self.tls_probe = self.gate.probe
         try:
             tls = await asyncio.get_running_loop().start_tls(
-                transport, buffer, self.gate.context, server_side=True,  # type: ignore[arg-type]
+                transport, buffer, self.gate.context,  # type: ignore[arg-type]  # set: TlsGate means TLS
+                server_side=True,
                 ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
         except asyncio.CancelledError:
             transport.abort()

@@ -30,6 +30,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from bench.clock import Clock, iso_utc
 from bench.csms import v16, v21, v201
@@ -171,7 +172,7 @@ class CsmsServer:
             self._handle,
             self.settings.host,
             self.settings.port,
-            subprotocols=self.settings.subprotocols,
+            subprotocols=[Subprotocol(s) for s in self.settings.subprotocols],
             select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
             **extra,
@@ -259,7 +260,8 @@ class CsmsServer:
         """The handle on one charger; it exists before the charger connects."""
         if charge_point_id not in self.settings.accepted_ids:
             raise ValueError(
-                f"charge point id {charge_point_id!r} is not in csms accepted_ids ({', '.join(self.settings.accepted_ids)})"
+                f"charge point id {charge_point_id!r} is not in csms accepted_ids "
+                f"({', '.join(self.settings.accepted_ids)})"
             )
         if charge_point_id not in self._duts:
             dut = Dut(charge_point_id, self._clock, self.settings.response_timeout_s)

@@ -85,7 +85,8 @@ class V16Session(AdapterBase, ChargePoint):
 
     def _check_transaction_known(self, action: str, transaction_id: int | None) -> None:
         if transaction_id is not None and transaction_id not in self._dut.transactions:
-            self._dut.add_finding(action, FindingKind.UNKNOWN_TRANSACTION, f"transactionId {transaction_id} was never issued")
+            self._dut.add_finding(action, FindingKind.UNKNOWN_TRANSACTION,
+                                  f"transactionId {transaction_id} was never issued")
 
     # ------------------------------------------------ incoming: handlers
     @on(Action.boot_notification)
@@ -104,7 +105,8 @@ class V16Session(AdapterBase, ChargePoint):
             ),
             dict(status=status, interval=interval),
         )
-        return call_result.BootNotification(current_time=iso_utc(self._clock.utcnow()), interval=interval, status=status)
+        return call_result.BootNotification(current_time=iso_utc(self._clock.utcnow()), interval=interval,
+                                            status=status)
 
     @after(Action.boot_notification)
     def after_boot_notification(self, **_: Any):
@@ -210,11 +212,12 @@ class V16Session(AdapterBase, ChargePoint):
     def on_security_event_notification(self, type: str, timestamp: str, **kw: Any):
         # 1.6 security whitepaper extension
         self._dut.emit(EventKind.SECURITY_EVENT, type=type,
-                       timestamp=self._parse_time("SecurityEventNotification", timestamp), tech_info=kw.get("tech_info"))
+                       timestamp=self._parse_time("SecurityEventNotification", timestamp),
+                       tech_info=kw.get("tech_info"))
         return call_result.SecurityEventNotification()
 
     # ------------------------------------------------ outgoing
-    async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str:
+    async def remote_start(self, connector_id: int | None, id_tag: str, charging_profile: dict | None) -> str:
         return await self._status_of(
             call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile)
         )

@@ -322,7 +322,7 @@ class V2xSession(AdapterBase):
         return self.RESULT.ReservationStatusUpdate()
 
     # ------------------------------------------------ outgoing: the Dut's commands
-    async def remote_start(self, connector_id: int, id_tag: str, charging_profile: dict | None) -> str:
+    async def remote_start(self, connector_id: int | None, id_tag: str, charging_profile: dict | None) -> str:
         profile = to_version(charging_profile, self.OCPP_VERSION) if charging_profile else None
         return await self._status_of(self.CALL.RequestStartTransaction(
             id_token={"idToken": id_tag, "type": REMOTE_ID_TOKEN_TYPE}, remote_start_id=next(self._remote_start_ids),
@@ -382,10 +382,11 @@ class V2xSession(AdapterBase):
     async def configure_metering(self, sample_interval_s: int, measurands: str) -> dict[str, str]:
         """Sampled meter values during a transaction every `sample_interval_s`, and the energy
         register in the Started and Ended events (meterStart/meterStop of 1.6)."""
-        values = [(("SampledDataCtrlr", "TxUpdatedInterval"), str(sample_interval_s)),
-                  (("SampledDataCtrlr", "TxUpdatedMeasurands"), measurands),
-                  (("SampledDataCtrlr", "TxStartedMeasurands"), DEFAULT_MEASURAND),
-                  (("SampledDataCtrlr", "TxEndedMeasurands"), DEFAULT_MEASURAND)]
+        values: list[tuple[tuple[str, ...], str]] = [
+            (("SampledDataCtrlr", "TxUpdatedInterval"), str(sample_interval_s)),
+            (("SampledDataCtrlr", "TxUpdatedMeasurands"), measurands),
+            (("SampledDataCtrlr", "TxStartedMeasurands"), DEFAULT_MEASURAND),
+            (("SampledDataCtrlr", "TxEndedMeasurands"), DEFAULT_MEASURAND)]
         results = await self.set_variables(values)
         return {f"{r['component']['name']}.{r['variable']['name']}": r["attributeStatus"] for r in results}
 

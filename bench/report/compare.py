@@ -165,7 +165,7 @@ def _figure_changes(fa: dict[str, float | None], fb: dict[str, float | None], ba
         a, b = fa.get(name), fb.get(name)
         delta = None if a is None or b is None else round(b - a, 6)
         drift = ""
-        if delta is not None:
+        if a is not None and b is not None:  # i.e. delta is not None
             worse_by = badness(name, b) - badness(name, a)
             if abs(worse_by) > bands[name]:
                 drift = "worse" if worse_by > 0 else "better"

@@ -86,7 +86,8 @@ def overshoot_a(scenario: ScenarioRecord) -> float | None:
 
 def _worst_signed(scenario: ScenarioRecord, wanted) -> float | None:
     values = [m.value for c in scenario.checks for m in c.measurements if wanted(c, m) and m.value is not None]
-    return round(max(values, key=abs), 4) if values else None
+    worst: float | None = max(values, key=abs) if values else None
+    return round(worst, 4) if worst is not None else None
 
 
 def _scenario_trace(run_dir: Path, record: RunRecord, scenario: ScenarioRecord) -> dict[str, np.ndarray] | None:

@@ -55,6 +55,7 @@ def _relative_margin(m: Measurement) -> float:
         scale = m.high - m.low
     else:
         bound = m.low if m.low is not None else m.high
+        assert bound is not None  # margin() is None without a bound
         scale = abs(bound) or 1.0
     return d / scale
 
@@ -200,7 +201,7 @@ def write_junit(run_dir: Path, record: RunRecord) -> Path:
         case = ET.SubElement(suite, "testcase", classname="evbench.run", name="run", time="0.000")
         ET.SubElement(case, "error", message=record.error, type="ERROR")
         for key in ("tests", "errors"):
-            suite.set(key, str(int(suite.get(key)) + 1))
+            suite.set(key, str(int(suite.attrib[key]) + 1))
     _sanitize(suite)
     ET.indent(suite)
     path = Path(run_dir) / JUNIT_FILE

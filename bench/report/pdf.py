@@ -199,7 +199,8 @@ class _Builder:
             + [(k, v) for k, v in dut.items() if k not in ("vendor", "model", "serial", "firmware")])]
         out += [self.p("Run", "h2"), self.kv_table([
             ("Bench", _bench_name(r) or "not recorded"),
-            ("Virtual lab", ("yes" if r.virtual_lab else "no") + (f", time-warped {r.speed:g}x (times in virtual seconds)" if r.speed != 1 else "")),
+            ("Virtual lab", ("yes" if r.virtual_lab else "no")
+             + (f", time-warped {r.speed:g}x (times in virtual seconds)" if r.speed != 1 else "")),
             ("Fault injected", r.fault or "none"),
             ("Started (UTC)", r.utc_start), ("Ended (UTC)", r.utc_end or "not recorded"),
             ("Duration", f"{r.t_end_mono_s - r.t_start_mono_s:.1f} s" if r.t_end_mono_s > r.t_start_mono_s
@@ -208,13 +209,14 @@ class _Builder:
             ("Sampling", _sampling_text(r.sampling or {})),
             ("Run error", _truncate(r.error, CELL_CHARS) or None)])]
         if r.instruments:
-            rows = [["Position / name", "Role", "Driver / address", "Identity", "Calibration due"]]
+            rows: list[list[Any]] = [["Position / name", "Role", "Driver / address", "Identity", "Calibration due"]]
             run_day = _day(r.utc_start)
             for ins in r.instruments:
                 due = ins.get("calibration_due")
                 due_cell: Any = "not stated"
                 if due:
-                    overdue = run_day is not None and _day(due) is not None and _day(due) < run_day
+                    due_day = _day(due)
+                    overdue = run_day is not None and due_day is not None and due_day < run_day
                     due_cell = self.coloured(f"{due} (OVERDUE)", Verdict.FAIL) if overdue else str(due)
                 name = f"{ins.get('position')} / {ins.get('name', '')}" if ins.get("position") else ins.get("name", "")
                 where = Paragraph(f"{escape(str(ins.get('driver', '')))}<br/>{escape(str(ins.get('address', '')))}",
@@ -229,7 +231,8 @@ class _Builder:
         return out
 
     def summary(self) -> list:
-        rows = [["#", "Scenario", "Position", "Verdict", "Duration (s)", "Worst measurement", "Margin"]]
+        rows: list[list[Any]] = [
+            ["#", "Scenario", "Position", "Verdict", "Duration (s)", "Worst measurement", "Margin"]]
         extra = []
         for i, s in enumerate(self.record.scenarios, 1):
             worst = scenario_worst(s)
@@ -298,7 +301,7 @@ class _Builder:
     def steps(self, s: ScenarioRecord) -> list:
         if not s.steps:
             return [self.p("Steps", "h2"), self.p("no steps recorded")]
-        rows = [["#", "Step", "Arguments", "Start (s)", "End (s)", "UTC", "Result"]]
+        rows: list[list[Any]] = [["#", "Step", "Arguments", "Start (s)", "End (s)", "UTC", "Result"]]
         shown = s.steps if len(s.steps) <= MAX_STEP_ROWS else s.steps[: MAX_STEP_ROWS - 20] + s.steps[-20:]
         for k, st in enumerate(shown):
             if k == MAX_STEP_ROWS - 20 and len(shown) < len(s.steps):
@@ -328,7 +331,7 @@ class _Builder:
     def checks(self, s: ScenarioRecord) -> list:
         if not s.checks:
             return [self.p("Checks", "h2"), self.p("no checks ran")]
-        rows = [["Check", "Verdict", "Message"]]
+        rows: list[list[Any]] = [["Check", "Verdict", "Message"]]
         for c in s.checks:
             rows.append([c.name, self.coloured(Verdict(c.verdict).value, c.verdict),
                          _truncate(c.message or "", CELL_CHARS)])
@@ -361,14 +364,14 @@ class _Builder:
     def ocpp_frames(self, s: ScenarioRecord) -> list:
         """The frames around each failing check's worst point (or the scenario end)."""
         out: list = []
-        failed = [c for c in s.checks if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
+        failed: list[CheckRecord | None] = [c for c in s.checks if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
         t_end = s.t_end_mono_s if s.t_end_mono_s > s.t_start_mono_s else None
         fallback = t_end if t_end is not None else (s.steps[-1].t_start_mono_s if s.steps else s.t_start_mono_s)
         targets: list[tuple[str, float]] = []
         for c in failed or [None]:
             t, label = fallback, "scenario end" if t_end is not None else "last step"
             m = _worst_failing(c)
-            if m is not None and m.t_mono_s is not None:
+            if c is not None and m is not None and m.t_mono_s is not None:  # m is None when c is
                 t, label = m.t_mono_s, f"{c.name}.{m.name}"
             if all(abs(t - t2) > 1e-9 for _, t2 in targets):
                 targets.append((label, t))

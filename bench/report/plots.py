@@ -277,15 +277,16 @@ def clock_ticks(utc0: datetime, duration_s: float, max_ticks: int = 8) -> tuple[
 
 def _clock_axis(ax, data: ScenarioData) -> None:
     """UTC clock time on the top axis at round times, so a plot can be matched with logs of the DUT."""
-    if data.utc0 is None or data.duration_s <= 0:
+    utc0 = data.utc0
+    if utc0 is None or data.duration_s <= 0:
         return
     top = ax.secondary_xaxis("top")
-    ticks, fmt = clock_ticks(data.utc0, data.duration_s)
+    ticks, fmt = clock_ticks(utc0, data.duration_s)
     top.set_xticks(ticks)
     top.xaxis.set_major_formatter(FuncFormatter(
-        lambda x, _pos: (data.utc0 + timedelta(seconds=float(x))).strftime(fmt)))
+        lambda x, _pos: (utc0 + timedelta(seconds=float(x))).strftime(fmt)))
     top.tick_params(labelsize=FONT_SIZE - 2)
-    top.set_xlabel(f"UTC clock ({data.utc0:%Y-%m-%d})", fontsize=FONT_SIZE - 1, labelpad=2)
+    top.set_xlabel(f"UTC clock ({utc0:%Y-%m-%d})", fontsize=FONT_SIZE - 1, labelpad=2)
 
 
 def _finish(ax, data: ScenarioData, ylabel: str, title: str | None = None) -> None:
@@ -301,7 +302,7 @@ def _finish(ax, data: ScenarioData, ylabel: str, title: str | None = None) -> No
 
 
 def _draw_current(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None:
-    tr = data.trace
+    tr = data.trace or {}  # no trace: no column, like None for _has()
     meter = [p for p in PHASES if _has(tr, f"meter_current_l{p}_a")]
     load = [p for p in PHASES if _has(tr, f"load_current_l{p}_a")]
     volts = [p for p in PHASES if _has(tr, f"meter_voltage_l{p}_v")]
@@ -340,7 +341,7 @@ def _draw_current(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None
 
 
 def _draw_pwm(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None:
-    tr = data.trace
+    tr = data.trace or {}  # no trace: no column, like None for _has()
     if not _has(tr, "ev_pwm_duty_pct") and not _has(tr, "ev_offered_current_a"):
         return None
     fig, (ax_duty, ax_amp) = _new_figure(2, [1, 1])

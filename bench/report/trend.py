@@ -104,8 +104,9 @@ class Trend:
         out = []
         for i, run in enumerate(self.runs):
             sp = run.scenarios.get(key)
-            if sp is not None and sp.figures.get(figure) is not None:
-                out.append((i, float(sp.figures[figure])))
+            value = sp.figures.get(figure) if sp is not None else None
+            if value is not None:
+                out.append((i, float(value)))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def _flags_for(run: RunPoint, history: list[RunPoint], bands: dict[str, float], 
         passing = [p for p in before if p.verdict == Verdict.PASS][-baseline_runs:]
         for name in FIGURES:
             value = sp.figures.get(name)
-            past = [badness(name, p.figures[name]) for p in passing if p.figures.get(name) is not None]
+            past = [badness(name, v) for p in passing if (v := p.figures.get(name)) is not None]
             if value is None or not past:
                 continue
             base = statistics.median(past)
@@ -207,5 +208,6 @@ def _flags_for(run: RunPoint, history: list[RunPoint], bands: dict[str, float], 
     if same_suite:
         for key in same_suite[-1].scenarios:
             if key not in run.scenarios:
-                flags.append(Flag(run.run_id, key, "missing", f"{key}: ran in {same_suite[-1].run_id}, not in this run"))
+                flags.append(Flag(run.run_id, key, "missing",
+                                  f"{key}: ran in {same_suite[-1].run_id}, not in this run"))
     return flags

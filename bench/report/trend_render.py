@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -159,7 +160,7 @@ def _png_bytes(fig: Figure) -> io.BytesIO:
 
 def _verdict_grid(ax, trend: Trend) -> None:
     order = [None, Verdict.PASS, Verdict.FAIL, Verdict.ERROR, Verdict.SKIPPED]
-    cmap = ListedColormap([ABSENT_HEX] + [VERDICT_HEX[v] for v in order[1:]])
+    cmap = ListedColormap([ABSENT_HEX] + [VERDICT_HEX[v] for v in order[1:] if v is not None])
     grid = np.zeros((max(len(trend.scenarios), 1), max(len(trend.runs), 1)))
     for j, run in enumerate(trend.runs):
         for i, key in enumerate(trend.scenarios):
@@ -201,6 +202,7 @@ def _write_pdf(trend: Trend, path: Path) -> None:
     story: list = [p("evbench trend", "h1")]
     if trend.runs:
         latest = trend.latest
+        assert latest is not None  # there are runs
         story.append(p(f"{len(trend.runs)} runs from {trend.runs[0].label} to {latest.label}; newest run "
                        f"{latest.run_id}: {latest.verdict.value}. Drift bands: "
                        + ", ".join(f"{n} {b:g} {FIGURES[n].unit}" for n, b in trend.bands.items() if n in FIGURES)
@@ -236,8 +238,8 @@ def _write_pdf(trend: Trend, path: Path) -> None:
 
 def _verdict_table(trend: Trend, runs, width: float, st) -> Table:
     rows = verdict_rows(trend, runs)
-    cells = [[Paragraph(escape(c), st["cell"]) for c in rows[0]]]
-    style = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b0b0b0")),
+    cells: list[list[Any]] = [[Paragraph(escape(c), st["cell"]) for c in rows[0]]]
+    style: list[tuple[Any, ...]] = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b0b0b0")),
              ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
              ("FONTSIZE", (0, 1), (-1, -1), 7), ("TEXTCOLOR", (1, 1), (-1, -1), colors.white),
              ("FONTNAME", (1, 1), (-1, -1), "Helvetica-Bold"), ("ALIGN", (1, 1), (-1, -1), "CENTER")]
@@ -267,10 +269,11 @@ def _figure_tables(trend: Trend, width: float, st) -> list:
             continue
         rows = [[Paragraph(escape(f"{d.label} ({d.unit})"), st["cell"])]
                 + [Paragraph(escape(r.label), st["cell"]) for r in runs]]
-        style = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b0b0b0")), ("FONTSIZE", (0, 1), (-1, -1), 7),
-                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8"))]
+        style: list[tuple[Any, ...]] = [
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b0b0b0")), ("FONTSIZE", (0, 1), (-1, -1), 7),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8"))]
         for i, key in enumerate(keys, 1):
-            row = [Paragraph(escape(key), st["cell"])]
+            row: list[Any] = [Paragraph(escape(key), st["cell"])]
             for j, run in enumerate(runs, 1):
                 sp = run.scenarios.get(key)
                 value = sp.figures.get(name) if sp else None

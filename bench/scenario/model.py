@@ -31,7 +31,7 @@ from bench.capabilities import FEATURES
 from bench.config import ConfigError
 
 
-OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
+OCPP_VERSIONS: tuple[Literal["1.6", "2.0.1", "2.1"], ...] = ("1.6", "2.0.1", "2.1")
 NEEDS: tuple[str, ...] = (*FEATURES, "ev_emulator", "tag_presenter")
 
 

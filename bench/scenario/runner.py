@@ -218,7 +218,8 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             try:
                 await STEPS[step.name].run(ctx, step.args)
             except StepFailed as exc:
-                srec.ok, srec.message = False, cite(step.name, str(exc), pos.dut.ocpp_version or pos.config.dut.ocpp_version)
+                srec.ok, srec.message = False, cite(step.name, str(exc),
+                                                    pos.dut.ocpp_version or pos.config.dut.ocpp_version)
                 step_failure = f"step {i + 1} {step.name}: {srec.message}"
                 break
             except NotApplicable as exc:
@@ -331,4 +332,5 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
             and all(c.verdict is Verdict.SKIPPED for c in declared)):
         # nothing the scenario is about applied here (e.g. TLS probes on a plain ws connection):
         # passing its steps alone is not a PASS of what it tests
-        rec.verdict, rec.skip_kind, rec.skipped = Verdict.SKIPPED, "not_applicable", "; ".join(c.message for c in declared if c.message)
+        rec.verdict, rec.skip_kind = Verdict.SKIPPED, "not_applicable"
+        rec.skipped = "; ".join(c.message for c in declared if c.message)

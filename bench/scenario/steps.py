@@ -17,7 +17,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -343,7 +343,8 @@ def _with_offsets(ctx: StepContext, args: SetProfileArgs, profile: dict[str, Any
 def build_profile(ctx: StepContext, args: SetProfileArgs) -> dict[str, Any]:
     if args.profile is not None:
         return _with_offsets(ctx, args, dict(args.profile))
-    periods = args.periods if args.periods is not None else [(0, args.limit)]
+    # _one_source: without periods (or a profile) the limit is given
+    periods = args.periods if args.periods is not None else [(0, cast(float, args.limit))]
     schedule: dict[str, Any] = {
         "chargingRateUnit": args.unit,
         "chargingSchedulePeriod": [
@@ -540,7 +541,8 @@ async def probe_server_certificate(ctx: StepContext, args: ServerCertificateProb
     """TC_A_05: an unknown CA, an expired certificate, one for another host name."""
     name, since = f"server_certificate_{args.certificate}", ctx.dut.mark()
     refused = await _tls_probe(ctx, args.certificate, name, "terminate the connection: the CSMS certificate is "
-                               f"invalid ({args.certificate.replace('_', ' ')})", args.seconds, args.reconnect_timeout_s)
+                               f"invalid ({args.certificate.replace('_', ' ')})",
+                               args.seconds, args.reconnect_timeout_s)
     if refused:  # and report it once connected again (TC_A_05 step 14)
         required = ("send SecurityEventNotification InvalidCsmsCertificate (1.6: InvalidCentralSystemCertificate) "
                     "once connected")

@@ -86,7 +86,7 @@ async def set_display_message(ctx: StepContext, args: SetDisplayMessageArgs) -> 
     _need_v2x(ctx)
     expect = args.expect or ("NotSupportedMessageFormat" if args.format == "unsupported"
                              else "UnknownTransaction" if args.transaction == "unknown" else "Accepted")
-    fmt = args.format
+    fmt: str | None = args.format
     if fmt == "unsupported":
         fmt = await _unsupported_format(ctx)
         if fmt is None:
@@ -146,7 +146,7 @@ async def get_display_messages(ctx: StepContext, args: GetDisplayMessagesArgs) -
     if expect is not None and status != expect:
         detail = f" (the bench set and did not clear {wanted})" if wanted and status == "Unknown" else ""
         raise StepFailed(f"{what}: DUT answered {status}, a compliant charger answers {expect}{detail}")
-    by_id = {m.get("id"): m for m in messages}
+    by_id: dict[Any, Any] = {m.get("id"): m for m in messages}
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise StepFailed(f"{what}: message(s) {missing} accepted by the DUT are not in its NotifyDisplayMessages "

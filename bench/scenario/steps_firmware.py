@@ -157,8 +157,9 @@ def _statuses_of(ctx: StepContext, of: str, request_id: int | None) -> tuple[str
     return kind, mine
 
 
-async def _follow(ctx: StepContext, kind: str, mine: Callable[[DutEvent], bool], since: int, expected: list[str], optional: frozenset[str],
-                  final: frozenset[str], timeout_s: float, settle_s: float, what: str) -> list[DutEvent]:
+async def _follow(ctx: StepContext, kind: str, mine: Callable[[DutEvent], bool], since: int, expected: list[str],
+                  optional: frozenset[str], final: frozenset[str], timeout_s: float, settle_s: float,
+                  what: str) -> list[DutEvent]:
     """Wait for `expected` in order; FAIL on any other status (except `optional`), on a final
     status out of turn, on silence, and on anything that comes within `settle_s` after the last."""
     seen: list[DutEvent] = []
@@ -314,8 +315,12 @@ async def get_diagnostics(ctx: StepContext, args: GetDiagnosticsArgs) -> None:
                              f"before that ({len(attempts)} upload request(s))")
     if args.server == "refusing" and not attempts:
         raise StepFailed(f"the DUT reported {failed} without trying to upload to {url}")
-    ctx.notes.append(f"diagnostics {args.server} over {scheme}: file {answer.file_name!r}, {len(attempts)} upload attempt(s), "
-                     f"{sum(len(u.data) for u in uploads)} bytes")
+    ctx.notes.append(f"diagnostics {args.server} over {scheme}: file {answer.file_name!r}, "
+                     f"{len(attempts)} upload attempt(s), {sum(len(u.data) for u in uploads)} bytes")
+
+
+def _status_is(status: str) -> Callable[[DutEvent], bool]:
+    return lambda e: e.data["status"] == status
 
 
 async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatusesArgs) -> None:
@@ -325,7 +330,7 @@ async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatuse
     position = 0
     while position < len(args.statuses):
         try:
-            event = await ctx.dut.wait_for(kind, lambda e: e.data["status"] == args.statuses[position],
+            event = await ctx.dut.wait_for(kind, _status_is(args.statuses[position]),
                                            timeout_s=max(deadline - ctx.now(), 0.001), since_index=index)
         except DutError:
             got = [e.data["status"] for e in ctx.dut.events[since:] if e.kind == kind]

@@ -359,7 +359,7 @@ class SetConfigurationArgs(_Args):
 
 async def set_configuration(ctx: StepContext, args: SetConfigurationArgs) -> None:
     if _v16(ctx):
-        status = await ctx.dut.change_configuration(args.key, args.value)
+        status: str | None = await ctx.dut.change_configuration(args.key, args.value)
         want: tuple[str, ...] = (args.expect,)
         what = f"ChangeConfiguration {args.key}={args.value}"
     else:

@@ -68,7 +68,7 @@ def wanted(ctx: StepContext, expect: Expect) -> tuple[str, ...]:
         key = version if version in expect else "2.0.1" if version == "2.1" and "2.0.1" in expect else None
         if key is None:
             raise RuntimeError(f"the scenario gives no expected answer for OCPP {version} ({sorted(expect)})")
-        expect = expect[key]  # type: ignore[index]
+        expect = expect[key]
     return (expect,) if isinstance(expect, str) else tuple(expect)
 
 
@@ -164,7 +164,7 @@ async def remote_start_request(ctx: StepContext, args: RemoteStartRequestArgs) -
     since = ctx.dut.mark()
     name = "RemoteStartTransaction" if ctx.ocpp_version == "1.6" else "RequestStartTransaction"
     try:
-        status = await ctx.dut.remote_start(args.connector, args.id_tag)  # type: ignore[arg-type]  (None: omitted)
+        status = await ctx.dut.remote_start(args.connector, args.id_tag)  # None: omitted
     except InvalidRequest:
         if args.connector != 0:
             raise
@@ -232,7 +232,7 @@ async def trigger_message(ctx: StepContext, args: TriggerArgs) -> None:
         return
     kind, predicate = follow
     if ctx.ocpp_version != "1.6" and args.message in TRIGGER_AS_2X:
-        kind, predicate = TRIGGERED[TRIGGER_AS_2X[args.message]]  # type: ignore[misc]
+        kind, predicate = TRIGGERED[TRIGGER_AS_2X[args.message]]  # type: ignore[misc]  # not None for these
     on_connector = _on(args.connector or None)
     event = await _next(ctx, kind, lambda e: on_connector(e) and (predicate is None or predicate(e)),
                         args.within_s, since)

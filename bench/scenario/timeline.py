@@ -10,6 +10,7 @@ and the PWM duty the charger should offer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +24,7 @@ class TxSpan:
     connector_id: int
     t_start: float
     t_stop: float | None
-    start_utc: datetime
+    start_utc: datetime | None
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Timeline:
     rated_current_a: float
     voltage_v: float
     phases: int
-    utc_at: "callable"  # t_mono -> aware UTC datetime
+    utc_at: Callable[[float], datetime]  # t_mono -> aware UTC datetime
     store: ProfileStore16 | ProfileStore201 = field(default_factory=ProfileStore16)  # see use_version
     profile_snapshots: list[tuple[float, tuple[InstalledProfile, ...]]] = field(default_factory=list)
     ev_states: list[tuple[float, CpState]] = field(default_factory=list)
@@ -117,8 +118,8 @@ class Timeline:
         cuts.update(t for t, _ in self.profile_snapshots if t0 <= t <= t1)
         cuts.update(t for t, _ in self.ev_states if t0 <= t <= t1)
         cuts.update(t for t, _ in self.ev_max_a if t0 <= t <= t1)
-        for tx in transactions:
-            cuts.update(t for t in (tx.t_start, tx.t_stop) if t is not None and t0 <= t <= t1)
+        for span in transactions:
+            cuts.update(t for t in (span.t_start, span.t_stop) if t is not None and t0 <= t <= t1)
         edges = sorted(cuts)
         limit, current, duty, ev_max_points = [], [], [], []
         for a, b in zip(edges, edges[1:]):
@@ -135,7 +136,8 @@ class Timeline:
                 t = a + period.start_s
                 if t >= b:
                     break
-                lim = min(_to_amps(period.limit, schedule.unit, period.number_phases, self.voltage_v), self.rated_current_a)
+                lim = min(_to_amps(period.limit, schedule.unit, period.number_phases, self.voltage_v),
+                          self.rated_current_a)
                 flowing = tx is not None and state.is_charging and lim >= 6.0
                 limit.append((t, lim))
                 ev_max_points.append((t, ev_max))
@@ -184,7 +186,7 @@ def _at(points, t, default):
 
 
 def _merge(points):
-    out = []
+    out: list = []
     for t, v in points:
         if not out or out[-1][1] != v:
             out.append((t, v))
@@ -192,14 +194,14 @@ def _merge(points):
 
 
 def _change_times(*series) -> list[float]:
-    times = set()
+    times: set[float] = set()
     for points in series:
         merged = _merge(points)
         times.update(t for t, _ in merged[1:])
     return sorted(times)
 
 
-def value_at(points: list[tuple[float, float]], t) :
+def value_at(points: Sequence[tuple[float, float | None]], t) :
     """Evaluate a step function at scalar or numpy times (NaN before the first point)."""
     import numpy as np
 

@@ -208,7 +208,7 @@ def wire_profile(snake_case_profile: dict) -> dict:
 
 @dataclass
 class _Transaction:
-    transaction_id: int
+    transaction_id: int | str  # 1.6 int, 2.x string
     id_tag: str
     meter_start_wh: int
     started_utc: datetime
@@ -374,7 +374,8 @@ FollowUp = Callable[[], Coroutine[Any, Any, None] | None]
 class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     OCPP_VERSION = "1.6"
     SUBPROTOCOL = OCPP16
-    INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"  # security whitepaper event (2.x: InvalidCsmsCertificate)
+    # security whitepaper event (2.x: InvalidCsmsCertificate)
+    INVALID_CSMS_CERTIFICATE = "InvalidCentralSystemCertificate"
 
     def __init__(self, clock: Clock, plant: Plant, config: ChargerSimConfig) -> None:
         self._realism = config.realism

@@ -112,7 +112,8 @@ class LocalAuthMixin:
     async def _ask_csms(self, tag: str) -> str | None:
         """Authorize.req; the status, or None if it could not go out (offline)."""
         from ocpp.v16 import call
-        response = await self._call(call.Authorize(id_tag=tag), durable=False)  # type: ignore[attr-defined]
+        response = await self._call(  # type: ignore[attr-defined]  # a SimulatedCharger mixin
+            call.Authorize(id_tag=tag), durable=False)
         return response.id_tag_info["status"] if response else None
 
     async def _authorization_status(self, tag: str) -> str:
@@ -159,7 +160,9 @@ class LocalAuthMixin2x(LocalAuthMixin):
         return self.model.flag(*AUTH_SETTINGS_2X[key])
 
     async def _ask_csms(self, tag: str) -> str | None:
-        response = await self._call(self.CALL.Authorize(id_token=self._token(tag)), durable=False)  # type: ignore[attr-defined]
+        response = await self._call(  # type: ignore[attr-defined]  # a SimulatedCharger mixin
+            self.CALL.Authorize(id_token=self._token(tag)),  # type: ignore[attr-defined]  # a SimulatedCharger mixin
+            durable=False)
         return response.id_token_info["status"] if response else None
 
     def on_send_local_list_2x(self, uid: str, p: dict) -> Any:

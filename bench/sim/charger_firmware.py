@@ -5,8 +5,9 @@ URL's scheme, among the ones its features speak) from the location the CSMS name
 `retries` times, `retry_interval` apart), reports each stage in FirmwareStatusNotification,
 installs it and reboots with the new firmware version (read from the file), and reports
 Installed once it is back. For diagnostics (1.6 GetDiagnostics, 2.x GetLog) it uploads a log
-file (HTTP PUT, FTP STOR) to the location and reports Uploading, then Uploaded or the failure. A URL whose scheme the charger does not speak fails
-the transfer like an unreachable server (DownloadFailed, UploadFailed).
+file (HTTP PUT, FTP STOR) to the location and reports Uploading, then Uploaded or the failure.
+A URL whose scheme the charger does not speak fails the transfer like an unreachable server
+(DownloadFailed, UploadFailed).
 
 The charger supplies the version-specific parts through `TransferHost` (the payloads and the
 reboot); this module holds the flow, a minimal HTTP/1.1 client on the charger's clock, and an
@@ -146,13 +147,14 @@ async def ftp_transfer(clock: Clock, url: str, data: bytes | None = None, timeou
     parts = urlsplit(url)
     if parts.scheme != "ftp" or not parts.hostname:
         raise TransferError(f"unsupported location {url!r} (not an ftp:// URL)")
+    host = parts.hostname
     path = unquote(parts.path).lstrip("/")
     command = "RETR" if data is None else "STOR"
 
     def exchange() -> bytes:
         # The socket timeout (real seconds) ends the worker thread even after the clock gave up.
         with ftplib.FTP(timeout=timeout_s) as ftp:
-            ftp.connect(parts.hostname, parts.port or 21)
+            ftp.connect(host, parts.port or 21)
             ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
             if data is None:
                 chunks: list[bytes] = []

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from bench.clock import iso_utc
 from bench.sim.plant import Plant
@@ -78,7 +79,7 @@ def _fmt(value: float, decimals: int) -> str:
 
 
 def _decimals_of(resolution: float) -> int:
-    return max(0, -Decimal(str(resolution)).normalize().as_tuple().exponent)
+    return max(0, -cast(int, Decimal(str(resolution)).normalize().as_tuple().exponent))  # finite: an int
 
 
 def meter_value(

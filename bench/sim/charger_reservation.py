@@ -100,7 +100,7 @@ class ReservationMixin:
 
     def _reserve_status(self, conn: Any, reservation_id: int) -> str:
         """ReserveNow on this connector: Accepted, Occupied, Faulted or Unavailable."""
-        cp = self._cp_state(conn)  # type: ignore[attr-defined]
+        cp = self._cp_state(conn)  # type: ignore[attr-defined]  # a SimulatedCharger mixin
         if cp in (CpState.E, CpState.F):
             return "Faulted"
         if not conn.operative:
@@ -134,7 +134,7 @@ class ReservationMixin2x(ReservationMixin):
     CALL: Any
 
     def _reservation_ended(self, reservation: Reservation, why: str) -> None:
-        self._post(self.CALL.ReservationStatusUpdate(  # type: ignore[attr-defined]
+        self._post(self.CALL.ReservationStatusUpdate(  # type: ignore[attr-defined]  # a SimulatedCharger mixin
             reservation_id=reservation.reservation_id, reservation_update_status=why))
 
     def on_reserve_now_2x(self, uid: str, p: dict) -> Any:

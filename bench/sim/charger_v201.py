@@ -67,7 +67,7 @@ from bench.sim.device_model import (
     default_variables,
 )
 from bench.sim.plant import Plant
-from bench.smart_charging import ActiveTransaction, composite_schedule
+from bench.smart_charging import ActiveTransaction, ProfileStore201, composite_schedule
 
 log = logging.getLogger(__name__)
 
@@ -155,20 +155,23 @@ class _V2xRoutes:
     sim: SimulatedCharger201
 
     def __init__(self, sim: SimulatedCharger201, cp_id: str, ws: ClientConnection) -> None:
-        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)  # type: ignore[call-arg]
+        super().__init__(  # type: ignore[call-arg]  # from ocpp ChargePoint
+            cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
         self.sim = sim
         self.raw: dict = {}
 
     async def _handle_call(self, msg: Any) -> Any:
-        if msg.action not in self.route_map:  # type: ignore[attr-defined]
+        if msg.action not in self.route_map:  # type: ignore[attr-defined]  # from ocpp ChargePoint
             if msg.action in self.sim.ACTIONS:
                 error: Exception = OcppNotImplemented(details={"cause": f"{msg.action} is not simulated"})
             else:
-                error = NotSupportedError(details={"cause": f"{msg.action} is not an OCPP {self.sim.OCPP_VERSION} action"})
-            await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
+                error = NotSupportedError(
+                    details={"cause": f"{msg.action} is not an OCPP {self.sim.OCPP_VERSION} action"})
+            await self._send(  # type: ignore[attr-defined]  # from ocpp ChargePoint
+                msg.create_call_error(error).to_json())
             return None
         self.raw = copy.deepcopy(msg.payload)
-        return await super()._handle_call(msg)  # type: ignore[misc]
+        return await super()._handle_call(msg)  # type: ignore[misc]  # from ocpp ChargePoint
 
 
 # The library finds handlers by function name (ocpp.routing.routables): name them before decorating.
@@ -368,10 +371,12 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         now = self.clock.utcnow()
         reading = self._read(conn)
         flow = self._flows[conn.connector_id]
-        begin = meter_value(reading, timestamp=now, context="Transaction.Begin", measurands=self._csl("StopTxnSampledData"),
+        begin = meter_value(reading, timestamp=now, context="Transaction.Begin",
+                            measurands=self._csl("StopTxnSampledData"),
                             resolution_wh=self.config.meter_resolution_wh)
+        tx_id = str(uuid.uuid4())
         conn.transaction = _Transaction(
-            transaction_id=str(uuid.uuid4()), id_tag=conn.authorized_tag or "",  # type: ignore[arg-type]
+            transaction_id=tx_id, id_tag=conn.authorized_tag or "",
             meter_start_wh=int(round(reading.energy_wh)), started_utc=now,
             last_sample_mono=self.clock.monotonic(), begin_value=begin)
         conn.finishing = False
@@ -379,9 +384,10 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         flow.charging_state = self._charging_state(conn, self._cp_state(conn))
         profile, conn.pending_profile = conn.pending_profile, None
         if profile is not None:
-            ok, why = self._store.install(conn.connector_id, profile,  # type: ignore[call-arg]
-                                          active_transaction_id=conn.transaction.transaction_id,
-                                          source="RequestStartTransaction")
+            store = self._store
+            assert isinstance(store, ProfileStore201)  # make_store() of a 2.x version
+            ok, why = store.install(conn.connector_id, profile, active_transaction_id=tx_id,
+                                    source="RequestStartTransaction")
             if not ok:
                 log.warning("%s: RequestStartTransaction profile not installed: %s", self.config.charge_point_id, why)
         self._limits_dirty = True
@@ -390,7 +396,6 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
                               resolution_wh=self.config.meter_resolution_wh)
         future = self._post_event(conn, "Started", trigger, id_token=bool(conn.authorized_tag),
                                   meter=[v2x_meter_value(started)] if started["sampledValue"] else None)
-        tx_id = conn.transaction.transaction_id
         future.add_done_callback(lambda f: self._check_authorization(conn, tx_id, f))
 
     def _check_authorization(self, conn: _Connector, tx_id: str, answer: Any) -> None:
@@ -528,7 +533,8 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         def authorize() -> None:
             if self._can_authorize(conn):
                 flow = self._flows[conn.connector_id]
-                flow.auth_trigger, flow.token_type, flow.remote_start_id = "RemoteStart", token["type"], p["remoteStartId"]
+                flow.auth_trigger, flow.token_type = "RemoteStart", token["type"]
+                flow.remote_start_id = p["remoteStartId"]
                 self._grant(conn, token["idToken"], profile)
         self._defer(uid, authorize)
         running = conn.transaction.transaction_id if conn.transaction else None
@@ -542,7 +548,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         self._defer(uid, lambda: self._deauthorize(conn, "Remote"))
         return self.RESULT.RequestStopTransaction(status="Accepted")
 
-    def on_set_charging_profile(self, uid: str, p: dict) -> Any:
+    def on_set_charging_profile(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         evse_id, profile = p["evseId"], p["chargingProfile"]
         if evse_id != 0 and evse_id not in self._connectors:
             return self.RESULT.SetChargingProfile(status="Rejected",
@@ -563,7 +569,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
     def _count_profiles(self) -> None:
         self.model.put("SmartChargingCtrlr", "Entries", str(len(self._store.profiles)), instance="ChargingProfiles")
 
-    def on_clear_charging_profile(self, uid: str, p: dict) -> Any:
+    def on_clear_charging_profile(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         criteria = p.get("chargingProfileCriteria") or {}
         cleared = self._store.clear(profile_id=p.get("chargingProfileId"), connector_id=criteria.get("evseId"),
                                     purpose=criteria.get("chargingProfilePurpose"),
@@ -596,7 +602,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         self._defer(uid, report)
         return self.RESULT.GetChargingProfiles(status="Accepted")
 
-    def on_get_composite_schedule(self, uid: str, p: dict) -> Any:
+    def on_get_composite_schedule(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         evse_id, duration, unit = p["evseId"], p["duration"], p.get("chargingRateUnit")
         if evse_id != 0 and evse_id not in self._connectors:
             return self.RESULT.GetCompositeSchedule(status="Rejected")
@@ -649,7 +655,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         self._defer(uid, report)
         return self.RESULT.GetBaseReport(status="Accepted")
 
-    def on_trigger_message(self, uid: str, p: dict) -> Any:
+    def on_trigger_message(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         name, evse = p["requestedMessage"], (p.get("evse") or {}).get("id")
         if evse is not None and evse not in self._connectors:
             return self.RESULT.TriggerMessage(status="Rejected")
@@ -666,15 +672,20 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
                     conn.last_status = None  # the next tick sends the current one
             self._defer(uid, statuses)
         elif name == "MeterValues":
-            self._defer(uid, lambda: [self._send_meter_values(c, "Trigger", self._csl("MeterValuesAlignedData"))
-                                      for c in targets])
+            def meter_values() -> None:
+                for c in targets:
+                    self._send_meter_values(c, "Trigger", self._csl("MeterValuesAlignedData"))
+            self._defer(uid, meter_values)
         elif name == "TransactionEvent":
             running = [c for c in targets if c.transaction]
             if not running:
                 return self.RESULT.TriggerMessage(status="Rejected")
-            self._defer(uid, lambda: [self._post_event(c, "Updated", "Trigger", meter=[v2x_meter_value(meter_value(
-                self._read(c), timestamp=self.clock.utcnow(), context="Trigger", measurands=self._csl(
-                    "MeterValuesSampledData"), resolution_wh=self.config.meter_resolution_wh))]) for c in running])
+            def updated() -> None:
+                for c in running:
+                    self._post_event(c, "Updated", "Trigger", meter=[v2x_meter_value(meter_value(
+                        self._read(c), timestamp=self.clock.utcnow(), context="Trigger", measurands=self._csl(
+                            "MeterValuesSampledData"), resolution_wh=self.config.meter_resolution_wh))])
+            self._defer(uid, updated)
         elif name == "LogStatusNotification":
             self._defer(uid, lambda: self._post(self.CALL.LogStatusNotification(status="Idle")))
         elif name == "FirmwareStatusNotification":
@@ -684,7 +695,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         remote.ignore_trigger(self, uid)
         return self.RESULT.TriggerMessage(status="Accepted")
 
-    def on_reset(self, uid: str, p: dict) -> Any:
+    def on_reset(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         if p.get("evseId") is not None:
             return self.RESULT.Reset(status="Rejected")  # resetting one EVSE is not simulated
         busy = any(c.transaction for c in self._connectors.values())
@@ -706,7 +717,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         self._boot_reason = boot_reason
         await self._reboot()
 
-    def on_unlock_connector(self, uid: str, p: dict) -> Any:
+    def on_unlock_connector(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         conn = self._evse(p["evseId"])
         if conn is None or p["connectorId"] != 1:
             return self.RESULT.UnlockConnector(status="UnknownConnector")
@@ -714,7 +725,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             return self.RESULT.UnlockConnector(status="OngoingAuthorizedTransaction")  # F05.FR.02
         return self.RESULT.UnlockConnector(status="Unlocked")
 
-    def on_change_availability(self, uid: str, p: dict) -> Any:
+    def on_change_availability(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         evse = (p.get("evse") or {}).get("id")
         if evse is not None and evse not in self._connectors:
             return self.RESULT.ChangeAvailability(status="Rejected")
@@ -743,7 +754,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         running = {c.transaction.transaction_id for c in self._connectors.values() if c.transaction}
         if "transactionId" in message and message["transactionId"] not in running:
             return self.RESULT.SetDisplayMessage(status="UnknownTransaction")
-        limit = int(self.model.find("DisplayMessageCtrlr", "DisplayMessages").max_limit)  # type: ignore[union-attr,arg-type]
+        limit = int(self.model.find("DisplayMessageCtrlr", "DisplayMessages").max_limit)
         if message["id"] not in self._displays and len(self._displays) >= limit:
             return self.RESULT.SetDisplayMessage(status="Rejected")
         if F.DISPLAY_MESSAGE_NOT_STORED not in self._faults:  # the fault says yes and forgets it
@@ -767,7 +778,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
         return self.RESULT.ClearDisplayMessage(status="Accepted" if found else "Unknown")
 
     # ---- firmware and logs (the flows are in charger_firmware.py) ---------------------------
-    def on_update_firmware(self, uid: str, p: dict) -> Any:
+    def on_update_firmware(self, uid: str, p: dict) -> Any:  # type: ignore[override]  # 2.x: see _route
         firmware = p["firmware"]
         request = FW.FirmwareRequest(firmware["location"], parse_iso(firmware["retrieveDateTime"]), p.get("retries", 0),
                                      p.get("retryInterval", FW.DEFAULT_RETRY_INTERVAL_S), request_id=p["requestId"])

@@ -49,7 +49,7 @@ class Variable:
         """Is `value` valid for this variable's data type, limits and list?"""
         if self.data_type == "integer":
             try:
-                number = int(value)
+                number: float = int(value)
             except ValueError:
                 return False
             return self._in_limits(number)

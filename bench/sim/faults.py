@@ -60,7 +60,8 @@ FAULTS: dict[str, str] = {
     METER_GAIN_ERROR: "energy register and power count +4 % (MID class A allows 2 %)",
     WRONG_CURRENT_REPORT: "Current.Import in MeterValues reported 25 % high (energy correct)",
     PWM_OFFSET: "PWM duty 4 percentage points above the Annex A duty for its limit",
-    ACCEPTS_INVALID_PROFILE: "answers Accepted to a SetChargingProfile it must reject (e.g. TxProfile without transaction)",
+    ACCEPTS_INVALID_PROFILE: "answers Accepted to a SetChargingProfile it must reject "
+                             "(e.g. TxProfile without transaction)",
     STACK_LEVEL_INVERTED: "the lowest stackLevel wins instead of the highest",
     IGNORES_VALIDITY: "ignores validFrom/validTo: a profile applies before it is valid and after it expired",
     W_AS_A: "takes a limit in W as if it were in A (8280 W -> 8280 A, i.e. its rated current)",
@@ -68,7 +69,8 @@ FAULTS: dict[str, str] = {
     RECURRENCE_FROM_MIDNIGHT: "restarts a Recurring profile at midnight UTC instead of at startSchedule's time of day",
     COMPOSITE_REPORT_WRONG: "GetCompositeSchedule reports the limit at the request time for the whole window "
                             "(drops every later period, like libocpp #609)",
-    ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate (unknown CA, expired, wrong host all pass)",
+    ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate "
+                                        "(unknown CA, expired, wrong host all pass)",
     ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
     ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
     FIRMWARE_STATUS_SKIPPED: "reports Downloading, Downloaded, Installing, Installed for an UpdateFirmware without "
@@ -131,7 +133,8 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     BLOCKED_TAG_ACCEPTED: ("authorization",),
     LOCAL_LIST_IGNORED: ("authorization",),
     RESERVATION_IGNORED: ("reservation",),
-    AVAILABILITY_NOT_SCHEDULED: ("remote_control/availability_scheduled", "remote_control/availability_charger_scheduled"),
+    AVAILABILITY_NOT_SCHEDULED: ("remote_control/availability_scheduled",
+                                 "remote_control/availability_charger_scheduled"),
     TRIGGER_MESSAGE_IGNORED: ("remote_control/trigger_message_v16", "remote_control/trigger_message_v201"),
     UNLOCK_IGNORES_TRANSACTION: ("remote_control/unlock_connector", "remote_control/unlock_during_transaction"),
     REMOTE_START_WHEN_UNAVAILABLE: ("remote_control/remote_start_rejected", "remote_control/availability_charger",

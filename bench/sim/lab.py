@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 from bench.clock import Clock
 from bench.config import LabConfig, PositionConfig, parse_host_port, replace_port
@@ -85,7 +86,8 @@ class VirtualLab:
         for name, ins in pos.instruments.items():
             where = _sim_endpoint(ins.address)
             # a power meter senses the plant with its own noise; loads and the EV emulator see it as it is
-            seen = (SensedPlant(plant, plant.realism.reference_noise)
+            # SensedPlant: a proxy with the Plant's interface
+            seen = (cast(Plant, SensedPlant(plant, plant.realism.reference_noise))
                     if plant.realism is not None and ins.role == "power_meter" else plant)
             try:
                 sim = await start_simulator(ins.driver, seen, where.host, where.port, phase=ins.phase,
@@ -95,10 +97,11 @@ class VirtualLab:
                               f"on {where.host}:{where.port}: {exc.strerror or exc}") from exc
             sims.append(sim)
             self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]  # stop() sees them
-            bound = with_port(ins.address, sim.port) if where.framing == "vxi11" else replace_port(ins.address, sim.port)
+            bound = (with_port(ins.address, sim.port) if where.framing == "vxi11"
+                     else replace_port(ins.address, sim.port))
             instruments[name] = ins.model_copy(update={"address": bound})
             log.info("virtual lab: %s (%s) on %s", name, ins.driver, instruments[name].address)
-        self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]
+        self.positions[pos.name] = SimPosition(plant, None, sims)  # type: ignore[arg-type]  # charger: start()
         return pos.model_copy(update={"instruments": instruments})
 
     def _realism(self, pos: PositionConfig) -> Realism | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class Plant:
     # ---- mains -------------------------------------------------------------
     def voltage_v(self, phase: int) -> float:
         """Voltage on the charger's output side of the meter (L-N)."""
-        return self._voltage_at(phase, self.clock.monotonic())
+        return cast(float, self._voltage_at(phase, self.clock.monotonic()))  # a float for a float t
 
     def _voltage_at(self, phase: int, t: float | np.ndarray) -> float | np.ndarray:
         if phase >= self.settings.phases:

@@ -22,7 +22,10 @@ separated by `;` (path rule: `CP:STATE?;DUTY?` means `CP:DUTY?`).
 | `PP:RESistance?`              | the proximity resistor in ohm                                    |
 | `EV:ERRor NONE\\|DIODE\\|SHORT`   | error injection: missing diode, CP shorted to PE                 |
 | `EV:ERRor?`                   | the injected error                                               |
-| `SYSTem:ERRor[:NEXT]?`        | oldest queued error: `0,"No error"`, `-113,"Undefined header"`, `-222,"Data out of range"`, `-224,"Illegal parameter value"` ... |
+| `SYSTem:ERRor[:NEXT]?`        | oldest queued error (see below)                                  |
+
+Queued errors: `0,"No error"`, `-113,"Undefined header"`, `-222,"Data out of range"`,
+`-224,"Illegal parameter value"` ...
 
 After every set command this driver queries `SYST:ERR?` and raises
 `InstrumentError` on a non-zero code.

@@ -20,7 +20,8 @@ energy counts from then on; the bench compares energy differences only.
 |------------|-----------------------------------------------------------------------|------------------|
 | open()     | `*IDN?`, `*CLS`, `:COMMUNICATE:HEADER OFF`, `:NUMERIC:FORMAT ASCII`, `:RATE 100MS`, |  |
 |            | `:NUMERIC:NORMAL:NUMBER n`, `:NUMERIC:NORMAL:ITEM<x> <fn>,<element>`... |                  |
-|            | `:STATUS:ERROR?`, `:INTEGRATE:STATE?` (+ `:INTEGRATE:RESET`, `:INTEGRATE:START`, `:STATUS:ERROR?`) | `0,"No error"`, `START` |
+|            | `:STATUS:ERROR?`, `:INTEGRATE:STATE?`                                 | `0,"No error"`, `START` |
+|            | (+ `:INTEGRATE:RESET`, `:INTEGRATE:START`, `:STATUS:ERROR?`)          |                  |
 | identify() | `*IDN?`                                                               | `YOKOGAWA,WT333,...` |
 | read()     | `:NUMERIC:NORMAL:VALUE?`                                              | n values         |
 """

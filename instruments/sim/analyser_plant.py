@@ -1,6 +1,6 @@
 """What the simulated analysers and loads see of the Plant: per element (phase)
-quantities, an integrator, and the base classes of the analyser and AC load simulators. The integrator runs on the Plant's
-energy, so the analyser's energy is exact in any clock."""
+quantities, an integrator, and the base classes of the analyser and AC load simulators.
+The integrator runs on the Plant's energy, so the analyser's energy is exact in any clock."""
 from __future__ import annotations
 
 import math

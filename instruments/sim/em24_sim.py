@@ -24,11 +24,13 @@ ID_CODE_REGISTER = 0x000B
 DEFAULT_ID_CODE = 1648
 
 
-def _int32(getter: Callable[[Plant], float], per_count: float) -> Callable[[Plant], list[int]]:
+# `...`: the per-phase getters bind their phase as a default argument (`lambda pl, p=p: ...`),
+# which mypy cannot match to Callable[[Plant], float]; they are called with the Plant alone
+def _int32(getter: Callable[..., float], per_count: float) -> Callable[[Plant], list[int]]:
     return lambda pl: int32_words(round(getter(pl) / per_count), "little")
 
 
-def _int16(getter: Callable[[Plant], float], per_count: float) -> Callable[[Plant], list[int]]:
+def _int16(getter: Callable[..., float], per_count: float) -> Callable[[Plant], list[int]]:
     return lambda pl: int16_words(round(getter(pl) / per_count))
 
 

@@ -28,7 +28,9 @@ WORD_SWAPPED_OFFSET = 32768
 REFRESH_S = 0.2
 
 # address -> value from the Plant (float32)
-TABLE: dict[int, Callable[[Plant], float]] = {
+# `...`: the per-phase getters bind their phase as a default argument (`lambda pl, p=p: ...`),
+# which mypy cannot match to Callable[[Plant], float]; they are called with the Plant alone
+TABLE: dict[int, Callable[..., float]] = {
     **{19000 + 2 * p: (lambda pl, p=p: pl.voltage_v(p)) for p in PHASES},
     **{19006 + 2 * p: (lambda pl, p=p: pl.voltage_v(p) * math.sqrt(3)) for p in PHASES},  # L-L, balanced mains
     **{19012 + 2 * p: (lambda pl, p=p: pl.current_a(p)) for p in PHASES},

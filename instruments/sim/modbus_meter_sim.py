@@ -13,6 +13,7 @@ words or an exception code).
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from pymodbus import ModbusDeviceIdentification
 from pymodbus.datastore import ModbusServerContext
@@ -73,7 +74,7 @@ class ModbusMeterServer:
         self.identity = identity
         self._requested_port = port
         self._server: ModbusTcpServer | None = None
-        self._listener = None
+        self._listener: Any = None  # the asyncio.Server pymodbus keeps as `transport` (typed BaseTransport)
 
     @property
     def port(self) -> int:

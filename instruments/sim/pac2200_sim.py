@@ -28,11 +28,13 @@ def _va(pl: Plant, p: int) -> float:
     return pl.voltage_v(p) * pl.current_a(p)
 
 
-def _f32(getter: Callable[[Plant], float]) -> tuple[int, Callable[[Plant], list[int]]]:
+# `...`: the per-phase getters bind their phase as a default argument (`lambda pl, p=p: ...`),
+# which mypy cannot match to Callable[[Plant], float]; they are called with the Plant alone
+def _f32(getter: Callable[..., float]) -> tuple[int, Callable[[Plant], list[int]]]:
     return 2, lambda pl: float32_words(getter(pl))
 
 
-def _f64(getter: Callable[[Plant], float]) -> tuple[int, Callable[[Plant], list[int]]]:
+def _f64(getter: Callable[..., float]) -> tuple[int, Callable[[Plant], list[int]]]:
     return 4, lambda pl: float64_words(getter(pl))
 
 

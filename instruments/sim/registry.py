@@ -56,6 +56,7 @@ class SimulatorInfo:
 
 
 async def _start_scpi(driver: str, device, host: str, port: int, framing: str = "tcp") -> RunningSimulator:
+    server: Vxi11Server | ScpiServer
     if framing == "vxi11":
         server = Vxi11Server(device, host, port)
         await server.start()

@@ -132,11 +132,12 @@ class Command:
         object.__setattr__(self, "_numbered", any(n.numbered for n in nodes))
 
     def matches(self, words: list[str], query: bool) -> bool:
-        return query == self._query and _match(self._nodes, words) is not None  # type: ignore[attr-defined]
+        own_query = self._query  # type: ignore[attr-defined]  # set in __post_init__
+        return query == own_query and _match(self._nodes, words) is not None  # type: ignore[attr-defined]  # ditto
 
     def call(self, words: list[str], args: list[str]) -> str | None:
-        if self._numbered:  # type: ignore[attr-defined]
-            return self.handler(args, _match(self._nodes, words))  # type: ignore[attr-defined]
+        if self._numbered:  # type: ignore[attr-defined]  # set in __post_init__
+            return self.handler(args, _match(self._nodes, words))  # type: ignore[attr-defined]  # set in __post_init__
         return self.handler(args)
 
 
@@ -309,7 +310,7 @@ class DeviceTcpServer:
         self.device = device
         self.host = host
         self._requested_port = port
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
 
@@ -337,6 +338,7 @@ class DeviceTcpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # start_server runs each connection in its own task
         self._tasks.add(task)
         self._writers.add(writer)
         try:

@@ -39,7 +39,9 @@ def _var(plant: Plant, p: int) -> float:
 
 
 # input register (0-based PDU address) -> value from the Plant; float32 each
-INPUT_REGISTERS: dict[int, Callable[[Plant], float]] = {
+# `...`: the per-phase getters bind their phase as a default argument (`lambda pl, p=p: ...`),
+# which mypy cannot match to Callable[[Plant], float]; they are called with the Plant alone
+INPUT_REGISTERS: dict[int, Callable[..., float]] = {
     **{0x0000 + 2 * p: (lambda pl, p=p: pl.voltage_v(p)) for p in PHASES},
     **{0x0006 + 2 * p: (lambda pl, p=p: pl.current_a(p)) for p in PHASES},
     **{0x000C + 2 * p: (lambda pl, p=p: pl.power_w(p)) for p in PHASES},

@@ -70,6 +70,7 @@ def decode(registers: list[int], datatype: DataType, word_order: WordOrder = "bi
     """Registers -> values of one type. `word_order="little"` is low word first (e.g. the
     EM24's INT32); bytes within a register are always big-endian (Modbus)."""
     values = AsyncModbusTcpClient.convert_from_registers(list(registers), _DATATYPES[datatype], word_order=word_order)
+    assert not isinstance(values, str)  # only the STRING datatype decodes to str
     return list(values) if isinstance(values, list) else [values]
 
 
@@ -180,13 +181,19 @@ class ModbusTransport:
             return await self._with_link(lambda: self._read_identification_once(read_code, what), what=what)
 
     # ---- internals ------------------------------------------------------------
+    @property
+    def _open_client(self) -> AsyncModbusTcpClient:
+        """The client, for the internals: they run under the lock, after a check that it is open."""
+        assert self._client is not None
+        return self._client
+
     async def _read_identification_once(self, read_code: int, what: str) -> dict[str, str]:
         self._in_flight = True
         try:
-            response = await self._client.read_device_information(read_code=read_code, object_id=0,
-                                                                   device_id=self.target.unit)
+            response = await self._open_client.read_device_information(read_code=read_code, object_id=0,
+                                                                        device_id=self.target.unit)
         except ModbusException as exc:
-            if not self._client.connected:
+            if not self._open_client.connected:
                 raise _LinkLost(str(exc)) from exc
             raise InstrumentError(f"{self.name}: {what}: no valid reply from {self.address}: {exc}") from exc
         finally:
@@ -222,14 +229,14 @@ class ModbusTransport:
                 return await operation()
             except _LinkLost as exc:
                 last_error = exc
-                self._client.close()
+                self._open_client.close()
         raise InstrumentError(
             f"{self.name}: link to {self.address} lost during {what}; "
             f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
         )
 
     async def _ensure_connected(self) -> None:
-        if not self._client.connected and not await self._client.connect():
+        if not self._open_client.connected and not await self._open_client.connect():
             raise _LinkLost(f"cannot connect to {self.target.host}:{self.target.port}")
 
     def _on_connection_change(self, connected: bool) -> None:
@@ -242,12 +249,13 @@ class ModbusTransport:
             future.set_exception(ConnectionException("connection lost while waiting for the reply"))
 
     async def _read_once(self, function_code: int, address: int, count: int, what: str) -> list[int]:
-        reader = self._client.read_input_registers if function_code == 4 else self._client.read_holding_registers
+        client = self._open_client
+        reader = client.read_input_registers if function_code == 4 else client.read_holding_registers
         self._in_flight = True
         try:
             response = await reader(address, count=count, device_id=self.target.unit)
         except ModbusException as exc:
-            if not self._client.connected:
+            if not self._open_client.connected:
                 raise _LinkLost(str(exc)) from exc
             if "No response" not in str(exc):  # e.g. a reply for another unit or transaction
                 raise InstrumentError(f"{self.name}: {what}: bad reply from {self.address}: {exc}") from exc

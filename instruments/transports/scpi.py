@@ -29,7 +29,7 @@ import select
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pyvisa
 from pyvisa import constants as visa_constants
@@ -173,7 +173,7 @@ class ScpiTransport:
         self.timeout_s = timeout_s
         self.reconnect_attempts = reconnect_attempts
         self.backoff_s = backoff_s
-        self._resource = None
+        self._resource: Any = None  # a pyvisa resource; open_resource() is typed as the bare Resource
         self._lock = asyncio.Lock()
         self._opened = False
         self._connections = 0
