@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from bench.clock import parse_iso
-from bench.smart_charging import InstalledProfile
+from bench.smart_charging import InstalledProfile, ProfileStore16, ProfileStore201
 
 IGNORES_PROFILE = "ignores_profile"
 SLOW_REACTION = "slow_reaction"
@@ -205,7 +206,7 @@ def reported_status(status: str, faults: Iterable[str]) -> str:
     return status
 
 
-def end_transaction_profiles(store, connector_id: int, faults: Iterable[str]) -> None:
+def end_transaction_profiles(store: ProfileStore16 | ProfileStore201, connector_id: int, faults: Iterable[str]) -> None:
     """The transaction on `connector_id` ended: the store drops its TxProfiles (1.6 3.13.1, 2.0.1 K02.FR.05),
     as a charger with `faults` does it."""
     wrong = set(faults)
@@ -215,7 +216,7 @@ def end_transaction_profiles(store, connector_id: int, faults: Iterable[str]) ->
         store.clear(purpose="TxDefaultProfile")
 
 
-def after_reboot(store, faults: Iterable[str]) -> None:
+def after_reboot(store: ProfileStore16 | ProfileStore201, faults: Iterable[str]) -> None:
     """A reboot: the profiles persist (1.6 errata 3.37), except with `profiles_lost_on_reboot`."""
     if PROFILES_LOST_ON_REBOOT in set(faults):
         store.profiles = []
@@ -229,7 +230,8 @@ def status_while_transaction(status: str, suspended_before: bool, faults: Iterab
     return status
 
 
-def relative_start(transaction_start, plugged_in, faults: Iterable[str]):
+def relative_start(transaction_start: datetime | None, plugged_in: datetime | None,
+                   faults: Iterable[str]) -> datetime | None:
     """The instant a Relative schedule counts from: the transaction start, or with
     `relative_from_plug_in` the moment the EV was plugged in."""
     if RELATIVE_FROM_PLUG_IN in set(faults) and transaction_start is not None and plugged_in is not None:
