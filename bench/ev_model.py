@@ -52,6 +52,9 @@ class EvModel:
         self._all_loads = list(loads)
         self._configured_phases = settings.phases
         self.state = CpState.A
+        # an unbalanced car: L2, L3 draw at most this (an on-board charger with unequal phase
+        # modules); L1 draws all it is offered. None = balanced. Lasts until unplugged.
+        self.other_phases_max_a: float | None = None
         self.failure: str | None = None  # set when the loop stops on an instrument error
         self._applied_a = 0.0
         self._task: asyncio.Task | None = None
@@ -71,6 +74,8 @@ class EvModel:
         await self.ev.set_cp_state(self.state.value)
         if not self.state.is_charging:  # the car stops drawing before it leaves C
             await self._apply(0.0)
+        if self.state is CpState.A:
+            self.other_phases_max_a = None
         if self.state is CpState.A and self.settings.phases != self._configured_phases:
             await self.set_phases(self._configured_phases)  # a phase change lasts while this EV is plugged in
 
@@ -95,8 +100,11 @@ class EvModel:
             raise InstrumentError(f"{getattr(self.ev, 'name', 'EV emulator')}: this driver cannot inject CP faults")
         await inject(kind)
 
-    def set_behaviour(self, *, max_current_a: float | None = None, reaction_time_s: float | None = None) -> None:
+    def set_behaviour(self, *, max_current_a: float | None = None, reaction_time_s: float | None = None,
+                      other_phases_max_a: float | None = None) -> None:
         self._mark_change()
+        if other_phases_max_a is not None:
+            self.other_phases_max_a = other_phases_max_a
         if max_current_a is not None:
             self.settings.max_current_a = max_current_a
         if reaction_time_s is not None:
@@ -183,8 +191,9 @@ class EvModel:
 
     async def _apply(self, current_a: float) -> None:
         if current_a > 0:
-            for load in self.loads:
-                await load.set_current(current_a)
+            for i, load in enumerate(self.loads):
+                capped = i > 0 and self.other_phases_max_a is not None
+                await load.set_current(min(current_a, self.other_phases_max_a) if capped else current_a)
             for load in self.loads:
                 await load.set_enabled(True)
         else:

@@ -146,3 +146,18 @@ async def test_a_change_of_behaviour_starts_its_own_reaction_time():
     t_followed, drawn = bench.changes[-1]
     assert drawn == 8.0
     assert t_change + REACTION_S <= t_followed <= t_change + REACTION_S + POLL_S + 1e-9
+
+
+async def test_an_unbalanced_car_draws_the_offer_on_l1_and_its_cap_on_the_others_until_unplugged():
+    bench = Bench()
+    bench.model.set_behaviour(other_phases_max_a=5.0)
+    await bench.plug_and_charge(10.0)
+    await bench.run(5.0)
+    l1, l2, l3 = (bench.plant.load_setpoint_a[i] for i in range(3))
+    assert l1 == pytest.approx(10.0, abs=0.3) and (l2, l3) == (5.0, 5.0)  # L1: the offer read through jitter
+    await bench.model.set_state(CpState.A)
+    assert bench.model.other_phases_max_a is None
+    await bench.plug_and_charge(10.0)
+    await bench.run(5.0)
+    l1, l2, l3 = (bench.plant.load_setpoint_a[i] for i in range(3))
+    assert l1 == l2 == l3 == pytest.approx(10.0, abs=0.3)

@@ -188,6 +188,8 @@ class SetEvArgs(_Args):
     max_current_a: float | None = Field(None, gt=0, le=80)
     reaction_time_s: float | None = Field(None, ge=0, le=10)
     ev_phases: int | None = Field(None, ge=1, le=3)  # phases the EV draws on, until it is unplugged
+    # an unbalanced EV: L2 and L3 draw at most this, L1 all it is offered, until it is unplugged
+    other_phases_max_a: float | None = Field(None, gt=0, le=80)
 
 
 class GetCompositeScheduleArgs(_Args):
@@ -440,12 +442,17 @@ async def hold(ctx: StepContext, args: HoldArgs) -> None:
 
 
 async def set_ev(ctx: StepContext, args: SetEvArgs) -> None:
-    ctx.need_ev().set_behaviour(max_current_a=args.max_current_a, reaction_time_s=args.reaction_time_s)
+    ctx.need_ev().set_behaviour(max_current_a=args.max_current_a, reaction_time_s=args.reaction_time_s,
+                                other_phases_max_a=args.other_phases_max_a)
     if args.max_current_a is not None:
         ctx.timeline.note_ev_max(ctx.now(), args.max_current_a)
     if args.ev_phases is not None:
         await ctx.need_ev().set_phases(args.ev_phases)
         ctx.timeline.note_ev_phases(ctx.now(), args.ev_phases)
+    if args.other_phases_max_a is not None:
+        # the EV draws all it is offered on L1 only: what it delivers is judged there (the limit on
+        # every phase still is); unplugging returns the timeline to the configured phases
+        ctx.timeline.note_ev_phases(ctx.now(), 1)
 
 
 def expected_composite(ctx: StepContext, connector_id: int, duration_s: int, unit: str, at) -> dict[str, Any]:

@@ -231,6 +231,8 @@ class _Connector:
     target_limit_a: float = 0.0
     applied_limit_a: float = 0.0
     pending_limits: deque = field(default_factory=deque)   # (due monotonic, limit A)
+    plugged_in_utc: datetime | None = None   # when the EV was last plugged in (CP left state A)
+    suspended_in: Any = None                 # the transaction in which the EV last suspended (SuspendedEV)
 
 
 @dataclass
@@ -608,6 +610,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
     async def _reboot(self) -> None:
         """Go down and boot again after the features' reboot time (Reset, new firmware)."""
         self._boot_delay_s = self.features.reboot_s
+        F.after_reboot(self._store, self._faults)  # profiles persist over a reboot (1.6 errata 3.37)
         await self._reconnect()
 
     async def _heartbeat_loop(self) -> None:
@@ -1003,7 +1006,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
                           resolution_wh=self.config.meter_resolution_wh)
         conn.authorized_tag = conn.pending_profile = None
         conn.finishing = self._cp_state(conn).is_connected
-        self._store.end_transaction(conn.connector_id)
+        F.end_transaction_profiles(self._store, conn.connector_id, self._faults)
         if conn.scheduled_operative is not None:
             conn.operative, conn.scheduled_operative = conn.scheduled_operative, None
         self._limits_dirty = True
@@ -1032,6 +1035,10 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             self._next_limit_eval = now + LIMIT_EVAL_S
         for conn in self._connectors.values():
             cp = self._cp_state(conn)
+            if cp is CpState.A:
+                conn.plugged_in_utc = None
+            elif conn.plugged_in_utc is None:
+                conn.plugged_in_utc = fine_utcnow(self.clock)
             self._session_transitions(conn, cp, now)
             if evaluate:
                 self._schedule_limit(conn, now)
@@ -1068,7 +1075,7 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             F.misread_profiles(self._store.profiles, self._faults), conn.connector_id, fine_utcnow(self.clock),
             default_limit_a=rated, voltage_v=self.plant.settings.nominal_voltage_v,
             phases=self.plant.settings.phases,
-            transaction_start=tx.started_utc if tx else None,
+            transaction_start=F.relative_start(tx.started_utc, conn.plugged_in_utc, self._faults) if tx else None,
             transaction_id=tx.transaction_id if tx else None, ocpp_version=self.OCPP_VERSION,
         )
         return min(limit, rated)
@@ -1097,7 +1104,11 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         if conn.connector_id != 1 or self._session_faults.keeps_power(cp, self.plant.contactor_closed):
             return
         powered = self._power_path_closed(conn, cp)
-        duty = F.offered_duty_pct(current_to_duty_pct(conn.applied_limit_a), self._faults) if powered else 100.0
+        offer_a = conn.applied_limit_a
+        if F.LIMITS_PHASE_AVERAGE in self._faults and self.plant.contactor_closed:
+            phase_currents = [self.plant.current_a(i) for i in range(self.plant.settings.phases)]
+            offer_a = min(self.config.rated_current_a, F.offered_current_a(offer_a, phase_currents, self._faults))
+        duty = F.offered_duty_pct(current_to_duty_pct(offer_a), self._faults) if powered else 100.0
         if powered and self._realism is not None and duty < 100.0:
             # the PWM generator's duty jitters on every update (each control tick), inside
             # the IEC 61851-1 accuracy the EV must tolerate (config caps it at 0.5 %)
@@ -1122,6 +1133,11 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
             starting=conn.starting, authorized=conn.authorized_tag is not None,
             finishing=conn.finishing, offered_a=conn.applied_limit_a, reserved=self._reserved(conn.connector_id),
         )
+        tx = conn.transaction
+        if tx is not None and status == "SuspendedEV":
+            conn.suspended_in = tx.transaction_id
+        if tx is not None:
+            status = F.status_while_transaction(status, conn.suspended_in == tx.transaction_id, self._faults)
         status = F.reported_status(status, self._faults)
         error = "OtherError" if status == "Faulted" else "NoError"
         if (status, error) != conn.last_status and self._online.is_set():

@@ -426,7 +426,7 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
                                   stopped_reason=reason, id_token=reason == "Local")
         conn.transaction = None
         conn.finishing = cp.is_connected
-        self._store.end_transaction(conn.connector_id)
+        F.end_transaction_profiles(self._store, conn.connector_id, self._faults)
         if conn.scheduled_operative is not None:
             conn.operative, conn.scheduled_operative = conn.scheduled_operative, None
         self._limits_dirty = True
@@ -471,7 +471,13 @@ class SimulatedCharger201(LocalAuthMixin2x, ReservationMixin2x, SimulatedCharger
             return "EVConnected"
         if conn.applied_limit_a < MIN_AC_CURRENT_A:
             return F.reported_status("SuspendedEVSE", self._faults)
-        return "Charging" if cp.is_charging else F.reported_status("SuspendedEV", self._faults)
+        tx = conn.transaction
+        if not cp.is_charging and tx is not None:
+            conn.suspended_in = tx.transaction_id
+        suspended_before = tx is not None and conn.suspended_in == tx.transaction_id
+        if cp.is_charging:
+            return F.status_while_transaction("Charging", suspended_before, self._faults)
+        return F.reported_status("SuspendedEV", self._faults)
 
     # ---- status ----------------------------------------------------------------------------------
     def _report_status(self, conn: _Connector, cp: CpState) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from bench.clock import parse_iso
-from bench.smart_charging import InstalledProfile
+from bench.smart_charging import InstalledProfile, ProfileStore16, ProfileStore201
 
 IGNORES_PROFILE = "ignores_profile"
 SLOW_REACTION = "slow_reaction"
@@ -53,6 +54,13 @@ AVAILABILITY_NOT_SCHEDULED = "availability_not_scheduled"
 TRIGGER_MESSAGE_IGNORED = "trigger_message_ignored"
 UNLOCK_IGNORES_TRANSACTION = "unlock_ignores_transaction"
 REMOTE_START_WHEN_UNAVAILABLE = "remote_start_when_unavailable"
+# What a charger must keep, or drop, across events (sessions, reboots, suspensions, phases).
+TX_PROFILE_OUTLIVES_TRANSACTION = "tx_profile_outlives_transaction"
+PROFILES_LOST_ON_REBOOT = "profiles_lost_on_reboot"
+TX_DEFAULT_FIRST_TRANSACTION_ONLY = "tx_default_first_transaction_only"
+STATUS_STUCK_SUSPENDED_EV = "status_stuck_suspended_ev"
+RELATIVE_FROM_PLUG_IN = "relative_from_plug_in"
+LIMITS_PHASE_AVERAGE = "limits_phase_average"
 
 FAULTS: dict[str, str] = {
     IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
@@ -98,6 +106,17 @@ FAULTS: dict[str, str] = {
                                 "transaction; 2.x answers Unlocked instead of OngoingAuthorizedTransaction",
     REMOTE_START_WHEN_UNAVAILABLE: "answers RemoteStartTransaction (2.x RequestStartTransaction) Accepted on an "
                                    "Inoperative connector instead of Rejected",
+    TX_PROFILE_OUTLIVES_TRANSACTION: "keeps a TxProfile when its transaction ends and applies it to the next "
+                                     "transaction on that connector",
+    PROFILES_LOST_ON_REBOOT: "forgets every charging profile when it reboots (Reset)",
+    TX_DEFAULT_FIRST_TRANSACTION_ONLY: "applies a TxDefaultProfile to the first transaction only: drops it when "
+                                       "that transaction ends",
+    STATUS_STUCK_SUSPENDED_EV: "once the EV has suspended in a transaction, reports SuspendedEV (1.6 status, 2.x "
+                               "chargingState) for the rest of it, also while current flows again",
+    RELATIVE_FROM_PLUG_IN: "times a Relative profile from when the EV was plugged in, not from the transaction "
+                           "start (2.x: the moment the EVSE is ready to deliver energy)",
+    LIMITS_PHASE_AVERAGE: "regulates the mean of its phase currents to the limit (raises the PWM offer while a "
+                          "phase draws less), so another phase exceeds the per-phase limit",
 }
 
 # The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
@@ -139,6 +158,12 @@ FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
     UNLOCK_IGNORES_TRANSACTION: ("remote_control/unlock_connector", "remote_control/unlock_during_transaction"),
     REMOTE_START_WHEN_UNAVAILABLE: ("remote_control/remote_start_rejected", "remote_control/availability_charger",
                                     "remote_control/availability_connector"),
+    TX_PROFILE_OUTLIVES_TRANSACTION: ("smart_charging/txprofile_ends_with_transaction",),
+    PROFILES_LOST_ON_REBOOT: ("smart_charging/profiles_survive_reset",),
+    TX_DEFAULT_FIRST_TRANSACTION_ONLY: ("smart_charging/txdefault_every_transaction",),
+    STATUS_STUCK_SUSPENDED_EV: ("status/charging_while_current_flows",),
+    RELATIVE_FROM_PLUG_IN: ("smart_charging/relative_from_transaction_start",),
+    LIMITS_PHASE_AVERAGE: ("smart_charging/unbalanced_ev_limited_per_phase",),
 }
 
 # Magnitudes, as data so checks and tests can refer to them.
@@ -184,6 +209,49 @@ def reported_status(status: str, faults: Iterable[str]) -> str:
     return status
 
 
+def end_transaction_profiles(store: ProfileStore16 | ProfileStore201, connector_id: int, faults: Iterable[str]) -> None:
+    """The transaction on `connector_id` ended: the store drops its TxProfiles (1.6 3.13.1, 2.0.1 K02.FR.05),
+    as a charger with `faults` does it."""
+    wrong = set(faults)
+    if TX_PROFILE_OUTLIVES_TRANSACTION not in wrong:
+        store.end_transaction(connector_id)
+    if TX_DEFAULT_FIRST_TRANSACTION_ONLY in wrong:
+        store.clear(purpose="TxDefaultProfile")
+
+
+def after_reboot(store: ProfileStore16 | ProfileStore201, faults: Iterable[str]) -> None:
+    """A reboot: the profiles persist (1.6 errata 3.37), except with `profiles_lost_on_reboot`."""
+    if PROFILES_LOST_ON_REBOOT in set(faults):
+        store.profiles = []
+
+
+def status_while_transaction(status: str, suspended_before: bool, faults: Iterable[str]) -> str:
+    """The status (1.6) or chargingState (2.x) reported during a transaction in which the EV has
+    (`suspended_before`) or has not yet suspended, with `status_stuck_suspended_ev` applied."""
+    if STATUS_STUCK_SUSPENDED_EV in set(faults) and suspended_before and status == "Charging":
+        return "SuspendedEV"
+    return status
+
+
+def relative_start(transaction_start: datetime | None, plugged_in: datetime | None,
+                   faults: Iterable[str]) -> datetime | None:
+    """The instant a Relative schedule counts from: the transaction start, or with
+    `relative_from_plug_in` the moment the EV was plugged in."""
+    if RELATIVE_FROM_PLUG_IN in set(faults) and transaction_start is not None and plugged_in is not None:
+        return plugged_in
+    return transaction_start
+
+
+def offered_current_a(limit_a: float, phase_currents_a: Sequence[float], faults: Iterable[str]) -> float:
+    """The current the charger offers on the PWM for `limit_a` per phase. With `limits_phase_average`
+    it regulates the mean of the measured phase currents to the limit: it offers what the phase
+    that follows the offer may draw so that the phases together reach 3 x limit."""
+    if LIMITS_PHASE_AVERAGE not in set(faults) or limit_a < 6.0 or sum(phase_currents_a) < 1.0:
+        return limit_a
+    others = sum(phase_currents_a) - max(phase_currents_a)
+    return max(limit_a, len(phase_currents_a) * limit_a - others)
+
+
 def authorization_as_read(status: str, faults: Iterable[str]) -> str:
     """The CSMS's answer to Authorize as a charger with `faults` takes it."""
     if BLOCKED_TAG_ACCEPTED in set(faults) and status in ("Blocked", "Expired"):
@@ -193,7 +261,8 @@ def authorization_as_read(status: str, faults: Iterable[str]) -> str:
 
 def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]) -> Sequence[InstalledProfile]:
     """The installed profiles as a charger with `faults` understands them (the store itself stays right)."""
-    wrong = set(faults) & {STACK_LEVEL_INVERTED, IGNORES_VALIDITY, W_AS_A, PHASES_IGNORED, RECURRENCE_FROM_MIDNIGHT}
+    wrong = set(faults) & {STACK_LEVEL_INVERTED, IGNORES_VALIDITY, W_AS_A, PHASES_IGNORED, RECURRENCE_FROM_MIDNIGHT,
+                           TX_PROFILE_OUTLIVES_TRANSACTION}
     if not wrong:
         return profiles
     out = []
@@ -211,6 +280,9 @@ def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]
         if PHASES_IGNORED in wrong:
             for period in schedule.get("chargingSchedulePeriod", []):
                 period.pop("numberPhases", None)
+        if TX_PROFILE_OUTLIVES_TRANSACTION in wrong and p["chargingProfilePurpose"] == "TxProfile":
+            p.pop("transactionId", None)  # bound to no transaction: applies to whichever runs
+            installed = InstalledProfile(installed.connector_id, installed.profile, None)
         if RECURRENCE_FROM_MIDNIGHT in wrong and p.get("chargingProfileKind") == "Recurring":
             start = parse_iso(schedule["startSchedule"])
             schedule["startSchedule"] = start.strftime("%Y-%m-%dT00:00:00Z")
