@@ -191,9 +191,9 @@ class EvModel:
 
     async def _apply(self, current_a: float) -> None:
         if current_a > 0:
+            cap = self.other_phases_max_a
             for i, load in enumerate(self.loads):
-                capped = i > 0 and self.other_phases_max_a is not None
-                await load.set_current(min(current_a, self.other_phases_max_a) if capped else current_a)
+                await load.set_current(min(current_a, cap) if i > 0 and cap is not None else current_a)
             for load in self.loads:
                 await load.set_enabled(True)
         else:
