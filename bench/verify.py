@@ -606,7 +606,10 @@ def _judge_composite(label: str, rep: Any, start_tol: float, duration_tol: float
     want = _step_values(rep.expected["chargingSchedulePeriod"], offsets)
     got = _step_values(periods, offsets, shift)
     breaks = np.array([float(p["startPeriod"]) for p in rep.expected["chargingSchedulePeriod"][1:]])
-    judged = np.ones(offsets.shape, dtype=bool)
+    # the charger's "now" may differ from the request by its scheduleStart error (e.g. a clock in
+    # whole seconds): before that much (plus the startPeriod tolerance) it may still show what held
+    # just before the request, so the start of the window is not judged either
+    judged = offsets > min(abs(shift), start_tol) + period_tol if shift < 0 else np.ones(offsets.shape, dtype=bool)
     for b in breaks:
         judged &= np.abs(offsets - b) > period_tol
     err = np.where(judged, np.round(got - want, 6), 0.0)

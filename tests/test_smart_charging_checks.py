@@ -72,6 +72,15 @@ def test_period_start_may_move_by_one_second_not_two(cfg):
         Verdict.PASS
 
 
+def test_whole_second_schedule_start_may_show_the_moment_before(cfg):
+    """A charger whose clock runs in whole seconds starts its composite up to a second before the
+    request: the first second may still show the rated current (no profile yet), nothing later."""
+    early = "2026-11-21T11:59:59.000Z"  # 1 s before the request
+    assert _check(cfg, _report(_answer(((0, 32.0), (1, 10.0), (21, 12.0)), start=early))).verdict == Verdict.PASS
+    rec = _check(cfg, _report(_answer(((0, 32.0), (4, 10.0), (21, 12.0)), start=early)))
+    assert rec.verdict == Verdict.FAIL and "composite1_limit_error" in rec.message
+
+
 @pytest.mark.parametrize("answer, failing", [
     (_answer(((0, 10.0),)), "composite1_limit_error"),                     # later period dropped (libocpp #609)
     (_answer(((0, 10.0), (20, 12.1))), "composite1_limit_error"),          # limits are exact
@@ -228,4 +237,4 @@ def test_recurring_shorthand_and_wrong_transaction(cfg):
 
 def test_shipped_smart_charging_scenarios_load():
     names = [load_scenario(p).name for p in sorted((ROOT / "scenarios" / "smart_charging").glob("*.yaml"))]
-    assert len(names) == 13 and "composite_schedule_report" in names
+    assert len(names) == 18 and "composite_schedule_report" in names
