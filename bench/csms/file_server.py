@@ -201,6 +201,8 @@ class FileServer:
             await self._handle(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             LOG.info("file server: client went away: %r", exc)
+        except asyncio.CancelledError:  # the server stops with a client still connected: not an error
+            LOG.info("file server: stopped with a client connected")
         finally:
             if task is not None:
                 self._handlers.discard(task)

@@ -255,7 +255,10 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
         rec.error = f"{type(exc).__name__}: {exc}"
         if rec.steps:
             rec.steps[-1].ok, rec.steps[-1].message = False, rec.error
-        log.exception("scenario %s: bench error", scenario.name)
+        if isinstance(exc, DutError | InstrumentError):  # expected on a real bench: one line, no traceback
+            log.error("scenario %s: %s", scenario.name, rec.error)
+        else:
+            log.exception("scenario %s: bench error", scenario.name)
     finally:
         rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         rec.profiles_sent = ctx.profiles_sent
