@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean interop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The whole scenario library against an independent charge point (tests/interop/), e.g.
+# make interop PEER=ocpp-virtual-charge-point OCPP=2.0.1 ARGS=--isolate
+PEER ?= ocpp-virtual-charge-point
+OCPP ?= 1.6
+interop: $(STAMP)
+	$(BIN)/python tests/interop/run_peer.py --peer $(PEER) --ocpp $(OCPP) $(ARGS)
 
 clean:
 	rm -rf $(VENV) results/*/
