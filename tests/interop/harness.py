@@ -25,10 +25,20 @@ SCENARIOS = ROOT / "scenarios"
 HOST = "127.0.0.1"
 
 
+def known_dut_keys() -> set[str]:
+    from bench.config import DutConfig
+
+    return set(DutConfig.model_fields)
+
+
 def protocol_only_config(path: Path, port: int, charge_point_id: str, ocpp_version: str,
-                         heartbeat_interval_s: int = 60) -> Path:
+                         heartbeat_interval_s: int = 60, dut: dict | None = None) -> Path:
     """A lab config for judging a charger by OCPP alone: CSMS on `port`, one position, no
-    instruments, no virtual lab. The id tags are the ones the scenario library presents."""
+    instruments, no virtual lab. The id tags are the ones the scenario library presents.
+    `dut`: the vendor's declarations (reboot time, features), each kept only where the bench's
+    config knows the key."""
+    known = known_dut_keys()
+    declared = {k: v for k, v in (dut or {}).items() if k in known}
     config = {
         "bench": {
             "name": "interop",
@@ -39,7 +49,7 @@ def protocol_only_config(path: Path, port: int, charge_point_id: str, ocpp_versi
         "positions": [{
             "name": "pos1",
             "dut": {"charge_point_id": charge_point_id, "ocpp_version": ocpp_version, "connectors": 1,
-                    "phases": 3, "rated_current_a": 32, "meter_sample_interval_s": 10},
+                    "phases": 3, "rated_current_a": 32, "meter_sample_interval_s": 10, **declared},
         }],
         "virtual_lab": {"enabled": False},
     }
@@ -107,7 +117,7 @@ def run_against_peer(peer: Peer, ocpp_version: str, scenarios: list[Path], out_d
     out_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(HOST)
     cp_id = charge_point_id or f"EVB-{(peer.short or peer.name[:12]).upper()}-{ocpp_version.replace('.', '')}"
-    config = protocol_only_config(out_dir / "lab_config.yaml", port, cp_id, ocpp_version)
+    config = protocol_only_config(out_dir / "lab_config.yaml", port, cp_id, ocpp_version, dut=peer.dut)
     results = out_dir / "results"
     bench_log = out_dir / "bench.log"
     args = ["run", "--config", str(config), "--out", str(results), "--protocol-only", "--no-report",
@@ -157,6 +167,11 @@ def run_isolated(peer: Peer, ocpp_version: str, scenarios: list[Path], out_dir: 
     rows: list[Row] = []
     worst = 0
     for path in scenario_files(scenarios):
+        versions = (yaml.safe_load(path.read_text()) or {}).get("ocpp_versions") or ["1.6", "2.0.1", "2.1"]
+        if ocpp_version not in [str(v) for v in versions]:  # what bench run would say, without a run
+            rows.append(Row(path.stem, path.parent.name, "SKIPPED",
+                            f"not defined for OCPP {ocpp_version} (only {', '.join(map(str, versions))}); not run"))
+            continue
         log(f"--- {path.stem}")
         run = run_against_peer(peer, ocpp_version, [path], out_dir / path.stem, timeout_s=timeout_s, log=log)
         worst = max(worst, run.returncode if run.returncode is not None else 2)

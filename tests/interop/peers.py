@@ -82,6 +82,9 @@ class Peer:
     install: tuple[tuple[str, ...], ...]          # commands run once in the cached copy
     launch: Callable[[LaunchContext], Launch]
     short: str = ""                               # a few letters for charge point ids and file names
+    # the vendor's declarations for the lab config's `dut:` (reboot time, a PICS under
+    # `features:`); a key the bench's config does not know yet is left out
+    dut: dict = field(default_factory=dict)
     needs: tuple[str, ...] = ("node", "npm")      # executables that must be on PATH
     source_env: str = ""                          # env var naming a source folder, overrides `folder`
     notes: str = ""
@@ -253,6 +256,9 @@ VCP = Peer(
     install=(("npm", "ci", "--no-audit", "--no-fund"),),
     launch=_vcp_launch,
     short="vcp",
+    # Reset: 3 s to close, 3 s to restart (AUTO_RESTART); diagnostics go up by FTP whatever the
+    # location's scheme (src/v16/messages/getDiagnostics.ts)
+    dut={"reboot_time_s": 30, "features": {"file_transfer": ["ftp"]}},
     notes="solidstudiosh/ocpp-virtual-charge-point: small TypeScript VCP, no cable/EV model",
 )
 
@@ -262,6 +268,9 @@ VCP = Peer(
 # KEBA templates (an AC wallbox, one connector, 22 kW), pointed at the bench.
 SAP_TEMPLATES = {"1.6": "keba.station-template.json", "2.0.1": "keba-ocpp2.station-template.json"}
 SAP_RESET_TIME_S = 10  # how long its simulated reboot takes (the template default is 60 s)
+# Strict compliance (the simulator's default) refuses every request that comes before its
+# BootNotification was answered; EVBENCH_SAP_STRICT=false relaxes that (and its PDU checks).
+SAP_STRICT_ENV = "EVBENCH_SAP_STRICT"
 
 
 def _sap_launch(ctx: LaunchContext) -> Launch:
@@ -282,6 +291,7 @@ def _sap_launch(ctx: LaunchContext) -> Launch:
         "registrationMaxRetries": -1, "ocppPersistentConfiguration": False,
         "stationInfoPersistentConfiguration": False,
         "automaticTransactionGeneratorPersistentConfiguration": False,
+        "ocppStrictCompliance": os.environ.get(SAP_STRICT_ENV, "true").lower() not in ("0", "false", "no"),
     })
     template.get("AutomaticTransactionGenerator", {})["enable"] = False
     (assets / "station-templates" / "evbench.station-template.json").write_text(json.dumps(template, indent=2))
@@ -317,6 +327,7 @@ SAP = Peer(
              ("node", "scripts/bundle.js")),
     launch=_sap_launch,
     short="sap",
+    dut={"reboot_time_s": SAP_RESET_TIME_S + 30},
     notes="SAP/e-mobility-charging-stations-simulator: TypeScript, OCPP 1.6 and 2.0.1, station templates",
 )
 
