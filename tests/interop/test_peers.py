@@ -26,7 +26,7 @@ SUBSET = [
     SCENARIOS / "remote_control" / "remote_stop_unknown.yaml",
     SCENARIOS / "status" / "session_statuses.yaml",
     SCENARIOS / "smart_charging" / "txprofile_without_transaction.yaml",
-    SCENARIOS / "firmware" / "firmware_update_installed.yaml",
+    SCENARIOS / "firmware" / "firmware_download_failed.yaml",
 ]
 CASES = [(name, version) for name, peer in PEERS.items() for version in ("1.6", "2.0.1") if version in peer.versions]
 
