@@ -25,19 +25,26 @@ SCENARIOS = ROOT / "scenarios"
 HOST = "127.0.0.1"
 
 
-def known_dut_keys() -> set[str]:
-    from bench.config import DutConfig
+def known_dut_keys(bench_root: Path = ROOT) -> set[str]:
+    """The `dut:` keys the bench at `bench_root` accepts (asked in a subprocess when that is
+    not the bench imported here)."""
+    if bench_root.resolve() == ROOT:
+        from bench.config import DutConfig
 
-    return set(DutConfig.model_fields)
+        return set(DutConfig.model_fields)
+    out = subprocess.run([sys.executable, "-c", "from bench.config import DutConfig; print(*DutConfig.model_fields)"],
+                         cwd=bench_root, capture_output=True, text=True, check=True).stdout
+    return set(out.split())
 
 
 def protocol_only_config(path: Path, port: int, charge_point_id: str, ocpp_version: str,
-                         heartbeat_interval_s: int = 60, dut: dict | None = None) -> Path:
+                         heartbeat_interval_s: int = 60, dut: dict | None = None,
+                         bench_root: Path = ROOT) -> Path:
     """A lab config for judging a charger by OCPP alone: CSMS on `port`, one position, no
     instruments, no virtual lab. The id tags are the ones the scenario library presents.
     `dut`: the vendor's declarations (reboot time, features), each kept only where the bench's
     config knows the key."""
-    known = known_dut_keys()
+    known = known_dut_keys(bench_root)
     declared = {k: v for k, v in (dut or {}).items() if k in known}
     config = {
         "bench": {
@@ -111,20 +118,22 @@ def bench_cmd(*args: str) -> list[str]:
 
 def run_against_peer(peer: Peer, ocpp_version: str, scenarios: list[Path], out_dir: Path, *,
                      timeout_s: float = 3600.0, charge_point_id: str | None = None,
-                     extra_args: tuple[str, ...] = (), log=lambda msg: None) -> PeerRun:
-    """`bench run` on `scenarios` with `peer` as the DUT; both processes are gone on return."""
+                     extra_args: tuple[str, ...] = (), log=lambda msg: None, bench_root: Path = ROOT) -> PeerRun:
+    """`bench run` on `scenarios` with `peer` as the DUT; both processes are gone on return.
+    `bench_root`: run the bench of another checkout (its folder is first on the path)."""
     workdir = prepare(peer, log)
     out_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(HOST)
     cp_id = charge_point_id or f"EVB-{(peer.short or peer.name[:12]).upper()}-{ocpp_version.replace('.', '')}"
-    config = protocol_only_config(out_dir / "lab_config.yaml", port, cp_id, ocpp_version, dut=peer.dut)
+    config = protocol_only_config(out_dir / "lab_config.yaml", port, cp_id, ocpp_version, dut=peer.dut,
+                                  bench_root=bench_root)
     results = out_dir / "results"
     bench_log = out_dir / "bench.log"
     args = ["run", "--config", str(config), "--out", str(results), "--protocol-only", "--no-report",
             *extra_args, *[str(s) for s in scenarios]]
     running: RunningPeer | None = None
     with open(bench_log, "wb") as blog:
-        bench = subprocess.Popen(bench_cmd(*args), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=blog,
+        bench = subprocess.Popen(bench_cmd(*args), cwd=bench_root, stdin=subprocess.DEVNULL, stdout=blog,
                                  stderr=subprocess.STDOUT, start_new_session=True,
                                  env={**os.environ, "COLUMNS": "200"})
         try:
@@ -159,7 +168,7 @@ def scenario_files(paths: list[Path]) -> list[Path]:
 
 
 def run_isolated(peer: Peer, ocpp_version: str, scenarios: list[Path], out_dir: Path, *,
-                 timeout_s: float = 1800.0, log=lambda msg: None) -> PeerRun:
+                 timeout_s: float = 1800.0, log=lambda msg: None, bench_root: Path = ROOT) -> PeerRun:
     """One `bench run` (and one fresh peer process) per scenario file: what one scenario leaves
     behind (a charger still offline, rebooting, or exited) cannot decide the next one's
     verdict. The rows are gathered into one PeerRun; a run that ended without judging its
@@ -173,7 +182,8 @@ def run_isolated(peer: Peer, ocpp_version: str, scenarios: list[Path], out_dir: 
                             f"not defined for OCPP {ocpp_version} (only {', '.join(map(str, versions))}); not run"))
             continue
         log(f"--- {path.stem}")
-        run = run_against_peer(peer, ocpp_version, [path], out_dir / path.stem, timeout_s=timeout_s, log=log)
+        run = run_against_peer(peer, ocpp_version, [path], out_dir / path.stem, timeout_s=timeout_s, log=log,
+                               bench_root=bench_root)
         worst = max(worst, run.returncode if run.returncode is not None else 2)
         if run.rows:
             rows += [Row(r.scenario, r.block, r.verdict,

@@ -21,9 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.interop.harness import (SCENARIOS, markdown_table, run_against_peer, run_isolated,  # noqa: E402
+from tests.interop.harness import (markdown_table, run_against_peer, run_isolated,  # noqa: E402
                                    summary_line)
 from tests.interop.peers import PEERS, PeerUnavailable  # noqa: E402
+
+
+def _bench_version(root: Path) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return done.stdout.strip() or str(root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--isolate", action="store_true",
                    help="one bench run and one fresh peer per scenario file (slower; no scenario "
                         "decides the next one's verdict)")
+    p.add_argument("--bench-root", type=Path, default=ROOT,
+                   help="run the bench (and its scenarios/) of another checkout, e.g. to compare branches")
     p.add_argument("--bench-arg", action="append", default=[], help="extra argument for bench run (repeatable)")
     args = p.parse_args(argv)
 
@@ -45,14 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{peer.name} does not speak OCPP {args.ocpp} (it speaks {', '.join(peer.versions)})", file=sys.stderr)
         return 3
     out = args.out or Path(tempfile.mkdtemp(prefix=f"interop-{peer.name}-"))
-    scenarios = args.scenarios or [SCENARIOS]
+    bench_root = args.bench_root.resolve()
+    scenarios = [s.resolve() for s in args.scenarios] or [bench_root / "scenarios"]
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
         if args.isolate:
-            run = run_isolated(peer, args.ocpp, scenarios, out, log=log)
+            run = run_isolated(peer, args.ocpp, scenarios, out, log=log, bench_root=bench_root)
         else:
             run = run_against_peer(peer, args.ocpp, scenarios, out, timeout_s=args.timeout,
-                                   extra_args=tuple(args.bench_arg), log=log)
+                                   extra_args=tuple(args.bench_arg), log=log, bench_root=bench_root)
     except PeerUnavailable as exc:
         print(f"peer unavailable: {exc}", file=sys.stderr)
         return 3
@@ -67,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(
             f"# {peer.name}, OCPP {args.ocpp}: raw per-scenario verdicts"
             f"{' (one bench run per scenario)' if args.isolate else ' (one bench run)'}\n\n"
+            f"Bench: {_bench_version(bench_root)}\n\n"
             f"{summary_line(run)}\n\n{table}\n" + (f"\nRun error: {run.error}\n" if run.error else ""))
     return run.returncode if run.returncode is not None else 2
 
