@@ -37,6 +37,21 @@ def known_dut_keys(bench_root: Path = ROOT) -> set[str]:
     return set(out.split())
 
 
+# Tags the library uses that a real charger may ask the CSMS about although the default config
+# does not list them: a charger may Authorize the idTag of a ReserveNow before accepting it.
+EXTRA_ID_TAGS = {"TAG-RESERVED-OWNER": "Accepted"}
+
+
+def scenario_id_tags(bench_root: Path = ROOT) -> dict[str, str]:
+    """The CSMS's id tags: those of the bench's default lab_config.yaml, plus EXTRA_ID_TAGS."""
+    tags = {"TAG-ACCEPTED": "Accepted", "TAG-BLOCKED": "Blocked", "TAG-EXPIRED": "Expired", "TAG-INVALID": "Invalid"}
+    default = bench_root / "lab_config.yaml"
+    if default.exists():
+        tags.update(((yaml.safe_load(default.read_text()) or {}).get("bench", {}).get("csms", {}) or {})
+                    .get("id_tags") or {})
+    return {**EXTRA_ID_TAGS, **tags}
+
+
 def protocol_only_config(path: Path, port: int, charge_point_id: str, ocpp_version: str,
                          heartbeat_interval_s: int = 60, dut: dict | None = None,
                          bench_root: Path = ROOT) -> Path:
@@ -45,13 +60,13 @@ def protocol_only_config(path: Path, port: int, charge_point_id: str, ocpp_versi
     `dut`: the vendor's declarations (reboot time, features), each kept only where the bench's
     config knows the key."""
     known = known_dut_keys(bench_root)
+    id_tags = scenario_id_tags(bench_root)
     declared = {k: v for k, v in (dut or {}).items() if k in known}
     config = {
         "bench": {
             "name": "interop",
             "csms": {"host": HOST, "port": port, "heartbeat_interval_s": heartbeat_interval_s,
-                     "id_tags": {"TAG-ACCEPTED": "Accepted", "TAG-BLOCKED": "Blocked",
-                                 "TAG-EXPIRED": "Expired", "TAG-INVALID": "Invalid"}},
+                     "id_tags": id_tags},
         },
         "positions": [{
             "name": "pos1",
