@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean interop
+.PHONY: run test venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+clean:
+	rm -rf $(VENV) results/*/
+
 # The whole scenario library against an independent charge point (tests/interop/), e.g.
 # make interop PEER=ocpp-virtual-charge-point OCPP=2.0.1 ARGS=--isolate
+.PHONY: interop
 PEER ?= ocpp-virtual-charge-point
 OCPP ?= 1.6
 interop: $(STAMP)
 	$(BIN)/python tests/interop/run_peer.py --peer $(PEER) --ocpp $(OCPP) $(ARGS)
-
-clean:
-	rm -rf $(VENV) results/*/
