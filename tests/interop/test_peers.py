@@ -6,7 +6,7 @@ the DUT. What a peer does not implement may end SKIPPED (not supported, not appl
 FAIL (it broke a rule), but never ERROR: an ERROR is the bench's fault. Every verdict other
 than PASS must say why.
 
-Marked `interop`: `pytest -m interop` runs only these, `-m "not interop"` leaves them out.
+Marked `interop` and opt-in (conftest.py): `pytest -m interop` or EVBENCH_INTEROP=1 runs them.
 Skipped with the reason when Node/npm or a peer's source is missing or its install fails.
 The whole library against one peer: tests/interop/run_peer.py.
 """
