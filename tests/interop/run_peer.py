@@ -29,7 +29,9 @@ from tests.interop.peers import PEERS, PeerUnavailable  # noqa: E402
 def _bench_version(root: Path) -> str:
     import subprocess
 
-    done = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    # the last commit that changed the bench or the library (not this harness or the docs)
+    done = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s", "--", "bench", "scenarios"],
+                          capture_output=True, text=True)
     return done.stdout.strip() or str(root)
 
 
