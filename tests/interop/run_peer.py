@@ -13,6 +13,7 @@ PASS, 1 any FAIL, 2 any ERROR), 3 when the peer cannot run here.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the bench (and its scenarios/) of another checkout, e.g. to compare branches")
     p.add_argument("--bench-arg", action="append", default=[], help="extra argument for bench run (repeatable)")
     args = p.parse_args(argv)
+    # stoppable by Ctrl-C and by SIGTERM alike (a background job ignores SIGINT): both stop
+    # bench run (it tears down) and the peer's whole process group
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     peer = PEERS[args.peer]
     if args.ocpp not in peer.versions:
