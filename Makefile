@@ -28,3 +28,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) results/*/
+
+# The whole scenario library against an independent charge point (tests/interop/), e.g.
+# make interop PEER=ocpp-virtual-charge-point OCPP=2.0.1 ARGS=--isolate
+.PHONY: interop
+PEER ?= ocpp-virtual-charge-point
+OCPP ?= 1.6
+interop: $(STAMP)
+	$(BIN)/python tests/interop/run_peer.py --peer $(PEER) --ocpp $(OCPP) $(ARGS)
