@@ -92,6 +92,9 @@ ACTION_FEATURE: dict[str, str] = {
     "UpdateFirmware": "FirmwareManagement", "GetDiagnostics": "FirmwareManagement",
     "set_display_message": "DisplayMessages", "get_display_messages": "DisplayMessages",
     "clear_display_message": "DisplayMessages",
+    # the same, by their 2.x OCPP action names (a CALLERROR names the action as sent)
+    "GetChargingProfiles": "SmartCharging", "SetDisplayMessage": "DisplayMessages",
+    "GetDisplayMessages": "DisplayMessages", "ClearDisplayMessage": "DisplayMessages",
 }
 # ClearCache is a Core message in 1.6 (section 5.4): the cache itself is optional, the answer is not.
 V16_CORE_ACTIONS: frozenset[str] = frozenset({"ClearCache"})

@@ -16,7 +16,7 @@ from bench.capabilities import FEATURES, NOT_SUPPORTED_CODES, Capabilities, feat
 from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
-from bench.csms.dut import DutCallError, DutError
+from bench.csms.dut import DutCallError, DutError, DutTimeout
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
@@ -118,12 +118,29 @@ async def _restore_settings(dut: Dut) -> None:
             log.warning("%s: could not restore variables: %s", dut.cp_id, exc)
 
 
-async def _logged(what: str, call) -> None:
-    """A clean-up command the DUT may refuse: its refusal is logged, never fatal."""
+async def _logged(pos: PositionRuntime, what: str, call) -> None:
+    """A clean-up command the DUT may refuse: its refusal is logged, never fatal. A NotSupported
+    answer also tells what the DUT lacks, so later scenarios needing it are skipped up front."""
     try:
         await call
+    except DutCallError as exc:
+        log.warning("position reset: %s: %s", what, exc)
+        if exc.code in NOT_SUPPORTED_CODES:
+            _unsupported_call(pos, exc)
     except DutError as exc:
         log.warning("position reset: %s: %s", what, exc)
+
+
+async def _await_accepted(pos: PositionRuntime) -> None:
+    """After a boot answered Pending or Rejected the DUT retries after the interval; no CALL goes
+    to a station that is not accepted (1.6 section 4.2: Rejected means no requests; 2.0.1 B03.FR.04)."""
+    boots = [e for e in pos.dut.events if e.kind == "boot"]
+    if not boots or boots[-1].data.get("status", "Accepted") == "Accepted":
+        return
+    last = boots[-1]
+    wait_s = float(last.data.get("interval") or 0) + pos.capabilities.reboot_time_s
+    await pos.dut.wait_for("boot", lambda e: e.data.get("status", "Accepted") == "Accepted", timeout_s=wait_s,
+                           since_index=pos.dut.events.index(last) + 1)
 
 
 async def reset_position(pos: PositionRuntime) -> None:
@@ -136,6 +153,7 @@ async def reset_position(pos: PositionRuntime) -> None:
         server.back_online(pos.dut.cp_id)
     pos.dut.set_boot_answer("Accepted", times=0)
     await wait_for_dut(pos)
+    await _await_accepted(pos)
     tx = pos.dut.active_transaction(1)
     if tx is not None:
         mark = pos.dut.mark()
@@ -152,14 +170,14 @@ async def reset_position(pos: PositionRuntime) -> None:
         await pos.clock.sleep(UNPLUGGED_DWELL_S)
     await wait_for_dut(pos)
     for reservation_id in sorted(pos.dut.open_reservations):
-        await _logged(f"CancelReservation {reservation_id}", pos.dut.cancel_reservation(reservation_id))
+        await _logged(pos, f"CancelReservation {reservation_id}", pos.dut.cancel_reservation(reservation_id))
     await _settle_firmware(pos)
     await wait_for_dut(pos)
     await _restore_settings(pos.dut)
     if pos.capabilities.supports("SmartCharging"):
-        await _logged("ClearChargingProfile", pos.dut.clear_charging_profile())
+        await _logged(pos, "ClearChargingProfile", pos.dut.clear_charging_profile())
     if any(pos.dut.status(c) == "Unavailable" for c in range(0, pos.config.dut.connectors + 1)):
-        await _logged("ChangeAvailability Operative", pos.dut.change_availability(0, "Operative"))
+        await _logged(pos, "ChangeAvailability Operative", pos.dut.change_availability(0, "Operative"))
     pos.dut.journal_clear()
 
 
@@ -204,6 +222,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
     step_failure: str | None = None
     skipped: Skip | None = None
+    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
     try:
         for i, step in enumerate(scenario.steps):
             srec = StepRecord(i, step.name, step.args.model_dump(exclude_defaults=True), clock.monotonic(),
@@ -218,8 +237,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             try:
                 await STEPS[step.name].run(ctx, step.args)
             except StepFailed as exc:
-                srec.ok, srec.message = False, cite(step.name, str(exc),
-                                                    pos.dut.ocpp_version or pos.config.dut.ocpp_version)
+                srec.ok, srec.message = False, cite(step.name, str(exc), version)
                 step_failure = f"step {i + 1} {step.name}: {srec.message}"
                 break
             except NotApplicable as exc:
@@ -229,6 +247,14 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             except NotSupportedByDut as exc:
                 srec.ok, srec.message = False, f"not supported by the DUT: {exc}"
                 skipped = Skip("not_supported", f"step {i + 1} {step.name}: not supported by the DUT: {exc}")
+                break
+            except DutTimeout as exc:
+                # a request the DUT never answered (or the messages its answer promised never came)
+                # on the bench's own link: the charger's fault. OCPP-J 4.1.1 leaves the timeout to
+                # the implementation; the bench's is DEFAULT_TIMEOUT_S unless the step says
+                srec.ok, srec.message = False, cite(step.name, f"{exc} (OCPP-J section 4.1.1: a CALL is "
+                                                    "answered by a CALLRESULT or CALLERROR)", version)
+                step_failure = f"step {i + 1} {step.name}: {srec.message}"
                 break
             except DutCallError as exc:
                 if exc.code not in NOT_SUPPORTED_CODES:
