@@ -47,6 +47,10 @@ class Lab:
     ev_max_a: float = 16.0
     cut_from_s: float | None = None  # the charger opens its contactor for 5 s from here
     seed: int = 7
+    jitter_pct: float = 0.3            # PWM duty jitter, +- points
+    noise_pct: float = 1.0             # meter noise, 3-sigma % of reading
+    underdraw_a: tuple[float, float] = (0.3, 0.8)  # the EV draws this much less than offered
+    mains_v: tuple[float, float] = (225.0, 235.0)
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -54,7 +58,7 @@ class Lab:
         change_at = CHANGE + self.reaction_s
         limit_now = np.where(T < change_at, 16.0, 10.0)
         duty = np.vectorize(current_to_duty_pct)(limit_now) + self.pwm_offset_pct
-        self.duty = duty + rng.uniform(-0.3, 0.3, n)  # PWM generator jitter
+        self.duty = duty + rng.uniform(-self.jitter_pct, self.jitter_pct, n)  # PWM generator jitter
         offer = np.where(duty <= 85.0, duty * 0.6, (duty - 64.0) * 2.5)
         # the EV follows within its 1 s reaction and draws 0.3..0.8 A less, slowly varying
         lag = int(1.0 * RATE_HZ)
@@ -63,14 +67,17 @@ class Lab:
         self.volts = np.empty((3, n))
         for p in range(3):
             phase = rng.uniform(0, 2 * math.pi)
-            under = 0.55 + 0.25 * np.sin(2 * math.pi * T / rng.uniform(20, 120) + phase)
+            lo, hi = self.underdraw_a
+            under = (lo + hi) / 2 + (hi - lo) / 2 * np.sin(2 * math.pi * T / rng.uniform(20, 120) + phase)
             self.true_a[p] = request - under
-            self.volts[p] = 230.0 + 5.0 * np.sin(2 * math.pi * T / rng.uniform(60, 600) + phase)
+            v_lo, v_hi = self.mains_v
+            self.volts[p] = (v_lo + v_hi) / 2 + (v_hi - v_lo) / 2 * np.sin(2 * math.pi * T / rng.uniform(60, 600)
+                                                                            + phase)
         if self.cut_from_s is not None:
             self.true_a[:, (T >= self.cut_from_s) & (T < self.cut_from_s + 5.0)] = 0.0
         power = (self.true_a * self.volts).sum(axis=0)
         self.energy_wh = 5000.0 + np.concatenate([[0.0], np.cumsum(power[1:] * np.diff(T))]) / 3600.0
-        noise = np.clip(rng.normal(0, 1 / 3, (3, n)), -1, 1) / 100.0  # +-1 %, 3 sigma
+        noise = self.noise_pct * np.clip(rng.normal(0, 1 / 3, (3, n)), -1, 1) / 100.0  # 3 sigma
         self.ref_a = self.true_a * (1 + noise)
         self._rng = rng
 
@@ -137,6 +144,38 @@ def test_a_compliant_charger_with_real_signals_passes(cfg, seed):
         assert rec.verdict == Verdict.PASS, (check.__name__, rec.message)
         assert rec.samples > 0 and rec.coverage >= rec.min_coverage > 0.5
         assert all(m.rule for m in rec.measurements)
+
+
+# Each realism knob at the edge of what a compliant charger, car and mains may do (the shipped
+# virtual_lab.realism ranges; PWM jitter at the IEC 61851-1 duty accuracy): the correct charger
+# PASSes every check, and the faults just beyond a rule still FAIL with the knob at its edge.
+EDGES = {
+    "reaction_at_the_allowed_time": {"reaction_s": 3.0},
+    "pwm_jitter_at_iec_accuracy": {"jitter_pct": 0.5},
+    "meter_noise_1_pct": {"noise_pct": 1.0},
+    "ev_underdraw_0.8_a": {"underdraw_a": (0.8, 0.8)},
+    "mains_225_v": {"mains_v": (225.0, 225.0)},
+    "mains_235_v": {"mains_v": (235.0, 235.0)},
+}
+BEYOND = {  # fault -> (Lab change, the check that must FAIL)
+    "reaction_2_s_late": ({"reaction_s": 5.0}, current_follows_limit),
+    "pwm_1.5_points_high": ({"pwm_offset_pct": 1.5}, pwm_matches_limit),
+    "meter_2.5_pct_high": ({"meter_gain": 1.025}, transaction_meter_values_match_reference),
+}
+
+
+@pytest.mark.parametrize("edge", sorted(EDGES))
+def test_each_realism_knob_at_its_edge_passes_and_faults_beyond_still_fail(cfg, edge):
+    lab = Lab(**EDGES[edge])
+    tx = lab.transaction()
+    for check in (current_follows_limit, pwm_matches_limit, meter_values_match_reference,
+                  transaction_meter_values_match_reference):
+        rec = check(_inputs(cfg, lab, [tx]))
+        assert rec.verdict == Verdict.PASS, (edge, check.__name__, rec.message)
+    for fault, (change, check) in BEYOND.items():
+        faulty = Lab(**{**EDGES[edge], **change})
+        rec = check(_inputs(cfg, faulty, [faulty.transaction()]))
+        assert rec.verdict == Verdict.FAIL, (edge, fault, rec.message)
 
 
 def test_an_ev_drawing_less_than_its_maximum_is_not_the_chargers_shortfall(cfg):
