@@ -99,6 +99,8 @@ class FileServer:
         """PUT/POST/STOR of any file under `directory` is stored and answered `status` (FTP:
         226); a 4xx/5xx status refuses it (FTP: 550), nothing is stored. Returns the directory URL."""
         self._upload_dirs[directory.rstrip("/") + "/"] = status
+        if self._ftp is not None:
+            self._ftp.make_dir(directory)
         return self.url(directory)
 
     def fail(self, path: str, status: int = 404) -> str:

@@ -101,7 +101,8 @@ class FtpSide:
     def start(self) -> None:
         self._root = tempfile.TemporaryDirectory(prefix="evbench-ftp-")
         authorizer = DummyAuthorizer()
-        authorizer.add_user(FTP_USER, FTP_PASSWORD, self._root.name, perm="elrw")
+        # e l r w: cd, list, retrieve, store; m: make a directory (clients MKD the upload path if CWD fails)
+        authorizer.add_user(FTP_USER, FTP_PASSWORD, self._root.name, perm="elrwm")
         handler = type("BenchFtpHandler", (_Control,), {
             "files": self._files, "authorizer": authorizer, "dtp_handler": _Data,
             "banner": "evbench file server ready.", "permit_foreign_addresses": False})
@@ -141,6 +142,11 @@ class FtpSide:
         tmp = target.with_name(target.name + ".part")
         tmp.write_bytes(content)
         os.replace(tmp, target)
+
+    def make_dir(self, path: str) -> None:
+        """An upload directory exists, as on a real server: clients CWD into it before STOR."""
+        if self._root is not None:
+            self._real(path).mkdir(parents=True, exist_ok=True)
 
     def remove(self, path: str) -> None:
         if self._root is not None:

@@ -139,6 +139,25 @@ async def test_ftp_stor_is_stored_under_an_accepting_directory(ftp_files):
     assert (request.method, request.status, request.body_bytes) == ("STOR", 226, 9000)
 
 
+def _cwd_then_store(port: int, directory: str, name: str, data: bytes) -> None:
+    """What many charger FTP clients do: log in, CWD into the upload directory, STOR a bare name."""
+    import ftplib
+    import io
+
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", port, timeout=5)
+        ftp.login("evbench", "evbench")
+        ftp.cwd(directory)
+        ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+
+
+async def test_ftp_upload_directory_exists_for_clients_that_cwd_into_it(ftp_files):
+    ftp_files.accept_uploads("/upload")
+    await asyncio.to_thread(_cwd_then_store, ftp_files.ftp_port, "upload", "diag.log", b"x" * 100)
+    [stored] = ftp_files.uploads_under("/upload")
+    assert (stored.path, stored.data) == ("/upload/diag.log", b"x" * 100)
+
+
 async def test_ftp_refused_upload_is_550_and_not_stored(ftp_files):
     base = ftp_files.accept_uploads("/upload", status=500)
     with pytest.raises(TransferError, match="550"):
