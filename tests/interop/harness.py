@@ -131,6 +131,9 @@ def bench_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.cli", *args]
 
 
+MAX_PEER_RESTARTS = 20  # a peer that keeps dying is left dead: the bench then reports the DUT lost
+
+
 def run_against_peer(peer: Peer, ocpp_version: str, scenarios: list[Path], out_dir: Path, *,
                      timeout_s: float = 3600.0, charge_point_id: str | None = None,
                      extra_args: tuple[str, ...] = (), log=lambda msg: None, bench_root: Path = ROOT) -> PeerRun:
@@ -156,7 +159,14 @@ def run_against_peer(peer: Peer, ocpp_version: str, scenarios: list[Path], out_d
                 raise RuntimeError(f"the CSMS never listened on {HOST}:{port} (see {bench_log})")
             log(f"CSMS up on {HOST}:{port}; starting {peer.name} {ocpp_version} as {cp_id}")
             running = RunningPeer(peer, LaunchContext(f"ws://{HOST}:{port}", cp_id, ocpp_version, workdir, out_dir))
-            bench.wait(timeout=timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while bench.poll() is None:  # a peer that dies is restarted, as a charger's watchdog would
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(args, timeout_s)
+                if not running.running and running.restarts < MAX_PEER_RESTARTS:
+                    log(f"the peer exited ({running.proc.returncode}); restarting it")
+                    running.restart()
+                time.sleep(0.5)
         except (subprocess.TimeoutExpired, RuntimeError, KeyboardInterrupt) as exc:
             log(f"stopping the bench: {exc!r}")
             _stop_group(bench, signal.SIGTERM, 30.0)

@@ -187,8 +187,23 @@ class RunningPeer:
         launch = peer.launch(ctx)
         self.log_path = ctx.run_dir / f"peer-{peer.name}-{ctx.ocpp_version}.log"
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(launch.argv, cwd=launch.cwd or ctx.workdir, env={**os.environ, **launch.env}, stdin=subprocess.DEVNULL,
+        self.restarts = 0
+        self._start(launch)
+
+    def _start(self, launch) -> None:
+        self.proc = subprocess.Popen(launch.argv, cwd=launch.cwd or self.ctx.workdir,
+                                     env={**os.environ, **launch.env}, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def restart(self) -> None:
+        """Start it again after it exited: what a charger's watchdog does when its software dies
+        (the crash itself is the DUT's; the bench then sees a new boot, as on real hardware)."""
+        self.stop()
+        self._log = open(self.log_path, "ab")
+        self._log.write(f"\n--- the peer exited ({self.proc.returncode}): restarted by the harness\n".encode())
+        self._log.flush()
+        self.restarts += 1
+        self._start(self.peer.launch(self.ctx))
 
     @property
     def running(self) -> bool:
