@@ -24,6 +24,9 @@ Feature = Literal["SmartCharging", "Reservation", "LocalAuthList", "AuthCache", 
 FEATURES: tuple[str, ...] = ("SmartCharging", "Reservation", "LocalAuthList", "AuthCache", "FirmwareManagement",
                              "RemoteTrigger", "DisplayMessages")
 FileScheme = Literal["ftp", "ftps", "http", "https"]
+# what the metering checks compare with the reference meter, asked of every DUT that can sample it
+BENCH_MEASURANDS: tuple[str, ...] = ("Energy.Active.Import.Register", "Current.Import", "Power.Active.Import",
+                                     "Voltage")
 
 # 1.6 SupportedFeatureProfiles values (section 9.1.33) -> the bench's names
 V16_PROFILES: dict[str, str] = {
@@ -56,6 +59,14 @@ class Capabilities:
     file_transfer: tuple[str, ...] = ("http", "ftp")  # schemes the DUT fetches/uploads with, preferred first
     reboot_time_s: float = 120.0
     notes: list[str] = field(default_factory=list)  # what discovery found worth telling (shown in the record)
+
+    def sampled_data(self) -> str:
+        """MeterValuesSampledData for the bench (1.6 key; 2.x SampledDataCtrlr.TxUpdatedMeasurands):
+        the measurands the checks use that the DUT declares it can sample (all when not declared).
+        Energy.Active.Import.Register is the default measurand (1.6 section 7.31, 2.0.1 J02), always kept."""
+        wanted = [m for m in BENCH_MEASURANDS
+                  if self.measurands is None or m in self.measurands or m == "Energy.Active.Import.Register"]
+        return ",".join(wanted)
 
     def supports(self, feature: str) -> bool:
         return self.supported.get(feature, True)

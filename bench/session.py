@@ -31,7 +31,6 @@ from instruments.roles import AcLoad, EvEmulator, Instrument, InstrumentError, P
 
 log = logging.getLogger(__name__)
 BOOT_AFTER_CONNECT_S = 10.0  # a charger boots right after connecting; past this it is taken as already running
-METER_SAMPLED_DATA = "Energy.Active.Import.Register,Current.Import,Power.Active.Import,Voltage"
 # What the run tells a live view (bench/live.py), as on_event(kind, **data):
 #   run_started(suite, run_dir, scenarios, positions)   position_ready(position, trace)
 #   scenario_started(position, name, index, total)      scenario_finished(position, name, verdict, duration_s, message)
@@ -260,7 +259,7 @@ async def _wait_for_dut(rt: PositionRuntime, opts: RunOptions, record: RunRecord
         opts.on_progress(f"[{rt.config.name}] {note}")
     # the same meaning on every OCPP version (1.6 configuration keys, 2.x SampledDataCtrlr variables)
     try:
-        statuses = await rt.dut.configure_metering(dut_cfg.meter_sample_interval_s, METER_SAMPLED_DATA)
+        statuses = await rt.dut.configure_metering(dut_cfg.meter_sample_interval_s, rt.capabilities.sampled_data())
     except DutError as exc:
         log.warning("%s: metering not configured: %s", dut_cfg.charge_point_id, exc)
         statuses = {}

@@ -154,10 +154,8 @@ async def set_metering(ctx: StepContext, args: SetMeteringArgs) -> None:
 
 async def restore_metering(ctx: StepContext, args: NoArgs) -> None:
     """The session's meter settings again (sample interval of the position, no clock-aligned data)."""
-    from bench.session import METER_SAMPLED_DATA  # the session's choice; imported late (session imports steps)
-
     await set_metering(ctx, SetMeteringArgs(sample_interval_s=int(ctx.position.dut.meter_sample_interval_s),
-                                            measurands=METER_SAMPLED_DATA, aligned_interval_s=0))
+                                            measurands=ctx.capabilities.sampled_data(), aligned_interval_s=0))
 
 
 async def expect_sampled_meter_values(ctx: StepContext, args: SampledValuesArgs) -> None:

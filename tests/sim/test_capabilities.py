@@ -132,3 +132,9 @@ async def test_boot_is_answered_before_the_boot_event(lab, version):
     answers = [e for e in lab.log.entries if e.direction == "csms->dut" and e.message_type == 3
                and e.action == "BootNotification"]
     assert answers and answers[0].t_mono_s <= boot.t_mono_s  # the bench's first CALL can follow the event
+
+
+def test_metering_asks_only_for_measurands_the_dut_declares():
+    assert Capabilities().sampled_data() == "Energy.Active.Import.Register,Current.Import,Power.Active.Import,Voltage"
+    caps = Capabilities(measurands=frozenset({"Current.Import"}))
+    assert caps.sampled_data() == "Energy.Active.Import.Register,Current.Import"  # the register is always asked
