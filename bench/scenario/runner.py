@@ -47,6 +47,7 @@ class PositionRuntime:
     sampler: Sampler
     tag_presenter: TagPresenter | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
+    settled_boot_index: int = -1  # the last boot event the position reset has dealt with
 
     @property
     def protocol_only(self) -> bool:
@@ -132,15 +133,22 @@ async def _logged(pos: PositionRuntime, what: str, call) -> None:
 
 
 async def _await_accepted(pos: PositionRuntime) -> None:
-    """After a boot answered Pending or Rejected the DUT retries after the interval; no CALL goes
-    to a station that is not accepted (1.6 section 4.2: Rejected means no requests; 2.0.1 B03.FR.04)."""
-    boots = [e for e in pos.dut.events if e.kind == "boot"]
-    if not boots or boots[-1].data.get("status", "Accepted") == "Accepted":
+    """After a boot answered Rejected the DUT retries after the interval, and no CALL may go to it
+    until then (1.6 section 4.2: a rejected Charge Point takes no requests; 2.0.1 B03.FR.04). While
+    Pending the CSMS may send requests (1.6 section 4.2, B02), so nothing is awaited then. A DUT
+    that never retries is awaited once (interval + its reboot time), then the run goes on."""
+    boots = [i for i, e in enumerate(pos.dut.events) if e.kind == "boot"]
+    if not boots or boots[-1] <= pos.settled_boot_index:
         return
-    last = boots[-1]
+    last = pos.dut.events[boots[-1]]
+    pos.settled_boot_index = boots[-1]
+    if last.data.get("status", "Accepted") != "Rejected":
+        return
     wait_s = float(last.data.get("interval") or 0) + pos.capabilities.reboot_time_s
-    await pos.dut.wait_for("boot", lambda e: e.data.get("status", "Accepted") == "Accepted", timeout_s=wait_s,
-                           since_index=pos.dut.events.index(last) + 1)
+    try:
+        await pos.dut.wait_for("boot", timeout_s=wait_s, since_index=boots[-1] + 1)
+    except DutError as exc:
+        log.warning("%s: rejected and no new BootNotification: %s", pos.dut.cp_id, exc)
 
 
 async def reset_position(pos: PositionRuntime) -> None:
