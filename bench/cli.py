@@ -160,9 +160,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = with_ocpp_version(load_config(args.config), args.ocpp)  # bad input stops here, before any instrument
     config = without_instruments(config, args.protocol_only)
+    config = with_speed(config, args.speed)
     scenarios = _load_selected(args)
     _check_fault(args.fault, config)
-    config = with_speed(config, args.speed)
     clock = clock_for(config.virtual_lab.speed)
     # a rich panel on a terminal, plain lines in CI logs and pipes
     view = LiveView(console, clock, tolerance_abs_a=config.tolerances.current_abs_a,
