@@ -204,12 +204,6 @@ def why_skipped(pos: PositionRuntime, scenario: Scenario) -> Skip | None:
     return None
 
 
-def not_applicable(pos: PositionRuntime, scenario: Scenario) -> str | None:
-    """Why the scenario does not run on this position, if it does not (see `why_skipped`)."""
-    skip = why_skipped(pos, scenario)
-    return skip.reason if skip else None
-
-
 async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,
                        on_event: Callable[..., None] | None = None) -> ScenarioRecord:
     clock = pos.clock
