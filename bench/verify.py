@@ -691,7 +691,9 @@ def _state_entries(states: np.ndarray, t: np.ndarray, targets: set[str]) -> list
 def energy_stops_within(inp: CheckInputs) -> CheckRecord:
     """Each time the CP line goes from charging (C/D) to one of `states` (default E, F: an EV-side
     fault), the current on every phase falls to zero within `within_s` (IEC 61851-1: 100 ms) plus
-    one sampling period (the trace cannot see finer), and stays there while the state lasts."""
+    the bench's own uncertainty, and stays there while the state lasts. That uncertainty is two
+    sampling periods: the trace sees no finer than one, and the CP state and the meter current of
+    one sample row come from two instruments read at slightly different moments (up to another)."""
     name = "energy_stops_within"
     targets = set(inp.params.get("states", ["E", "F"]))
     within = inp.params.get("within_s", IEC61851_DISCONNECT_S)
@@ -700,7 +702,7 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
         return _skipped(name, "needs the power meter's current and the EV emulator's CP state")
     t = inp.trace["t_mono_s"]
     period = float(np.median(np.diff(t))) if t.size > 1 else 0.0
-    margin = inp.params.get("margin_s", period)
+    margin = inp.params.get("margin_s", 2 * period)
     params = {"states": sorted(targets), "within_s": within, "margin_s": margin, "threshold_a": zero_a}
     entries = _state_entries(inp.trace["ev_cp_state"], t, targets)
     if not entries:
@@ -716,11 +718,11 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
                              RULE_DISCONNECT))
             continue
         k = a + int(zero[0])
-        # the trace sees the stop no finer than one sampling period: the limit carries it
+        # the limit carries the bench's uncertainty (margin): a stop within it is not resolved
         ms.append(judge(f"stop{n}_delay_s", float(t[k] - t[a]), "s", None, within + margin, t_mono_s=float(t[a]),
                         note=f"state {state} seen at {t[a]:.2f} s, current <= {zero_a:g} A at {t[k]:.2f} s",
                         rule=RULE_DISCONNECT, samples=int(b - a + 1), coverage=_share(b - a + 1, period, inp),
-                        uncertainty=period))
+                        uncertainty=margin))
         after = current[k:b + 1]
         ms.append(judge(f"stop{n}_current_after_a", float(np.nanmax(after)), "A", None, zero_a, t_mono_s=float(t[k]),
                         note=f"largest phase current while in state {state} once stopped", rule=RULE_DISCONNECT,
