@@ -132,7 +132,10 @@ class Sampler:
         self.lost: str | None = None
         self._task: asyncio.Task | None = None
         self._t0 = 0.0
-        self._t_first = self._t_last = 0.0
+        self._base_period_s = self.period_s
+        self._rate_changed = asyncio.Event()
+        self._base_span_s = 0.0  # time between samples taken at the configured rate (for achieved_hz)
+        self._base_gaps = 0
 
     def start(self) -> None:
         self._t0 = self.clock.monotonic()
@@ -146,9 +149,18 @@ class Sampler:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        if self.stats.samples > 1 and self._t_last > self._t_first:
-            self.stats.achieved_hz = round((self.stats.samples - 1) / (self._t_last - self._t_first), 2)
+        if self._base_gaps and self._base_span_s > 0:
+            self.stats.achieved_hz = round(self._base_gaps / self._base_span_s, 2)
         self.trace.flush()
+
+    def set_rate(self, rate_hz: float | None) -> None:
+        """Sample at `rate_hz` from now on (a scenario's own rate, e.g. a 24-hour one that needs no
+        10 Hz trace); None returns to the configured rate. The achieved rate is stated for the
+        configured rate only."""
+        period = self._base_period_s if rate_hz is None else 1.0 / rate_hz
+        if period != self.period_s:
+            self.period_s = period
+            self._rate_changed.set()  # wake a sampler sleeping on the old period
 
     async def record_final_sample(self) -> None:
         """One more row after teardown put the instruments in the safe state, so the trace
@@ -195,31 +207,55 @@ class Sampler:
     async def _run(self) -> None:
         tick = 0
         consecutive: dict[str, int] = {}
+        t_previous: float | None = None
         while True:
             row, failures = await self._read_all()
             self.trace.append(row)
             self.stats.samples += 1
-            self._t_last = float(cast(float, row["t_mono_s"]))
-            if self.stats.samples == 1:
-                self._t_first = self._t_last
-            for name in list(consecutive):
-                if name not in failures:
-                    del consecutive[name]
-            for name, exc in failures.items():
-                self.stats.errors += 1
-                self.stats.last_error = str(exc)
-                consecutive[name] = consecutive.get(name, 0) + 1
-                if consecutive[name] >= self.max_consecutive_errors:
-                    self.lost = f"{name} lost after {consecutive[name]} failed reads: {exc}"
-                    self.trace.flush()
-                    return
+            t = float(cast(float, row["t_mono_s"]))
+            if t_previous is not None and self.period_s == self._base_period_s:
+                self._base_span_s += t - t_previous
+                self._base_gaps += 1
+            t_previous = t
+            if self._count_failures(failures, consecutive):
+                return
             tick += 1
             next_t = self._t0 + tick * self.period_s
             now = self.clock.monotonic()
             if next_t < now:  # overrun: skip missed ticks rather than bunching samples
                 tick = int((now - self._t0) / self.period_s) + 1
                 next_t = self._t0 + tick * self.period_s
-            await self.clock.sleep(next_t - now)
+            if await self._rate_change_within(next_t - now):
+                self._t0, tick, t_previous = self.clock.monotonic(), 0, None
+
+    def _count_failures(self, failures: dict[str, BaseException], consecutive: dict[str, int]) -> bool:
+        """Count failed reads; True when an instrument is lost (`lost` says which and why)."""
+        for name in list(consecutive):
+            if name not in failures:
+                del consecutive[name]
+        for name, exc in failures.items():
+            self.stats.errors += 1
+            self.stats.last_error = str(exc)
+            consecutive[name] = consecutive.get(name, 0) + 1
+            if consecutive[name] >= self.max_consecutive_errors:
+                self.lost = f"{name} lost after {consecutive[name]} failed reads: {exc}"
+                self.trace.flush()
+                return True
+        return False
+
+    async def _rate_change_within(self, seconds: float) -> bool:
+        """Sleep `seconds` of clock time; True (early) if the rate changed meanwhile."""
+        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
+        changed = asyncio.ensure_future(self._rate_changed.wait())
+        try:
+            await asyncio.wait([sleep, changed], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleep, changed):
+                task.cancel()
+        if self._rate_changed.is_set():
+            self._rate_changed.clear()
+            return True
+        return False
 
 
 def _at(values: list[float | None], i: int) -> float | None:

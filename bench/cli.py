@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.clock import RealClock, clock_for
+from bench.clock import MAX, RealClock, Speed, clock_for, speed_label
 from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
 from bench.record import RunRecord, Verdict, exit_code, skip_label
 
@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     _selection_args(run)
     run.add_argument("--protocol-only", action="store_true",
                      help="ignore the configured instruments: test the OCPP behaviour only (physical checks SKIPPED)")
-    run.add_argument("--speed", type=float, metavar="X",
-                     help="run the virtual lab X times faster than real time (default: virtual_lab.speed, 1)")
+    run.add_argument("--speed", type=_speed, metavar="X",
+                     help="run the virtual lab X times faster than real time, or 'max': as fast as the machine "
+                          "allows, time jumping ahead while the whole lab waits (default: virtual_lab.speed, 1)")
     run.add_argument("--dut-wait", type=float, metavar="SECONDS", dest="dut_wait_s",
                      help="how long to wait for the DUT to connect (default: dut.reboot_time_s, 120 s)")
     run.add_argument("--no-report", action="store_true", help="skip PDF/plots/JUnit (record and traces only)")
@@ -93,13 +94,17 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
                    help="only scenarios with any of these tags or blocks (e.g. smart_charging,metering)")
     p.add_argument("-k", action="append", dest="keywords", metavar="TEXT",
                    help="only scenarios whose name contains TEXT (repeatable: any of them)")
+    p.add_argument("--long", action="store_true", dest="include_long",
+                   help="include the scenarios that run for hours (long: true; e.g. the 24-hour and soak "
+                        "ones), which otherwise run only when their file is named")
 
 
 def _load_selected(args: argparse.Namespace):
     from bench.scenario.model import load_suite, select, split_csv
 
     scenarios = load_suite(args.scenarios or [DEFAULT_SCENARIOS])
-    return select(scenarios, split_csv(args.tags), split_csv(args.keywords))
+    return select(scenarios, split_csv(args.tags), split_csv(args.keywords), named=args.scenarios,
+                  include_long=args.include_long)
 
 
 # ---- run ----------------------------------------------------------------------
@@ -121,14 +126,24 @@ def with_ocpp_version(config: LabConfig, version: str | None) -> LabConfig:
     return config.model_copy(update={"positions": positions})
 
 
-def with_speed(config: LabConfig, speed: float | None) -> LabConfig:
+def _speed(text: str) -> Speed:
+    """`--speed`: 'max' or a number (checked against the bounds in with_speed)."""
+    if text == MAX:
+        return MAX
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number nor {MAX!r}: {text!r}") from None
+
+
+def with_speed(config: LabConfig, speed: Speed | None) -> LabConfig:
     """The config with the virtual lab at `speed` (None: as configured); refused on a real bench."""
     if speed is None:
         return config
-    if speed <= 0 or speed > 100:
-        raise ConfigError(f"--speed: must be above 0 and at most 100, not {speed:g}")
+    if speed != MAX and (speed <= 0 or speed > 100):
+        raise ConfigError(f"--speed: must be above 0 and at most 100 (or {MAX!r}), not {speed:g}")
     if speed != 1 and not config.virtual_lab.enabled:
-        raise ConfigError(f"--speed {speed:g}: only the virtual lab runs faster than real time; this config "
+        raise ConfigError(f"--speed {speed_label(speed)}: only the virtual lab runs faster than real time; this config "
                           "drives a real bench (virtual_lab.enabled: false), which runs at speed 1")
     return config.model_copy(update={"virtual_lab": config.virtual_lab.model_copy(update={"speed": speed})})
 
@@ -177,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         with view:  # the panel goes away on every exit path, Ctrl-C included
-            record = _run_stoppable(run_bench(config, opts, clock, run_dir))
+            record = _run_stoppable(run_bench(config, opts, clock, run_dir), clock)
     except KeyboardInterrupt:
         interrupted = True
         err_console.print("[bold yellow]interrupted: instruments were put in the safe state; writing what ran[/]")
@@ -190,8 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 2 if interrupted else exit_code(record.verdict)
 
 
-def _run_stoppable(coro):
-    """asyncio.run, stoppable by Ctrl-C and by SIGTERM (a CI job being cancelled) alike:
+def _run_stoppable(coro, clock: RealClock):
+    """asyncio.run on the clock's loop, stoppable by Ctrl-C and by SIGTERM (a CI job being cancelled) alike:
     both cancel the run, so teardown puts the bench in the safe state. SIGINT is reset to
     Python's handler in case the bench was started with it ignored (background jobs)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -207,7 +222,8 @@ def _run_stoppable(coro):
             loop.remove_signal_handler(signal.SIGTERM)
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=clock.new_loop) as runner:
+            return runner.run(main())
     except asyncio.CancelledError:  # SIGTERM
         raise KeyboardInterrupt from None
 
@@ -315,7 +331,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             await lab.stop()
 
     try:
-        _run_stoppable(serve())
+        _run_stoppable(serve(), RealClock())
     except KeyboardInterrupt:
         pass
     return 0
@@ -346,7 +362,7 @@ def cmd_csms(args: argparse.Namespace) -> int:
             message_log.close()
 
     try:
-        _run_stoppable(serve())
+        _run_stoppable(serve(), RealClock())
     except KeyboardInterrupt:
         pass
     return 0

@@ -238,6 +238,10 @@ class TolerancesConfig(_Strict):
     timestamp_resolution_s: PositiveFloat | None = Field(None, description=(
         "resolution of the DUT's OCPP timestamps, s; unset = inferred (all whole seconds -> 1 s): a value "
         "stamped t was taken somewhere in [t, t + resolution)"))
+    memory_growth_kib_per_h: float = Field(1024.0, gt=0, description=(
+        "how fast the charger's (virtual lab) and the bench's memory may grow over a soak, KiB/h (`memory_flat`, "
+        "fitted over the session marks after the first): a bench policy, not a figure of a standard; 1 MiB/h is "
+        "8 MiB over a night, small against a charger's RAM yet far above a flat process's noise"))
     min_coverage_pct: float = Field(80.0, ge=0, le=100, description=(
         "share of the judgeable time (outside settle windows, with a limit known) a trace check must compare, "
         "%; below it the bench lost data and the check is ERROR, never a quiet PASS"))
@@ -313,9 +317,10 @@ class VirtualLabConfig(_Strict):
     enabled: bool = False
     charger: ChargerSimSettings = Field(default_factory=ChargerSimSettings)
     realism: RealismConfig | Literal["ideal"] = Field(default_factory=RealismConfig)
-    # how many times faster than real time the virtual lab runs (`bench run --speed`); a real
-    # charger lives in real time, so any other speed needs enabled: true
-    speed: float = Field(1.0, gt=0, le=100)
+    # how many times faster than real time the virtual lab runs (`bench run --speed`), or "max":
+    # as fast as the machine allows, time jumping ahead while the whole lab waits. A real charger
+    # lives in real time, so any other speed needs enabled: true
+    speed: Annotated[float, Field(gt=0, le=100)] | Literal["max"] = 1.0
 
     @property
     def realism_on(self) -> RealismConfig | None:
@@ -325,7 +330,7 @@ class VirtualLabConfig(_Strict):
     @model_validator(mode="after")
     def _speed_needs_the_virtual_lab(self) -> "VirtualLabConfig":
         if self.speed != 1 and not self.enabled:
-            raise ValueError(f"speed {self.speed:g}: only the virtual lab runs faster than real time "
+            raise ValueError(f"speed {self.speed}: only the virtual lab runs faster than real time "
                              "(a real charger lives in real time); set speed: 1 or enabled: true")
         return self
 

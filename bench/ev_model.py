@@ -27,6 +27,12 @@ from instruments.roles import AcLoad, EvEmulator, InstrumentError
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
+# After a quiet spell (no change for QUIET_AFTER_S) the car's controller reads the PWM every
+# QUIET_POLL_S, and at POLL_S again from the first reading that moves. The reaction time then
+# counts from the reading before that one, so the car still follows within its reaction time
+# (IEC 61851-1 allows 5 s) while a 24-hour hold costs a tenth of the reads.
+QUIET_AFTER_S = 30.0
+QUIET_POLL_S = 0.5
 # IEC 61851-1 Annex A: the EVSE's PWM pulse width is accurate to +-5 us at 1 kHz, i.e. +-0.5 %
 # of duty (the generator parameters of the control pilot circuit table), and the EV must take
 # any duty within that accuracy as the same offer. The bench's `tolerances.pwm_duty_pct`
@@ -59,14 +65,17 @@ class EvModel:
         self._applied_a = 0.0
         self._task: asyncio.Task | None = None
         self._readings: deque[tuple[float, float]] = deque(maxlen=DUTY_MEDIAN_SAMPLES)  # (monotonic, duty %)
-        self._offer_medians: list[float] = []  # medians since the offer last changed: their mean is the offer
+        # the medians since the offer last changed, as a running sum and count: their mean is the offer
+        # (a running sum, so a day-long steady offer costs nothing per reading)
+        self._offer_sum, self._offer_n = 0.0, 0
         self._changed_at: float | None = None   # when the last real change (offer, state, behaviour) began
         self._pending = False                   # a change waits for the reaction time
+        self._moving_at = 0.0                   # the last reading outside the offer's band (or change)
 
     @property
     def offer_duty_pct(self) -> float | None:
         """The duty the car is acting on: the mean of the filtered readings since the offer last changed."""
-        return statistics.fmean(self._offer_medians) if self._offer_medians else None
+        return self._offer_sum / self._offer_n if self._offer_n else None
 
     async def set_state(self, state: str | CpState) -> None:
         self._mark_change()
@@ -133,7 +142,7 @@ class EvModel:
             while True:
                 reading = await self.ev.read()
                 await self.step(reading.pwm_duty_pct)
-                await self.clock.sleep(POLL_S)
+                await self.clock.sleep(self.poll_period_s())
         except InstrumentError as exc:
             self.failure = str(exc)
             log.error("EV model stopped: %s", exc)
@@ -144,8 +153,13 @@ class EvModel:
         await self._follow()
 
     def _mark_change(self) -> None:
-        self._changed_at = self.clock.monotonic()
+        self._changed_at = self._moving_at = self.clock.monotonic()
         self._pending = True
+
+    def poll_period_s(self) -> float:
+        """POLL_S, or QUIET_POLL_S after QUIET_AFTER_S without any change or moving reading."""
+        quiet = not self._pending and self.clock.monotonic() - self._moving_at >= QUIET_AFTER_S
+        return QUIET_POLL_S if quiet else POLL_S
 
     def observe_duty(self, duty_pct: float, now: float) -> None:
         """Filter one duty reading; a move beyond the duty accuracy is a real change of the offer."""
@@ -153,19 +167,32 @@ class EvModel:
         median = statistics.median(d for _, d in self._readings)
         offer = self.offer_duty_pct
         if offer is None:
-            self._offer_medians = [median]
-            self._changed_at, self._pending = now, True
+            self._offer_sum, self._offer_n = median, 1
+            self._changed_at, self._pending, self._moving_at = now, True, now
             return
+        if abs(duty_pct - offer) > self._same_offer_band_pct():
+            self._moving_at = now  # back to fast reads until the offer is clear
         if abs(median - offer) <= self._same_offer_band_pct():
-            self._offer_medians.append(median)  # the same offer: refine it (the mean converges to the nominal duty)
+            # the same offer: refine it (the mean converges to the nominal duty)
+            self._offer_sum, self._offer_n = self._offer_sum + median, self._offer_n + 1
             return
         # A real change. It began with the first reading that left the accuracy band (the median
         # lags a step by half its window); the reaction time counts from there, and a change that
         # arrives while another one waits keeps the earlier start (a car does not re-time a ramp).
-        began = next((t for t, d in self._readings if abs(d - offer) > self._same_offer_band_pct()), now)
-        self._offer_medians = [median]
+        began = self._change_began(offer, now)
+        self._offer_sum, self._offer_n = median, 1
         if not self._pending:
             self._changed_at, self._pending = began, True
+
+    def _change_began(self, offer: float, now: float) -> float:
+        """The first reading that left the band, or the reading before it when the gap between
+        them was a quiet-spell one (the change happened somewhere in that gap)."""
+        previous: float | None = None
+        for t, d in self._readings:
+            if abs(d - offer) > self._same_offer_band_pct():
+                return previous if previous is not None and t - previous > 1.5 * POLL_S else t
+            previous = t
+        return now
 
     def _same_offer_band_pct(self) -> float:
         """How far a reading may sit from the offer and still be the same offer: the duty accuracy,
@@ -173,7 +200,7 @@ class EvModel:
         accurate to the same 0.5 %; their mean to about 0.5 %/sqrt(n)). Right after a change two
         readings of one duty may differ by twice the accuracy; after a few seconds, by little more
         than the accuracy."""
-        return DUTY_ACCURACY_PCT * (1.0 + len(self._offer_medians) ** -0.5)
+        return DUTY_ACCURACY_PCT * (1.0 + max(self._offer_n, 1) ** -0.5)
 
     async def _follow(self) -> None:
         now = self.clock.monotonic()

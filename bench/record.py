@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
@@ -184,7 +184,7 @@ class RunRecord:
     # the run's clock: "real", or "virtual" when the virtual lab ran `speed` times faster than real
     # time; every time in this record is in the run's (virtual) seconds either way
     clock: str = "real"
-    speed: float = 1.0
+    speed: float | Literal["max"] = 1.0
     # the virtual lab's signal imperfections ("ideal", or the knobs of virtual_lab.realism); None
     # on a real bench
     realism: dict[str, Any] | str | None = None

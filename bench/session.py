@@ -8,6 +8,7 @@ written atomically) -> reports.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import contextlib
 import logging
 import re
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from bench.acquisition import PositionInstruments, Sampler, Trace
 from bench.clock import Clock, iso_utc
+from bench.memory import MemoryProbe
 from bench.config import LabConfig, PositionConfig, config_digest
 from bench.csms import CsmsServer, CsmsSettings, MessageLog
 from bench.csms.dut import DutError, DutNotConnected, DutTimeout
@@ -86,7 +88,7 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
     if config.virtual_lab.enabled:
         knobs = config.virtual_lab.realism_on
         record.realism = "ideal" if knobs is None else knobs.model_dump(mode="json")
-    record.clock = "real" if record.speed == 1 else "virtual"
+    record.clock = getattr(clock, "kind", "real")
     record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
                         for p in config.positions}
     record.write(run_dir)
@@ -218,8 +220,10 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
         opened.ev_models.append(ev)
         ev.start()
     presenter = lab.tag_presenter(pos.name) if lab is not None else None
+    # the simulated charger runs in this process: its package's allocations are the DUT's memory
+    memory = MemoryProbe(Path(inspect.getfile(type(lab))).parent if lab is not None else None)
     return PositionRuntime(pos, config.tolerances, clock, csms.dut(pos.dut.charge_point_id), ev, trace, sampler,
-                           presenter)
+                           presenter, memory=memory)
 
 
 class ExpectedFailure(Exception):

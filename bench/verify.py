@@ -27,6 +27,7 @@ import numpy as np
 from bench.clock import parse_iso
 from bench.config import PositionConfig, TolerancesConfig
 from bench.iec61851 import duty_to_current_a
+from bench.memory import MemoryMark
 from bench.record import CheckRecord, Measurement, Verdict, combine, failed, judge
 from bench.scenario.timeline import Expected, value_at
 
@@ -72,6 +73,7 @@ class CheckInputs:
     # the position's trace over the whole of the scenario's transactions (may reach past the
     # window): reference values for readings just outside the window come from here when given
     record_trace: dict[str, np.ndarray] | None = None
+    memory_marks: list[MemoryMark] = field(default_factory=list)  # the scenario's memory_mark steps
 
     @property
     def phases(self) -> list[int]:
@@ -808,6 +810,50 @@ def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     return _record(name, ms, params)
 
 
+# ---- memory_flat -----------------------------------------------------------------
+
+RULE_MEMORY = "bench policy: tolerances.memory_growth_kib_per_h (a soak's memory stays flat)"
+
+
+def memory_flat(inp: CheckInputs) -> CheckRecord:
+    """The charger's (virtual lab) and the bench's memory, marked at each session boundary, grow
+    no faster than the policy allows: the slope of a least-squares line through the marks after
+    the first (tracing starts there: the first interval is warm-up). The evidence log the bench
+    keeps on purpose is reported, not judged; a real charger's memory is not observable."""
+    name = "memory_flat"
+    marks = inp.memory_marks[1:]
+    if len(marks) < 2 or marks[-1].t_mono_s - marks[0].t_mono_s <= 0:
+        return _error(name, f"{len(inp.memory_marks)} memory marks: a soak needs at least 3 "
+                            "(memory_mark steps; the first interval is warm-up)")
+    limit = float(inp.params.get("growth_kib_per_h", inp.tolerances.memory_growth_kib_per_h))
+    t_h = np.array([m.t_mono_s for m in marks]) / 3600.0
+    span_h = float(t_h[-1] - t_h[0])
+    share = min(1.0, span_h * 3600.0 / inp.duration_s)
+
+    def growth(label: str, kib: np.ndarray, low: float | None, high: float | None, note: str,
+               verdict: Verdict | None = None) -> Measurement:
+        slope = float(np.polyfit(t_h, kib, 1)[0])
+        text = f"{note}: {kib[0]:.0f} -> {kib[-1]:.0f} KiB over {span_h:.2f} h ({len(marks)} marks)"
+        if verdict is not None:
+            return Measurement(label, round(slope, 1), "KiB/h", low, high, verdict, note=text,
+                               samples=len(marks), coverage=share)
+        return judge(label, round(slope, 1), "KiB/h", low, high, note=text, rule=RULE_MEMORY,
+                     samples=len(marks), coverage=share)
+
+    ms = [growth("bench_growth_kib_per_h", np.array([m.bench_bytes for m in marks]) / 1024, None, limit,
+                 "the bench outside its evidence log")]
+    if all(m.dut_bytes is not None for m in marks):
+        ms.append(growth("charger_growth_kib_per_h", np.array([m.dut_bytes or 0 for m in marks]) / 1024, None,
+                         limit, "the simulated charger"))
+    else:
+        ms.append(Measurement("charger_growth_kib_per_h", None, "KiB/h", None, limit, Verdict.SKIPPED,
+                              note="not measured: a real charger's memory is not visible over OCPP"))
+    ms.append(growth("evidence_log_growth_kib_per_h", np.array([m.evidence_bytes for m in marks]) / 1024, None,
+                     None, "reported, not judged: the DUT's messages the bench keeps until the run ends",
+                     verdict=Verdict.SKIPPED))
+    return _record(name, ms, {"growth_kib_per_h": limit})
+
+
 @dataclass(frozen=True)
 class CheckDef:
     run: Callable[[CheckInputs], CheckRecord]
@@ -830,6 +876,7 @@ CHECKS: dict[str, CheckDef] = {
     "energy_stops_within": CheckDef(energy_stops_within, frozenset({"states", "within_s", "margin_s", "threshold_a"})),
     "transaction_meter_values_match_reference": CheckDef(transaction_meter_values_match_reference, frozenset(
         {"energy_tolerance_pct", "min_register_steps"})),
+    "memory_flat": CheckDef(memory_flat, frozenset({"growth_kib_per_h"}), physical=False),
 }
 
 

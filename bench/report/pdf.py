@@ -22,7 +22,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, Preformatted, SimpleDocTemplate,
                                 Spacer, Table, TableStyle)
 
-from bench.clock import parse_iso
+from bench.clock import parse_iso, speed_label
 from bench.record import CheckRecord, RunRecord, ScenarioRecord, Verdict, skip_label
 from bench.report.figures import FIGURES
 from bench.report.junit import duration_s, error_message, failure_message, fmt_value, margin, scenario_worst
@@ -200,7 +200,7 @@ class _Builder:
         out += [self.p("Run", "h2"), self.kv_table([
             ("Bench", _bench_name(r) or "not recorded"),
             ("Virtual lab", ("yes" if r.virtual_lab else "no")
-             + (f", time-warped {r.speed:g}x (times in virtual seconds)" if r.speed != 1 else "")),
+             + (f", time-warped at speed {speed_label(r.speed)} (times in virtual seconds)" if r.speed != 1 else "")),
             ("Fault injected", r.fault or "none"),
             ("Started (UTC)", r.utc_start), ("Ended (UTC)", r.utc_end or "not recorded"),
             ("Duration", f"{r.t_end_mono_s - r.t_start_mono_s:.1f} s" if r.t_end_mono_s > r.t_start_mono_s

@@ -16,16 +16,20 @@ A scenario is a list of steps and a list of checks:
       - pwm_matches_limit
 
 Each step or check is a bare name or a one-key mapping name -> arguments.
+`repeat: {times: N, steps: [...]}` unrolls its steps N times (a soak's sessions).
+A scenario that runs for hours says `long: true`: it runs when named, or with
+`--long`, never as part of a folder by surprise. `sampling_rate_hz` sets the
+bench's sampling rate while the scenario runs (default: bench.sampling_rate_hz).
 Validation happens for every file of the suite before any instrument is touched.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.capabilities import FEATURES
 from bench.config import ConfigError
@@ -61,6 +65,8 @@ class Scenario:
     # optional DUT features (bench/capabilities.py) and bench resources (ev_emulator, tag_presenter)
     # it needs: its own `needs:` plus what its steps need (library.STEP_NEEDS)
     needs: tuple[str, ...] = ()
+    long: bool = False                               # hours long: only when named or with --long
+    sampling_rate_hz: float | None = None            # the bench's sampling rate meanwhile (None: configured)
 
 
 class _Header(BaseModel):
@@ -72,8 +78,13 @@ class _Header(BaseModel):
     block: str | None = None
     ocpp_versions: list[Literal["1.6", "2.0.1", "2.1"]] = list(OCPP_VERSIONS)
     needs: list[str] = []
+    long: bool = False
+    sampling_rate_hz: Annotated[float, Field(gt=0, le=100)] | None = None
     steps: list[Any]
     checks: list[Any] = []
+
+
+MAX_REPEAT = 10_000
 
 
 @dataclass
@@ -102,7 +113,7 @@ def _split(entry: Any, where: _Where, key: str) -> tuple[str, dict[str, Any]] | 
 
 
 def load_scenario(path: Path) -> Scenario:
-    from bench.scenario.library import STEP_ARGS, STEP_NEEDS
+    from bench.scenario.library import STEP_NEEDS
     from bench.verify import CHECKS
 
     where = _Where(Path(path))
@@ -121,22 +132,7 @@ def load_scenario(path: Path) -> Scenario:
     for i, need in enumerate(header.needs):
         if need not in NEEDS:
             where.error(f"needs[{i}]", f"unknown need {need!r}; known: {', '.join(NEEDS)}")
-    steps = []
-    for i, entry in enumerate(header.steps):
-        parsed = _split(entry, where, f"steps[{i}]")
-        if parsed is None:
-            continue
-        name, args = parsed
-        if name not in STEP_ARGS:
-            where.error(f"steps[{i}]", f"unknown step {name!r}; known: {', '.join(sorted(STEP_ARGS))}")
-            continue
-        try:
-            steps.append(StepSpec(name, STEP_ARGS[name].model_validate(args)))
-        except ValidationError as exc:
-            for e in exc.errors():
-                loc = ".".join(str(p) for p in e["loc"])
-                where.error(f"steps[{i}].{name}{'.' + loc if loc else ''}",
-                            "unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+    steps = _parse_steps(header.steps, where, "steps")
     checks = []
     for i, entry in enumerate(header.checks):
         parsed = _split(entry, where, f"checks[{i}]")
@@ -156,7 +152,49 @@ def load_scenario(path: Path) -> Scenario:
     needs = set(header.needs).union(*(STEP_NEEDS.get(step.name, frozenset()) for step in steps))
     return Scenario(header.name, str(path), header.description, tuple(header.tags), tuple(header.ocpp_ids),
                     tuple(steps), tuple(checks), block=header.block or Path(path).parent.name,
-                    ocpp_versions=tuple(header.ocpp_versions), needs=tuple(sorted(needs)))
+                    ocpp_versions=tuple(header.ocpp_versions), needs=tuple(sorted(needs)),
+                    long=header.long, sampling_rate_hz=header.sampling_rate_hz)
+
+
+def _parse_steps(entries: Any, where: _Where, key: str) -> list[StepSpec]:
+    """Validated steps, `repeat` blocks unrolled; errors go to `where` with their key path."""
+    from bench.scenario.library import STEP_ARGS
+
+    if not isinstance(entries, list):
+        where.error(key, "must be a list of steps")
+        return []
+    steps: list[StepSpec] = []
+    for i, entry in enumerate(entries):
+        parsed = _split(entry, where, f"{key}[{i}]")
+        if parsed is None:
+            continue
+        name, args = parsed
+        if name == "repeat":
+            steps.extend(_repeat(args, where, f"{key}[{i}].repeat"))
+            continue
+        if name not in STEP_ARGS:
+            where.error(f"{key}[{i}]", f"unknown step {name!r}; known: {', '.join(sorted(STEP_ARGS))}, repeat")
+            continue
+        try:
+            steps.append(StepSpec(name, STEP_ARGS[name].model_validate(args)))
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = ".".join(str(p) for p in e["loc"])
+                where.error(f"{key}[{i}].{name}{'.' + loc if loc else ''}",
+                            "unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+    return steps
+
+
+def _repeat(args: dict[str, Any], where: _Where, key: str) -> list[StepSpec]:
+    unknown = set(args) - {"times", "steps"}
+    if unknown:
+        where.error(key, f"unknown key(s) {', '.join(sorted(unknown))}; a repeat has times and steps")
+        return []
+    times = args.get("times")
+    if not isinstance(times, int) or isinstance(times, bool) or not 1 <= times <= MAX_REPEAT:
+        where.error(f"{key}.times", f"must be a whole number from 1 to {MAX_REPEAT}, not {times!r}")
+        return []
+    return _parse_steps(args.get("steps"), where, f"{key}.steps") * times
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -193,10 +231,13 @@ def load_suite(paths: list[Path]) -> list[Scenario]:
 
 
 def select(scenarios: list[Scenario], tags: list[str] | None = None,
-           keywords: list[str] | None = None) -> list[Scenario]:
+           keywords: list[str] | None = None, *, named: list[Path] | None = None,
+           include_long: bool = False) -> list[Scenario]:
     """The scenarios that carry any of `tags` (a block name counts as a tag) and whose name
-    contains any of `keywords`; no tags / no keywords = no filter on that side."""
-    chosen = scenarios
+    contains any of `keywords`; no tags / no keywords = no filter on that side. A `long`
+    scenario is left out unless `include_long` or its file is among the `named` files."""
+    named_files = {Path(p).resolve() for p in named or [] if Path(p).is_file()}
+    chosen = [s for s in scenarios if include_long or not s.long or Path(s.file).resolve() in named_files]
     if tags:
         wanted = set(tags)
         chosen = [s for s in chosen if wanted & ({s.block, *s.tags})]
@@ -204,8 +245,10 @@ def select(scenarios: list[Scenario], tags: list[str] | None = None,
         chosen = [s for s in chosen if any(k in s.name for k in keywords)]
     if not chosen:
         known = sorted({t for s in scenarios for t in (s.block, *s.tags)})
+        long_note = "" if include_long or not any(s.long for s in scenarios) else \
+            " (long scenarios run only when named or with --long)"
         raise ConfigError(f"no scenario matches --tags {','.join(tags or []) or '(any)'} "
-                          f"-k {','.join(keywords or []) or '(any)'}; tags and blocks: {', '.join(known)}")
+                          f"-k {','.join(keywords or []) or '(any)'}; tags and blocks: {', '.join(known)}{long_note}")
     return chosen
 
 

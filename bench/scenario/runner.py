@@ -19,11 +19,13 @@ from bench.csms import Dut
 from bench.csms.dut import DutCallError, DutError, DutTimeout
 from bench.ev_model import EvModel
 from bench.iec61851 import CpState
+from bench.memory import MemoryMark, MemoryProbe
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
 from bench.scenario.rules import cite
 from bench.scenario.library import STEPS
 from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
+from bench.scenario.steps_soak import marks_of
 from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
 from bench.verify import CHECKS, CheckInputs, run_check
 from instruments.roles import InstrumentError
@@ -47,6 +49,7 @@ class PositionRuntime:
     sampler: Sampler
     tag_presenter: TagPresenter | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
+    memory: MemoryProbe | None = None  # memory_mark steps (soaks)
     settled_boot_index: int = -1  # the last boot event the position reset has dealt with
 
     @property
@@ -212,13 +215,14 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
                          ocpp_ids=list(scenario.ocpp_ids))
     if (skip := why_skipped(pos, scenario)) is not None:
         return _skip(pos, rec, skip)
+    pos.sampler.set_rate(scenario.sampling_rate_hz)
     anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
     rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
     dut_cfg = pos.config.dut
     timeline = Timeline(1, dut_cfg.rated_current_a, dut_cfg.nominal_voltage_v, dut_cfg.phases,
                         utc_mapper(anchor_mono, anchor_utc))
     ctx = StepContext(clock, pos.config, pos.tolerances, pos.dut, pos.ev, timeline, pos.tag_presenter,
-                      event_cursor=pos.dut.mark(), capabilities=pos.capabilities)
+                      event_cursor=pos.dut.mark(), capabilities=pos.capabilities, memory=pos.memory)
     timeline.note_profiles(anchor_mono)
     timeline.note_ev_state(anchor_mono, pos.ev.state if pos.ev else CpState.A)
     timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
@@ -227,7 +231,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
     try:
         for i, step in enumerate(scenario.steps):
-            srec = StepRecord(i, step.name, step.args.model_dump(exclude_defaults=True), clock.monotonic(),
+            srec = StepRecord(i, step.name, step.args.model_dump(mode="json", exclude_defaults=True), clock.monotonic(),
                               utc_start=iso_utc(clock.utcnow()))
             rec.steps.append(srec)
             if on_step:
@@ -288,12 +292,15 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
         else:
             log.exception("scenario %s: bench error", scenario.name)
     finally:
+        pos.sampler.set_rate(None)
+        if pos.memory is not None:
+            pos.memory.stop()
         rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         rec.profiles_sent = ctx.profiles_sent
         if skipped and not rec.error:
             rec.skipped, rec.skip_kind, rec.verdict = skipped.reason, skipped.kind, Verdict.SKIPPED
         else:
-            _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc)
+            _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc, marks_of(ctx))
     return rec
 
 
@@ -319,7 +326,7 @@ def _unsupported_call(pos: PositionRuntime, exc: DutCallError) -> Skip:
 
 
 def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeline: Timeline,
-           step_failure: str | None, anchor_mono: float, anchor_utc) -> None:
+           step_failure: str | None, anchor_mono: float, anchor_utc, marks: list[MemoryMark]) -> None:
     t0, t1 = rec.t_start_mono_s, rec.t_end_mono_s
     txs = [tx for tx in pos.dut.transactions.values()
            if tx.t_start_mono_s is not None and t0 <= tx.t_start_mono_s <= t1]
@@ -345,7 +352,8 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
         # from the trace around it (RECORD_MARGIN_S), not a NaN
         inputs = CheckInputs(pos.config, pos.tolerances, t0, t1, pos.trace.columns(t0, t1), expected, txs,
                              mono_mapper(anchor_mono, anchor_utc),
-                             record_trace=pos.trace.columns(t0 - RECORD_MARGIN_S, t1 + RECORD_MARGIN_S))
+                             record_trace=pos.trace.columns(t0 - RECORD_MARGIN_S, t1 + RECORD_MARGIN_S),
+                             memory_marks=marks)
         for check in scenario.checks:
             if pos.protocol_only and CHECKS[check.name].physical:
                 rec.checks.append(CheckRecord(check.name, Verdict.SKIPPED, message=(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, Awaitable, Callable, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,6 +27,7 @@ from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.csms.dut import DutError, DutProtocolError
 from bench.ev_model import EvModel
+from bench.memory import MemoryProbe
 from bench.iec61851 import CpState
 from bench.csms.profiles import profile_id, purpose_for
 from bench.scenario.timeline import CompositeReport, SecurityProbe, Timeline
@@ -66,6 +67,7 @@ class StepContext:
     block_state: dict[str, Any] = field(default_factory=dict)
     # what the DUT supports (declared in lab_config.yaml and discovered when it booted)
     capabilities: Capabilities = field(default_factory=Capabilities)
+    memory: MemoryProbe | None = None  # marks the process's memory (memory_mark step)
     _profile_ids: Any = field(default_factory=lambda: itertools.count(100))
 
     def now(self) -> float:
@@ -151,6 +153,9 @@ class SetProfileArgs(_Args):
     number_phases: int | None = Field(None, ge=1, le=3)
     duration_s: int | None = Field(None, ge=0)
     start_offset_s: float | None = None
+    # startSchedule at this UTC time of day, the latest one not after now (e.g. "22:00:00" for a
+    # Recurring Daily profile that spans midnight)
+    start_time_of_day: time | None = None
     valid_from_offset_s: float | None = None
     valid_to_offset_s: float | None = None
     transaction: Literal["active", "wrong", "none"] = "active"
@@ -163,6 +168,8 @@ class SetProfileArgs(_Args):
             raise ValueError("give exactly one of profile, limit, periods")
         if self.profile is None and (self.kind == "Recurring") != (self.recurrency is not None):
             raise ValueError("recurrency (Daily or Weekly) goes with kind: Recurring, and only with it")
+        if self.start_offset_s is not None and self.start_time_of_day is not None:
+            raise ValueError("give start_offset_s or start_time_of_day, not both")
         return self
 
 
@@ -329,9 +336,18 @@ def _in(ctx: StepContext, offset_s: float) -> str:
     return iso_utc(ctx.clock.utcnow() + timedelta(seconds=offset_s))
 
 
+def _latest_time_of_day(now: datetime, at: time) -> str:
+    start = datetime.combine(now.date(), at.replace(tzinfo=None), tzinfo=timezone.utc)
+    return iso_utc(start if start <= now else start - timedelta(days=1))
+
+
 def _with_offsets(ctx: StepContext, args: SetProfileArgs, profile: dict[str, Any]) -> dict[str, Any]:
+    start: str | None = None
     if args.start_offset_s is not None:
         start = _in(ctx, args.start_offset_s)
+    elif args.start_time_of_day is not None:
+        start = _latest_time_of_day(ctx.clock.utcnow(), args.start_time_of_day)
+    if start is not None:
         schedule = profile["chargingSchedule"]  # 1.6: one object; 2.x: a list of them
         profile["chargingSchedule"] = ([{**one, "startSchedule": start} for one in schedule]
                                        if isinstance(schedule, list) else {**schedule, "startSchedule": start})

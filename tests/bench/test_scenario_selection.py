@@ -55,3 +55,35 @@ def test_the_shipped_library_has_blocks_ids_and_versions():
         # what no OCTT test case covers (physics, EV faults) says so with the tag beyond_octt
         assert s.ocpp_ids or "beyond_octt" in s.tags, f"{s.name}: no OCTT ids"
         assert s.ocpp_versions, s.name
+
+
+def _long_suite(tmp_path: Path) -> tuple[list, Path]:
+    _write(tmp_path / "alpha", "short")
+    long_file = tmp_path / "alpha" / "day.yaml"
+    long_file.write_text("name: day\nlong: true\nsampling_rate_hz: 0.2\nsteps:\n  - hold: {seconds: 86400}\n")
+    return load_suite([tmp_path]), long_file
+
+
+def test_a_long_scenario_runs_only_when_named_or_asked(tmp_path):
+    suite, long_file = _long_suite(tmp_path)
+    assert [s.name for s in select(suite)] == ["short"]                          # a folder: not by surprise
+    assert [s.name for s in select(suite, include_long=True)] == ["day", "short"]
+    assert [s.name for s in select(suite, named=[long_file])] == ["day", "short"]  # its file named
+    day = next(s for s in suite if s.name == "day")
+    assert (day.long, day.sampling_rate_hz) == (True, 0.2)
+    with pytest.raises(ConfigError, match="long scenarios run only when named or with --long"):
+        select(suite, keywords=["day"])
+
+
+def test_repeat_unrolls_its_steps_and_names_bad_keys(tmp_path):
+    path = tmp_path / "b" / "soak.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("name: soak\nsteps:\n  - plug_in\n  - repeat:\n      times: 3\n      steps:\n"
+                    "        - hold: {seconds: 1}\n        - memory_mark\n  - unplug\n")
+    assert [s.name for s in load_scenario(path).steps] == ["plug_in", *["hold", "memory_mark"] * 3, "unplug"]
+    path.write_text("name: soak\nsteps:\n  - repeat: {times: 0, steps: [plug_in]}\n")
+    with pytest.raises(ConfigError, match=r"soak.yaml: steps\[0\].repeat.times: must be a whole number"):
+        load_scenario(path)
+    path.write_text("name: soak\nsteps:\n  - repeat: {times: 2, steps: [{hold: {secs: 1}}]}\n")
+    with pytest.raises(ConfigError, match=r"steps\[0\].repeat.steps\[0\].hold.secs: unknown key"):
+        load_scenario(path)

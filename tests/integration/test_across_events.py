@@ -50,7 +50,8 @@ def runs(tmp_path_factory):
     jobs = {f"clean-{v}": (["--ocpp", v, *scenarios], base / f"clean-{v}") for v in VERSIONS}
     jobs.update({f"fault-{f}": (["--ocpp", "1.6", "--fault", f, str(_path(target))], base / f"fault-{f}")
                  for f, (target, _) in CAUGHT_BY.items()})
-    return run_in_parallel({name: (["run", "--config", str(config), "--no-report", "--out", str(out), *args], out)
+    return run_in_parallel({name: (["run", "--config", str(config), "--speed", "max", "--no-report", "--out", str(out),
+                                   *args], out)
                             for name, (args, out) in jobs.items()}, timeout_s=800)
 
 
