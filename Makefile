@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# the virtual lab as fast as this machine allows (README: time-warp); RUN_SPEED=1 for real time
+RUN_SPEED ?= max
 run: $(STAMP)
-	$(BIN)/bench run
+	$(BIN)/bench run --speed $(RUN_SPEED)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
