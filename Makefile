@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# time-warp benchmarks with the machine load next to each figure (tests/benchmarks/), e.g.
+# make bench ARGS="--only library --compare-real-time"
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/warp_benchmarks.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench instruments

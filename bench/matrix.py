@@ -119,8 +119,9 @@ def applicable_faults(scenarios_root: Path, faults: list[str], version: str) -> 
 
 
 def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJob]:
-    """Clean jobs (short groups of one block's scenarios) then one job per fault."""
-    suite = [s for s in load_suite([scenarios_root]) if version in s.ocpp_versions]
+    """Clean jobs (short groups of one block's scenarios) then one job per fault. The scenarios
+    that run for hours (`long: true`) are left out, as from any folder run."""
+    suite = [s for s in load_suite([scenarios_root]) if version in s.ocpp_versions and not s.long]
     by_block: dict[tuple[str, bool], list[Scenario]] = {}
     for s in suite:
         by_block.setdefault((s.block, measures(s)), []).append(s)
