@@ -1,10 +1,10 @@
 """What the SCPI AC load drivers share: one unit per phase (the `phase` option, 1..3),
 an `ScpiTransport`, and read() from the same four queries (current, power, voltage,
-on/off state) under the command names each driver declares in its COMMANDS."""
+on/off state, sent as one compound message) under the command names each driver declares in its COMMANDS."""
 from __future__ import annotations
 
 from instruments.roles import AcLoad, AcLoadReading, Ratings
-from instruments.transports.scpi import ScpiIO, ScpiTransport
+from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float, parse_on_off
 
 
 class ScpiAcLoad(AcLoad):
@@ -27,12 +27,15 @@ class ScpiAcLoad(AcLoad):
     async def read(self) -> AcLoadReading:
         commands = self.COMMANDS
 
+        asked = [commands["meas_current"], commands["meas_power"], commands["meas_voltage"], commands[self.STATE_KEY]]
+
         def steps(io: ScpiIO) -> AcLoadReading:
+            current, power, voltage, state = io.query_units(asked)  # one round trip per reading
             return AcLoadReading(
-                current_a=io.query_float(commands["meas_current"]),
-                power_w=io.query_float(commands["meas_power"]),
-                voltage_v=io.query_float(commands["meas_voltage"]),
-                enabled=io.query_on_off(commands[self.STATE_KEY]),
+                current_a=parse_float(self.name, asked[0], current),
+                power_w=parse_float(self.name, asked[1], power),
+                voltage_v=parse_float(self.name, asked[2], voltage),
+                enabled=parse_on_off(self.name, asked[3], state),
             )
 
         return await self.transport.exchange(steps, what=commands["meas_current"])

@@ -134,6 +134,17 @@ class ScpiIO:
     def query_on_off(self, command: str) -> bool:
         return parse_on_off(self.name, command, self.query(command))
 
+    def query_units(self, commands: list[str]) -> list[str]:
+        """Several queries in one program message (IEEE 488.2 7.4: units joined by ';', each
+        header from the root), one response message back with the replies joined by ';': one
+        round trip instead of len(commands)."""
+        message = ";".join(c if c.startswith((":", "*")) else f":{c}" for c in commands)
+        replies = [r.strip() for r in self.query(message).split(";")]
+        if len(replies) != len(commands):
+            raise InstrumentError(f"{self.name}: {len(replies)} replies to the {len(commands)} queries of "
+                                  f"{message!r}: {';'.join(replies)!r}")
+        return replies
+
     def check_error_queue(self, query: str, after: str) -> None:
         """Read one `code,"message"` entry of the error queue; a non-zero code means the
         command(s) described by `after` were refused."""

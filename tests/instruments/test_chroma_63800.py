@@ -24,10 +24,8 @@ async def test_open_identify_setpoint_enable_read_exchanges(scpi_peer, driver):
             ("LOAD ON", None),
             ("*ESR?", "0"),
             ("PROT?", "0"),
-            ("MEAS:CURR?", "15.98"),
-            ("MEAS:POW?", "3675.4"),
-            ("MEAS:VOLT?", "230.01"),
-            ("LOAD?", "1"),
+            # one compound message (IEEE 488.2 7.4), one response message
+            (":MEAS:CURR?;:MEAS:POW?;:MEAS:VOLT?;:LOAD?", "15.98;3675.4;230.01;1"),
             ("LOAD OFF", None),
             ("*ESR?", "0"),
         ]
@@ -80,17 +78,25 @@ async def test_rating_exceeded_sends_nothing(scpi_peer, driver, amps, pattern):
 
 
 async def test_malformed_reply_names_command_and_reply(scpi_peer, driver):
-    peer = await scpi_peer(OPEN_CHROMA + [("MEAS:CURR?", "OVER")])
+    peer = await scpi_peer(OPEN_CHROMA + [(":MEAS:CURR?;:MEAS:POW?;:MEAS:VOLT?;:LOAD?", "OVER;1;2;1")])
     load = await driver("chroma_63800", peer.address)
     with pytest.raises(InstrumentError, match=r"test-chroma_63800: malformed reply to 'MEAS:CURR\?': 'OVER'"):
         await load.read()
 
 
+async def test_a_compound_reply_short_of_replies_is_an_error(scpi_peer, driver):
+    # an instrument stops executing a message at its first refused unit: fewer replies come back
+    peer = await scpi_peer(OPEN_CHROMA + [(":MEAS:CURR?;:MEAS:POW?;:MEAS:VOLT?;:LOAD?", "15.98;3675.4")])
+    load = await driver("chroma_63800", peer.address)
+    with pytest.raises(InstrumentError, match=r"test-chroma_63800: 2 replies to the 4 queries"):
+        await load.read()
+
+
 async def test_timeout_names_the_command(scpi_peer, driver):
-    peer = await scpi_peer(OPEN_CHROMA + [("MEAS:CURR?", None)])
+    peer = await scpi_peer(OPEN_CHROMA + [(":MEAS:CURR?;:MEAS:POW?;:MEAS:VOLT?;:LOAD?", None)])
     load = await driver("chroma_63800", peer.address, timeout_s=0.3)
     t0 = time.monotonic()
-    with pytest.raises(InstrumentError, match=r"test-chroma_63800: no reply to 'MEAS:CURR\?' within 0.3 s"):
+    with pytest.raises(InstrumentError, match=r"test-chroma_63800: no reply to ':MEAS:CURR\?;:MEAS:POW\?;:MEAS:VOLT\?;:LOAD\?' within 0.3 s"):
         await load.read()
     assert time.monotonic() - t0 < 1.5  # a live link is not retried
 

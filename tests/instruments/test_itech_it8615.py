@@ -18,7 +18,7 @@ async def test_open_identify_setpoint_enable_read_exchanges(scpi_peer, driver):
         ("CURR 7.500", None), ("SYST:ERR?", NO_ERROR),
         ("INP ON", None), ("SYST:ERR?", NO_ERROR), ("INP?", "1"),
         ("CURR 6.000", None), ("SYST:ERR?", NO_ERROR), ("INP?", "1"),  # while on: still on?
-        ("MEAS:CURR:RMS?", "5.998"), ("MEAS:POW?", "1379.5"), ("MEAS:VOLT:RMS?", "229.9"), ("INP?", "1"),
+        (":MEAS:CURR:RMS?;:MEAS:POW?;:MEAS:VOLT:RMS?;:INP?", "5.998;1379.5;229.9;1"),
         ("INP OFF", None), ("SYST:ERR?", NO_ERROR),
     ])
     load = await driver("itech_it8615", peer.address, Ratings(max_current_a=20, max_power_w=1800), phase=3)

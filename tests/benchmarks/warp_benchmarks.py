@@ -1,0 +1,159 @@
+"""Time-warp benchmarks (`make bench`): how fast the virtual lab runs, with the machine load.
+
+Each figure is printed with the 1-minute load average before and after it and the number of
+cores, since a figure on a busy machine is not the same figure. Nothing here asserts a time:
+the floors are in the issue, the figures in the closing note.
+
+    python tests/benchmarks/warp_benchmarks.py                 # library (--ocpp), day, matrix
+    python tests/benchmarks/warp_benchmarks.py --only library --compare-real-time
+    python tests/benchmarks/warp_benchmarks.py --only matrix
+
+- library: the whole default library on one OCPP version at --speed max (virtual / real time,
+  verdicts). With --compare-real-time it also runs at speed 1 and compares every scenario's
+  verdict and key figures (settle time, overshoot, energy and duty error) between the two.
+- day: the 24-hour daily-recurring scenario at --speed max.
+- soak: the 8-hour soak at --speed max.
+- matrix: `bench faults --matrix --ocpp all` (every fault and every scenario, three versions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+DAY = SCENARIOS / "smart_charging" / "daily_recurring_24h.yaml"
+SOAK = SCENARIOS / "metering" / "soak_8h.yaml"
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f} (5 min {five:.2f}) on {os.cpu_count()} cores"
+
+
+def config_at(base: Path, speed: str) -> Path:
+    from bench.matrix import free_port_config
+
+    path = free_port_config(ROOT / "lab_config.yaml", base)
+    data = yaml.safe_load(path.read_text())
+    data["virtual_lab"]["speed"] = speed if speed == "max" else float(speed)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def bench(*args: str, out: Path) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=ROOT, text=True, capture_output=True,
+                          env={**os.environ, "COLUMNS": "200"})
+    (out / "stdout.txt").write_text(proc.stdout)
+    (out / "stderr.txt").write_text(proc.stderr)
+    return time.monotonic() - t0, proc
+
+
+def run_record(out: Path) -> tuple[Path, dict]:
+    run_dir = sorted(p.parent for p in out.glob("*/record.json"))[-1]
+    return run_dir, json.loads((run_dir / "record.json").read_text())
+
+
+def report(name: str, wall_s: float, virtual_s: float | None, before: str, extra: str = "") -> None:
+    speed = f", {virtual_s / wall_s:.1f}x real time ({virtual_s:.0f} virtual s)" if virtual_s else ""
+    print(f"{name}: {wall_s:.1f} s{speed}{extra}\n    before: {before}\n    after:  {load()}", flush=True)
+
+
+def library(base: Path, version: str, speed: str) -> tuple[Path, dict]:
+    out = base / f"library-{version}-{speed}"
+    out.mkdir()
+    before = load()
+    wall, proc = bench("run", "--config", str(config_at(base, speed)), "--ocpp", version, "--no-report",
+                       "--out", str(out), out=out)
+    run_dir, rec = run_record(out)
+    verdicts = Counter(s["verdict"] for s in rec["scenarios"])
+    report(f"library on OCPP {version} at speed {speed}", wall, rec["t_end_mono_s"] - rec["t_start_mono_s"], before,
+           f"; exit {proc.returncode}; " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())))
+    return run_dir, rec
+
+
+def compare(warp: tuple[Path, dict], real: tuple[Path, dict]) -> None:
+    """Every scenario's verdict and key figures, warped vs real time."""
+    from bench.record import load_record
+    from bench.report.figures import figures_of
+
+    def figures(run_dir: Path) -> dict[str, tuple[str, dict]]:
+        rec = load_record(run_dir)
+        return {s.name: (s.verdict, figures_of(run_dir, rec, s)) for s in rec.scenarios}
+
+    a, b = figures(warp[0]), figures(real[0])
+    differ = [n for n in a if n in b and a[n][0] != b[n][0]]
+    print(f"verdicts warped vs real time: {len(a) - len(differ)} of {len(a)} the same"
+          + (f"; differ: {', '.join(differ)}" if differ else ""))
+    for name in sorted(set(a) & set(b)):
+        for fig, value in a[name][1].items():
+            other = b[name][1].get(fig)
+            if value is not None and other is not None and abs(value - other) > 0:
+                print(f"    {name} {fig}: warped {value:g}, real time {other:g}")
+
+
+def one_scenario(base: Path, path: Path, label: str) -> None:
+    out = base / label
+    out.mkdir()
+    before = load()
+    wall, proc = bench("run", str(path), "--config", str(config_at(base, "max")), "--no-report", "--out", str(out),
+                       out=out)
+    _, rec = run_record(out)
+    scenario = rec["scenarios"][0]
+    checks = ", ".join(f"{c['name']} {c['verdict']}" for c in scenario["checks"])
+    report(f"{label} at speed max", wall, scenario["t_end_mono_s"] - scenario["t_start_mono_s"], before,
+           f"; {scenario['verdict']} ({checks})")
+
+
+def matrix(base: Path) -> None:
+    out = base / "matrix"
+    out.mkdir()
+    before = load()
+    wall, proc = bench("faults", "--matrix", "--ocpp", "all", "--config", str(config_at(base, "max")),
+                       "--out", str(out), out=out)
+    try:
+        result = json.loads(proc.stdout)
+        gaps = sum(len(v.get("gaps", [])) for v in result.values()) if isinstance(result, dict) else "?"
+    except json.JSONDecodeError:
+        gaps = "no JSON"
+    report("fault matrix, three OCPP versions, speed max", wall, None, before,
+           f"; exit {proc.returncode}; gaps {gaps}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", default="library,day,matrix", help="comma list of library, day, soak, matrix")
+    p.add_argument("--ocpp", default="2.0.1")
+    p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
+    p.add_argument("--keep", type=Path, help="keep the runs here (default: a temporary folder)")
+    args = p.parse_args()
+    wanted = set(args.only.split(","))
+    with tempfile.TemporaryDirectory(prefix="bench-warp-") as tmp:
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        print(f"machine: {load()}", flush=True)
+        if "library" in wanted:
+            warp = library(base, args.ocpp, "max")
+            if args.compare_real_time:
+                compare(warp, library(base, args.ocpp, "1"))
+        if "day" in wanted:
+            one_scenario(base, DAY, "daily_recurring_24h")
+        if "soak" in wanted:
+            one_scenario(base, SOAK, "soak_8h")
+        if "matrix" in wanted:
+            matrix(base)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
