@@ -202,6 +202,7 @@ class ScpiDevice:
         if self.SUPPORTS_SYST_ERR:
             common.append(Command("SYSTem:ERRor[:NEXT]?", self._syst_err))
         self._commands = common + self.commands()
+        self._found: dict[tuple[tuple[str, ...], bool], Command | None] = {}  # the command table is fixed
 
     # subclasses -------------------------------------------------------------------------
     def commands(self) -> list[Command]:
@@ -278,7 +279,10 @@ class ScpiDevice:
         return command.call(words, args)
 
     def _find(self, words: list[str], query: bool) -> Command | None:
-        return next((c for c in self._commands if c.matches(words, query)), None)
+        key = (tuple(words), query)
+        if key not in self._found:
+            self._found[key] = next((c for c in self._commands if c.matches(words, query)), None)
+        return self._found[key]
 
     # common commands ----------------------------------------------------------------
     def _rst(self, args: list[str]) -> None:
