@@ -8,30 +8,13 @@ provide is NaN. `ev_cp_state` is the only text column.
 from __future__ import annotations
 
 import asyncio
-import csv
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 
 from bench.clock import Clock
+from bench.trace import PHASES, Trace
 from instruments.roles import AcLoad, EvEmulator, InstrumentError, PowerMeter
-
-PHASES = (1, 2, 3)
-NUMERIC_COLUMNS = (
-    ["t_mono_s"]
-    + [f"meter_voltage_l{p}_v" for p in PHASES]
-    + [f"meter_current_l{p}_a" for p in PHASES]
-    + ["meter_power_total_w", "meter_energy_import_wh"]
-    + [f"load_current_l{p}_a" for p in PHASES]
-    + ["ev_pwm_duty_pct", "ev_offered_current_a"]
-)
-TEXT_COLUMNS = ["ev_cp_state"]
-COLUMNS = NUMERIC_COLUMNS + TEXT_COLUMNS
-_FLUSH_EVERY_S = 1.0
-
 
 @dataclass
 class PositionInstruments:
@@ -40,71 +23,6 @@ class PositionInstruments:
     meter: PowerMeter | None = None
     loads: list[AcLoad] = field(default_factory=list)  # index 0 = L1
     ev: EvEmulator | None = None
-
-
-class Trace:
-    """Growing in-memory columns (numpy) plus the CSV file they stream to."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._rows: list[list[float]] = []
-        self._states: list[str] = []
-        self._file = open(path, "w", newline="")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(COLUMNS)
-        self._t_flush = -math.inf
-
-    def append(self, row: dict[str, float | str | None]) -> None:
-        values = [_num(row.get(c)) for c in NUMERIC_COLUMNS]
-        state = str(row.get("ev_cp_state") or "")
-        self._rows.append(values)
-        self._states.append(state)
-        self._writer.writerow([_fmt(v) for v in values] + [state])
-        if values[0] - self._t_flush >= _FLUSH_EVERY_S:
-            self.flush()
-            self._t_flush = values[0]
-
-    def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def columns(self, t_from: float = -math.inf, t_to: float = math.inf) -> dict[str, np.ndarray]:
-        """Column arrays for samples with t_from <= t_mono_s <= t_to."""
-        data = np.array(self._rows, dtype=float).reshape(-1, len(NUMERIC_COLUMNS))
-        states = np.array(self._states, dtype=object)
-        mask = (data[:, 0] >= t_from) & (data[:, 0] <= t_to)
-        out = {c: data[mask, i] for i, c in enumerate(NUMERIC_COLUMNS)}
-        out["ev_cp_state"] = states[mask]
-        return out
-
-
-def read_trace(path: Path) -> dict[str, np.ndarray]:
-    """Load a trace CSV written by `Trace` (for reports regenerated from results/)."""
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = [r for r in reader if len(r) == len(header)]
-    out: dict[str, np.ndarray] = {}
-    for i, name in enumerate(header):
-        col = [r[i] for r in rows]
-        out[name] = np.array(col, dtype=object) if name in TEXT_COLUMNS else np.array(
-            [float(v) if v not in ("", "nan") else np.nan for v in col], dtype=float)
-    return out
-
-
-def _num(v: float | str | None) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def _fmt(v: float) -> str:
-    return "" if math.isnan(v) else f"{v:.6g}" if abs(v) < 1e5 else f"{v:.3f}"
 
 
 @dataclass

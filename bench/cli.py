@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ocpp", choices=OCPP_VERSIONS, metavar="VERSION",
                      help=f"OCPP version of every DUT, overriding lab_config.yaml ({', '.join(OCPP_VERSIONS)})")
     _selection_args(run)
+    run.add_argument("--long", action="store_true", dest="include_long",
+                     help="include the scenarios that run for hours (long: true; e.g. the 24-hour and soak "
+                          "ones), which otherwise run only when their file is named")
     run.add_argument("--protocol-only", action="store_true",
                      help="ignore the configured instruments: test the OCPP behaviour only (physical checks SKIPPED)")
     run.add_argument("--speed", type=_speed, metavar="X",
@@ -94,9 +97,6 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
                    help="only scenarios with any of these tags or blocks (e.g. smart_charging,metering)")
     p.add_argument("-k", action="append", dest="keywords", metavar="TEXT",
                    help="only scenarios whose name contains TEXT (repeatable: any of them)")
-    p.add_argument("--long", action="store_true", dest="include_long",
-                   help="include the scenarios that run for hours (long: true; e.g. the 24-hour and soak "
-                        "ones), which otherwise run only when their file is named")
 
 
 def _load_selected(args: argparse.Namespace):
@@ -104,7 +104,7 @@ def _load_selected(args: argparse.Namespace):
 
     scenarios = load_suite(args.scenarios or [DEFAULT_SCENARIOS])
     return select(scenarios, split_csv(args.tags), split_csv(args.keywords), named=args.scenarios,
-                  include_long=args.include_long)
+                  include_long=getattr(args, "include_long", True))  # `bench list` shows them all
 
 
 # ---- run ----------------------------------------------------------------------

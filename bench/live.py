@@ -30,7 +30,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bench.acquisition import PHASES
+from bench.trace import PHASES
 from bench.clock import Clock
 from bench.record import Verdict
 

@@ -6,9 +6,9 @@ that made it, which splits the bench process in three:
 - the DUT: the simulated charger's package, when the DUT is the virtual lab's charger (it runs
   in this process). A real charger's memory is not visible over OCPP: then it is not measured,
   and the check says so;
-- the bench's evidence log: what `bench/csms/` records of the DUT's messages (events,
-  transactions, meter samples) is kept on purpose until the run ends, so it grows with every
-  message; it is reported with its size, not judged;
+- the bench's evidence: what `bench/csms/` records of the DUT's messages (events,
+  transactions, meter samples, kept until the run ends) and the scenario's samples in
+  `bench/trace.py`, both growing with the scenario on purpose; reported, not judged;
 - the rest of the bench: judged.
 Tracing starts at the first mark (it slows allocation), so the first interval is warm-up.
 """
@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bench.csms as _csms
+import bench.trace as _trace
 
-EVIDENCE_DIR = str(Path(_csms.__file__).resolve().parent)
+EVIDENCE = (str(Path(_csms.__file__).resolve().parent), str(Path(_trace.__file__).resolve()))
 
 
 @dataclass(frozen=True)
 class MemoryMark:
     t_mono_s: float
     bench_bytes: int          # traced, outside the DUT's package and the evidence log
-    evidence_bytes: int       # traced in bench/csms (kept on purpose, reported)
+    evidence_bytes: int       # traced in bench/csms and bench/trace.py (kept on purpose, reported)
     dut_bytes: int | None     # traced in the simulated charger's package; None: not observable
 
 
@@ -48,7 +49,7 @@ class MemoryProbe:
             filename = stat.traceback[0].filename
             if self.dut_dir is not None and filename.startswith(self.dut_dir):
                 dut += stat.size
-            elif filename.startswith(EVIDENCE_DIR):
+            elif filename.startswith(EVIDENCE):
                 evidence += stat.size
             else:
                 bench += stat.size

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.acquisition import PositionInstruments, Sampler, Trace
+from bench.acquisition import PositionInstruments, Sampler
+from bench.trace import Trace
 from bench.clock import Clock, iso_utc
 from bench.memory import MemoryProbe
 from bench.config import LabConfig, PositionConfig, config_digest

@@ -841,7 +841,7 @@ def memory_flat(inp: CheckInputs) -> CheckRecord:
                      samples=len(marks), coverage=share)
 
     ms = [growth("bench_growth_kib_per_h", np.array([m.bench_bytes for m in marks]) / 1024, None, limit,
-                 "the bench outside its evidence log")]
+                 "the bench outside its evidence")]
     if all(m.dut_bytes is not None for m in marks):
         ms.append(growth("charger_growth_kib_per_h", np.array([m.dut_bytes or 0 for m in marks]) / 1024, None,
                          limit, "the simulated charger"))
@@ -849,7 +849,7 @@ def memory_flat(inp: CheckInputs) -> CheckRecord:
         ms.append(Measurement("charger_growth_kib_per_h", None, "KiB/h", None, limit, Verdict.SKIPPED,
                               note="not measured: a real charger's memory is not visible over OCPP"))
     ms.append(growth("evidence_log_growth_kib_per_h", np.array([m.evidence_bytes for m in marks]) / 1024, None,
-                     None, "reported, not judged: the DUT's messages the bench keeps until the run ends",
+                     None, "reported, not judged: the DUT's messages and the scenario's samples the bench keeps",
                      verdict=Verdict.SKIPPED))
     return _record(name, ms, {"growth_kib_per_h": limit})
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.acquisition import NUMERIC_COLUMNS
+from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
 from bench.iec61851 import CpState
 from bench.record import Verdict
@@ -237,4 +237,4 @@ def test_recurring_shorthand_and_wrong_transaction(cfg):
 
 def test_shipped_smart_charging_scenarios_load():
     names = [load_scenario(p).name for p in sorted((ROOT / "scenarios" / "smart_charging").glob("*.yaml"))]
-    assert len(names) == 18 and "composite_schedule_report" in names
+    assert len(names) == 19 and {"composite_schedule_report", "daily_recurring_24h"} <= set(names)

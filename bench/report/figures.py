@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.acquisition import PHASES
+from bench.trace import PHASES
 from bench.record import RunRecord, ScenarioRecord
 from bench.report.tracefile import load_trace
 

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bench.acquisition import PHASES
+from bench.trace import PHASES
 from bench.clock import parse_iso
 from bench.iec61851 import current_to_duty_pct, duty_to_current_a
 from bench.record import RunRecord, ScenarioRecord, Verdict

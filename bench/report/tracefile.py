@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.acquisition import TEXT_COLUMNS, read_trace
+from bench.trace import TEXT_COLUMNS, read_trace
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bench.acquisition import Sampler, Trace
+from bench.acquisition import Sampler
+from bench.trace import Trace
 from bench.capabilities import FEATURES, NOT_SUPPORTED_CODES, Capabilities, feature_of_action
 from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
@@ -217,6 +218,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
         return _skip(pos, rec, skip)
     pos.sampler.set_rate(scenario.sampling_rate_hz)
     anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
+    pos.trace.forget_before(anchor_mono - RECORD_MARGIN_S)  # what earlier scenarios needed is on disk
     rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
     dut_cfg = pos.config.dut
     timeline = Timeline(1, dut_cfg.rated_current_a, dut_cfg.nominal_voltage_v, dut_cfg.phases,

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.acquisition import NUMERIC_COLUMNS
+from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
 from bench.record import Verdict
 from bench.scenario.timeline import Expected

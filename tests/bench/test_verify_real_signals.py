@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from bench.acquisition import NUMERIC_COLUMNS
+from bench.trace import NUMERIC_COLUMNS
 from bench.config import TolerancesConfig, load_config
 from bench.csms.events import MeterSample, Transaction
 from bench.iec61851 import current_to_duty_pct

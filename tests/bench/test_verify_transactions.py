@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from bench.acquisition import NUMERIC_COLUMNS
+from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
 from bench.csms.events import MeterSample, Transaction
 from bench.record import Verdict

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.acquisition import Trace
+from bench.trace import Trace
 from bench.iec61851 import current_to_duty_pct
 from bench.record import CheckRecord, RunRecord, Verdict, judge
 
@@ -90,7 +90,7 @@ def write_long_trace(path: Path, t_from: float, seconds: float, limit: list[list
     `follow_s`, with short spikes (t, amps) on L1; same columns and format as `Trace`."""
     import numpy as np
 
-    from bench.acquisition import COLUMNS, NUMERIC_COLUMNS
+    from bench.trace import COLUMNS, NUMERIC_COLUMNS
 
     n = int(seconds * rate_hz) + 1
     t = t_from + np.arange(n) / rate_hz

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.acquisition import Trace, read_trace
+from bench.trace import Trace, read_trace
 from bench.record import CheckRecord, ScenarioRecord, Verdict, judge
 from bench.report.figures import FIGURES, compute_figures, figures_of, limit_changes, settle_time_s
 from bench.report.tracefile import load_trace

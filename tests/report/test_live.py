@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from bench.acquisition import Trace
+from bench.trace import Trace
 from bench.iec61851 import CpState
 from bench.live import LiveView, expected_limit_ahead, limit_at, planned_duration_s, read_last_sample
 from bench.record import Verdict
