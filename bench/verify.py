@@ -315,11 +315,13 @@ def _reference_over(trace: dict[str, np.ndarray], column: str, t: np.ndarray, re
     median (the noise is a 3-sigma band) or within `floor` (a drift smaller than the tolerance
     does not matter). A fixed spread would drop every sample of a noisy load point; a spread
     statistic alone would miss a step that fills only part of the window. The trace must
-    cover the whole interval: the reading may have been taken anywhere in it."""
+    cover the whole interval: the reading may have been taken anywhere in it. Five samples at
+    least judge steadiness: at a slow sampling rate (a long scenario's) the window widens to hold them."""
     ts, ys = trace["t_mono_s"], trace[column]
     good = ~np.isnan(ys)
     ts, ys = ts[good], ys[good]
     half = _period(ts) / 2
+    pad_s = max(pad_s, (5 * 2 * half - res) / 2)
     out = np.full(len(t), np.nan)
     for k, tk in enumerate(t):
         if not ts.size or ts[0] > tk + half or ts[-1] < tk + res - half:
