@@ -390,9 +390,8 @@ class SimulatedCharger(LocalAuthMixin, ReservationMixin):
         self._meter = ChargerMeter(
             plant,
             initial_register_wh=config.meter_initial_wh,
-            energy_gain=F.METER_GAIN_ERROR_FACTOR if F.METER_GAIN_ERROR in config.faults else 1.0,
-            current_report_gain=(F.WRONG_CURRENT_REPORT_FACTOR
-                                 if F.WRONG_CURRENT_REPORT in config.faults else 1.0),
+            energy_gain=F.energy_gain(config.faults),
+            current_report_gain=F.current_report_gain(config.faults),
             noise=config.realism.charger_noise if config.realism else None,
         )
         self.features = ChargerFeatures.of(config.features)

@@ -106,7 +106,8 @@ async def test_misread_profiles_leaves_the_store_and_other_faults_alone():
     wrong = F.misread_profiles([p], {F.W_AS_A, F.PHASES_IGNORED, F.IGNORES_VALIDITY, F.STACK_LEVEL_INVERTED})[0]
     assert wrong.profile["chargingSchedule"]["chargingRateUnit"] == "A"
     assert "numberPhases" not in wrong.profile["chargingSchedule"]["chargingSchedulePeriod"][0]
-    assert "validTo" not in wrong.profile and wrong.profile["stackLevel"] == F.STACK_LEVEL_FLIP - 3
+    flip = F.magnitude(F.STACK_LEVEL_INVERTED, "flip")
+    assert "validTo" not in wrong.profile and wrong.profile["stackLevel"] == flip - 3
     assert p.profile["chargingSchedule"]["chargingRateUnit"] == "W" and "validTo" in p.profile  # store untouched
 
 
