@@ -1,6 +1,6 @@
 """Transaction, metering, offline and EV-fault misbehaviours of the simulated charger.
 
-The compliant behaviour lives in the shared charger code (`charger.py`: durable
+The compliant behaviour lives in the station (`station.py`: durable
 transaction messages replayed in order after a reconnect, state E/F opening the
 contactor, clock-aligned sampling); this module holds the faults of those
 blocks (`faults.py`), so the main flow carries one call per hook:

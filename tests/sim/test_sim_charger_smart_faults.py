@@ -31,7 +31,7 @@ async def _limit_after(lab, charger, profiles: list[dict], connector_id: int = 1
     """Install the profiles (all Accepted), let the reaction time pass, return the limit on the PWM."""
     for p in profiles:
         assert await lab.set_profile(p, connector_id) == "Accepted"
-    await lab.wait_until(lambda: not charger._connectors[1].pending_limits and not charger._limits_dirty, timeout=3)
+    await lab.wait_until(charger.limits_settled, timeout=3)
     await lab.clock.sleep(0.5)
     return charger.applied_limit_a()
 
