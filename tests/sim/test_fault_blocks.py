@@ -40,3 +40,20 @@ def test_the_code_reads_its_numbers_from_the_table():
     assert F.energy_gain([]) == F.current_report_gain([]) == 1.0
     assert F.heartbeat_interval_s(60, [F.HEARTBEAT_INTERVAL_IGNORED]) == F.magnitude(
         F.HEARTBEAT_INTERVAL_IGNORED, "interval_s")
+
+
+def test_descriptions_state_the_magnitudes_the_code_uses():
+    def n(x: float) -> str:
+        return f"{x:g}"
+    m = F.magnitude
+    assert f"+{n(round((m(F.METER_GAIN_ERROR, 'gain') - 1) * 100, 6))} %" in F.FAULTS[F.METER_GAIN_ERROR].description
+    assert f"{n(round((m(F.WRONG_CURRENT_REPORT, 'gain') - 1) * 100, 6))} % high" in F.FAULTS[
+        F.WRONG_CURRENT_REPORT].description
+    assert f"{n(m(F.PWM_OFFSET, 'points'))} percentage points" in F.FAULTS[F.PWM_OFFSET].description
+    assert (f"x {n(m(F.SLOW_REACTION, 'factor'))} + {n(m(F.SLOW_REACTION, 'extra_s'))} s"
+            in F.FAULTS[F.SLOW_REACTION].description)
+    assert f"{n(m(F.ENERGY_REGISTER_RESET, 'after_s'))} s into" in F.FAULTS[F.ENERGY_REGISTER_RESET].description
+    assert f"every {n(m(F.HEARTBEAT_INTERVAL_IGNORED, 'interval_s'))} s" in F.FAULTS[
+        F.HEARTBEAT_INTERVAL_IGNORED].description
+    assert m(F.CLOCK_ALIGNED_OFF_BOUNDARY, "interval_fraction") == 0.5 and "half an interval" in F.FAULTS[
+        F.CLOCK_ALIGNED_OFF_BOUNDARY].description
