@@ -352,8 +352,8 @@ class Station:
                 and now - conn.authorized_mono > self.adapter.setting_number("ConnectionTimeOut"))
 
     def transaction_ended(self, conn: Connector) -> None:
-        """The transaction on `conn` is over (its last message queued): profiles, a scheduled
-        availability change, the station's scheduled change."""
+        """The transaction on `conn` is over (its last message queued): its TxProfiles go (as the
+        faults say) and a Scheduled availability change of the connector happens."""
         F.end_transaction_profiles(self.store, conn.connector_id, self.faults)
         if conn.scheduled_operative is not None:
             conn.operative, conn.scheduled_operative = conn.scheduled_operative, None
