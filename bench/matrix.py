@@ -4,7 +4,7 @@ For one OCPP version it runs, each in its own virtual lab on its own free ports 
 its own `bench run` process (so independent labs use both cores):
 - the clean runs: every scenario on the correct simulated charger, a few scenarios per
   process, grouped by block;
-- the fault runs: for each injectable fault, the scenarios its `FAULT_BLOCKS` entry names
+- the fault runs: for each injectable fault, the scenarios its `FAULTS` entry names (blocks)
   (whole blocks, or single `block/scenario` files where a block is long).
 A run whose scenarios judge no measured quantity runs protocol-only (no instruments).
 
@@ -75,7 +75,7 @@ class Matrix:
 def fault_targets(fault: str, scenarios_root: Path) -> list[Path]:
     """The scenario files a fault must be caught by: its blocks' folders or single files."""
     paths = []
-    for target in F.FAULT_BLOCKS[fault]:
+    for target in F.FAULTS[fault].blocks:
         path = scenarios_root / target
         paths.append(path if path.is_dir() else path.with_suffix(".yaml"))
     return paths

@@ -48,7 +48,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
         for col in ("fault", "caught by", "what the charger does wrong"):
             table.add_column(col, overflow="fold")
         for name in sorted(F.FAULTS):
-            table.add_row(name, ", ".join(F.FAULT_BLOCKS.get(name, ())), F.FAULTS[name])
+            fault = F.FAULTS[name]
+            table.add_row(name, ", ".join(fault.blocks), fault.description)
         console.print(table)
         return 0
     config = load_config(args.config)  # bad input stops here

@@ -29,8 +29,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ocpp.exceptions import NotSupportedError
-
 from bench.sim.device_model import Variable
 
 FeatureSet = Literal["full", "minimal"]
@@ -131,18 +129,3 @@ class ChargerFeatures:
         out.append(Variable("OCPPCommCtrlr", "FileTransferProtocols", self.protocols, "ReadOnly", "MemberList",
                             values_list=FILE_TRANSFER_PROTOCOLS))
         return out
-
-
-class FeatureGate:
-    """Mixed into the charger's OCPP link (before the `ocpp` ChargePoint): a CALL of an action
-    of a missing feature is answered CALLERROR NotSupported, before schema validation and
-    routing (no handler runs, no follow-up)."""
-
-    sim: Any
-
-    async def _handle_call(self, msg: Any) -> Any:
-        if msg.action in self.sim.unsupported_actions:
-            error = NotSupportedError(details={"cause": f"{msg.action}: feature not implemented by this charger"})
-            await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]  # ocpp ChargePoint, later in the MRO
-            return None
-        return await super()._handle_call(msg)  # type: ignore[misc]  # ocpp ChargePoint, later in the MRO

@@ -1,76 +1,87 @@
-"""Remote control and availability faults of the simulated charger (1.6 and 2.x).
+"""Remote control and availability of the simulated charger, and their faults (1.6 and 2.x).
 
-The compliant behaviour lives in the chargers' handlers (`on_change_availability`,
-`on_trigger_message`, `on_unlock_connector`); these helpers are the one place where the
-remote-control faults of `faults.py` bend it, so both versions misbehave the same way.
+The adapters' handlers (`ChangeAvailability`, `TriggerMessage`, `UnlockConnector`, remote
+starts) decide with these helpers, the one place where the remote-control faults of
+`faults.py` bend the compliant behaviour, so every version misbehaves the same way. They use
+the station's public methods only.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bench.sim import faults as F
 
 if TYPE_CHECKING:
-    from bench.sim.charger import SimulatedCharger, _Connector
+    from bench.sim.station import Connector, Station
 
 AVAILABILITY_FAULT_STOP_REASON = "Other"  # 1.6 Reason and 2.x ReasonEnumType both have it
+StationReport = Callable[[bool], None]  # how the version reports the whole station (in)operative
 
 
-def busy_for_availability(sim: "SimulatedCharger", busy: list["_Connector"]) -> list["_Connector"]:
+def busy_for_availability(station: Station, busy: list[Connector]) -> list[Connector]:
     """The connectors whose Inoperative change waits for the end of their transaction (Scheduled);
     `availability_not_scheduled` waits for none."""
-    return [] if F.AVAILABILITY_NOT_SCHEDULED in sim._faults else busy
+    return [] if F.AVAILABILITY_NOT_SCHEDULED in station.faults else busy
 
 
-def end_transactions_now(sim: "SimulatedCharger", targets: Iterable["_Connector"], operative: bool) -> None:
+def end_transactions_now(station: Station, targets: Iterable[Connector], operative: bool) -> None:
     """`availability_not_scheduled`: going Inoperative ends the running transactions at once."""
-    if operative or F.AVAILABILITY_NOT_SCHEDULED not in sim._faults:
+    if operative or F.AVAILABILITY_NOT_SCHEDULED not in station.faults:
         return
-    from bench.sim.charger import _log_failure
-
     for conn in targets:
         if conn.transaction is not None:
-            future = sim._begin_stop(conn, AVAILABILITY_FAULT_STOP_REASON)
-            if future is not None:
-                future.add_done_callback(_log_failure)
+            station.end_transaction_logged(conn, AVAILABILITY_FAULT_STOP_REASON)
 
 
-def change_station(sim: "SimulatedCharger", operative: bool, scheduled: bool) -> None:
+def apply_availability(station: Station, targets: Iterable[Connector], busy: list[Connector],
+                       operative: bool) -> None:
+    """ChangeAvailability, once answered: the idle targets change now, the busy ones (Inoperative)
+    when their transaction ends."""
+    targets = list(targets)
+    end_transactions_now(station, targets, operative)
+    for conn in targets:
+        if conn in busy and not operative:
+            conn.scheduled_operative = False
+        else:
+            conn.operative, conn.scheduled_operative = operative, None
+
+
+def change_station(station: Station, operative: bool, scheduled: bool, report: StationReport) -> None:
     """1.6 ChangeAvailability of connector 0: the charger as a whole (status of connector 0) changes
     now, or, when Scheduled, once its last transaction has ended (5.2)."""
-    sim._cp_scheduled_operative = operative if scheduled else None
+    station.scheduled_station_operative = operative if scheduled else None
     if not scheduled:
-        _set_station(sim, operative)
+        _set_station(station, operative, report)
 
 
-def station_after_transaction(sim: "SimulatedCharger") -> None:
+def station_after_transaction(station: Station, report: StationReport) -> None:
     """A transaction has ended (its StopTransaction is queued): a Scheduled change of the whole
     charger happens once none runs."""
-    if sim._cp_scheduled_operative is None or any(c.transaction for c in sim._connectors.values()):
+    if station.scheduled_station_operative is None or station.running():
         return
-    operative, sim._cp_scheduled_operative = sim._cp_scheduled_operative, None
-    _set_station(sim, operative)
+    operative, station.scheduled_station_operative = station.scheduled_station_operative, None
+    _set_station(station, operative, report)
 
 
-def _set_station(sim: "SimulatedCharger", operative: bool) -> None:
-    sim._cp_operative = operative
-    sim._post(sim._status_payload(0, "Available" if operative else "Unavailable"))
+def _set_station(station: Station, operative: bool, report: StationReport) -> None:
+    station.station_operative = operative
+    report(operative)
 
 
-def accepts_start_when_inoperative(sim: "SimulatedCharger", conn: "_Connector") -> bool:
+def accepts_start_when_inoperative(station: Station, conn: Connector) -> bool:
     """`remote_start_when_unavailable`: an idle Inoperative connector takes a remote start (Accepted;
     nothing starts, the connector stays Inoperative)."""
-    return (F.REMOTE_START_WHEN_UNAVAILABLE in sim._faults and not conn.operative and conn.transaction is None
-            and conn.authorized_tag is None)
+    return (F.REMOTE_START_WHEN_UNAVAILABLE in station.faults and not conn.operative
+            and conn.transaction is None and conn.authorized_tag is None)
 
 
-def ignore_trigger(sim: "SimulatedCharger", call_unique_id: str) -> None:
+def ignore_trigger(station: Station, call_unique_id: str) -> None:
     """`trigger_message_ignored`: the Accepted answer goes out, the message never follows."""
-    if F.TRIGGER_MESSAGE_IGNORED in sim._faults:
-        sim._follow_ups.pop(call_unique_id, None)
+    if F.TRIGGER_MESSAGE_IGNORED in station.faults:
+        station.drop_follow_up(call_unique_id)
 
 
-def unlock_respects_transaction(sim: "SimulatedCharger") -> bool:
+def unlock_respects_transaction(station: Station) -> bool:
     """False with `unlock_ignores_transaction`: a running transaction does not change the unlock."""
-    return F.UNLOCK_IGNORES_TRANSACTION not in sim._faults
+    return F.UNLOCK_IGNORES_TRANSACTION not in station.faults

@@ -1,6 +1,6 @@
 """Reservations in the simulated charger (1.6 ReserveNow/CancelReservation, 2.0.1 H01-H04),
-shared by both versions (`ReservationMixin`, mixed into `SimulatedCharger`; the 2.x message
-forms and ReservationStatusUpdate in `ReservationMixin2x`).
+shared by both versions: the station keeps `Reservations`; the adapters answer ReserveNow with
+`reserve` (2.x also sends ReservationStatusUpdate when one expires).
 
 A reserved connector reports Reserved while it is idle, takes a session only for the reserving
 idTag (RFID or remote start), and its transaction carries the reservationId (1.6
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from bench.clock import parse_iso
 from bench.iec61851 import CpState
-from bench.sim import faults as F
+
+if TYPE_CHECKING:
+    from bench.sim.station import Connector, Station
 
 
 @dataclass(frozen=True)
@@ -71,86 +72,24 @@ class Reservations:
         return gone
 
 
-class ReservationMixin:
-    """Expects the charger's `_connectors`, `_faults`, `_cp_state`, `clock`."""
-
-    _connectors: dict
-    _faults: frozenset[str]
-    clock: Any
-
-    def _init_reservations(self) -> None:
-        self._reservations = Reservations(ignore=F.RESERVATION_IGNORED in self._faults)
-
-    def _reserved(self, connector_id: int) -> bool:
-        return self._reservations.on(connector_id) is not None
-
-    def _reservation_blocks(self, conn: Any, tag: str) -> bool:
-        return self._reservations.blocks(conn.connector_id, tag)
-
-    def _reservation_for(self, conn: Any, tag: str | None) -> int | None:
-        """The reservationId a transaction of `tag` starting on `conn` uses up."""
-        return self._reservations.take(conn.connector_id, tag) if tag else None
-
-    def _tick_reservations(self) -> None:
-        for r in self._reservations.expire(self.clock.utcnow()):
-            self._reservation_ended(r, "Expired")
-
-    def _reservation_ended(self, reservation: Reservation, why: str) -> None:
-        """1.6 only reports the connector status (the control loop does)."""
-
-    def _reserve_status(self, conn: Any, reservation_id: int) -> str:
-        """ReserveNow on this connector: Accepted, Occupied, Faulted or Unavailable."""
-        cp = self._cp_state(conn)  # type: ignore[attr-defined]  # a SimulatedCharger mixin
-        if cp in (CpState.E, CpState.F):
-            return "Faulted"
-        if not conn.operative:
-            return "Unavailable"
-        current = self._reservations.on(conn.connector_id)
-        if (conn.transaction or conn.starting or conn.authorized_tag or cp.is_connected
-                or (current is not None and current.reservation_id != reservation_id)):
-            return "Occupied"
-        return "Accepted"
-
-    def _reserve(self, conn: Any, reservation_id: int, tag: str, expiry: str, parent: str | None) -> str:
-        status = self._reserve_status(conn, reservation_id)
-        if status == "Accepted":
-            self._reservations.add(Reservation(reservation_id, conn.connector_id, tag, parse_iso(expiry), parent))
-        return status
-
-    # ---- CSMS -> charger (1.6) -----------------------------------------------------------------
-    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
-                       parent_id_tag: str | None = None, **_: Any) -> str:
-        conn = self._connectors.get(connector_id)
-        if conn is None:  # connector 0 included: ReserveConnectorZeroSupported is false
-            return "Rejected"
-        return self._reserve(conn, reservation_id, id_tag, expiry_date, parent_id_tag)
-
-    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> str:
-        return "Accepted" if self._reservations.cancel(reservation_id) else "Rejected"
+def reserve_status(station: Station, conn: Connector, reservation_id: int) -> str:
+    """ReserveNow on this connector: Accepted, Occupied, Faulted or Unavailable."""
+    cp = station.cp_state(conn)
+    if cp in (CpState.E, CpState.F):
+        return "Faulted"
+    if not conn.operative:
+        return "Unavailable"
+    current = station.reservations.on(conn.connector_id)
+    if (conn.transaction or conn.starting or conn.authorized_tag or cp.is_connected
+            or (current is not None and current.reservation_id != reservation_id)):
+        return "Occupied"
+    return "Accepted"
 
 
-class ReservationMixin2x(ReservationMixin):
-    RESULT: Any
-    CALL: Any
-
-    def _reservation_ended(self, reservation: Reservation, why: str) -> None:
-        self._post(self.CALL.ReservationStatusUpdate(  # type: ignore[attr-defined]  # a SimulatedCharger mixin
-            reservation_id=reservation.reservation_id, reservation_update_status=why))
-
-    def on_reserve_now_2x(self, uid: str, p: dict) -> Any:
-        evse_id = p.get("evseId")
-        if evse_id is not None:
-            conn = self._connectors.get(evse_id)
-            if conn is None:
-                return self.RESULT.ReserveNow(status="Rejected", status_info={"reasonCode": "UnknownEvse"})
-        else:  # not EVSE specific: the first EVSE that can take it
-            free = [c for c in self._connectors.values() if self._reserve_status(c, p["id"]) == "Accepted"]
-            if not free:
-                return self.RESULT.ReserveNow(status="Occupied")
-            conn = free[0]
-        group = (p.get("groupIdToken") or {}).get("idToken")
-        status = self._reserve(conn, p["id"], p["idToken"]["idToken"], p["expiryDateTime"], group)
-        return self.RESULT.ReserveNow(status=status)
-
-    def on_cancel_reservation_2x(self, uid: str, p: dict) -> Any:
-        return self.RESULT.CancelReservation(status=self.on_cancel_reservation(p["reservationId"]))
+def reserve(station: Station, conn: Connector, reservation_id: int, tag: str, expiry: datetime,
+            parent: str | None) -> str:
+    """ReserveNow: the status, and the reservation kept when Accepted."""
+    status = reserve_status(station, conn, reservation_id)
+    if status == "Accepted":
+        station.reservations.add(Reservation(reservation_id, conn.connector_id, tag, expiry, parent))
+    return status

@@ -1,6 +1,6 @@
 """Transaction, metering, offline and EV-fault misbehaviours of the simulated charger.
 
-The compliant behaviour lives in the shared charger code (`charger.py`: durable
+The compliant behaviour lives in the station (`station.py`: durable
 transaction messages replayed in order after a reconnect, state E/F opening the
 contactor, clock-aligned sampling); this module holds the faults of those
 blocks (`faults.py`), so the main flow carries one call per hook:
@@ -37,14 +37,15 @@ class SessionFaults:
             return
         if transaction_id in self._reset_done:
             return
-        if (utcnow - started_utc).total_seconds() >= F.ENERGY_REGISTER_RESET_AFTER_S:
+        if (utcnow - started_utc).total_seconds() >= F.magnitude(F.ENERGY_REGISTER_RESET, "after_s"):
             self._reset_done.add(transaction_id)
             self._meter.reset_register()
 
     def aligned_boundary(self, boundary: datetime, interval_s: float) -> datetime:
         """When the next clock-aligned sample is taken (the boundary itself when compliant)."""
         if F.CLOCK_ALIGNED_OFF_BOUNDARY in self._faults:
-            return boundary + timedelta(seconds=interval_s * F.CLOCK_ALIGNED_SHIFT)
+            late = F.magnitude(F.CLOCK_ALIGNED_OFF_BOUNDARY, "interval_fraction")
+            return boundary + timedelta(seconds=interval_s * late)
         return boundary
 
     def after_reconnect(self, outbox: asyncio.Queue | None) -> None:

@@ -1,17 +1,35 @@
 """Faults the simulated charger can carry, so every bench check is proven able to FAIL.
 
 A fault is named in `ChargerSimConfig.faults` (and in lab_config.yaml / `bench sim`).
-Each one breaks exactly one thing a check looks at; the magnitudes below are
-chosen clearly beyond the tolerance of the matching check, never at its edge.
+Each one breaks exactly one thing a check looks at; its entry in `FAULTS` (one `Fault` each)
+says what, which blocks catch it and by how much: the magnitudes are chosen clearly beyond
+the tolerance of the matching check, never at its edge.
 """
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 from bench.clock import parse_iso
 from bench.smart_charging import InstalledProfile, ProfileStore16, ProfileStore201
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injectable fault: its name (as in configs and `bench faults`), what the charger does
+    wrong, the blocks (scenario folders or "block/scenario" files) that must catch it, and the
+    numbers it misbehaves by (read by the charger, the checks' tests and the docs alike)."""
+
+    name: str
+    description: str
+    blocks: tuple[str, ...]
+    magnitude: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "magnitude", MappingProxyType(dict(self.magnitude)))
 
 IGNORES_PROFILE = "ignores_profile"
 SLOW_REACTION = "slow_reaction"
@@ -62,120 +80,159 @@ STATUS_STUCK_SUSPENDED_EV = "status_stuck_suspended_ev"
 RELATIVE_FROM_PLUG_IN = "relative_from_plug_in"
 LIMITS_PHASE_AVERAGE = "limits_phase_average"
 
-FAULTS: dict[str, str] = {
-    IGNORES_PROFILE: "accepts SetChargingProfile but keeps offering its rated current on the PWM",
-    SLOW_REACTION: "applies limit changes only after reaction_time_s x 6 + 10 s",
-    METER_GAIN_ERROR: "energy register and power count +4 % (MID class A allows 2 %)",
-    WRONG_CURRENT_REPORT: "Current.Import in MeterValues reported 25 % high (energy correct)",
-    PWM_OFFSET: "PWM duty 4 percentage points above the Annex A duty for its limit",
-    ACCEPTS_INVALID_PROFILE: "answers Accepted to a SetChargingProfile it must reject "
-                             "(e.g. TxProfile without transaction)",
-    STACK_LEVEL_INVERTED: "the lowest stackLevel wins instead of the highest",
-    IGNORES_VALIDITY: "ignores validFrom/validTo: a profile applies before it is valid and after it expired",
-    W_AS_A: "takes a limit in W as if it were in A (8280 W -> 8280 A, i.e. its rated current)",
-    PHASES_IGNORED: "ignores numberPhases (always 3): a 1-phase W limit gives a third of the current",
-    RECURRENCE_FROM_MIDNIGHT: "restarts a Recurring profile at midnight UTC instead of at startSchedule's time of day",
-    COMPOSITE_REPORT_WRONG: "GetCompositeSchedule reports the limit at the request time for the whole window "
-                            "(drops every later period, like libocpp #609)",
-    ACCEPTS_INVALID_SERVER_CERTIFICATE: "does not verify the CSMS certificate "
-                                        "(unknown CA, expired, wrong host all pass)",
-    ACCEPTS_OLD_TLS: "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
-    ACCEPTS_SECURITY_DOWNGRADE: "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
-    FIRMWARE_STATUS_SKIPPED: "reports Downloading, Downloaded, Installing, Installed for an UpdateFirmware without "
-                             "downloading the file (also when the download would fail)",
-    DIAGNOSTICS_NOT_UPLOADED: "reports Uploading, Uploaded for GetDiagnostics/GetLog without uploading any file",
-    DISPLAY_MESSAGE_NOT_STORED: "answers SetDisplayMessage Accepted but does not keep the message "
-                                "(GetDisplayMessages does not return it)",
-    ENERGY_REGISTER_RESET: "the energy register resets to 0 Wh 4 s into every transaction",
-    CLOCK_ALIGNED_OFF_BOUNDARY: "clock-aligned meter values are taken half an interval after the aligned boundary",
-    QUEUED_MESSAGES_DROPPED: "drops the transaction messages it queued while offline when it reconnects",
-    EV_FAULT_IGNORED: "keeps the contactor closed (and the PWM on) when the CP line shows state E or F",
-    HEARTBEAT_INTERVAL_IGNORED: "sends a Heartbeat every 5 s whatever interval the CSMS or the configuration sets",
-    PENDING_BOOT_IGNORED: "takes a Pending BootNotification answer for Accepted: starts normal operation, never "
-                          "boots again",
-    RESET_KEEPS_TRANSACTION: "a hard (2.x Immediate) reset reboots without stopping the running transaction",
-    STATUS_SUSPENDED_NOT_SENT: "never reports SuspendedEV/SuspendedEVSE (1.6 status, 2.x chargingState): "
-                               "says Charging instead",
-    BLOCKED_TAG_ACCEPTED: "takes a Blocked or Expired answer to Authorize as Accepted (and starts charging)",
-    LOCAL_LIST_IGNORED: "answers SendLocalList Accepted and reports its version, but never authorizes from the list",
-    RESERVATION_IGNORED: "answers ReserveNow Accepted but keeps no reservation (never Reserved, any tag may charge)",
-    AVAILABILITY_NOT_SCHEDULED: "ChangeAvailability Inoperative during a transaction: answers Accepted instead of "
-                                "Scheduled and goes Unavailable at once, ending the transaction",
-    TRIGGER_MESSAGE_IGNORED: "answers TriggerMessage Accepted but never sends the requested message",
-    UNLOCK_IGNORES_TRANSACTION: "UnlockConnector during a transaction: 1.6 answers Unlocked but does not end the "
-                                "transaction; 2.x answers Unlocked instead of OngoingAuthorizedTransaction",
-    REMOTE_START_WHEN_UNAVAILABLE: "answers RemoteStartTransaction (2.x RequestStartTransaction) Accepted on an "
-                                   "Inoperative connector instead of Rejected",
-    TX_PROFILE_OUTLIVES_TRANSACTION: "keeps a TxProfile when its transaction ends and applies it to the next "
-                                     "transaction on that connector",
-    PROFILES_LOST_ON_REBOOT: "forgets every charging profile when it reboots (Reset)",
-    TX_DEFAULT_FIRST_TRANSACTION_ONLY: "applies a TxDefaultProfile to the first transaction only: drops it when "
-                                       "that transaction ends",
-    STATUS_STUCK_SUSPENDED_EV: "once the EV has suspended in a transaction, reports SuspendedEV (1.6 status, 2.x "
-                               "chargingState) for the rest of it, also while current flows again",
-    RELATIVE_FROM_PLUG_IN: "times a Relative profile from when the EV was plugged in, not from the transaction "
-                           "start (2.x: the moment the EVSE is ready to deliver energy)",
-    LIMITS_PHASE_AVERAGE: "regulates the mean of its phase currents to the limit (raises the PWM offer while a "
-                          "phase draws less), so another phase exceeds the per-phase limit",
-}
+# The one table: every fault with what it breaks, the functional blocks (scenario folders, or
+# single "block/scenario" files) whose scenarios must catch it (the fault matrix, `bench faults
+# --matrix`, runs these for it), and the numbers the simulated charger misbehaves by.
+FAULT_TABLE: tuple[Fault, ...] = (
+    Fault(IGNORES_PROFILE,
+          "accepts SetChargingProfile but keeps offering its rated current on the PWM",
+          ("smart_charging/txprofile_step_down",)),
+    Fault(SLOW_REACTION,
+          "applies limit changes only after reaction_time_s x 6 + 10 s",
+          ("smart_charging/txprofile_step_down",),
+          {"factor": 6.0, "extra_s": 10.0}),
+    Fault(METER_GAIN_ERROR,
+          "energy register and power count +4 % (MID class A allows 2 %)",
+          ("metering/meter_values_accuracy",),
+          {"gain": 1.04}),
+    Fault(WRONG_CURRENT_REPORT,
+          "Current.Import in MeterValues reported 25 % high (energy correct)",
+          ("metering/meter_values_accuracy",),
+          {"gain": 1.25}),
+    Fault(PWM_OFFSET,
+          "PWM duty 4 percentage points above the Annex A duty for its limit",
+          ("smart_charging/txprofile_step_down",),
+          {"points": 4.0}),
+    Fault(ACCEPTS_INVALID_PROFILE,
+          "answers Accepted to a SetChargingProfile it must reject "
+          "(e.g. TxProfile without transaction)",
+          ("smart_charging/txprofile_without_transaction",)),
+    Fault(STACK_LEVEL_INVERTED,
+          "the lowest stackLevel wins instead of the highest",
+          ("smart_charging/stacking",),
+          {"flip": 100}),
+    Fault(IGNORES_VALIDITY,
+          "ignores validFrom/validTo: a profile applies before it is valid and after it expired",
+          ("smart_charging/validity_window",)),
+    Fault(W_AS_A,
+          "takes a limit in W as if it were in A (8280 W -> 8280 A, i.e. its rated current)",
+          ("smart_charging/watt_profile_one_phase", "smart_charging/charge_point_max_caps_txprofile")),
+    Fault(PHASES_IGNORED,
+          "ignores numberPhases (always 3): a 1-phase W limit gives a third of the current",
+          ("smart_charging/watt_profile_one_phase",)),
+    Fault(RECURRENCE_FROM_MIDNIGHT,
+          "restarts a Recurring profile at midnight UTC instead of at startSchedule's time of day",
+          ("smart_charging/daily_recurring",)),
+    Fault(COMPOSITE_REPORT_WRONG,
+          "GetCompositeSchedule reports the limit at the request time for the whole window "
+          "(drops every later period, like libocpp #609)",
+          ("smart_charging/composite_schedule_report",)),
+    Fault(ACCEPTS_INVALID_SERVER_CERTIFICATE,
+          "does not verify the CSMS certificate "
+          "(unknown CA, expired, wrong host all pass)",
+          ("security",)),
+    Fault(ACCEPTS_OLD_TLS,
+          "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
+          ("security",)),
+    Fault(ACCEPTS_SECURITY_DOWNGRADE,
+          "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
+          ("security",)),
+    Fault(FIRMWARE_STATUS_SKIPPED,
+          "reports Downloading, Downloaded, Installing, Installed for an UpdateFirmware without "
+          "downloading the file (also when the download would fail)",
+          ("firmware",)),
+    Fault(DIAGNOSTICS_NOT_UPLOADED,
+          "reports Uploading, Uploaded for GetDiagnostics/GetLog without uploading any file",
+          ("firmware",)),
+    Fault(DISPLAY_MESSAGE_NOT_STORED,
+          "answers SetDisplayMessage Accepted but does not keep the message "
+          "(GetDisplayMessages does not return it)",
+          ("display_messages",)),
+    Fault(ENERGY_REGISTER_RESET,
+          "the energy register resets to 0 Wh 4 s into every transaction",
+          ("metering",),
+          {"after_s": 4.0}),
+    Fault(CLOCK_ALIGNED_OFF_BOUNDARY,
+          "clock-aligned meter values are taken half an interval after the aligned boundary",
+          ("metering/clock_aligned_meter_values", "metering/sampled_meter_values"),
+          {"interval_fraction": 0.5}),
+    Fault(QUEUED_MESSAGES_DROPPED,
+          "drops the transaction messages it queued while offline when it reconnects",
+          ("offline",)),
+    Fault(EV_FAULT_IGNORED,
+          "keeps the contactor closed (and the PWM on) when the CP line shows state E or F",
+          ("ev_faults",)),
+    Fault(HEARTBEAT_INTERVAL_IGNORED,
+          "sends a Heartbeat every 5 s whatever interval the CSMS or the configuration sets",
+          ("provisioning",),
+          {"interval_s": 5.0}),
+    Fault(PENDING_BOOT_IGNORED,
+          "takes a Pending BootNotification answer for Accepted: starts normal operation, never "
+          "boots again",
+          ("provisioning",)),
+    Fault(RESET_KEEPS_TRANSACTION,
+          "a hard (2.x Immediate) reset reboots without stopping the running transaction",
+          ("provisioning",)),
+    Fault(STATUS_SUSPENDED_NOT_SENT,
+          "never reports SuspendedEV/SuspendedEVSE (1.6 status, 2.x chargingState): "
+          "says Charging instead",
+          ("status",)),
+    Fault(BLOCKED_TAG_ACCEPTED,
+          "takes a Blocked or Expired answer to Authorize as Accepted (and starts charging)",
+          ("authorization",)),
+    Fault(LOCAL_LIST_IGNORED,
+          "answers SendLocalList Accepted and reports its version, but never authorizes from the list",
+          ("authorization",)),
+    Fault(RESERVATION_IGNORED,
+          "answers ReserveNow Accepted but keeps no reservation (never Reserved, any tag may charge)",
+          ("reservation",)),
+    Fault(AVAILABILITY_NOT_SCHEDULED,
+          "ChangeAvailability Inoperative during a transaction: answers Accepted instead of "
+          "Scheduled and goes Unavailable at once, ending the transaction",
+          ("remote_control/availability_scheduled",
+                                 "remote_control/availability_charger_scheduled")),
+    Fault(TRIGGER_MESSAGE_IGNORED,
+          "answers TriggerMessage Accepted but never sends the requested message",
+          ("remote_control/trigger_message_v16", "remote_control/trigger_message_v201")),
+    Fault(UNLOCK_IGNORES_TRANSACTION,
+          "UnlockConnector during a transaction: 1.6 answers Unlocked but does not end the "
+          "transaction; 2.x answers Unlocked instead of OngoingAuthorizedTransaction",
+          ("remote_control/unlock_connector", "remote_control/unlock_during_transaction")),
+    Fault(REMOTE_START_WHEN_UNAVAILABLE,
+          "answers RemoteStartTransaction (2.x RequestStartTransaction) Accepted on an "
+          "Inoperative connector instead of Rejected",
+          ("remote_control/remote_start_rejected", "remote_control/availability_charger",
+                                    "remote_control/availability_connector")),
+    Fault(TX_PROFILE_OUTLIVES_TRANSACTION,
+          "keeps a TxProfile when its transaction ends and applies it to the next "
+          "transaction on that connector",
+          ("smart_charging/txprofile_ends_with_transaction",)),
+    Fault(PROFILES_LOST_ON_REBOOT,
+          "forgets every charging profile when it reboots (Reset)",
+          ("smart_charging/profiles_survive_reset",)),
+    Fault(TX_DEFAULT_FIRST_TRANSACTION_ONLY,
+          "applies a TxDefaultProfile to the first transaction only: drops it when "
+          "that transaction ends",
+          ("smart_charging/txdefault_every_transaction",)),
+    Fault(STATUS_STUCK_SUSPENDED_EV,
+          "once the EV has suspended in a transaction, reports SuspendedEV (1.6 status, 2.x "
+          "chargingState) for the rest of it, also while current flows again",
+          ("status/charging_while_current_flows",)),
+    Fault(RELATIVE_FROM_PLUG_IN,
+          "times a Relative profile from when the EV was plugged in, not from the transaction "
+          "start (2.x: the moment the EVSE is ready to deliver energy)",
+          ("smart_charging/relative_from_transaction_start",)),
+    Fault(LIMITS_PHASE_AVERAGE,
+          "regulates the mean of its phase currents to the limit (raises the PWM offer while a "
+          "phase draws less), so another phase exceeds the per-phase limit",
+          ("smart_charging/unbalanced_ev_limited_per_phase",)),
+)
+FAULTS: Mapping[str, Fault] = MappingProxyType({fault.name: fault for fault in FAULT_TABLE})
 
-# The functional blocks (scenario folders, or single "block/scenario" files) whose scenarios
-# must catch each fault: the fault matrix (`bench faults --matrix`) runs, for each fault, these.
-FAULT_BLOCKS: dict[str, tuple[str, ...]] = {
-    # where a block is long, the one scenario written to catch the fault ("block/scenario")
-    IGNORES_PROFILE: ("smart_charging/txprofile_step_down",),
-    SLOW_REACTION: ("smart_charging/txprofile_step_down",),
-    METER_GAIN_ERROR: ("metering/meter_values_accuracy",),
-    WRONG_CURRENT_REPORT: ("metering/meter_values_accuracy",),
-    PWM_OFFSET: ("smart_charging/txprofile_step_down",),
-    ACCEPTS_INVALID_PROFILE: ("smart_charging/txprofile_without_transaction",),
-    STACK_LEVEL_INVERTED: ("smart_charging/stacking",),
-    IGNORES_VALIDITY: ("smart_charging/validity_window",),
-    W_AS_A: ("smart_charging/watt_profile_one_phase", "smart_charging/charge_point_max_caps_txprofile"),
-    PHASES_IGNORED: ("smart_charging/watt_profile_one_phase",),
-    RECURRENCE_FROM_MIDNIGHT: ("smart_charging/daily_recurring",),
-    COMPOSITE_REPORT_WRONG: ("smart_charging/composite_schedule_report",),
-    ACCEPTS_INVALID_SERVER_CERTIFICATE: ("security",),
-    ACCEPTS_OLD_TLS: ("security",),
-    ACCEPTS_SECURITY_DOWNGRADE: ("security",),
-    FIRMWARE_STATUS_SKIPPED: ("firmware",),
-    DIAGNOSTICS_NOT_UPLOADED: ("firmware",),
-    DISPLAY_MESSAGE_NOT_STORED: ("display_messages",),
-    ENERGY_REGISTER_RESET: ("metering",),
-    CLOCK_ALIGNED_OFF_BOUNDARY: ("metering/clock_aligned_meter_values", "metering/sampled_meter_values"),
-    QUEUED_MESSAGES_DROPPED: ("offline",),
-    EV_FAULT_IGNORED: ("ev_faults",),
-    HEARTBEAT_INTERVAL_IGNORED: ("provisioning",),
-    PENDING_BOOT_IGNORED: ("provisioning",),
-    RESET_KEEPS_TRANSACTION: ("provisioning",),
-    STATUS_SUSPENDED_NOT_SENT: ("status",),
-    BLOCKED_TAG_ACCEPTED: ("authorization",),
-    LOCAL_LIST_IGNORED: ("authorization",),
-    RESERVATION_IGNORED: ("reservation",),
-    AVAILABILITY_NOT_SCHEDULED: ("remote_control/availability_scheduled",
-                                 "remote_control/availability_charger_scheduled"),
-    TRIGGER_MESSAGE_IGNORED: ("remote_control/trigger_message_v16", "remote_control/trigger_message_v201"),
-    UNLOCK_IGNORES_TRANSACTION: ("remote_control/unlock_connector", "remote_control/unlock_during_transaction"),
-    REMOTE_START_WHEN_UNAVAILABLE: ("remote_control/remote_start_rejected", "remote_control/availability_charger",
-                                    "remote_control/availability_connector"),
-    TX_PROFILE_OUTLIVES_TRANSACTION: ("smart_charging/txprofile_ends_with_transaction",),
-    PROFILES_LOST_ON_REBOOT: ("smart_charging/profiles_survive_reset",),
-    TX_DEFAULT_FIRST_TRANSACTION_ONLY: ("smart_charging/txdefault_every_transaction",),
-    STATUS_STUCK_SUSPENDED_EV: ("status/charging_while_current_flows",),
-    RELATIVE_FROM_PLUG_IN: ("smart_charging/relative_from_transaction_start",),
-    LIMITS_PHASE_AVERAGE: ("smart_charging/unbalanced_ev_limited_per_phase",),
-}
 
-# Magnitudes, as data so checks and tests can refer to them.
-METER_GAIN_ERROR_FACTOR = 1.04
-WRONG_CURRENT_REPORT_FACTOR = 1.25
-PWM_OFFSET_PCT = 4.0
-SLOW_REACTION_FACTOR = 6.0
-SLOW_REACTION_EXTRA_S = 10.0
-STACK_LEVEL_FLIP = 100  # stack_level_inverted reads stackLevel s as STACK_LEVEL_FLIP - s
-ENERGY_REGISTER_RESET_AFTER_S = 4.0  # into the transaction
-CLOCK_ALIGNED_SHIFT = 0.5  # x ClockAlignedDataInterval
-FIXED_HEARTBEAT_S = 5.0  # heartbeat_interval_ignored: scenarios ask for 2 s and 3 s
+def magnitude(name: str, key: str) -> float:
+    """One number a fault misbehaves by (e.g. magnitude(PWM_OFFSET, "points") == 4.0)."""
+    return FAULTS[name].magnitude[key]
 
 
 def unknown_faults(names: Iterable[str]) -> list[str]:
@@ -186,20 +243,32 @@ def unknown_faults(names: Iterable[str]) -> list[str]:
 def effective_reaction_time_s(reaction_time_s: float, faults: Iterable[str]) -> float:
     """Delay from a limit change to the PWM change, with `slow_reaction` applied."""
     if SLOW_REACTION in set(faults):
-        return reaction_time_s * SLOW_REACTION_FACTOR + SLOW_REACTION_EXTRA_S
+        return reaction_time_s * magnitude(SLOW_REACTION, "factor") + magnitude(SLOW_REACTION, "extra_s")
     return reaction_time_s
 
 
 def offered_duty_pct(annex_a_duty_pct: float, faults: Iterable[str]) -> float:
     """Duty the charger puts on the CP line, with `pwm_offset` applied (never above 100 %)."""
     if PWM_OFFSET in set(faults) and annex_a_duty_pct < 100.0:
-        return min(100.0, round(annex_a_duty_pct + PWM_OFFSET_PCT, 1))
+        return min(100.0, round(annex_a_duty_pct + magnitude(PWM_OFFSET, "points"), 1))
     return annex_a_duty_pct
+
+
+def energy_gain(faults: Iterable[str]) -> float:
+    """How much more the charger's meter counts than flows, with `meter_gain_error` applied."""
+    return magnitude(METER_GAIN_ERROR, "gain") if METER_GAIN_ERROR in set(faults) else 1.0
+
+
+def current_report_gain(faults: Iterable[str]) -> float:
+    """How much higher the reported currents are, with `wrong_current_report` applied."""
+    return magnitude(WRONG_CURRENT_REPORT, "gain") if WRONG_CURRENT_REPORT in set(faults) else 1.0
 
 
 def heartbeat_interval_s(interval_s: float, faults: Iterable[str]) -> float:
     """The heartbeat interval the charger keeps, with `heartbeat_interval_ignored` applied."""
-    return FIXED_HEARTBEAT_S if HEARTBEAT_INTERVAL_IGNORED in set(faults) else interval_s
+    if HEARTBEAT_INTERVAL_IGNORED in set(faults):
+        return magnitude(HEARTBEAT_INTERVAL_IGNORED, "interval_s")
+    return interval_s
 
 
 def reported_status(status: str, faults: Iterable[str]) -> str:
@@ -271,7 +340,7 @@ def misread_profiles(profiles: Sequence[InstalledProfile], faults: Iterable[str]
         # 1.6: one schedule object; 2.x: a list whose first entry is the one executed
         schedule = p["chargingSchedule"][0] if isinstance(p["chargingSchedule"], list) else p["chargingSchedule"]
         if STACK_LEVEL_INVERTED in wrong:
-            p["stackLevel"] = max(0, STACK_LEVEL_FLIP - p["stackLevel"])
+            p["stackLevel"] = max(0, int(magnitude(STACK_LEVEL_INVERTED, "flip")) - p["stackLevel"])
         if IGNORES_VALIDITY in wrong:
             p.pop("validFrom", None)
             p.pop("validTo", None)

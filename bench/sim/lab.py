@@ -14,9 +14,8 @@ from typing import cast
 
 from bench.clock import Clock
 from bench.config import LabConfig, PositionConfig, parse_host_port, replace_port
-from bench.sim.charger import ChargerSimConfig, SimulatedCharger
+from bench.sim.charger import ChargerSimConfig, SimulatedCharger, make_charger
 from bench.sim.charger_security import ChargerSecurity
-from bench.sim.charger_v201 import make_charger
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.realism import Realism, RealismSettings, SensedPlant
 from instruments.sim.registry import start_simulator

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from bench.sim import faults as F
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 STEP_DOWN = SCENARIOS / "smart_charging" / "txprofile_step_down.yaml"
 METERING = SCENARIOS / "metering" / "meter_values_accuracy.yaml"
 TX_WITHOUT_TX = SCENARIOS / "smart_charging" / "txprofile_without_transaction.yaml"
 
-# fault -> the shipped scenario whose checks must catch it
+# fault -> the shipped scenario whose checks must catch it (the first its fault-table entry names)
 FAULT_RUNS = {  # fault runs with every report rendered (the reports tests read them)
-    "ignores_profile": STEP_DOWN,
-    "meter_gain_error": METERING,
-}
+    fault: SCENARIOS / f"{F.FAULTS[fault].blocks[0]}.yaml" for fault in ("ignores_profile", "meter_gain_error")}
 
 
 def free_port_config(tmp: Path, realism: str | dict = "ideal", speed: float | str = "max") -> Path:

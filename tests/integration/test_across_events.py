@@ -22,19 +22,18 @@ from .conftest import ROOT, SCENARIOS, run_in_parallel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-# fault -> (scenario, the checks that must FAIL with it; "" = a step fails the scenario)
-CAUGHT_BY = {
-    F.TX_PROFILE_OUTLIVES_TRANSACTION: ("smart_charging/txprofile_ends_with_transaction", ["pwm_matches_limit"]),
-    F.PROFILES_LOST_ON_REBOOT: ("smart_charging/profiles_survive_reset", ["current_follows_limit",
-                                                                           "pwm_matches_limit"]),
-    F.TX_DEFAULT_FIRST_TRANSACTION_ONLY: ("smart_charging/txdefault_every_transaction", ["current_follows_limit",
-                                                                                        "pwm_matches_limit"]),
-    F.STATUS_STUCK_SUSPENDED_EV: ("status/charging_while_current_flows", []),
-    F.RELATIVE_FROM_PLUG_IN: ("smart_charging/relative_from_transaction_start", ["current_follows_limit",
-                                                                                "pwm_matches_limit"]),
-    F.LIMITS_PHASE_AVERAGE: ("smart_charging/unbalanced_ev_limited_per_phase", ["current_follows_limit",
-                                                                               "pwm_matches_limit"]),
+# fault -> the checks that must FAIL with it (none: a step fails the scenario); the scenario is
+# the one its entry in the fault table names
+MUST_FAIL = {
+    F.TX_PROFILE_OUTLIVES_TRANSACTION: ["pwm_matches_limit"],
+    F.PROFILES_LOST_ON_REBOOT: ["current_follows_limit", "pwm_matches_limit"],
+    F.TX_DEFAULT_FIRST_TRANSACTION_ONLY: ["current_follows_limit", "pwm_matches_limit"],
+    F.STATUS_STUCK_SUSPENDED_EV: [],
+    F.RELATIVE_FROM_PLUG_IN: ["current_follows_limit", "pwm_matches_limit"],
+    F.LIMITS_PHASE_AVERAGE: ["current_follows_limit", "pwm_matches_limit"],
 }
+# fault -> (scenario, the checks that must FAIL with it)
+CAUGHT_BY = {fault: (F.FAULTS[fault].blocks[0], checks) for fault, checks in MUST_FAIL.items()}
 VERSIONS = ("1.6", "2.0.1")
 
 
@@ -62,9 +61,10 @@ def _scenarios(run) -> dict[str, dict]:
 
 
 def test_every_new_fault_has_its_scenario():
-    assert set(CAUGHT_BY) <= set(F.FAULTS)
-    for fault, (target, _) in CAUGHT_BY.items():
-        assert F.FAULT_BLOCKS[fault] == (target,)
+    assert set(MUST_FAIL) <= set(F.FAULTS)
+    for fault in MUST_FAIL:
+        (target,) = F.FAULTS[fault].blocks
+        assert _path(target).is_file(), (fault, target)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -27,8 +27,8 @@ VERSIONS = ("1.6", "2.0.1", "2.1")
 PROFILES = (1, 2, 3)
 PASSWORD = "evbench-test-password-0001"
 SECURITY = ROOT / "scenarios" / "security"
-# fault -> (scenario, the probe that must fail)
-FAULTS = {
+# fault (its blocks: "security") -> (scenario, the probe that must fail)
+PROBES = {
     F.ACCEPTS_INVALID_SERVER_CERTIFICATE: ("invalid_server_certificate", "server_certificate_expired_as_required"),
     F.ACCEPTS_OLD_TLS: ("tls_version_too_low", "tls_version_below_1_2_as_required"),
     F.ACCEPTS_SECURITY_DOWNGRADE: ("no_security_downgrade", "security_profile_downgrade_as_required"),
@@ -67,7 +67,7 @@ def security_runs(tmp_path_factory) -> dict[str, BenchRun]:
             for profile in PROFILES:
                 extra = [ROOT / "scenarios" / "remote_control" / "remote_start_stop.yaml"] if profile == 3 else []  # charging over mutual TLS
                 runs[profile].start(f"p{profile}-{version}", ([SECURITY, *extra], version, None))
-            for fault, (scenario, _) in FAULTS.items():
+            for fault, (scenario, _) in PROBES.items():
                 runs[2].start(f"{fault}-{version}", ([SECURITY / f"{scenario}.yaml"], version, fault))
         deadline = time.monotonic() + 600
         out: dict[str, BenchRun] = {}
@@ -118,7 +118,7 @@ def test_the_connections_log_records_accepted_and_refused_handshakes(security_ru
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("fault", sorted(PROBES))
 def test_each_security_fault_fails_its_scenario_on_every_version(security_runs, fault, version):
     run = security_runs[f"{fault}-{version}"]
     assert run.returncode == 1, run.stdout
@@ -126,7 +126,7 @@ def test_each_security_fault_fails_its_scenario_on_every_version(security_runs, 
     check = _check(scenario)
     assert scenario["verdict"] == "FAIL" and check["verdict"] == "FAIL", check["params"]
     failed = {m["name"] for m in check["measurements"] if m["verdict"] == "FAIL"}
-    assert FAULTS[fault][1] in failed
+    assert PROBES[fault][1] in failed
 
 
 @pytest.mark.parametrize("version", VERSIONS)

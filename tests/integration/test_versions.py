@@ -18,24 +18,26 @@ from .conftest import ROOT
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # the matrix runs in the fixture
 
 FAULT_VERSIONS = ("2.0.1", "2.1")  # 1.6: test_virtual_lab_runs.py and test_smart_charging_suite.py
-SC = "smart_charging"
 
-# fault -> (scenario file under scenarios/, checks that must FAIL); the other checks may PASS or FAIL
-FAULT_SCENARIOS: dict[str, tuple[str, list[str]]] = {
-    F.IGNORES_PROFILE: (f"{SC}/txprofile_step_down.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.SLOW_REACTION: (f"{SC}/txprofile_step_down.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.PWM_OFFSET: (f"{SC}/txprofile_step_down.yaml", ["pwm_matches_limit"]),
-    F.METER_GAIN_ERROR: ("metering/meter_values_accuracy.yaml",
-                         ["meter_values_match_reference", "transaction_energy_matches_reference"]),
-    F.WRONG_CURRENT_REPORT: ("metering/meter_values_accuracy.yaml", ["meter_values_match_reference"]),
-    F.ACCEPTS_INVALID_PROFILE: (f"{SC}/txprofile_without_transaction.yaml", ["step_expectations"]),
-    F.STACK_LEVEL_INVERTED: (f"{SC}/stacking.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.IGNORES_VALIDITY: (f"{SC}/validity_window.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.W_AS_A: (f"{SC}/watt_profile_one_phase.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.PHASES_IGNORED: (f"{SC}/watt_profile_one_phase.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.RECURRENCE_FROM_MIDNIGHT: (f"{SC}/daily_recurring.yaml", ["current_follows_limit", "pwm_matches_limit"]),
-    F.COMPOSITE_REPORT_WRONG: (f"{SC}/composite_schedule_report.yaml", ["composite_schedule_matches"]),
+# fault -> checks that must FAIL in the scenario its fault-table entry names first; the other
+# checks may PASS or FAIL
+MUST_FAIL: dict[str, list[str]] = {
+    F.IGNORES_PROFILE: ["current_follows_limit", "pwm_matches_limit"],
+    F.SLOW_REACTION: ["current_follows_limit", "pwm_matches_limit"],
+    F.PWM_OFFSET: ["pwm_matches_limit"],
+    F.METER_GAIN_ERROR: ["meter_values_match_reference", "transaction_energy_matches_reference"],
+    F.WRONG_CURRENT_REPORT: ["meter_values_match_reference"],
+    F.ACCEPTS_INVALID_PROFILE: ["step_expectations"],
+    F.STACK_LEVEL_INVERTED: ["current_follows_limit", "pwm_matches_limit"],
+    F.IGNORES_VALIDITY: ["current_follows_limit", "pwm_matches_limit"],
+    F.W_AS_A: ["current_follows_limit", "pwm_matches_limit"],
+    F.PHASES_IGNORED: ["current_follows_limit", "pwm_matches_limit"],
+    F.RECURRENCE_FROM_MIDNIGHT: ["current_follows_limit", "pwm_matches_limit"],
+    F.COMPOSITE_REPORT_WRONG: ["composite_schedule_matches"],
 }
+# fault -> (scenario file under scenarios/, checks that must FAIL)
+FAULT_SCENARIOS: dict[str, tuple[str, list[str]]] = {
+    fault: (f"{F.FAULTS[fault].blocks[0]}.yaml", checks) for fault, checks in MUST_FAIL.items()}
 
 
 def test_the_faults_named_here_exist():

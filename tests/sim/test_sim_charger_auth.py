@@ -129,11 +129,11 @@ async def test_offline_local_list_authorizes_and_the_fault_does_not(blab, versio
 async def test_cache_authorizes_offline_until_cleared(blab, version):
     charger = await blab.charger(version)
     assert await charger.present_id_tag("TAG-1") == "Accepted"  # online: asked, and cached
-    await blab.wait_until(lambda: charger._local_auth.cache.get("TAG-1") == "Accepted")
-    charger._connectors[1].authorized_tag = None  # the driver walks away (no cable, nothing started)
+    await blab.wait_until(lambda: charger.local_auth.cache.get("TAG-1") == "Accepted")
+    charger.connectors[1].authorized_tag = None  # the driver walks away (no cable, nothing started)
     await _offline(blab)
     assert await charger.present_id_tag("TAG-1") == "Accepted"
-    charger._connectors[1].authorized_tag = None
+    charger.connectors[1].authorized_tag = None
     await _online(blab)
     assert await blab.dut.clear_cache() == "Accepted"
     await _offline(blab)
@@ -164,7 +164,7 @@ async def test_reservation_reserved_other_tag_refused_owner_uses_it(blab, versio
     await blab.wait_until(lambda: _last_status(blab) == "Reserved")
     assert await blab.dut.remote_start(1, "TAG-1") == "Rejected"
     assert await charger.present_id_tag("TAG-1") == "Accepted"  # the CSMS says yes, the connector no
-    assert charger._connectors[1].authorized_tag is None
+    assert charger.connectors[1].authorized_tag is None
     assert await blab.dut.reserve_now(1, "TAG-1", expiry, 42) == "Occupied"  # reserved already
     mark = blab.dut.mark()
     await charger.present_id_tag("TAG-2")
@@ -210,8 +210,8 @@ async def test_authorization_lapses_after_connection_timeout(blab, version):
     charger = await blab.charger(version)
     assert await blab.dut.change_configuration("ConnectionTimeOut", "1") == "Accepted"
     assert await charger.present_id_tag("TAG-1") == "Accepted"
-    assert charger._connectors[1].authorized_tag == "TAG-1"
-    await blab.wait_until(lambda: charger._connectors[1].authorized_tag is None, timeout=4)
+    assert charger.connectors[1].authorized_tag == "TAG-1"
+    await blab.wait_until(lambda: charger.connectors[1].authorized_tag is None, timeout=4)
     mark = blab.dut.mark()
     blab.plant.set_ev_cp_state(CpState.B)
     await blab.clock.sleep(1.0)

@@ -66,7 +66,7 @@ async def test_connects_on_every_profile(secure_lab, certs, version, profile):
 async def test_a_wrong_password_never_gets_in(secure_lab, certs, version, clock):
     lab = await secure_lab(1)
     from bench.sim.charger import ChargerSimConfig
-    from bench.sim.charger_v201 import make_charger
+    from bench.sim.charger import make_charger
 
     charger = make_charger(clock, lab.plant, ChargerSimConfig(
         CP_ID, lab.csms.url, ocpp_version=version, reconnect_min_s=0.1, reconnect_max_s=0.2,

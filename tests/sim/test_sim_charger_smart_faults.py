@@ -31,7 +31,7 @@ async def _limit_after(lab, charger, profiles: list[dict], connector_id: int = 1
     """Install the profiles (all Accepted), let the reaction time pass, return the limit on the PWM."""
     for p in profiles:
         assert await lab.set_profile(p, connector_id) == "Accepted"
-    await lab.wait_until(lambda: not charger._connectors[1].pending_limits and not charger._limits_dirty, timeout=3)
+    await lab.wait_until(charger.limits_settled, timeout=3)
     await lab.clock.sleep(0.5)
     return charger.applied_limit_a()
 
@@ -106,7 +106,8 @@ async def test_misread_profiles_leaves_the_store_and_other_faults_alone():
     wrong = F.misread_profiles([p], {F.W_AS_A, F.PHASES_IGNORED, F.IGNORES_VALIDITY, F.STACK_LEVEL_INVERTED})[0]
     assert wrong.profile["chargingSchedule"]["chargingRateUnit"] == "A"
     assert "numberPhases" not in wrong.profile["chargingSchedule"]["chargingSchedulePeriod"][0]
-    assert "validTo" not in wrong.profile and wrong.profile["stackLevel"] == F.STACK_LEVEL_FLIP - 3
+    flip = F.magnitude(F.STACK_LEVEL_INVERTED, "flip")
+    assert "validTo" not in wrong.profile and wrong.profile["stackLevel"] == flip - 3
     assert p.profile["chargingSchedule"]["chargingRateUnit"] == "W" and "validTo" in p.profile  # store untouched
 
 

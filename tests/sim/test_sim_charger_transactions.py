@@ -91,7 +91,8 @@ async def test_energy_register_reset_fault_sets_the_register_to_zero(blab):
     charger = await blab.charger("1.6", faults=frozenset({F.ENERGY_REGISTER_RESET}))
     await blab.start_charging(charger, amps=16)
     assert charger.meter_register_wh() >= charger.config.meter_initial_wh
-    await blab.wait_until(lambda: charger.meter_register_wh() < 100.0, timeout=F.ENERGY_REGISTER_RESET_AFTER_S + 2)
+    after_s = F.magnitude(F.ENERGY_REGISTER_RESET, "after_s")
+    await blab.wait_until(lambda: charger.meter_register_wh() < 100.0, timeout=after_s + 2)
     await blab.clock.sleep(0.5)
     assert 0.0 < charger.meter_register_wh() < 100.0  # counts on from 0
 

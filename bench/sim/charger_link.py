@@ -1,0 +1,87 @@
+"""The simulated charger's OCPP connection: an `ocpp` ChargePoint per version whose routes are
+its adapter's `@on`/`@after` handlers (`ocpp.routing.create_route_map(adapter)`, the same
+lookup the library does on a ChargePoint subclass), so the adapter outlives the connection.
+
+Before routing, a CALL of an action of a feature the charger lacks is answered CALLERROR
+NotSupported (charger_features.py); on 2.x an action without a handler is NotImplemented when
+it is one of the version's actions, NotSupported otherwise (the library does not for 2.1).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp import v16, v21, v201
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError
+from ocpp.routing import create_route_map
+from websockets.asyncio.client import ClientConnection
+
+RESPONSE_TIMEOUT_S = 30  # ocpp library: wait for a .conf (library I/O timeout)
+
+
+def refusal(action: str, version: str, unsupported: frozenset[str], routed: bool,
+            actions: frozenset[str] | None) -> Exception | None:
+    """The CALLERROR a CALL of `action` gets before any handler runs, or None (route it)."""
+    if action in unsupported:
+        return NotSupportedError(details={"cause": f"{action}: feature not implemented by this charger"})
+    if actions is None or routed:
+        return None
+    if action in actions:
+        return OcppNotImplemented(details={"cause": f"{action} is not simulated"})
+    return NotSupportedError(details={"cause": f"{action} is not an OCPP {version} action"})
+
+
+class Link16(v16.ChargePoint):
+    """OCPP 1.6: the library answers actions without a route itself."""
+
+    VERSION = "1.6"
+
+    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
+                 actions: frozenset[str] | None = None) -> None:
+        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
+        self.route_map = create_route_map(handlers)
+        self.unsupported, self.actions = unsupported, actions
+
+    async def _handle_call(self, msg: Any) -> Any:
+        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
+        if error is not None:
+            await self._send(msg.create_call_error(error).to_json())
+            return None
+        return await super()._handle_call(msg)
+
+
+class Link201(v201.ChargePoint):
+    VERSION = "2.0.1"
+
+    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
+                 actions: frozenset[str] | None = None) -> None:
+        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
+        self.route_map = create_route_map(handlers)
+        self.unsupported, self.actions = unsupported, actions
+
+    async def _handle_call(self, msg: Any) -> Any:
+        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
+        if error is not None:
+            await self._send(msg.create_call_error(error).to_json())
+            return None
+        return await super()._handle_call(msg)
+
+
+class Link21(v21.ChargePoint):
+    VERSION = "2.1"
+
+    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
+                 actions: frozenset[str] | None = None) -> None:
+        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
+        self.route_map = create_route_map(handlers)
+        self.unsupported, self.actions = unsupported, actions
+
+    async def _handle_call(self, msg: Any) -> Any:
+        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
+        if error is not None:
+            await self._send(msg.create_call_error(error).to_json())
+            return None
+        return await super()._handle_call(msg)
+
+
+LINKS: dict[str, type] = {"1.6": Link16, "2.0.1": Link201, "2.1": Link21}
