@@ -503,6 +503,30 @@ def limit_at(
     return limit
 
 
+def limit_until(
+    profiles: Sequence[InstalledProfile],
+    connector_id: int,
+    at: datetime,
+    *,
+    horizon_s: float,
+    default_limit_a: float,
+    voltage_v: float,
+    phases: int = 3,
+    transaction_start: datetime | None = None,
+    transaction_id: int | str | None = None,
+    ocpp_version: str = "1.6",
+) -> tuple[float, float]:
+    """`limit_at` and how many seconds after `at` it may next change (the next breakpoint of
+    any profile: a period, a validity bound, a recurrence), at most `horizon_s`: a charger
+    need not evaluate its profiles again before then unless they change."""
+    composer = _Composer.build(profiles, connector_id, ocpp_version, default_limit_a, voltage_v, phases,
+                               _transactions(connector_id, transaction_start, transaction_id, None), None)
+    t = _us(at)
+    points = composer.timeline(t, t + int(horizon_s * 1e6), anchor_us=t, unit="A")
+    limit = points[0][1][0]
+    return limit, ((points[1][0] - t) / 1e6 if len(points) > 1 else horizon_s)
+
+
 @dataclass(frozen=True)
 class ProfileSpan:
     """Where one installed profile sets a limit by itself (before stacking and min())."""

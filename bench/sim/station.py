@@ -51,12 +51,13 @@ from bench.sim.charger_security import ChargerSecurity
 from bench.sim.charger_transactions import SessionFaults
 from bench.sim.plant import Plant
 from bench.sim.realism import Realism, fine_utcnow
-from bench.smart_charging import ActiveTransaction, CompositeSchedule, composite_schedule, limit_at, make_store
+from bench.smart_charging import ActiveTransaction, CompositeSchedule, composite_schedule, limit_until, make_store
 
 log = logging.getLogger(__name__)
 
 CONTROL_TICK_S = 0.05          # C -> B must open the contactor within 100 ms
-LIMIT_EVAL_S = 0.2             # re-evaluate the composite limit at least this often
+LIMIT_EVAL_S = 0.2             # the latest a scheduled change is seen: the next breakpoint, or a tick after
+LIMIT_HORIZON_S = 3600.0       # evaluate the profiles at least this often, changes or not
 RESPONSE_TIMEOUT_S = 30        # ocpp library: wait for a .conf (library I/O timeout)
 TRANSACTION_MESSAGE_ATTEMPTS = 3
 DEFAULT_HEARTBEAT_S = 60
@@ -218,6 +219,7 @@ class Station:
         self._boot_delay_s = 0.0  # set when going down for a reboot: how long until it connects again
         self._limits_dirty = True
         self._next_limit_eval = 0.0
+        self._limit_sessions: tuple = ()
         self._next_aligned_utc: datetime | None = None
         self.boot_count = 0
         self.adapter = adapter(self)
@@ -234,7 +236,7 @@ class Station:
             return
         self._outbox = asyncio.Queue()
         for conn in self.connectors.values():
-            conn.target_limit_a = conn.applied_limit_a = self._limit_target(conn)
+            conn.target_limit_a = conn.applied_limit_a = self._limit_target(conn)[0]
         cp_id = self.config.charge_point_id
         self._main_tasks = [
             asyncio.create_task(self._connection_loop(), name=f"{cp_id}-connection"),
@@ -654,10 +656,17 @@ class Station:
 
     def _tick(self) -> None:
         now = self.clock.monotonic()
-        evaluate = self._limits_dirty or now >= self._next_limit_eval
+        # what a limit depends on besides the profiles and the time: the sessions (a Relative or
+        # TxProfile counts from them)
+        sessions = tuple((c.transaction.transaction_id if c.transaction else None,
+                          c.transaction.started_utc if c.transaction else None, c.plugged_in_utc)
+                         for c in self.connectors.values())
+        evaluate = self._limits_dirty or now >= self._next_limit_eval or sessions != self._limit_sessions
+        self._limit_sessions = sessions
         if evaluate:
+            # until the profiles' next breakpoint (or a change to them) the limit stays as it is
             self._limits_dirty = False
-            self._next_limit_eval = now + LIMIT_EVAL_S
+            self._next_limit_eval = now + LIMIT_HORIZON_S
         for conn in self.connectors.values():
             cp = self.cp_state(conn)
             if cp is CpState.A:
@@ -679,22 +688,24 @@ class Station:
         for r in self.reservations.expire(self.clock.utcnow()):
             self.adapter.reservation_ended(r.reservation_id, "Expired")
 
-    def _limit_target(self, conn: Connector) -> float:
+    def _limit_target(self, conn: Connector) -> tuple[float, float]:
+        """The composite limit now (capped at the rating) and the seconds it holds at least."""
         rated = self.config.rated_current_a
         if F.IGNORES_PROFILE in self.faults:
-            return rated
+            return rated, LIMIT_HORIZON_S
         tx = conn.transaction
-        limit = limit_at(
+        limit, holds_s = limit_until(
             F.misread_profiles(self.store.profiles, self.faults), conn.connector_id, fine_utcnow(self.clock),
-            default_limit_a=rated, voltage_v=self.plant.settings.nominal_voltage_v,
+            horizon_s=LIMIT_HORIZON_S, default_limit_a=rated, voltage_v=self.plant.settings.nominal_voltage_v,
             phases=self.plant.settings.phases,
             transaction_start=F.relative_start(tx.started_utc, conn.plugged_in_utc, self.faults) if tx else None,
             transaction_id=tx.transaction_id if tx else None, ocpp_version=self.ocpp_version,
         )
-        return min(limit, rated)
+        return min(limit, rated), holds_s
 
     def _schedule_limit(self, conn: Connector, now: float) -> None:
-        target = self._limit_target(conn)
+        target, holds_s = self._limit_target(conn)
+        self._next_limit_eval = min(self._next_limit_eval, now + holds_s)
         if target != conn.target_limit_a:
             conn.target_limit_a = target
             conn.pending_limits.append((self._due(conn, now), target))
