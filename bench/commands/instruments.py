@@ -173,7 +173,7 @@ async def lab_addresses(config: LabConfig, attach: bool):
 
 # ---- list ------------------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
-    from instruments.sim.registry import SIMULATORS
+    from bench.sim.instruments.registry import SIMULATORS
 
     rows: list[dict[str, Any]] = [
         {"driver": d.name, "role": d.role, "transport": d.transport, "models": list(d.models),

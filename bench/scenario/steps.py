@@ -27,7 +27,7 @@ from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.csms.dut import DutError, DutProtocolError
 from bench.ev_model import EvModel
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.csms.profiles import profile_id, purpose_for
 from bench.scenario.timeline import CompositeReport, SecurityProbe, Timeline
 from bench.smart_charging import ActiveTransaction, composite_schedule

@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
 from bench.clock import Clock, iso_utc, parse_iso
-from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
+from instruments.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim import charger_firmware as FW
 from bench.sim import charger_remote as remote

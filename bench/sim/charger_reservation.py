@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from bench.clock import parse_iso
-from bench.iec61851 import CpState
 from bench.sim import faults as F
+from instruments.iec61851 import CpState
 
 
 @dataclass(frozen=True)

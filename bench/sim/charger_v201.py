@@ -41,7 +41,6 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from bench.clock import Clock, iso_utc, parse_iso
-from bench.iec61851 import MIN_AC_CURRENT_A, CpState
 from bench.sim import charger_firmware as FW
 from bench.sim import charger_remote as remote
 from bench.sim import faults as F
@@ -68,6 +67,7 @@ from bench.sim.device_model import (
 )
 from bench.sim.plant import Plant
 from bench.smart_charging import ActiveTransaction, ProfileStore201, composite_schedule
+from instruments.iec61851 import MIN_AC_CURRENT_A, CpState
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from bench.config import LabConfig, PositionConfig, parse_host_port, replace_por
 from bench.sim.charger import ChargerSimConfig, SimulatedCharger
 from bench.sim.charger_security import ChargerSecurity
 from bench.sim.charger_v201 import make_charger
+from bench.sim.instruments.registry import start_simulator
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.realism import Realism, RealismSettings, SensedPlant
-from instruments.sim.registry import start_simulator
 from instruments.transports.modbus import ModbusAddress
 from instruments.transports.scpi import parse_visa_address, with_port
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from bench.acquisition import Trace
-from bench.iec61851 import current_to_duty_pct
 from bench.record import CheckRecord, RunRecord, Verdict, judge
+from instruments.iec61851 import current_to_duty_pct
 
 T0 = 1000.0  # run start on the monotonic scale
 RATE_HZ = 10.0

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from bench.acquisition import Trace
-from bench.iec61851 import CpState
 from bench.live import LiveView, expected_limit_ahead, limit_at, planned_duration_s, read_last_sample
 from bench.record import Verdict
 from bench.scenario.timeline import Timeline, utc_mapper
+from instruments.iec61851 import CpState
 
 T0 = 1000.0
 UTC0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
