@@ -34,7 +34,7 @@ FAULT_RUNS = {  # fault runs with every report rendered (the reports tests read 
 def free_port_config(tmp: Path, realism: str | dict = "ideal") -> Path:
     """The default lab config with every port 0: the virtual lab binds free ports. The runs here
     prove the checks' verdicts on exact signals (`realism: ideal`) unless a test asks for real ones."""
-    from bench.matrix import free_port_config as free_ports
+    from bench.sim.matrix import free_port_config as free_ports
 
     return free_ports(ROOT / "lab_config.yaml", tmp, realism=realism)
 
