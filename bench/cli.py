@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.clock import MAX, RealClock, Speed, clock_for, speed_label
+from bench.commands import VirtualLabSeam
 from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
 from bench.record import RunRecord, Verdict, exit_code, skip_label
 
@@ -88,8 +89,15 @@ def _parser() -> argparse.ArgumentParser:
 
     from bench.commands import register_all
 
-    register_all(sub)
+    register_all(sub, _virtual_lab)
     return p
+
+
+def _virtual_lab() -> VirtualLabSeam:
+    """The virtual lab's seam, loaded when a command first needs it: a real bench never loads the simulator."""
+    import bench.sim
+
+    return bench.sim
 
 
 def _selection_args(p: argparse.ArgumentParser) -> None:
@@ -159,7 +167,7 @@ def without_instruments(config: LabConfig, protocol_only: bool) -> LabConfig:
 def _check_fault(fault: str | None, config: LabConfig) -> None:
     if fault is None:
         return
-    from bench.sim.faults import FAULTS
+    from bench.sim import FAULTS
 
     if fault not in FAULTS:
         raise ConfigError(f"--fault: unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
@@ -312,11 +320,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
         update={"enabled": True})}))
 
     async def serve() -> None:
-        from bench.sim.lab import VirtualLab
+        from bench.sim import virtual_lab
 
         clock = RealClock()
         c = config.bench.csms
-        lab = VirtualLab(clock, config, f"ws://{c.host}:{c.port}", frozenset([args.fault] if args.fault else []))
+        lab = virtual_lab(clock, config, f"ws://{c.host}:{c.port}", fault=args.fault)
         try:
             bound = await lab.start_instruments()
             for pos in bound.positions:

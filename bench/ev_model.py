@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from bench.clock import Clock
-from bench.iec61851 import CpState, duty_to_current_a
+from instruments.iec61851 import CpState, duty_to_current_a
 from instruments.roles import AcLoad, EvEmulator, InstrumentError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario
 from bench.scenario.runner import PositionRuntime, reset_position, run_scenario, why_skipped
-from bench.security import certificates, charger_security, csms_security
+from bench.security import certificates, csms_security
 from instruments.registry import create_instrument, open_and_identify
 from instruments.roles import AcLoad, EvEmulator, Instrument, InstrumentError, PowerMeter, Ratings
 
@@ -116,10 +116,9 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
             pos_info["security_profile"] = record.security_profile
         opts.on_progress(f"CSMS listening on {csms.url}")
         if config.virtual_lab.enabled:
-            from bench.sim.lab import VirtualLab
+            from bench.sim import virtual_lab  # the composition root: a real bench never loads the simulator
 
-            lab = VirtualLab(clock, config, csms.url, frozenset([opts.fault] if opts.fault else []),
-                             security=charger_security(config, certs))
+            lab = virtual_lab(clock, config, csms.url, fault=opts.fault, secure=True, certs=certs)
             config = await lab.start_instruments()
         runtimes = [await _bring_up(config, pos, clock, csms, run_dir, record, opened, lab)
                     for pos in config.positions]

@@ -26,10 +26,10 @@ import numpy as np
 
 from bench.clock import parse_iso
 from bench.config import PositionConfig, TolerancesConfig
-from bench.iec61851 import duty_to_current_a
 from bench.memory import MemoryMark
 from bench.record import CheckRecord, Measurement, Verdict, combine, failed, judge
 from bench.scenario.timeline import Expected, value_at
+from instruments.iec61851 import duty_to_current_a
 
 ENERGY = "Energy.Active.Import.Register"
 CURRENT = "Current.Import"

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from bench.ev_model import DUTY_ACCURACY_PCT, POLL_S, EvModel, EvSettings
-from bench.iec61851 import CpState, current_to_duty_pct
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.plant_ev import plant_car
+from instruments.iec61851 import CpState, current_to_duty_pct
 
 REACTION_S = 1.0
 JITTER_PCT = 0.45  # harsher than the virtual lab's default 0.3, still inside the accuracy

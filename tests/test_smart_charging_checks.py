@@ -13,12 +13,12 @@ import pytest
 
 from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
-from bench.iec61851 import CpState
 from bench.record import Verdict
 from bench.scenario.model import load_scenario
 from bench.scenario.steps import SetProfileArgs, StepContext, build_profile
 from bench.scenario.timeline import CompositeReport, Expected, Timeline, TxSpan, utc_mapper, value_at
 from bench.verify import CheckInputs, composite_schedule_matches, current_follows_limit
+from instruments.iec61851 import CpState
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)

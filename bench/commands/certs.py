@@ -18,13 +18,14 @@ from rich.table import Table
 
 from bench.certs import PROBES, certificate_names, ensure_certs
 from bench.clock import RealClock
+from bench.commands import LoadVirtualLab
 from bench.config import load_config
 
 DEFAULT_CONFIG = Path("lab_config.yaml")
 console = Console(highlight=False)
 
 
-def register(subparsers) -> None:
+def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     p = subparsers.add_parser(
         "certs", help="make the test CA and certificates for security profiles 2 and 3",
         description="Make the bench's test CA, the CSMS server certificate and one client certificate per "

@@ -1,7 +1,7 @@
 """`bench faults`: the simulated charger's injectable faults; `--matrix` proves each is caught.
 
 `bench faults` lists every fault with its blocks and a one-line description.
-`bench faults --matrix` runs the fault matrix (bench/matrix.py) on the virtual lab and prints
+`bench faults --matrix` runs the fault matrix (bench/sim/matrix.py) on the virtual lab and prints
 one JSON object `{"faults": {fault: [scenarios that FAIL]}, "clean": {scenario: verdict}}`
 on stdout (progress goes to stderr). Exit 0 when complete (every fault caught, every scenario
 PASS on the correct charger), 1 when there is a gap, 2 on bad input.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import tempfile
@@ -18,14 +19,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands import LoadVirtualLab, VirtualLabSeam
 from bench.config import OCPP_VERSIONS, ConfigError, load_config
-from bench.sim import faults as F
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def register(subparsers) -> None:
+def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     p = subparsers.add_parser("faults", help="list the simulated charger's faults; --matrix proves each is caught",
                               description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--matrix", action="store_true", help="run the fault matrix and print it as JSON")
@@ -39,34 +40,33 @@ def register(subparsers) -> None:
                    help="only the clean runs: every scenario on the correct charger (e.g. on another OCPP version)")
     p.add_argument("--jobs", type=int, default=6, help="virtual labs running at once (default 6)")
     p.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
-    p.set_defaults(func=cmd_faults)
+    p.set_defaults(func=functools.partial(cmd_faults, virtual_lab=virtual_lab))
 
 
-def cmd_faults(args: argparse.Namespace) -> int:
+def cmd_faults(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
+    lab = virtual_lab()
     if not args.matrix:
         table = Table()
         for col in ("fault", "caught by", "what the charger does wrong"):
             table.add_column(col, overflow="fold")
-        for name in sorted(F.FAULTS):
-            fault = F.FAULTS[name]
+        for name in sorted(lab.FAULTS):
+            fault = lab.FAULTS[name]
             table.add_row(name, ", ".join(fault.blocks), fault.description)
         console.print(table)
         return 0
     config = load_config(args.config)  # bad input stops here
     if not config.virtual_lab.enabled:
         raise ConfigError(f"{args.config}: virtual_lab.enabled: the fault matrix needs the virtual lab")
-    unknown = F.unknown_faults(args.faults or [])
+    unknown = lab.unknown_faults(args.faults or [])
     if unknown:
-        raise ConfigError(f"--fault: unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(F.FAULTS))}")
+        raise ConfigError(f"--fault: unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(lab.FAULTS))}")
     if args.jobs < 1:
         raise ConfigError("--jobs: must be at least 1")
     version = args.ocpp or config.positions[0].dut.ocpp_version
-    return asyncio.run(_matrix(args, version))
+    return asyncio.run(_matrix(args, version, lab))
 
 
-async def _matrix(args: argparse.Namespace, version: str) -> int:
-    from bench.matrix import run_matrix
-
+async def _matrix(args: argparse.Namespace, version: str, lab: VirtualLabSeam) -> int:
     def progress(result) -> None:
         job = result.job
         summary = ", ".join(f"{s} {v}" for s, v in result.verdicts.items()) or f"no record (exit {result.returncode})"
@@ -76,7 +76,7 @@ async def _matrix(args: argparse.Namespace, version: str) -> int:
         out = args.out or Path(tmp)
         err.print(f"fault matrix on OCPP {version}, {args.jobs} labs at once, runs in {out}")
         faults = [] if args.clean_only else args.faults
-        matrix = await run_matrix(args.config, args.scenarios, version, out, faults=faults,
+        matrix = await lab.run_matrix(args.config, args.scenarios, version, out, faults=faults,
                                   jobs_at_once=args.jobs, on_result=progress)
     print(json.dumps(matrix.to_json(), indent=2))
     for gap in matrix.gaps:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands import LoadVirtualLab
 from bench.config import ConfigError, InstrumentConfig, LabConfig, load_config
 from instruments.registry import DRIVERS, create_instrument, open_and_identify
 from instruments.roles import (
@@ -52,19 +54,19 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def register(subparsers) -> None:
+def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     p = subparsers.add_parser("instruments",
                               help="the instrument drivers: list them, check or read the configured ones")
     sub = p.add_subparsers(required=True, metavar="ACTION")
 
     ls = sub.add_parser("list", help="the drivers available, with role and transport")
     ls.add_argument("--json", action="store_true", help="one JSON object per driver, as a list")
-    ls.set_defaults(func=cmd_list)
+    ls.set_defaults(func=functools.partial(cmd_list, virtual_lab=virtual_lab))
 
     check = sub.add_parser("check", help="connect to every configured instrument: identity, one reading, ratings")
     _common(check)
     check.add_argument("--json", action="store_true", help="the results as a JSON list")
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=functools.partial(cmd_check, virtual_lab=virtual_lab))
 
     read = sub.add_parser("read", help="one reading of one configured instrument")
     read.add_argument("name", metavar="ROLE", help="the instrument's name in the config (e.g. meter, load_l1, ev) "
@@ -72,7 +74,7 @@ def register(subparsers) -> None:
     read.add_argument("--position", help="the position, when several have an instrument of that name")
     _common(read)
     read.add_argument("--json", action="store_true", help="print the reading as one JSON object")
-    read.set_defaults(func=cmd_read)
+    read.set_defaults(func=functools.partial(cmd_read, virtual_lab=virtual_lab))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -151,16 +153,15 @@ async def probe(position: str, name: str, spec: InstrumentConfig) -> InstrumentR
 
 
 @contextlib.asynccontextmanager
-async def lab_addresses(config: LabConfig, attach: bool):
+async def lab_addresses(config: LabConfig, attach: bool, virtual_lab: LoadVirtualLab):
     """The config with the addresses to talk to: simulators started here when the virtual lab
     is enabled (and --attach is not given), stopped on the way out."""
     if not config.virtual_lab.enabled or attach:
         yield config
         return
     from bench.clock import RealClock
-    from bench.sim.lab import VirtualLab
 
-    lab = VirtualLab(RealClock(), config, csms_url="ws://127.0.0.1:9/unused")  # instruments only, no charger
+    lab = virtual_lab().virtual_lab(RealClock(), config, "ws://127.0.0.1:9/unused")  # instruments only, no charger
     try:
         try:
             bound = await lab.start_instruments()
@@ -172,12 +173,11 @@ async def lab_addresses(config: LabConfig, attach: bool):
 
 
 # ---- list ------------------------------------------------------------------------------------------
-def cmd_list(args: argparse.Namespace) -> int:
-    from instruments.sim.registry import SIMULATORS
-
+def cmd_list(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
+    simulated = virtual_lab().simulated_drivers()
     rows: list[dict[str, Any]] = [
         {"driver": d.name, "role": d.role, "transport": d.transport, "models": list(d.models),
-         "simulated": d.name in SIMULATORS, "description": d.description}
+         "simulated": d.name in simulated, "description": d.description}
         for d in sorted(DRIVERS.values(), key=lambda d: (d.role, d.name))]
     if args.json:
         print(json.dumps(rows))
@@ -195,11 +195,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ---- check -----------------------------------------------------------------------------------------
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
     config = load_config(args.config)
 
     async def run() -> list[InstrumentResult]:
-        async with lab_addresses(config, args.attach) as bound:
+        async with lab_addresses(config, args.attach, virtual_lab) as bound:
             return [await probe(pos.name, name, spec) for pos in bound.positions
                     for name, spec in pos.instruments.items()]
 
@@ -260,12 +260,12 @@ def _select(config: LabConfig, name: str, position: str | None) -> tuple[str, st
                       "or use the instrument's name")
 
 
-def cmd_read(args: argparse.Namespace) -> int:
+def cmd_read(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
     config = load_config(args.config)
     position, name = _select(config, args.name, args.position)
 
     async def run() -> InstrumentResult:
-        async with lab_addresses(config, args.attach) as bound:
+        async with lab_addresses(config, args.attach, virtual_lab) as bound:
             pos = next(p for p in bound.positions if p.name == position)
             return await probe(position, name, pos.instruments[name])
 

@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.clock import iso_utc, parse_iso
+from bench.commands import LoadVirtualLab
 from bench.config import ConfigError, load_config
 from bench.smart_charging import (
     VERSION_RULES,
@@ -63,7 +64,7 @@ BENCH_TRANSACTION_ID = {"1.6": 1, "2.0.1": "bench-tx", "2.1": "bench-tx"}  # whe
 console = Console(highlight=False)
 
 
-def register(subparsers) -> None:
+def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     p = subparsers.add_parser(
         "schedule", help="composite schedule of charging profiles (GetCompositeSchedule as a compliant charger)",
         description="Compute the composite schedule a compliant charging station reports for a list of "

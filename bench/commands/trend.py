@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bench.commands import LoadVirtualLab
 from bench.config import ConfigError
 from bench.report.figures import FIGURES
 from bench.report.trend import DEFAULT_BASELINE_RUNS
@@ -23,7 +24,7 @@ VERDICT_STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold magent
 TABLE_RUNS = 10  # newest runs in the console table; trend.csv has them all
 
 
-def register(subparsers) -> None:
+def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     trend = subparsers.add_parser(
         "trend", help="verdicts and key figures across every run under a results folder; flags regressions",
         description="Reads every run folder under RESULTS_DIR (each with a record.json), writes trend.pdf, "

@@ -25,9 +25,9 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.trace import PHASES
 from bench.clock import parse_iso
-from bench.iec61851 import current_to_duty_pct, duty_to_current_a
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.report.tracefile import load_trace
+from instruments.iec61851 import current_to_duty_pct, duty_to_current_a
 
 PLOTS_DIR = "plots"
 MAX_POINTS = 4000  # per curve after decimation: far more than a page can resolve

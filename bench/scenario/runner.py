@@ -19,8 +19,8 @@ from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.csms.dut import DutCallError, DutError, DutTimeout
 from bench.ev_model import EvModel
-from bench.iec61851 import CpState
 from bench.memory import MemoryMark, MemoryProbe
+from instruments.iec61851 import CpState
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
 from bench.scenario.rules import cite

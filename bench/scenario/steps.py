@@ -28,7 +28,7 @@ from bench.csms import Dut
 from bench.csms.dut import DutError, DutProtocolError
 from bench.ev_model import EvModel
 from bench.memory import MemoryProbe
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.csms.profiles import profile_id, purpose_for
 from bench.scenario.timeline import CompositeReport, SecurityProbe, Timeline
 from bench.smart_charging import ActiveTransaction, composite_schedule

@@ -38,8 +38,8 @@ from pydantic import Field
 from bench.csms.dut import DutError
 from bench.csms.events import DutEvent, EventKind
 from bench.csms.file_server import DOWNLOADS, SCHEMES, UPLOADS, FileServer
+from bench.firmware_image import FIRMWARE_MAGIC
 from bench.scenario.steps import NotApplicable, StepContext, StepDef, StepFailed, _Args
-from bench.sim.charger_firmware import FIRMWARE_MAGIC
 
 FIRMWARE_PATH = "/firmware/evbench-{version}.bin"
 UPLOAD_DIR = "/upload"

@@ -19,8 +19,8 @@ from pydantic import Field
 
 from bench.csms.dut import DutError
 from bench.csms.events import DutEvent, EventKind, MeterSample, Transaction
-from bench.iec61851 import CpState
 from bench.scenario.steps import NoArgs, StepContext, StepDef, StepFailed, _Args, _server, _wait_event
+from instruments.iec61851 import CpState
 
 ENERGY = "Energy.Active.Import.Register"
 SAMPLED_CONTEXTS = ("Sample.Periodic", "Sample.Clock")  # not the Begin value a stop repeats

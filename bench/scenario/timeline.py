@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bench.iec61851 import CpState, current_to_duty_pct
 from bench.smart_charging import InstalledProfile, ProfileStore16, ProfileStore201, composite_schedule, make_store
+from instruments.iec61851 import CpState, current_to_duty_pct
 
 
 @dataclass

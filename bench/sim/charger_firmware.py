@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from bench.clock import Clock, iso_utc
+from bench.firmware_image import FIRMWARE_MAGIC  # the bench defines the image it serves
 from bench.sim import faults as F
 from bench.sim.charger_features import ChargerFeatures
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HTTP_TIMEOUT_S = 10.0
-FIRMWARE_MAGIC = b"EVBENCH-FIRMWARE "  # first line of a bench firmware image: "EVBENCH-FIRMWARE <version>"
 INSTALL_S = 0.3  # how long the simulated installation takes
 REBOOT_WAIT_S = 30.0  # give up waiting for the boot this long after the firmware reboot has taken its time
 DEFAULT_RETRY_INTERVAL_S = 5.0

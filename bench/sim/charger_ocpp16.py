@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from bench.clock import Clock, iso_utc, parse_iso
-from bench.iec61851 import MIN_AC_CURRENT_A, CpState
+from instruments.iec61851 import MIN_AC_CURRENT_A, CpState
 from bench.sim import charger_firmware as FW
 from bench.sim import charger_remote as remote
 from bench.sim import faults as F

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 
 if TYPE_CHECKING:
     from bench.sim.station import Connector, Station

@@ -18,9 +18,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bench.iec61851 import CpState
 from bench.sim import faults as F
 from bench.sim.charger_meter import ChargerMeter
+from instruments.iec61851 import CpState
 
 log = logging.getLogger(__name__)
 

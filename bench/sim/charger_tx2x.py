@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.clock import iso_utc
-from bench.iec61851 import MIN_AC_CURRENT_A, CpState
+from instruments.iec61851 import MIN_AC_CURRENT_A, CpState
 from bench.sim import faults as F
 from bench.sim.charger_meter import meter_value
 from bench.sim.device_model import DeviceModel

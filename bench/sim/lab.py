@@ -12,13 +12,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import cast
 
+from bench.certs import CertPaths
 from bench.clock import Clock
 from bench.config import LabConfig, PositionConfig, parse_host_port, replace_port
 from bench.sim.charger import ChargerSimConfig, SimulatedCharger, make_charger
 from bench.sim.charger_security import ChargerSecurity
+from bench.sim.instruments.registry import start_simulator
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.realism import Realism, RealismSettings, SensedPlant
-from instruments.sim.registry import start_simulator
 from instruments.transports.modbus import ModbusAddress
 from instruments.transports.scpi import parse_visa_address, with_port
 
@@ -46,6 +47,20 @@ def _sim_endpoint(address: str) -> _Endpoint:
         return _Endpoint(visa.host, visa.port or 0, framing="vxi11")
     host_port = parse_host_port(address)
     return _Endpoint(host_port[0], host_port[1]) if host_port else _Endpoint(visa.host, visa.port or 0)
+
+
+def charger_security(config: LabConfig, certs: CertPaths | None) -> dict[str, ChargerSecurity]:
+    """How each simulated charger (by charge point id) connects: the bench's own profile."""
+    security = config.bench.csms.security
+    out = {}
+    for position in config.positions:
+        cp_id = position.dut.charge_point_id
+        client = certs.charger(cp_id) if certs is not None and security.profile == 3 else None
+        out[cp_id] = ChargerSecurity(
+            profile=security.profile, password=security.password,
+            ca_cert=certs.ca.cert if certs is not None else None,
+            client_cert=client.cert if client else None, client_key=client.key if client else None)
+    return out
 
 
 @dataclass

@@ -22,8 +22,8 @@ from typing import cast
 import numpy as np
 
 from bench.clock import Clock
-from bench.iec61851 import CpState, duty_to_current_a
 from bench.sim.realism import Realism
+from instruments.iec61851 import CpState, duty_to_current_a
 
 INTEGRATION_STEP_S = 0.5  # with realism: the longest midpoint step of the energy integral
 

@@ -9,8 +9,8 @@ the position has no trace columns and every physical check is SKIPPED.
 """
 from __future__ import annotations
 
-from bench.iec61851 import CpState, duty_to_current_a
 from bench.sim.plant import Plant
+from instruments.iec61851 import CpState, duty_to_current_a
 from instruments.roles import AcLoad, AcLoadReading, EvEmulator, EvEmulatorReading, Identity
 
 

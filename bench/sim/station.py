@@ -41,7 +41,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
 from bench.clock import Clock, iso_utc
-from bench.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
+from instruments.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim.charger_auth import LocalAuth
 from bench.sim.charger_features import ChargerFeatures

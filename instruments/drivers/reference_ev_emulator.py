@@ -1,7 +1,7 @@
 """The bench's reference EV emulator command set (SCPI over a TCP socket): an `EvEmulator`.
 
 EV emulator vendors keep their command sets private, so the bench defines its
-own, served by `instruments/sim/ev_emulator_sim.py` and implementable by any
+own, served by `bench/sim/instruments/ev_emulator_sim.py` and implementable by any
 lab-built emulator (e.g. a microcontroller board behind a serial-to-TCP bridge).
 Address: `TCPIP::host::port::SOCKET`. Newline terminated, case-insensitive, SCPI
 short and long forms (`CP:STATe`, `CP:VOLTage?`), several commands per line
@@ -40,8 +40,8 @@ Adding a vendor's emulator (one file, nothing else in the bench changes):
 """
 from __future__ import annotations
 
-from bench.iec61851 import duty_to_current_a
 from instruments.driver_info import DriverInfo
+from instruments.iec61851 import duty_to_current_a
 from instruments.roles import EvEmulator, EvEmulatorReading, Identity, InstrumentError, Ratings
 from instruments.transports.scpi import ScpiIO, ScpiTransport, parse_float
 

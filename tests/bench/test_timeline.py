@@ -3,8 +3,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from bench.iec61851 import CpState
 from bench.scenario.timeline import Timeline, TxSpan, utc_mapper, value_at
+from instruments.iec61851 import CpState
 
 T0 = 1000.0
 UTC0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)

@@ -16,7 +16,7 @@ import pytest
 from bench.trace import NUMERIC_COLUMNS
 from bench.config import TolerancesConfig, load_config
 from bench.csms.events import MeterSample, Transaction
-from bench.iec61851 import current_to_duty_pct
+from instruments.iec61851 import current_to_duty_pct
 from bench.record import RunRecord, ScenarioRecord, Verdict, load_record
 from bench.scenario.timeline import Expected
 from bench.verify import (CheckInputs, current_follows_limit, meter_values_match_reference, pwm_matches_limit,

@@ -41,7 +41,7 @@ def load() -> str:
 
 
 def config_at(base: Path, speed: str) -> Path:
-    from bench.matrix import free_port_config
+    from bench.sim.matrix import free_port_config
 
     path = free_port_config(ROOT / "lab_config.yaml", base)
     data = yaml.safe_load(path.read_text())

@@ -1,5 +1,5 @@
 """The lab config's security section and OCPP versions -> what the CSMS enforces and how the
-simulated chargers connect (bench/security.py); bad values stop at load time."""
+simulated chargers connect (bench/security.py, bench/sim/lab.py); bad values stop at load time."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,8 @@ import yaml
 
 from bench.cli import with_ocpp_version
 from bench.config import ConfigError, load_config
-from bench.security import certificates, charger_security, csms_security
+from bench.security import certificates, csms_security
+from bench.sim.lab import charger_security
 
 from .test_certs import FixedClock
 

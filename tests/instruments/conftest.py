@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bench.clock import RealClock
+from bench.sim.instruments.registry import start_simulator
 from bench.sim.plant import Plant
 from instruments.registry import create_instrument
 from instruments.roles import Ratings
-from instruments.sim.registry import start_simulator
 
 FAST_TIMEOUT_S = 0.4  # for tests that expect a timeout
 NORMAL_TIMEOUT_S = 2.0

@@ -11,9 +11,9 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 from pymodbus.server import ModbusTcpServer
 
+from bench.sim.instruments.sdm630_sim import float32_words, uint32_words
 from bench.sim.plant import Plant
 from instruments.roles import InstrumentError
-from instruments.sim.sdm630_sim import float32_words, uint32_words
 from instruments.transports.modbus import ModbusExceptionError, ModbusTransport
 
 # distinct canned values per input register, so a swapped register shows up

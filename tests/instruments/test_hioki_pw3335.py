@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.sim.instruments.pw3335_sim import Pw3335Sim
 from bench.sim.plant import Plant
 from instruments.drivers.hioki_pw3335 import channels_of, measure_items
 from instruments.roles import InstrumentError
-from instruments.sim.pw3335_sim import Pw3335Sim
 
 MEASURE_PW3337 = ":MEASURE? U1,U2,U3,I1,I2,I3,P1,P2,P3,P123,FREQU1,WP+123"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.sim.instruments.it8615_sim import It8615Sim
 from instruments.roles import InstrumentError, RatingError, Ratings
-from instruments.sim.it8615_sim import It8615Sim
 
 NO_ERROR = '0,"No error"'
 OPEN_ITECH = [("SYST:REM", None), ("*CLS", None), ("INP OFF", None), ("SYST:MODE AC", None), ("FUNC CURR", None),

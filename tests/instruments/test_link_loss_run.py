@@ -19,8 +19,8 @@ from bench.clock import RealClock
 from bench.config import load_config
 from bench.scenario.model import load_suite
 from bench.session import RunOptions, make_run_dir, run_bench
-from instruments.sim.scpi_server import ScpiServer
-from instruments.sim.sdm630_sim import Sdm630Sim
+from bench.sim.instruments.scpi_server import ScpiServer
+from bench.sim.instruments.sdm630_sim import Sdm630Sim
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

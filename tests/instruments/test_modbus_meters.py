@@ -12,9 +12,9 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 from pymodbus.server import ModbusTcpServer
 
+from bench.sim.instruments.modbus_meter_sim import float32_words, float64_words, int16_words, int32_words
 from bench.sim.plant import Plant
 from instruments.roles import InstrumentError
-from instruments.sim.modbus_meter_sim import float32_words, float64_words, int16_words, int32_words
 from instruments.transports.modbus import ModbusExceptionError, ModbusTransport
 
 

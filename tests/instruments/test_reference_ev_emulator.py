@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from instruments.roles import InstrumentError
 
 NO_ERROR = '0,"No error"'

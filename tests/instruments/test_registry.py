@@ -18,7 +18,7 @@ from instruments.registry import (
     register_driver,
 )
 from instruments.roles import AcLoad, EvEmulator, Identity, InstrumentError, PowerMeter, Ratings
-from instruments.sim.registry import SIMULATORS, start_simulator
+from bench.sim.instruments.registry import SIMULATORS, start_simulator
 from instruments.transports.modbus import ModbusAddress
 from instruments.transports.scpi import parse_scpi_address, parse_visa_address, with_port
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from bench.iec61851 import CpState
-from instruments.sim.chroma_63800_sim import Chroma63800Sim
-from instruments.sim.ev_emulator_sim import EvEmulatorSim
-from instruments.sim.scpi_server import ERROR_QUEUE_SIZE, ScpiServer
+from bench.sim.instruments.chroma_63800_sim import Chroma63800Sim
+from bench.sim.instruments.ev_emulator_sim import EvEmulatorSim
+from bench.sim.instruments.scpi_server import ERROR_QUEUE_SIZE, ScpiServer
+from instruments.iec61851 import CpState
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ async def test_ev_emulator_server_answers_pipelined_queries_in_order(ev):
 
 
 def test_numbered_nodes_pass_their_suffix(plant):
-    from instruments.sim.scpi_server import Command, ScpiDevice
+    from bench.sim.instruments.scpi_server import Command, ScpiDevice
 
     class Numbered(ScpiDevice):
         def idn(self) -> str:
@@ -148,7 +148,7 @@ def test_numbered_nodes_pass_their_suffix(plant):
 
 
 def test_a_simulator_defect_is_a_device_error_not_a_dropped_link(plant):
-    from instruments.sim.scpi_server import Command, ScpiDevice
+    from bench.sim.instruments.scpi_server import Command, ScpiDevice
 
     class Broken(ScpiDevice):
         def idn(self) -> str:

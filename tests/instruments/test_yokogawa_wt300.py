@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from bench.sim.instruments.wt300_sim import Wt300Sim
 from bench.sim.plant import Plant
 from instruments.drivers.yokogawa_wt300 import elements_of, numeric_items
 from instruments.roles import InstrumentError
-from instruments.sim.wt300_sim import Wt300Sim
 
 NO_ERROR = '0,"No error"'
 ITEMS_WT333 = ["U,1", "U,2", "U,3", "I,1", "I,2", "I,3", "P,1", "P,2", "P,3", "P,SIGMA", "FU,1", "WHP,SIGMA"]

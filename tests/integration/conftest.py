@@ -37,7 +37,7 @@ def free_port_config(tmp: Path, realism: str | dict = "ideal", speed: float | st
     and run time-warped (`speed: max`) unless real time is what a test is about."""
     import yaml
 
-    from bench.matrix import free_port_config as free_ports
+    from bench.sim.matrix import free_port_config as free_ports
 
     path = free_ports(ROOT / "lab_config.yaml", tmp, realism=realism)
     data = yaml.safe_load(path.read_text())

@@ -15,8 +15,8 @@ import json
 
 import pytest
 
-from bench.matrix import free_port_config
 from bench.sim import faults as F
+from bench.sim.matrix import free_port_config
 
 from .conftest import ROOT, SCENARIOS, run_in_parallel
 

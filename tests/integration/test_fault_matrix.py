@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.matrix import applicable_faults
 from bench.scenario.model import load_suite
 from bench.sim import faults as F
+from bench.sim.matrix import applicable_faults
 
 from .conftest import MATRIX_VERSIONS, ROOT
 from .test_versions import validate_message_log

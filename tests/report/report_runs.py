@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bench.trace import Trace
-from bench.iec61851 import current_to_duty_pct
+from instruments.iec61851 import current_to_duty_pct
 from bench.record import CheckRecord, RunRecord, Verdict, judge
 
 T0 = 1000.0  # run start on the monotonic scale

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from bench.trace import Trace
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.live import LiveView, expected_limit_ahead, limit_at, planned_duration_s, read_last_sample
 from bench.record import Verdict
 from bench.scenario.timeline import Timeline, utc_mapper

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.csms import CsmsServer, CsmsSettings, Dut, MessageLog
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.sim.charger import ChargerSimConfig, SimulatedCharger, make_charger
 from bench.sim.plant import Plant
+from instruments.iec61851 import CpState
 
 from .conftest import CP_ID, TestClock, wait_until
 

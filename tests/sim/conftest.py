@@ -19,9 +19,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.clock import Clock
-from bench.iec61851 import CpState
 from bench.sim.charger import ChargerSimConfig, SimulatedCharger
 from bench.sim.plant import Plant
+from instruments.iec61851 import CpState
 
 CP_ID = "SIM-CP-1"
 INVALID_TAG = "TAG-INVALID"

@@ -13,12 +13,12 @@ import yaml
 
 from bench.clock import parse_iso
 from bench.config import ConfigError, LabConfig, load_config
-from bench.iec61851 import CpState, current_to_duty_pct
-from bench.matrix import free_port_config
 from bench.sim.charger_meter import ChargerMeter
 from bench.sim.lab import VirtualLab as BenchVirtualLab
+from bench.sim.matrix import free_port_config
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.realism import MEASURING_CYCLE_S, Realism, RealismSettings, SensedPlant, TruncatedClock
+from instruments.iec61851 import CpState, current_to_duty_pct
 from instruments.registry import create_instrument
 
 ROOT = Path(__file__).resolve().parents[2]

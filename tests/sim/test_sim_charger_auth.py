@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bench.clock import iso_utc
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.sim import faults as F
 from bench.sim.charger_auth import LocalAuth
 from bench.sim.charger_reservation import Reservation, Reservations

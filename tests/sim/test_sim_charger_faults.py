@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from ocpp.v16 import call
 
-from bench.iec61851 import current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim.charger import ChargerSimConfig
+from instruments.iec61851 import current_to_duty_pct
 
 SPEED = 10.0
 

@@ -10,8 +10,9 @@ import pytest
 
 from bench.csms.events import EventKind
 from bench.csms.file_server import FileServer
+from bench.firmware_image import FIRMWARE_MAGIC
 from bench.sim import faults as F
-from bench.sim.charger_firmware import FIRMWARE_MAGIC, firmware_version
+from bench.sim.charger_firmware import firmware_version
 
 from .bench_csms import open_bench_lab
 

@@ -6,7 +6,7 @@ import pytest
 from ocpp.v16 import call
 
 from bench.clock import parse_iso
-from bench.iec61851 import CpState, current_to_duty_pct
+from instruments.iec61851 import CpState, current_to_duty_pct
 
 
 async def test_boot_heartbeat_and_status_flow(lab):

@@ -11,10 +11,10 @@ from bench.capabilities import Capabilities
 from bench.csms.dut import DutCallError
 from bench.csms.events import EventKind
 from bench.csms.file_server import FileServer
+from bench.firmware_image import FIRMWARE_MAGIC
 from bench.scenario.library import STEP_ARGS, STEPS
 from bench.scenario.steps import StepContext
 from bench.sim.charger_features import REBOOT_S, ChargerFeatures
-from bench.sim.charger_firmware import FIRMWARE_MAGIC
 
 from .bench_csms import open_bench_lab
 

@@ -6,7 +6,7 @@ import pytest
 from ocpp.v16 import call
 
 from bench.clock import parse_iso
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 
 
 async def test_get_and_change_configuration(lab):

@@ -6,7 +6,7 @@ import time
 import pytest
 from ocpp.v16 import call
 
-from bench.iec61851 import current_to_duty_pct
+from instruments.iec61851 import current_to_duty_pct
 
 
 async def test_tx_profile_limits_pwm_after_the_reaction_time(lab):

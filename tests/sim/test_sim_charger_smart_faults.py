@@ -10,8 +10,8 @@ import pytest
 from ocpp.v16 import call
 
 from bench.clock import iso_utc
-from bench.iec61851 import current_to_duty_pct
 from bench.sim import faults as F
+from instruments.iec61851 import current_to_duty_pct
 
 
 def _profile(pid: int, periods, *, stack: int = 1, purpose: str = "TxProfile", kind: str = "Absolute",

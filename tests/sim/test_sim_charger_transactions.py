@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.iec61851 import CpState
 from bench.sim import faults as F
+from instruments.iec61851 import CpState
 
 from .conftest import CP_ID
 

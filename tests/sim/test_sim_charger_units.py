@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from bench.iec61851 import CpState
 from bench.sim.charger import derive_status, wire_profile
 from bench.sim.charger_meter import ChargerMeter, ChargerMeterReading, meter_value
 from bench.sim.plant import Plant, PlantSettings
+from instruments.iec61851 import CpState
 
 
 def status(cp, *, operative=True, tx=False, starting=False, authorized=False, finishing=False, offered=32.0):

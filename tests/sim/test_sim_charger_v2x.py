@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.sim import faults as F
 
 

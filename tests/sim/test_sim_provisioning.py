@@ -9,7 +9,6 @@ import pytest
 
 from bench.config import load_config
 from bench.csms import Dut
-from bench.iec61851 import CpState
 from bench.scenario.model import load_scenario
 from bench.scenario.steps import StepContext, StepFailed
 from bench.scenario.steps_provisioning import (
@@ -27,6 +26,7 @@ from bench.scenario.steps_provisioning import (
 from bench.scenario.steps_status import ExpectStatusArgs, _match, expect_status
 from bench.scenario.timeline import Timeline, utc_mapper
 from bench.sim import faults as F
+from instruments.iec61851 import CpState
 
 from .bench_csms import open_bench_lab
 from .conftest import TestClock

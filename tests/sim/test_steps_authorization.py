@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import load_config
-from bench.iec61851 import CpState
+from instruments.iec61851 import CpState
 from bench.scenario.library import STEPS
 from bench.scenario.steps import StepContext, StepFailed
 from bench.scenario.timeline import Timeline, utc_mapper

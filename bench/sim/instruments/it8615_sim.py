@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.sim.plant import Plant
-from instruments.sim.analyser_plant import PhaseLoadSim
-from instruments.sim.scpi_server import (
+from bench.sim.instruments.analyser_plant import PhaseLoadSim
+from bench.sim.instruments.scpi_server import (
     ILLEGAL_PARAMETER_VALUE,
     SETTINGS_CONFLICT,
     Command,
@@ -30,6 +29,7 @@ from instruments.sim.scpi_server import (
     no_args,
     one_arg,
 )
+from bench.sim.plant import Plant
 
 
 @dataclass(frozen=True)

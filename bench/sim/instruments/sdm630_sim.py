@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 
+from bench.sim.instruments.modbus_meter_sim import FRAMINGS, ModbusMeterServer, float32_words, uint32_words
 from bench.sim.plant import Plant
-from instruments.sim.modbus_meter_sim import FRAMINGS, ModbusMeterServer, float32_words, uint32_words
 
 MAX_REGISTERS_PER_REQUEST = 60
 PHASES = (0, 1, 2)

@@ -18,8 +18,8 @@ from pymodbus import ModbusDeviceIdentification
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 
+from bench.sim.instruments.modbus_meter_sim import MAX_REGISTERS, ModbusMeterServer, float32_words, float64_words
 from bench.sim.plant import Plant
-from instruments.sim.modbus_meter_sim import MAX_REGISTERS, ModbusMeterServer, float32_words, float64_words
 
 PHASES = (0, 1, 2)
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 
-from bench.sim.plant import Plant
-from instruments.sim.analyser_plant import OVER_RANGE, AnalyserSim, quantity
-from instruments.sim.scpi_server import (
+from bench.sim.instruments.analyser_plant import OVER_RANGE, AnalyserSim, quantity
+from bench.sim.instruments.scpi_server import (
     ILLEGAL_PARAMETER_VALUE,
     SETTINGS_CONFLICT,
     Command,
@@ -33,6 +32,7 @@ from instruments.sim.scpi_server import (
     no_args,
     one_arg,
 )
+from bench.sim.plant import Plant
 
 MODELS = {"WT310": 1, "WT310E": 1, "WT332": 2, "WT333": 3, "WT333E": 3}
 DEFAULT_MODEL = "WT333"

@@ -10,19 +10,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bench.sim.instruments import chroma_63800_sim, it8615_sim, pw3335_sim, wt300_sim
+from bench.sim.instruments.chroma_63800_sim import Chroma63800Sim
+from bench.sim.instruments.em24_sim import Em24Sim
+from bench.sim.instruments.ev_emulator_sim import EvEmulatorSim
+from bench.sim.instruments.it8615_sim import It8615Sim
+from bench.sim.instruments.janitza_umg604_sim import Umg604Sim
+from bench.sim.instruments.pac2200_sim import Pac2200Sim
+from bench.sim.instruments.pw3335_sim import Pw3335Sim
+from bench.sim.instruments.scpi_server import ScpiServer
+from bench.sim.instruments.sdm630_sim import Sdm630Sim
+from bench.sim.instruments.vxi11_server import Vxi11Server
+from bench.sim.instruments.wt300_sim import Wt300Sim
 from bench.sim.plant import Plant
-from instruments.sim import chroma_63800_sim, it8615_sim, pw3335_sim, wt300_sim
-from instruments.sim.chroma_63800_sim import Chroma63800Sim
-from instruments.sim.em24_sim import Em24Sim
-from instruments.sim.ev_emulator_sim import EvEmulatorSim
-from instruments.sim.it8615_sim import It8615Sim
-from instruments.sim.janitza_umg604_sim import Umg604Sim
-from instruments.sim.pac2200_sim import Pac2200Sim
-from instruments.sim.pw3335_sim import Pw3335Sim
-from instruments.sim.scpi_server import ScpiServer
-from instruments.sim.sdm630_sim import Sdm630Sim
-from instruments.sim.vxi11_server import Vxi11Server
-from instruments.sim.wt300_sim import Wt300Sim
 
 
 @dataclass

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 
+from bench.sim.instruments.modbus_meter_sim import MAX_REGISTERS, ModbusMeterServer, int16_words, int32_words
 from bench.sim.plant import Plant
-from instruments.sim.modbus_meter_sim import MAX_REGISTERS, ModbusMeterServer, int16_words, int32_words
 
 PHASES = (0, 1, 2)
 ID_CODE_REGISTER = 0x000B

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from instruments.sim.scpi_server import QUERY_INTERRUPTED, DeviceTcpServer, ScpiDevice
+from bench.sim.instruments.scpi_server import QUERY_INTERRUPTED, DeviceTcpServer, ScpiDevice
 
 DEVICE_CORE_PROG = 0x0607AF
 DEVICE_CORE_VERS = 1

@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 import re
 
-from bench.sim.plant import Plant
-from instruments.sim.analyser_plant import AnalyserSim, quantity
-from instruments.sim.scpi_server import (
+from bench.sim.instruments.analyser_plant import AnalyserSim, quantity
+from bench.sim.instruments.scpi_server import (
     EXECUTION_ERROR,
     ILLEGAL_PARAMETER_VALUE,
     MISSING_PARAMETER,
@@ -30,6 +29,7 @@ from instruments.sim.scpi_server import (
     ScpiError,
     bool_arg,
 )
+from bench.sim.plant import Plant
 
 MODELS = {"PW3335": 1, "PW3336": 2, "PW3337": 3}
 DEFAULT_MODEL = "PW3337"

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 
+from bench.sim.instruments.modbus_meter_sim import MAX_REGISTERS, NAN_WORDS, ModbusMeterServer, float32_words
 from bench.sim.plant import Plant
-from instruments.sim.modbus_meter_sim import MAX_REGISTERS, NAN_WORDS, ModbusMeterServer, float32_words
 
 PHASES = (0, 1, 2)
 TABLE_START = 19000

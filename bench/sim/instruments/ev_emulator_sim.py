@@ -11,9 +11,9 @@ charger sees this as state E too. `EV:ERR NONE` restores the state the EV applie
 """
 from __future__ import annotations
 
-from bench.iec61851 import CpState
+from bench.sim.instruments.scpi_server import Command, ScpiDevice, choice_arg, number_arg
 from bench.sim.plant import Plant
-from instruments.sim.scpi_server import Command, ScpiDevice, choice_arg, number_arg
+from instruments.iec61851 import CpState
 
 EV_STATES = ("A", "B", "C", "D", "E")  # F is the EVSE's state, an EV cannot apply it
 EV_ERRORS = ("NONE", "DIODE", "SHORT")

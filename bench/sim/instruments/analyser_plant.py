@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
+from bench.sim.instruments.scpi_server import EXECUTION_ERROR, ScpiDevice, ScpiError, no_args, number_arg
 from bench.sim.plant import Plant
-from instruments.sim.scpi_server import EXECUTION_ERROR, ScpiDevice, ScpiError, no_args, number_arg
 
 NO_DATA = float("nan")
 OVER_RANGE = float("inf")

@@ -1,6 +1,6 @@
 import pytest
 
-from bench.iec61851 import current_to_duty_pct, duty_to_current_a
+from instruments.iec61851 import current_to_duty_pct, duty_to_current_a
 
 
 @pytest.mark.parametrize("duty, amps", [
