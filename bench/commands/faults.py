@@ -3,7 +3,8 @@
 `bench faults` lists every fault with its blocks and a one-line description.
 `bench faults --matrix` runs the fault matrix (bench/sim/matrix.py) on the virtual lab and prints
 one JSON object `{"faults": {fault: [scenarios that FAIL]}, "clean": {scenario: verdict}}`
-on stdout (progress goes to stderr). Exit 0 when complete (every fault caught, every scenario
+on stdout (progress goes to stderr); with `--ocpp all`, one such object per version under its
+version, each with its `gaps`. The runs are time-warped (`--speed`, default max). Exit 0 when complete (every fault caught, every scenario
 PASS on the correct charger), 1 when there is a gap, 2 on bad input.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -32,13 +34,17 @@ def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     p.add_argument("--matrix", action="store_true", help="run the fault matrix and print it as JSON")
     p.add_argument("--config", type=Path, default=Path("lab_config.yaml"))
     p.add_argument("--scenarios", type=Path, default=Path("scenarios"), help="scenario library root")
-    p.add_argument("--ocpp", choices=OCPP_VERSIONS, metavar="VERSION",
-                   help="OCPP version of the simulated charger (default: as configured)")
+    p.add_argument("--ocpp", choices=(*OCPP_VERSIONS, "all"), metavar="VERSION",
+                   help="OCPP version of the simulated charger (default: as configured); 'all': one matrix per "
+                        "version, one after the other, printed as {version: matrix}")
     p.add_argument("--fault", action="append", dest="faults", metavar="NAME",
                    help="only this fault (repeatable); the clean runs still cover every scenario")
     p.add_argument("--clean-only", action="store_true",
                    help="only the clean runs: every scenario on the correct charger (e.g. on another OCPP version)")
-    p.add_argument("--jobs", type=int, default=6, help="virtual labs running at once (default 6)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                   help="virtual labs running at once (default: one per core: time-warped labs compute, not wait)")
+    p.add_argument("--speed", default="max", metavar="X",
+                   help="time-warp of every run (default max: the matrix is virtual-lab only; 1 = real time)")
     p.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
     p.set_defaults(func=functools.partial(cmd_faults, virtual_lab=virtual_lab))
 
@@ -62,11 +68,22 @@ def cmd_faults(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
         raise ConfigError(f"--fault: unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(lab.FAULTS))}")
     if args.jobs < 1:
         raise ConfigError("--jobs: must be at least 1")
-    version = args.ocpp or config.positions[0].dut.ocpp_version
-    return asyncio.run(_matrix(args, version, lab))
+    if args.speed != "max":
+        try:
+            float(args.speed)
+        except ValueError:
+            raise ConfigError(f"--speed: a number or 'max', not {args.speed!r}") from None
+    if args.ocpp != "all":
+        return asyncio.run(_matrix(args, args.ocpp or config.positions[0].dut.ocpp_version, lab))
+    printed: dict[str, dict] = {}
+    codes = [asyncio.run(_matrix(args, version, lab, printed)) for version in OCPP_VERSIONS]
+    print(json.dumps(printed, indent=2))
+    return max(codes)
 
 
-async def _matrix(args: argparse.Namespace, version: str, lab: VirtualLabSeam) -> int:
+async def _matrix(args: argparse.Namespace, version: str, lab: VirtualLabSeam,
+                  collected: dict[str, dict] | None = None) -> int:
+    """One version's matrix; printed, or put in `collected` (--ocpp all prints them together)."""
     def progress(result) -> None:
         job = result.job
         summary = ", ".join(f"{s} {v}" for s, v in result.verdicts.items()) or f"no record (exit {result.returncode})"
@@ -74,14 +91,18 @@ async def _matrix(args: argparse.Namespace, version: str, lab: VirtualLabSeam) -
 
     with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:
         out = args.out or Path(tmp)
-        err.print(f"fault matrix on OCPP {version}, {args.jobs} labs at once, runs in {out}")
+        err.print(f"fault matrix on OCPP {version}, {args.jobs} labs at once at speed {args.speed}, runs in {out}")
         faults = [] if args.clean_only else args.faults
-        matrix = await lab.run_matrix(args.config, args.scenarios, version, out, faults=faults,
-                                  jobs_at_once=args.jobs, on_result=progress)
-    print(json.dumps(matrix.to_json(), indent=2))
+        matrix = await lab.run_matrix(args.config, args.scenarios, version,
+                                      out / version if collected is not None else out, faults=faults,
+                                      jobs_at_once=args.jobs, on_result=progress, speed=args.speed)
+    if collected is None:
+        print(json.dumps(matrix.to_json(), indent=2))
+    else:
+        collected[version] = {**matrix.to_json(), "gaps": matrix.gaps}
     for gap in matrix.gaps:
         err.print(f"[bold red]gap[/]: {gap}")
-    err.print(f"{len(matrix.faults)} faults, {len(matrix.clean)} scenarios: "
+    err.print(f"OCPP {version}: {len(matrix.faults)} faults, {len(matrix.clean)} scenarios: "
               + ("complete" if not matrix.gaps else f"{len(matrix.gaps)} gap(s)"))
     sys.stdout.flush()
     return 0 if not matrix.gaps else 1

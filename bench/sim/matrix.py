@@ -183,10 +183,11 @@ def _needs_security(job: MatrixJob) -> bool:
 
 
 async def _run_job(job: MatrixJob, config: Path, version: str, out: Path, gate: asyncio.Semaphore,
-                   timeout_s: float) -> JobResult:
+                   timeout_s: float, speed: str | None) -> JobResult:
     job_out = out / job.name
     args = [sys.executable, "-m", "bench.cli", "run", "--config", str(config), "--ocpp", version,
             "--out", str(job_out), "--no-report", *(["--fault", job.fault] if job.fault else []),
+            *(["--speed", speed] if speed is not None else []),
             *(["--protocol-only"] if job.protocol_only else []),
             *map(str, job.scenarios)]
     async with gate:
@@ -214,7 +215,9 @@ async def _run_job(job: MatrixJob, config: Path, version: str, out: Path, gate: 
 
 async def run_matrix(config_path: Path, scenarios_root: Path, version: str, out: Path,
                      faults: list[str] | None = None, jobs_at_once: int = 6, timeout_s: float = 900,
-                     on_result=lambda result: None) -> Matrix:
+                     on_result=lambda result: None, speed: str | None = None) -> Matrix:
+    """Every job of `plan` as a `bench run` process, `jobs_at_once` at a time; `speed` is passed
+    on to every run (None: the config's)."""
     out.mkdir(parents=True, exist_ok=True)
     config = free_port_config(config_path, out)
     cp_ids = [p["dut"]["charge_point_id"] for p in yaml.safe_load(config.read_text())["positions"]]
@@ -225,7 +228,8 @@ async def run_matrix(config_path: Path, scenarios_root: Path, version: str, out:
     matrix = Matrix(version, faults={j.fault: [] for j in jobs if j.fault is not None})
 
     async def one(job: MatrixJob) -> None:
-        result = await _run_job(job, secure if _needs_security(job) else config, version, out, gate, timeout_s)
+        result = await _run_job(job, secure if _needs_security(job) else config, version, out, gate, timeout_s,
+                                speed)
         collect(matrix, result)
         on_result(result)
 
