@@ -32,7 +32,7 @@ POLL_S = 0.1
 # counts from the reading before that one, so the car still follows within its reaction time
 # (IEC 61851-1 allows 5 s) while a 24-hour hold costs a tenth of the reads.
 QUIET_AFTER_S = 30.0
-QUIET_POLL_S = 0.5
+QUIET_POLL_S = 1.0
 # IEC 61851-1 Annex A: the EVSE's PWM pulse width is accurate to +-5 us at 1 kHz, i.e. +-0.5 %
 # of duty (the generator parameters of the control pilot circuit table), and the EV must take
 # any duty within that accuracy as the same offer. The bench's `tolerances.pwm_duty_pct`

@@ -4,8 +4,9 @@
 `bench faults --matrix` runs the fault matrix (bench/sim/matrix.py) on the virtual lab and prints
 one JSON object `{"faults": {fault: [scenarios that FAIL]}, "clean": {scenario: verdict}}`
 on stdout (progress goes to stderr); with `--ocpp all`, one such object per version under its
-version, each with its `gaps`. The runs are time-warped (`--speed`, default max). Exit 0 when complete (every fault caught, every scenario
-PASS on the correct charger), 1 when there is a gap, 2 on bad input.
+version, each with its `gaps`. The runs are time-warped (`--speed`, default max). Exit 0
+when complete (every fault caught, every scenario PASS on the correct charger), 1 when
+there is a gap, 2 on bad input.
 """
 from __future__ import annotations
 

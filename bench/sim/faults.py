@@ -79,6 +79,8 @@ TX_DEFAULT_FIRST_TRANSACTION_ONLY = "tx_default_first_transaction_only"
 STATUS_STUCK_SUSPENDED_EV = "status_stuck_suspended_ev"
 RELATIVE_FROM_PLUG_IN = "relative_from_plug_in"
 LIMITS_PHASE_AVERAGE = "limits_phase_average"
+# Long runs.
+LEAKS_MEMORY = "leaks_memory"
 
 # The one table: every fault with what it breaks, the functional blocks (scenario folders, or
 # single "block/scenario" files) whose scenarios must catch it (the fault matrix, `bench faults
@@ -226,6 +228,11 @@ FAULT_TABLE: tuple[Fault, ...] = (
           "regulates the mean of its phase currents to the limit (raises the PWM offer while a "
           "phase draws less), so another phase exceeds the per-phase limit",
           ("smart_charging/unbalanced_ev_limited_per_phase",)),
+    Fault(LEAKS_MEMORY,
+          "keeps 64 KiB for every message it sends and never frees it (a soak's memory_flat catches "
+          "it; only long scenarios do, so the matrix leaves it to its own test)",
+          ("metering/soak_8h",),
+          {"kib_per_message": 64.0}),
 )
 FAULTS: Mapping[str, Fault] = MappingProxyType({fault.name: fault for fault in FAULT_TABLE})
 

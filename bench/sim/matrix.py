@@ -109,11 +109,12 @@ def measures(scenario: Scenario) -> bool:
 
 def applicable_faults(scenarios_root: Path, faults: list[str], version: str) -> list[str]:
     """The faults some target scenario of which is defined for `version` (e.g. a display-message
-    fault has nothing to catch it on 1.6, which has no display messages)."""
+    fault has nothing to catch it on 1.6, which has no display messages) and is not hours long
+    (a fault only a soak catches is proven by its own test, with a shortened soak)."""
     out = []
     for fault in faults:
         targets = load_suite(fault_targets(fault, scenarios_root))
-        if any(version in s.ocpp_versions for s in targets):
+        if any(version in s.ocpp_versions and not s.long for s in targets):
             out.append(fault)
     return out
 

@@ -220,6 +220,7 @@ class Station:
         self._limits_dirty = True
         self._next_limit_eval = 0.0
         self._limit_sessions: tuple = ()
+        self._leaked: list[bytearray] = []  # the leaks_memory fault's
         self._next_aligned_utc: datetime | None = None
         self.boot_count = 0
         self.adapter = adapter(self)
@@ -439,6 +440,8 @@ class Station:
         """Fire and forget (errors are logged); a non-durable message is dropped while offline."""
         if not durable and not self._online.is_set():
             return
+        if F.LEAKS_MEMORY in self.faults:
+            self._leaked.append(bytearray(int(F.magnitude(F.LEAKS_MEMORY, "kib_per_message") * 1024)))
         self.enqueue(payload, durable=durable).add_done_callback(log_failure)
 
     async def report_transfer(self, payload: Any) -> None:

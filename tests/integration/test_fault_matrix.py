@@ -26,7 +26,8 @@ def test_every_fault_is_caught(matrices, version):
     applicable = applicable_faults(ROOT / "scenarios", sorted(F.FAULTS), version)
     assert set(run.matrix["faults"]) == set(applicable)
     if version != "1.6":
-        assert set(applicable) == set(F.FAULTS)  # 2.x has every block
+        # 2.x has every block; a fault only a long scenario catches has its own test (test_soak.py)
+        assert set(applicable) == set(F.FAULTS) - {F.LEAKS_MEMORY}
     missed = [fault for fault, failing in run.matrix["faults"].items() if not failing]
     assert not missed, f"OCPP {version}: faults no scenario caught: {missed}\n{run.stderr[-3000:]}"
 
