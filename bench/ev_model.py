@@ -27,10 +27,11 @@ from instruments.roles import AcLoad, EvEmulator, InstrumentError
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
-# After a quiet spell (no change for QUIET_AFTER_S) the car's controller reads the PWM every
-# QUIET_POLL_S, and at POLL_S again from the first reading that moves. The reaction time then
-# counts from the reading before that one, so the car still follows within its reaction time
-# (IEC 61851-1 allows 5 s) while a 24-hour hold costs a tenth of the reads.
+# After a quiet spell (no change for QUIET_AFTER_S) the car's controller reads the PWM less
+# often, at most every QUIET_POLL_S, and at POLL_S again from the first reading that moves. The
+# reaction time then counts from the reading before that one, and the quiet period leaves room
+# for the median's three readings inside the reaction time, so the car still follows within it
+# (IEC 61851-1 allows 5 s) while a 24-hour hold costs a fraction of the reads.
 QUIET_AFTER_S = 30.0
 QUIET_POLL_S = 1.0
 # IEC 61851-1 Annex A: the EVSE's PWM pulse width is accurate to +-5 us at 1 kHz, i.e. +-0.5 %
@@ -39,6 +40,7 @@ QUIET_POLL_S = 1.0
 # judges the charger's duty with the same 0.5 %.
 DUTY_ACCURACY_PCT = 0.5
 DUTY_MEDIAN_SAMPLES = 5   # 0.5 s of readings: one jittery or glitched reading never moves the median
+MEDIAN_LAG_S = (DUTY_MEDIAN_SAMPLES // 2 + 1) * POLL_S  # a step reaches the median in three readings
 MIN_CHANGE_A = 0.05       # smaller corrections are below any load's setting resolution
 
 
@@ -159,7 +161,7 @@ class EvModel:
     def poll_period_s(self) -> float:
         """POLL_S, or QUIET_POLL_S after QUIET_AFTER_S without any change or moving reading."""
         quiet = not self._pending and self.clock.monotonic() - self._moving_at >= QUIET_AFTER_S
-        return QUIET_POLL_S if quiet else POLL_S
+        return max(POLL_S, min(QUIET_POLL_S, self.settings.reaction_time_s - MEDIAN_LAG_S)) if quiet else POLL_S
 
     def observe_duty(self, duty_pct: float, now: float) -> None:
         """Filter one duty reading; a move beyond the duty accuracy is a real change of the offer."""

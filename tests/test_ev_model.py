@@ -161,3 +161,33 @@ async def test_an_unbalanced_car_draws_the_offer_on_l1_and_its_cap_on_the_others
     await bench.run(5.0)
     l1, l2, l3 = (bench.plant.load_setpoint_a[i] for i in range(3))
     assert l1 == l2 == l3 == pytest.approx(10.0, abs=0.3)
+
+
+async def _run_at_the_models_pace(bench: Bench, seconds: float) -> None:
+    """Poll as the model's own loop does: every poll_period_s() (1 s once quiet)."""
+    end = bench.clock.t + seconds
+    while bench.clock.t < end:
+        bench.clock.k += round(bench.model.poll_period_s() / POLL_S)
+        bench.plant.set_pwm(True, bench.nominal_duty + bench.rng.uniform(-JITTER_PCT, JITTER_PCT))
+        await bench.model.step((await bench.ev.read()).pwm_duty_pct)
+        drawn = bench.plant.load_setpoint_a[0] if bench.plant.load_enabled[0] else 0.0
+        if bench.changes[-1][1] != drawn:
+            bench.changes.append((bench.clock.t, drawn))
+
+
+async def test_a_quiet_car_reads_less_often_and_still_follows_within_its_reaction_time():
+    from bench.ev_model import QUIET_AFTER_S
+
+    bench = Bench()
+    await bench.plug_and_charge(16.0)
+    await bench.run(2.0)
+    await _run_at_the_models_pace(bench, QUIET_AFTER_S + 10.0)
+    quiet = bench.model.poll_period_s()
+    assert quiet > POLL_S  # a steady offer: fewer reads
+    t_last_read = bench.clock.t  # the PWM moves right after this read: the worst case for the car
+    bench.nominal_duty = current_to_duty_pct(8.0)
+    await _run_at_the_models_pace(bench, 10.0)
+    t_followed, drawn = bench.changes[-1]
+    assert drawn == pytest.approx(8.0, abs=0.6 * DUTY_ACCURACY_PCT)
+    assert t_last_read + REACTION_S - 1e-9 <= t_followed <= t_last_read + REACTION_S + POLL_S + 1e-9
+    assert bench.model.poll_period_s() == POLL_S  # a change: fast reads again
