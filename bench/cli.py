@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.clock import MAX, RealClock, Speed, clock_for, speed_label
+from bench.clock import MAX, RealClock, Speed, clock_for, parse_speed, speed_label
 from bench.commands import VirtualLabSeam
 from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
 from bench.record import RunRecord, Verdict, exit_code, skip_label
@@ -136,12 +136,10 @@ def with_ocpp_version(config: LabConfig, version: str | None) -> LabConfig:
 
 def _speed(text: str) -> Speed:
     """`--speed`: 'max' or a number (checked against the bounds in with_speed)."""
-    if text == MAX:
-        return MAX
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number nor {MAX!r}: {text!r}") from None
+        return parse_speed(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def with_speed(config: LabConfig, speed: Speed | None) -> LabConfig:

@@ -156,6 +156,19 @@ def clock_for(speed: Speed) -> RealClock:
     return RealClock() if speed == 1 else WarpClock(speed)
 
 
+def parse_speed(text: str) -> Speed:
+    """A speed as given on a command line: 'max' or a positive number (ValueError otherwise)."""
+    if text == MAX:
+        return MAX
+    try:
+        speed = float(text)
+    except ValueError:
+        raise ValueError(f"not a number nor {MAX!r}: {text!r}") from None
+    if speed <= 0:
+        raise ValueError(f"must be above 0, not {speed:g}")
+    return speed
+
+
 def speed_label(speed: Speed) -> str:
     return speed if isinstance(speed, str) else f"{speed:g}"
 

@@ -483,24 +483,11 @@ def limit_at(
     profiles: Sequence[InstalledProfile],
     connector_id: int,
     at: datetime,
-    *,
-    default_limit_a: float,
-    voltage_v: float,
-    phases: int = 3,
-    transaction_start: datetime | None = None,
-    transaction_id: int | str | None = None,
-    ocpp_version: str = "1.6",
-    connectors: int | None = None,
-    transactions: Mapping[int, ActiveTransaction] | None = None,
+    **context: Any,
 ) -> float:
-    """The limit in A per phase on `connector_id` at the instant `at` (exact,
-    no rounding to seconds)."""
-    composer = _Composer.build(profiles, connector_id, ocpp_version, default_limit_a, voltage_v, phases,
-                               _transactions(connector_id, transaction_start, transaction_id, transactions),
-                               connectors)
-    t = _us(at)
-    _, (limit, _) = composer.timeline(t, t + 1, anchor_us=t, unit="A")[0]
-    return limit
+    """The limit in A per phase on `connector_id` at the instant `at` (exact, no rounding to
+    seconds); `context` as for `limit_until`."""
+    return limit_until(profiles, connector_id, at, horizon_s=1e-6, **context)[0]
 
 
 def limit_until(
@@ -515,14 +502,17 @@ def limit_until(
     transaction_start: datetime | None = None,
     transaction_id: int | str | None = None,
     ocpp_version: str = "1.6",
+    connectors: int | None = None,
+    transactions: Mapping[int, ActiveTransaction] | None = None,
 ) -> tuple[float, float]:
-    """`limit_at` and how many seconds after `at` it may next change (the next breakpoint of
-    any profile: a period, a validity bound, a recurrence), at most `horizon_s`: a charger
-    need not evaluate its profiles again before then unless they change."""
+    """The limit in A per phase at `at` and how many seconds after `at` it may next change (the
+    next breakpoint of any profile: a period, a validity bound, a recurrence), at most
+    `horizon_s`: a charger need not evaluate its profiles again before then unless they change."""
     composer = _Composer.build(profiles, connector_id, ocpp_version, default_limit_a, voltage_v, phases,
-                               _transactions(connector_id, transaction_start, transaction_id, None), None)
+                               _transactions(connector_id, transaction_start, transaction_id, transactions),
+                               connectors)
     t = _us(at)
-    points = composer.timeline(t, t + int(horizon_s * 1e6), anchor_us=t, unit="A")
+    points = composer.timeline(t, t + max(1, int(horizon_s * 1e6)), anchor_us=t, unit="A")
     limit = points[0][1][0]
     return limit, ((points[1][0] - t) / 1e6 if len(points) > 1 else horizon_s)
 

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.commands import LoadVirtualLab, VirtualLabSeam
+from bench.clock import parse_speed
 from bench.config import OCPP_VERSIONS, ConfigError, load_config
 
 console = Console(highlight=False)
@@ -69,11 +70,10 @@ def cmd_faults(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
         raise ConfigError(f"--fault: unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(lab.FAULTS))}")
     if args.jobs < 1:
         raise ConfigError("--jobs: must be at least 1")
-    if args.speed != "max":
-        try:
-            float(args.speed)
-        except ValueError:
-            raise ConfigError(f"--speed: a number or 'max', not {args.speed!r}") from None
+    try:
+        parse_speed(args.speed)
+    except ValueError as exc:
+        raise ConfigError(f"--speed: {exc}") from None
     if args.ocpp != "all":
         return asyncio.run(_matrix(args, args.ocpp or config.positions[0].dut.ocpp_version, lab))
     printed: dict[str, dict] = {}

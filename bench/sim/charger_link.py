@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocpp import v16, v21, v201
+from ocpp.charge_point import ChargePoint
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError
 from ocpp.routing import create_route_map
@@ -31,57 +32,38 @@ def refusal(action: str, version: str, unsupported: frozenset[str], routed: bool
     return NotSupportedError(details={"cause": f"{action} is not an OCPP {version} action"})
 
 
-class Link16(v16.ChargePoint):
+class _RefusingLink(ChargePoint):
+    """What every version's link adds to the library's ChargePoint: the adapter's routes, and a
+    CALLERROR for an action the simulated charger does not support or does not simulate."""
+
+    VERSION = ""
+
+    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
+                 actions: frozenset[str] | None = None) -> None:
+        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
+        self.route_map = create_route_map(handlers)
+        self.unsupported, self.actions = unsupported, actions
+
+    async def _handle_call(self, msg: Any) -> Any:
+        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
+        if error is not None:
+            await self._send(msg.create_call_error(error).to_json())
+            return None
+        return await super()._handle_call(msg)
+
+
+class Link16(_RefusingLink, v16.ChargePoint):
     """OCPP 1.6: the library answers actions without a route itself."""
 
     VERSION = "1.6"
 
-    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
-                 actions: frozenset[str] | None = None) -> None:
-        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
-        self.route_map = create_route_map(handlers)
-        self.unsupported, self.actions = unsupported, actions
 
-    async def _handle_call(self, msg: Any) -> Any:
-        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
-        if error is not None:
-            await self._send(msg.create_call_error(error).to_json())
-            return None
-        return await super()._handle_call(msg)
-
-
-class Link201(v201.ChargePoint):
+class Link201(_RefusingLink, v201.ChargePoint):
     VERSION = "2.0.1"
 
-    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
-                 actions: frozenset[str] | None = None) -> None:
-        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
-        self.route_map = create_route_map(handlers)
-        self.unsupported, self.actions = unsupported, actions
 
-    async def _handle_call(self, msg: Any) -> Any:
-        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
-        if error is not None:
-            await self._send(msg.create_call_error(error).to_json())
-            return None
-        return await super()._handle_call(msg)
-
-
-class Link21(v21.ChargePoint):
+class Link21(_RefusingLink, v21.ChargePoint):
     VERSION = "2.1"
-
-    def __init__(self, cp_id: str, ws: ClientConnection, handlers: object, unsupported: frozenset[str],
-                 actions: frozenset[str] | None = None) -> None:
-        super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
-        self.route_map = create_route_map(handlers)
-        self.unsupported, self.actions = unsupported, actions
-
-    async def _handle_call(self, msg: Any) -> Any:
-        error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)
-        if error is not None:
-            await self._send(msg.create_call_error(error).to_json())
-            return None
-        return await super()._handle_call(msg)
 
 
 LINKS: dict[str, type] = {"1.6": Link16, "2.0.1": Link201, "2.1": Link21}

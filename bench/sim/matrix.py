@@ -140,13 +140,17 @@ def plan(scenarios_root: Path, faults: list[str], version: str) -> list[MatrixJo
                                             or any(Path(s.file).parent == p for p in j.scenarios)))
 
 
-def free_port_config(config_path: Path, out: Path, *, realism: str | dict | None = None) -> Path:
+def free_port_config(config_path: Path, out: Path, *, realism: str | dict | None = None,
+                     speed: float | str | None = None) -> Path:
     """A copy of the config with every port 0, so labs running side by side never collide.
-    `realism` replaces `virtual_lab.realism` (e.g. "ideal" for exact values); None keeps it."""
+    `realism` replaces `virtual_lab.realism` (e.g. "ideal" for exact values) and `speed`
+    `virtual_lab.speed` (e.g. "max"); None keeps them."""
     data = yaml.safe_load(Path(config_path).read_text())
     data["bench"]["csms"]["port"] = 0
     if realism is not None:
         data.setdefault("virtual_lab", {})["realism"] = realism
+    if speed is not None:
+        data.setdefault("virtual_lab", {})["speed"] = speed
     for pos in data["positions"]:
         for ins in (pos.get("instruments") or {}).values():
             addr = ins["address"]

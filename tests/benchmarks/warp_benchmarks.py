@@ -27,8 +27,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 DAY = SCENARIOS / "smart_charging" / "daily_recurring_24h.yaml"
@@ -43,11 +41,7 @@ def load() -> str:
 def config_at(base: Path, speed: str) -> Path:
     from bench.sim.matrix import free_port_config
 
-    path = free_port_config(ROOT / "lab_config.yaml", base)
-    data = yaml.safe_load(path.read_text())
-    data["virtual_lab"]["speed"] = speed if speed == "max" else float(speed)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return free_port_config(ROOT / "lab_config.yaml", base, speed=speed if speed == "max" else float(speed))
 
 
 def bench(*args: str, out: Path) -> tuple[float, subprocess.CompletedProcess]:

@@ -35,15 +35,9 @@ def free_port_config(tmp: Path, realism: str | dict = "ideal", speed: float | st
     """The default lab config with every port 0: the virtual lab binds free ports. The runs here
     prove the checks' verdicts on exact signals (`realism: ideal`) unless a test asks for real ones,
     and run time-warped (`speed: max`) unless real time is what a test is about."""
-    import yaml
-
     from bench.sim.matrix import free_port_config as free_ports
 
-    path = free_ports(ROOT / "lab_config.yaml", tmp, realism=realism)
-    data = yaml.safe_load(path.read_text())
-    data["virtual_lab"]["speed"] = speed
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return free_ports(ROOT / "lab_config.yaml", tmp, realism=realism, speed=speed)
 
 
 @dataclass

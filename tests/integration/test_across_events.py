@@ -44,13 +44,12 @@ def _path(target: str):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("across_events")
-    config = free_port_config(ROOT / "lab_config.yaml", base)  # the default realism: real signals
+    config = free_port_config(ROOT / "lab_config.yaml", base, speed="max")  # the default realism: real signals
     scenarios = [str(_path(target)) for target, _ in CAUGHT_BY.values()]
     jobs = {f"clean-{v}": (["--ocpp", v, *scenarios], base / f"clean-{v}") for v in VERSIONS}
     jobs.update({f"fault-{f}": (["--ocpp", "1.6", "--fault", f, str(_path(target))], base / f"fault-{f}")
                  for f, (target, _) in CAUGHT_BY.items()})
-    return run_in_parallel({name: (["run", "--config", str(config), "--speed", "max", "--no-report", "--out", str(out),
-                                   *args], out)
+    return run_in_parallel({name: (["run", "--config", str(config), "--no-report", "--out", str(out), *args], out)
                             for name, (args, out) in jobs.items()}, timeout_s=800)
 
 
