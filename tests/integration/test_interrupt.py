@@ -23,7 +23,7 @@ def _default_sigint() -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stop_mid_session_leaves_the_bench_safe_and_keeps_the_data(tmp_path, signum):
-    config = free_port_config(tmp_path)
+    config = free_port_config(tmp_path, speed=1)  # the signal lands mid-hold: real time is the point
     out = tmp_path / "results"
     proc = subprocess.Popen(
         bench_cmd("run", str(SCENARIOS / "remote_control" / "remote_start_stop.yaml"), "--config", str(config),

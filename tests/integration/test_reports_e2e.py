@@ -201,7 +201,7 @@ def _read_until(fd: int, needle: bytes, timeout_s: float, sink: bytearray) -> bo
 def test_ctrl_c_under_the_live_panel(tmp_path: Path) -> None:
     """On a terminal the live panel shows the run; Ctrl-C still leaves the bench safe, keeps the
     record and writes the report of what ran."""
-    config = free_port_config(tmp_path)
+    config = free_port_config(tmp_path, speed=1)  # Ctrl-C lands mid-hold: real time is the point
     out = tmp_path / "results"
     master, slave = pty.openpty()
     proc = subprocess.Popen(
