@@ -8,6 +8,7 @@ it is one of the version's actions, NotSupported otherwise (the library does not
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ocpp import v16, v21, v201
@@ -43,6 +44,12 @@ class _RefusingLink(ChargePoint):
         super().__init__(cp_id, ws, response_timeout=RESPONSE_TIMEOUT_S)
         self.route_map = create_route_map(handlers)
         self.unsupported, self.actions = unsupported, actions
+        self.on_activity: Callable[[], None] = lambda: None  # the station's wake
+
+    async def route_message(self, raw_msg: Any) -> None:
+        self.on_activity()
+        await super().route_message(raw_msg)
+        self.on_activity()
 
     async def _handle_call(self, msg: Any) -> Any:
         error = refusal(msg.action, self.VERSION, self.unsupported, msg.action in self.route_map, self.actions)

@@ -65,6 +65,9 @@ class Reservations:
         del self._by_connector[connector_id]
         return r.reservation_id
 
+    def expiries(self) -> list[datetime]:
+        return [r.expiry for r in self._by_connector.values()]
+
     def expire(self, now: datetime) -> list[Reservation]:
         gone = [r for r in self._by_connector.values() if r.expiry <= now]
         for r in gone:

@@ -41,6 +41,10 @@ class SessionFaults:
             self._reset_done.add(transaction_id)
             self._meter.reset_register()
 
+    def deadlines_s(self) -> list[float]:
+        """Seconds into a transaction at which `tick` acts (so an idle charger wakes for them)."""
+        return [F.magnitude(F.ENERGY_REGISTER_RESET, "after_s")] if F.ENERGY_REGISTER_RESET in self._faults else []
+
     def aligned_boundary(self, boundary: datetime, interval_s: float) -> datetime:
         """When the next clock-aligned sample is taken (the boundary itself when compliant)."""
         if F.CLOCK_ALIGNED_OFF_BOUNDARY in self._faults:

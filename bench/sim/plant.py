@@ -16,6 +16,7 @@ tens of seconds is exact to far below any meter's resolution.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -54,6 +55,9 @@ class Plant:
     # integrated energy per phase, Wh (what a perfect meter would count)
     _energy_wh: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     _t_last: float | None = None
+    # called when the EV side changes (CP state, load): a charger idling between its deadlines
+    # wakes at once, as a real one's CP comparator interrupt would wake it
+    listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     # ---- mains -------------------------------------------------------------
     def voltage_v(self, phase: int) -> float:
@@ -130,9 +134,16 @@ class Plant:
                     self._energy_wh[p] += float(power.sum()) * (dt_s / steps) / 3600.0
         self._t_last = now
 
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
+
     def set_ev_cp_state(self, state: CpState) -> None:
         self.integrate()
+        changed = self.ev_cp_state is not CpState(state)
         self.ev_cp_state = CpState(state)
+        if changed:
+            self._notify()
 
     def set_pwm(self, on: bool, duty_pct: float = 100.0) -> None:
         self.integrate()
@@ -149,7 +160,10 @@ class Plant:
 
     def set_load(self, phase: int, *, enabled: bool | None = None, setpoint_a: float | None = None) -> None:
         self.integrate()
+        before = (self.load_enabled[phase], self.load_setpoint_a[phase])
         if enabled is not None:
             self.load_enabled[phase] = enabled
         if setpoint_a is not None:
             self.load_setpoint_a[phase] = max(0.0, setpoint_a)
+        if (self.load_enabled[phase], self.load_setpoint_a[phase]) != before:
+            self._notify()
