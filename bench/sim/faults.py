@@ -20,7 +20,7 @@ from bench.smart_charging import InstalledProfile, ProfileStore16, ProfileStore2
 @dataclass(frozen=True)
 class Fault:
     """One injectable fault: its name (as in configs and `bench faults`), what the charger does
-    wrong, the blocks (scenario folders or "block/scenario" files) that must catch it, and the
+    wrong, the scenarios made to catch it ("block/scenario" files, or whole block folders), and the
     numbers it misbehaves by (read by the charger, the checks' tests and the docs alike)."""
 
     name: str
@@ -132,24 +132,24 @@ FAULT_TABLE: tuple[Fault, ...] = (
     Fault(ACCEPTS_INVALID_SERVER_CERTIFICATE,
           "does not verify the CSMS certificate "
           "(unknown CA, expired, wrong host all pass)",
-          ("security",)),
+          ("security/invalid_server_certificate",)),
     Fault(ACCEPTS_OLD_TLS,
           "connects with TLS 1.0/1.1 when the CSMS offers nothing newer",
-          ("security",)),
+          ("security/tls_version_too_low",)),
     Fault(ACCEPTS_SECURITY_DOWNGRADE,
           "accepts a lower security profile (1.6 SecurityProfile key, 2.x SetNetworkProfile)",
-          ("security",)),
+          ("security/no_security_downgrade",)),
     Fault(FIRMWARE_STATUS_SKIPPED,
           "reports Downloading, Downloaded, Installing, Installed for an UpdateFirmware without "
           "downloading the file (also when the download would fail)",
-          ("firmware",)),
+          ("firmware/firmware_update_installed", "firmware/firmware_download_failed")),
     Fault(DIAGNOSTICS_NOT_UPLOADED,
           "reports Uploading, Uploaded for GetDiagnostics/GetLog without uploading any file",
-          ("firmware",)),
+          ("firmware/diagnostics_upload", "firmware/diagnostics_upload_failed")),
     Fault(DISPLAY_MESSAGE_NOT_STORED,
           "answers SetDisplayMessage Accepted but does not keep the message "
           "(GetDisplayMessages does not return it)",
-          ("display_messages",)),
+          ("display_messages/set_and_get_display_messages",)),
     Fault(ENERGY_REGISTER_RESET,
           "the energy register resets to 0 Wh 4 s into every transaction",
           ("metering",),
@@ -166,28 +166,28 @@ FAULT_TABLE: tuple[Fault, ...] = (
           ("ev_faults",)),
     Fault(HEARTBEAT_INTERVAL_IGNORED,
           "sends a Heartbeat every 5 s whatever interval the CSMS or the configuration sets",
-          ("provisioning",),
+          ("provisioning/heartbeat_interval",),
           {"interval_s": 5.0}),
     Fault(PENDING_BOOT_IGNORED,
           "takes a Pending BootNotification answer for Accepted: starts normal operation, never "
           "boots again",
-          ("provisioning",)),
+          ("provisioning/boot_pending",)),
     Fault(RESET_KEEPS_TRANSACTION,
           "a hard (2.x Immediate) reset reboots without stopping the running transaction",
-          ("provisioning",)),
+          ("provisioning/reset_hard_with_transaction",)),
     Fault(STATUS_SUSPENDED_NOT_SENT,
           "never reports SuspendedEV/SuspendedEVSE (1.6 status, 2.x chargingState): "
           "says Charging instead",
-          ("status",)),
+          ("status/session_statuses",)),
     Fault(BLOCKED_TAG_ACCEPTED,
           "takes a Blocked or Expired answer to Authorize as Accepted (and starts charging)",
-          ("authorization",)),
+          ("authorization/rejected_tags",)),
     Fault(LOCAL_LIST_IGNORED,
           "answers SendLocalList Accepted and reports its version, but never authorizes from the list",
-          ("authorization",)),
+          ("authorization/local_list_offline",)),
     Fault(RESERVATION_IGNORED,
           "answers ReserveNow Accepted but keeps no reservation (never Reserved, any tag may charge)",
-          ("reservation",)),
+          ("reservation/reserve_and_use", "reservation/reservation_other_tag")),
     Fault(AVAILABILITY_NOT_SCHEDULED,
           "ChangeAvailability Inoperative during a transaction: answers Accepted instead of "
           "Scheduled and goes Unavailable at once, ending the transaction",

@@ -1,7 +1,8 @@
 """The fault matrix: proof that every check of the scenario library can FAIL and does PASS.
 
 For one OCPP version it runs, each in its own virtual lab on its own free ports and as
-its own `bench run` process (so independent labs use both cores):
+its own `bench run` process (so independent labs use both cores; forked from a server that
+has the bench imported already, bench/sim/preforked.py):
 - the clean runs: every scenario on the correct simulated charger, a few scenarios per
   process, grouped by block;
 - the fault runs: for each injectable fault, the scenarios its `FAULTS` entry names (blocks)
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import yaml
 
 from bench.scenario.model import Scenario, load_suite
 from bench.sim import faults as F
+from bench.sim.preforked import run_bench
 
 CLEAN_GROUP_S = 60.0  # rough length of one clean process: short groups spread over the parallel labs
 GOOD_CLEAN = ("PASS", "SKIPPED")
@@ -190,32 +190,24 @@ def _needs_security(job: MatrixJob) -> bool:
 async def _run_job(job: MatrixJob, config: Path, version: str, out: Path, gate: asyncio.Semaphore,
                    timeout_s: float, speed: str | None) -> JobResult:
     job_out = out / job.name
-    args = [sys.executable, "-m", "bench.cli", "run", "--config", str(config), "--ocpp", version,
+    args = ["run", "--config", str(config), "--ocpp", version,
             "--out", str(job_out), "--no-report", *(["--fault", job.fault] if job.fault else []),
             *(["--speed", speed] if speed is not None else []),
             *(["--protocol-only"] if job.protocol_only else []),
             *map(str, job.scenarios)]
+    log = out / f"{job.name}.log"
     async with gate:
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
-        try:
-            output, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-        except TimeoutError:  # one lab that hangs is that job's result, not the end of the matrix
-            proc.kill()
-            await proc.wait()
-            output = f"job timed out after {timeout_s:g} s: the scenarios it did not finish count as not run".encode()
-        except BaseException:  # Ctrl-C: never leave a lab running
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            raise
+        # one lab that hangs is that job's result, not the end of the matrix; Ctrl-C kills the run
+        returncode = await run_bench(args, log, timeout_s, env={"COLUMNS": "200"})
+    output = log.read_text(errors="replace") if log.exists() else ""
+    if returncode is None:
+        output += f"\njob timed out after {timeout_s:g} s: the scenarios it did not finish count as not run"
     records = sorted(job_out.glob("*/record.json"))
     verdicts = {}
     if records:
         data = json.loads(records[-1].read_text())
         verdicts = {s["name"]: s["verdict"] for s in data["scenarios"]}
-    return JobResult(job, proc.returncode or 0, verdicts, output.decode(errors="replace")[-2000:])
+    return JobResult(job, returncode or 0, verdicts, output[-2000:])
 
 
 async def run_matrix(config_path: Path, scenarios_root: Path, version: str, out: Path,

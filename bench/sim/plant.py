@@ -86,7 +86,10 @@ class Plant:
         if self.realism is None or setpoint <= 0:
             return setpoint
         # the car's on-board charger draws a little less than it is allowed (and set to)
-        return np.maximum(0.0, setpoint - self.realism.underdraw[phase].at(t))
+        underdraw = self.realism.underdraw[phase].at(t)
+        if isinstance(underdraw, float):
+            return max(0.0, setpoint - underdraw)
+        return np.maximum(0.0, setpoint - underdraw)
 
     def power_w(self, phase: int) -> float:
         return float(self._power_at(phase, self.clock.monotonic()))
@@ -128,6 +131,12 @@ class Plant:
                     self._energy_wh[p] += float(self._power_at(p, now)) * dt_s / 3600.0
             else:
                 steps = max(1, math.ceil(dt_s / INTEGRATION_STEP_S))
+                if steps == 1:  # the usual case (every read integrates): one midpoint, plain floats
+                    mid_t = self._t_last + dt_s / 2
+                    for p in range(3):
+                        self._energy_wh[p] += float(self._power_at(p, mid_t)) * dt_s / 3600.0
+                    self._t_last = now
+                    return
                 mid = self._t_last + (np.arange(steps) + 0.5) * (dt_s / steps)
                 for p in range(3):
                     power = np.broadcast_to(self._power_at(p, mid), mid.shape)

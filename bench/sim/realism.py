@@ -65,8 +65,12 @@ class Wander:
         self._weights = weights / weights.sum()
         self._omega = 2 * math.pi / rng.uniform(period_s[0], period_s[1], WANDER_TERMS)
         self._phase = rng.uniform(0.0, 2 * math.pi, WANDER_TERMS)
+        self._terms = list(zip(self._weights.tolist(), self._omega.tolist(), self._phase.tolist()))
 
     def at(self, t: float | np.ndarray) -> float | np.ndarray:
+        if isinstance(t, float | int):  # one instant (every instrument read): plain floats are 10x cheaper
+            s = sum(w * math.sin(omega * t + phase) for w, omega, phase in self._terms)
+            return min(self.hi, max(self.lo, self._mid + self._half * s))
         t_arr = np.asarray(t, dtype=float)
         s = np.sin(np.multiply.outer(t_arr, self._omega) + self._phase) @ self._weights
         value = np.clip(self._mid + self._half * s, self.lo, self.hi)
