@@ -244,6 +244,11 @@ class ScpiTransport:
                 timeout=int(self.timeout_s * 1000),
                 open_timeout=int(self.timeout_s * 1000),
             )
+            sock = self._socket()
+            if sock is not None:
+                # send each message at once (NI-VISA's default, VI_ATTR_TCPIP_NODELAY): with Nagle's
+                # algorithm a short query can wait for the peer's delayed ACK (up to 40 ms on Linux)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except Exception as exc:  # pyvisa-py raises OSError or a bare Exception on connect errors
             self._resource = None
             raise _LinkLost(str(exc)) from exc
