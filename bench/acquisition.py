@@ -54,6 +54,8 @@ class Sampler:
         self._rate_changed = asyncio.Event()
         self._base_span_s = 0.0  # time between samples taken at the configured rate (for achieved_hz)
         self._base_gaps = 0
+        self._last_t: float | None = None  # the time of the last row appended
+        self._coverage_waiters: list[tuple[float, asyncio.Future]] = []
 
     def start(self) -> None:
         self._t0 = self.clock.monotonic()
@@ -79,6 +81,31 @@ class Sampler:
         if period != self.period_s:
             self.period_s = period
             self._rate_changed.set()  # wake a sampler sleeping on the old period
+
+    async def covered(self, t: float) -> bool:
+        """Wait until the trace has a row at or after `t` (at most about one period away while
+        sampling); False if the sampler stopped first. A scenario's judge waits for it, so the
+        trace covers the scenario to its very end (a message stamped in its last moments too)."""
+        if self._last_t is not None and self._last_t >= t:
+            return True
+        if self._task is None or self._task.done():
+            return False
+        future = asyncio.get_running_loop().create_future()
+        self._coverage_waiters.append((t, future))
+        self._task.add_done_callback(lambda _: _settle(future, False))
+        return await future
+
+    def _appended(self, t: float) -> None:
+        self._last_t = t
+        waiting = []
+        for t_wanted, future in self._coverage_waiters:
+            if future.done():
+                continue
+            if t >= t_wanted:
+                _settle(future, True)
+            else:
+                waiting.append((t_wanted, future))
+        self._coverage_waiters = waiting
 
     async def record_final_sample(self) -> None:
         """One more row after teardown put the instruments in the safe state, so the trace
@@ -131,6 +158,7 @@ class Sampler:
             self.trace.append(row)
             self.stats.samples += 1
             t = float(cast(float, row["t_mono_s"]))
+            self._appended(t)
             if t_previous is not None and self.period_s == self._base_period_s:
                 self._base_span_s += t - t_previous
                 self._base_gaps += 1
@@ -174,6 +202,11 @@ class Sampler:
             self._rate_changed.clear()
             return True
         return False
+
+
+def _settle(future: asyncio.Future, result: bool) -> None:
+    if not future.done():
+        future.set_result(result)
 
 
 def _at(values: list[float | None], i: int) -> float | None:

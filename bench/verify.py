@@ -373,10 +373,13 @@ class ReferenceEnergy:
         return max(self.nominal_wh - self.low_wh, self.high_wh - self.nominal_wh) / self.nominal_wh * 100.0
 
 
-def reference_energy(inp: CheckInputs, t_a: float, t_b: float, res: float) -> ReferenceEnergy | None:
+def reference_energy(inp: CheckInputs, t_a: float, t_b: float, res: float,
+                     not_after: float | None = None) -> ReferenceEnergy | None:
     """None when a reading's interval lies wholly outside the recorded reference (the bench's
     record does not reach it). A reading stamped just before the window (a Transaction.Begin
-    value truncated to the second) still overlaps it: the overlap is where it was taken."""
+    value truncated to the second) still overlaps it: the overlap is where it was taken. A
+    reading was taken before the message carrying it arrived (`not_after`, e.g. the stop's
+    arrival): a value stamped in the last second of a transaction ends its interval there."""
     trace = inp.record_trace if inp.record_trace is not None else inp.trace
     ts, es = trace["t_mono_s"], trace["meter_energy_import_wh"]
     good = ~np.isnan(es)
@@ -384,8 +387,12 @@ def reference_energy(inp: CheckInputs, t_a: float, t_b: float, res: float) -> Re
         return None
     ts, es = ts[good], es[good]
     lo, hi = ts[0], ts[-1]
-    a0, a1 = max(t_a, lo), min(t_a + res, hi)
-    b0, b1 = max(t_b, lo), min(t_b + res, hi)
+
+    def end(t: float) -> float:
+        return t + res if not_after is None else max(t, min(t + res, not_after))
+
+    a0, a1 = max(t_a, lo), min(end(t_a), hi)
+    b0, b1 = max(t_b, lo), min(end(t_b), hi)
     if a0 > a1 or b0 > b1:
         return None
     e = np.interp([a0, a1, (a0 + a1) / 2, b0, b1, (b0 + b1) / 2], ts, es)
@@ -793,7 +800,7 @@ def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
                         inp.position.dut.meter_resolution_wh, t_mono_s=float(times[i + 1]),
                         note=f"{values[i]:.1f} Wh then {values[i + 1]:.1f} Wh", rule=RULE_REGISTER, samples=len(rows)))
         t_a, t_b = float(times[0]), float(times[-1])
-        ref = reference_energy(inp, t_a, t_b, res)
+        ref = reference_energy(inp, t_a, t_b, res, not_after=tx.t_stop_mono_s)
         d_dut = float(values[-1] - values[0])
         if ref is None:
             ms.append(judge(f"{label}_energy_error_pct", None, "%",

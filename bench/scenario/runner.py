@@ -299,6 +299,9 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             pos.memory.stop()
         rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         rec.profiles_sent = ctx.profiles_sent
+        if rec.error != "run interrupted":
+            # judge with the trace reaching the scenario's end (one sampling period at most)
+            await pos.sampler.covered(rec.t_end_mono_s)
         if skipped and not rec.error:
             rec.skipped, rec.skip_kind, rec.verdict = skipped.reason, skipped.kind, Verdict.SKIPPED
         else:

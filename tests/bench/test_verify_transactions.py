@@ -87,8 +87,9 @@ def test_energy_stops_judges_the_states_asked_for(cfg):
 
 
 def _transaction(register_at):
-    """A transaction 2..18 s with an energy register sample every 2 s from register_at(t)."""
-    tx = Transaction(1, 1, "TAG", 1000.0, 2.0, UTC0 + timedelta(seconds=2), meter_stop_wh=1100.0, t_stop_mono_s=18.0)
+    """A transaction 2..18 s with an energy register sample every 2 s from register_at(t); its
+    StopTransaction (the last value stamped 18 s, whole seconds) arrives at 19 s."""
+    tx = Transaction(1, 1, "TAG", 1000.0, 2.0, UTC0 + timedelta(seconds=2), meter_stop_wh=1100.0, t_stop_mono_s=19.0)
     for t in range(2, 19, 2):
         context = {2: "Transaction.Begin", 18: "Transaction.End"}.get(t, "Sample.Periodic")
         tx.samples.append(MeterSample(t + 20.0, UTC0 + timedelta(seconds=t), register_at(t), "Wh", context=context))
@@ -104,6 +105,22 @@ def test_register_values_that_agree_with_the_reference_pass(cfg):
     assert rec.verdict == Verdict.PASS, rec.message
     error = next(m for m in rec.measurements if m.name == "tx1_energy_error_pct")
     assert error.value == pytest.approx(0.0, abs=1e-6) and "9 values" in error.note
+
+
+def test_the_last_value_was_taken_before_the_stop_arrived(cfg):
+    # stamped 18 s (whole seconds): taken in [18, 19) unless the StopTransaction arrived sooner;
+    # the scenario ended 0.1 s after it did, and the trace with it
+    ends = T <= 18.3
+    trace = {c: v[ends] for c, v in _trace(["C"] * T.size, np.full(T.size, 16.0), REF).items()}
+    early = _transaction(lambda t: 1000.0 + 3.0 * t)
+    early.t_stop_mono_s = 18.2
+    rec = transaction_meter_values_match_reference(_inputs(cfg, trace, [early]))
+    assert rec.verdict == Verdict.PASS, rec.message
+    narrow = next(m for m in rec.measurements if m.name == "tx1_energy_error_pct")
+    full = next(m for m in transaction_meter_values_match_reference(_inputs(
+        cfg, _trace(["C"] * T.size, np.full(T.size, 16.0), REF), [_transaction(lambda t: 1000.0 + 3.0 * t)])).measurements
+        if m.name == "tx1_energy_error_pct")
+    assert narrow.high < full.high  # less timing allowance: the interval ends at the arrival
 
 
 def test_a_register_that_resets_or_counts_wrong_fails(cfg):

@@ -1,6 +1,10 @@
 """Fixtures for the simulated charger tests: a minimal CSMS built on the `ocpp`
 library's own 1.6 ChargePoint (server side) on a real websockets server on a
-free port, a plant, and a factory that starts chargers and always stops them."""
+free port, a plant, and a factory that starts chargers and always stops them.
+
+Every test here runs on a time-warped loop at `max` (bench/clock.py), as `bench run` does on
+the virtual lab: the charger's timers, the CSMS's and the test's own waits are virtual
+seconds, jumped over while everything waits; the sockets stay real."""
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +22,7 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench.clock import Clock
+from bench.clock import MAX, Clock, WarpClock, WarpLoop
 from bench.sim.charger import ChargerSimConfig, SimulatedCharger
 from bench.sim.plant import Plant
 from instruments.iec61851 import CpState
@@ -28,20 +32,34 @@ INVALID_TAG = "TAG-INVALID"
 UTC0 = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
 
+def pytest_asyncio_loop_factories(config, item):
+    """The tests of this folder run on a warped loop (a fresh virtual clock per loop)."""
+    return {"warp": lambda: WarpLoop(WarpClock(MAX))}
+
+
+def _loop_time() -> float:
+    """The running loop's time (virtual on a warped loop); real time outside a loop, which is
+    where a fresh warp clock starts (it has not jumped yet)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
 class TestClock:
-    """Real time scaled by `factor` (1 = real time), UTC anchored far from today:
-    a timestamp with this date came from the injected clock, not from datetime.now(),
-    and with factor > 1 anything that bypasses the clock runs visibly too slow."""
+    """The loop's time scaled by `factor`, UTC anchored far from today: a timestamp with this
+    date came from the injected clock, not from datetime.now(), and with factor > 1 anything
+    that bypasses the clock runs visibly too slow."""
 
     __test__ = False
     UTC0 = UTC0
 
     def __init__(self, factor: float = 1.0) -> None:
         self.factor = factor
-        self._real0 = time.monotonic()
+        self._real0 = _loop_time()
 
     def monotonic(self) -> float:
-        return (time.monotonic() - self._real0) * self.factor
+        return (_loop_time() - self._real0) * self.factor
 
     def utcnow(self) -> datetime:
         return self.UTC0 + timedelta(seconds=self.monotonic())
@@ -173,13 +191,14 @@ class MiniCsms:
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, poll_s: float = 0.005) -> float:
-    """Poll a condition on the plant or the charger; returns the real seconds it took."""
-    t0 = time.monotonic()
+    """Poll a condition on the plant or the charger; returns the loop seconds it took."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
     while not predicate():
-        if time.monotonic() - t0 > timeout:
+        if loop.time() - t0 > timeout:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(poll_s)
-    return time.monotonic() - t0
+    return loop.time() - t0
 
 
 @dataclass
