@@ -7,10 +7,13 @@ the floors are in the issue, the figures in the closing note.
     python tests/benchmarks/warp_benchmarks.py                 # library (--ocpp), day, matrix
     python tests/benchmarks/warp_benchmarks.py --only library --compare-real-time
     python tests/benchmarks/warp_benchmarks.py --only matrix
+    python tests/benchmarks/warp_benchmarks.py --only library --compare-speeds 10,20,50,100
 
 - library: the whole default library on one OCPP version at --speed max (virtual / real time,
   verdicts). With --compare-real-time it also runs at speed 1 and compares every scenario's
   verdict and key figures (settle time, overshoot, energy and duty error) between the two.
+  With --compare-speeds it runs at each fixed speed too and compares the verdicts with max:
+  a fixed speed the machine cannot keep up with makes replies late in virtual time.
 - day: the 24-hour daily-recurring scenario at --speed max.
 - soak: the 8-hour soak at --speed max.
 - matrix: `bench faults --matrix --ocpp all` (every fault and every scenario, three versions).
@@ -76,8 +79,9 @@ def library(base: Path, version: str, speed: str) -> tuple[Path, dict]:
     return run_dir, rec
 
 
-def compare(warp: tuple[Path, dict], real: tuple[Path, dict]) -> None:
-    """Every scenario's verdict and key figures, warped vs real time."""
+def compare(warp: tuple[Path, dict], real: tuple[Path, dict], other: str = "real time",
+            key_figures: bool = True) -> None:
+    """Every scenario's verdict (and key figures), at max vs `other`."""
     from bench.record import load_record
     from bench.report.figures import figures_of
 
@@ -87,8 +91,10 @@ def compare(warp: tuple[Path, dict], real: tuple[Path, dict]) -> None:
 
     a, b = figures(warp[0]), figures(real[0])
     differ = [n for n in a if n in b and a[n][0] != b[n][0]]
-    print(f"verdicts warped vs real time: {len(a) - len(differ)} of {len(a)} the same"
-          + (f"; differ: {', '.join(differ)}" if differ else ""))
+    print(f"verdicts at max vs {other}: {len(a) - len(differ)} of {len(a)} the same"
+          + (f"; differ: {', '.join(f'{n} ({a[n][0]} at max, {b[n][0]})' for n in differ)}" if differ else ""))
+    if not key_figures:
+        return
     for name in sorted(set(a) & set(b)):
         for fig, value in a[name][1].items():
             other = b[name][1].get(fig)
@@ -129,6 +135,8 @@ def main() -> int:
     p.add_argument("--only", default="library,day,matrix", help="comma list of library, day, soak, matrix")
     p.add_argument("--ocpp", default="2.0.1")
     p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
+    p.add_argument("--compare-speeds", default="", metavar="X,Y",
+                   help="also run the library at these fixed speeds and compare the verdicts with max")
     p.add_argument("--keep", type=Path, help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
     wanted = set(args.only.split(","))
@@ -140,6 +148,8 @@ def main() -> int:
             warp = library(base, args.ocpp, "max")
             if args.compare_real_time:
                 compare(warp, library(base, args.ocpp, "1"))
+            for speed in filter(None, args.compare_speeds.split(",")):
+                compare(warp, library(base, args.ocpp, speed), f"speed {speed}", key_figures=False)
         if "day" in wanted:
             one_scenario(base, DAY, "daily_recurring_24h")
         if "soak" in wanted:
