@@ -221,7 +221,7 @@ def _run_stoppable(coro, clock: RealClock):
         task = asyncio.current_task()
         assert task is not None  # main() runs as asyncio.run's task
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        loop.add_signal_handler(signal.SIGTERM, task.cancel, "interrupted by SIGTERM")
         try:
             return await coro
         finally:

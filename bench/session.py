@@ -27,7 +27,7 @@ from bench.discovery import discover
 from bench.ev_model import EvModel, EvSettings
 from bench.record import RunRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario
-from bench.scenario.runner import PositionRuntime, reset_position, run_scenario, why_skipped
+from bench.scenario.runner import PositionRuntime, interruption, reset_position, run_scenario, why_skipped
 from bench.security import certificates, csms_security
 from instruments.registry import create_instrument, open_and_identify
 from instruments.roles import AcLoad, EvEmulator, Instrument, InstrumentError, PowerMeter, Ratings
@@ -134,8 +134,8 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
             if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
                 record.error = record.error or f"{type(res).__name__}: {res}"
         record.complete = not record.error
-    except asyncio.CancelledError:
-        record.error = "run interrupted (Ctrl-C): the record holds what ran"
+    except asyncio.CancelledError as exc:
+        record.error = f"run {interruption(exc)}: the record holds what ran"
         raise
     except (ExpectedFailure, InstrumentError) as exc:  # the DUT never came, an instrument is unreachable:
         log.error("%s", exc)                           # one clear line, no traceback
@@ -306,7 +306,13 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
                                f"dut.reboot_time_s): {exc}"
             _not_run(rt, scenario, record, run_dir, emit, f"could not reset the position: {lost or exc}")
             continue
-        rec = await run_scenario(rt, scenario, opts.on_progress, on_event=emit)
+        in_progress: list[ScenarioRecord] = []
+        try:
+            rec = await run_scenario(rt, scenario, opts.on_progress, on_event=emit, started=in_progress.append)
+        except asyncio.CancelledError:
+            record.scenarios += in_progress  # judged ERROR with the reason; its trace is on disk
+            record.write(run_dir)
+            raise
         record.capabilities[rt.config.name] = rt.capabilities.as_record()  # what scenarios found out
         record.scenarios.append(rec)
         record.write(run_dir)  # partial runs keep every finished scenario

@@ -208,12 +208,22 @@ def why_skipped(pos: PositionRuntime, scenario: Scenario) -> Skip | None:
     return None
 
 
+def interruption(exc: asyncio.CancelledError) -> str:
+    """Why a run was stopped: the cancel message (bench/cli.py gives SIGTERM's), else Ctrl-C."""
+    return str(exc.args[0]) if exc.args and exc.args[0] else "interrupted by SIGINT (Ctrl-C)"
+
+
 async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,
-                       on_event: Callable[..., None] | None = None) -> ScenarioRecord:
+                       on_event: Callable[..., None] | None = None,
+                       started: Callable[[ScenarioRecord], None] | None = None) -> ScenarioRecord:
+    """One scenario on one position. `started` gets its record as soon as it exists, so a run
+    stopped mid-scenario still records it (verdict ERROR, with the reason)."""
     clock = pos.clock
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
                          charge_point_id=pos.config.dut.charge_point_id, block=scenario.block,
                          ocpp_ids=list(scenario.ocpp_ids))
+    if started:
+        started(rec)
     if (skip := why_skipped(pos, scenario)) is not None:
         return _skip(pos, rec, skip)
     pos.sampler.set_rate(scenario.sampling_rate_hz)
@@ -230,6 +240,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
     step_failure: str | None = None
     skipped: Skip | None = None
+    interrupted = False
     version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
     try:
         for i, step in enumerate(scenario.steps):
@@ -282,8 +293,9 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
                              t_mono_s=srec.t_end_mono_s, timeline=timeline, dut=pos.dut)
             if (why := pos.health()) is not None:
                 raise InstrumentError(why)
-    except asyncio.CancelledError:
-        rec.error = "run interrupted"
+    except asyncio.CancelledError as exc:
+        interrupted = True
+        rec.error = interruption(exc)
         raise
     except Exception as exc:
         rec.error = f"{type(exc).__name__}: {exc}"
@@ -299,7 +311,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
             pos.memory.stop()
         rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         rec.profiles_sent = ctx.profiles_sent
-        if rec.error != "run interrupted":
+        if not interrupted:
             # judge with the trace reaching the scenario's end (one sampling period at most)
             await pos.sampler.covered(rec.t_end_mono_s)
         if skipped and not rec.error:

@@ -50,7 +50,13 @@ def test_stop_mid_session_leaves_the_bench_safe_and_keeps_the_data(tmp_path, sig
     record = json.loads((run_dir / "record.json").read_text())
     assert record["complete"] is False
     assert record["verdict"] == "ERROR"
-    assert "interrupted" in record["error"]
+    why = "interrupted by SIGTERM" if signum == signal.SIGTERM else "interrupted by SIGINT (Ctrl-C)"
+    assert why in record["error"]
+    # the scenario in progress is in the record, ERROR with the reason, with the steps it did
+    (scenario,) = record["scenarios"]
+    assert scenario["name"] == "remote_start_stop" and scenario["verdict"] == "ERROR"
+    assert scenario["error"] == why
+    assert [s["name"] for s in scenario["steps"]][:4] == ["plug_in", "remote_start", "ev_state", "hold"]
     with open(run_dir / "traces" / "pos1.csv") as f:
         rows = list(csv.DictReader(f))
     charging = [r for r in rows if r["meter_current_l1_a"] and float(r["meter_current_l1_a"]) > 10]
