@@ -22,6 +22,8 @@ separated by `;` (path rule: `CP:STATE?;DUTY?` means `CP:DUTY?`).
 | `PP:RESistance?`              | the proximity resistor in ohm                                    |
 | `EV:ERRor NONE\\|DIODE\\|SHORT`   | error injection: missing diode, CP shorted to PE                 |
 | `EV:ERRor?`                   | the injected error                                               |
+| `SYSTem:WDOG <s>`             | watchdog: no command for `s` seconds -> state A, no error (0 = off, up to 3600) |
+| `SYSTem:WDOG?`                | the watchdog time in s                                           |
 | `SYSTem:ERRor[:NEXT]?`        | oldest queued error (see below)                                  |
 
 Queued errors: `0,"No error"`, `-113,"Undefined header"`, `-222,"Data out of range"`,
@@ -29,6 +31,11 @@ Queued errors: `0,"No error"`, `-113,"Undefined header"`, `-222,"Data out of ran
 
 After every set command this driver queries `SYST:ERR?` and raises
 `InstrumentError` on a non-zero code.
+
+Safety: `open()` arms the watchdog (WATCHDOG_S) and a keep-alive query every KEEPALIVE_S
+feeds it while the bench process lives, so a bench that dies, even by SIGKILL, leaves the
+EV unplugged within WATCHDOG_S; `close()` disarms it. An emulator without `SYST:WDOG`
+(it answers -113) is used without one (`watchdog_s` is then None).
 
 Adding a vendor's emulator (one file, nothing else in the bench changes):
 1. create `instruments/drivers/<vendor_model>.py` with a class deriving from
@@ -40,6 +47,10 @@ Adding a vendor's emulator (one file, nothing else in the bench changes):
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+
 from instruments.driver_info import DriverInfo
 from instruments.iec61851 import duty_to_current_a
 from instruments.roles import EvEmulator, EvEmulatorReading, Identity, InstrumentError, Ratings
@@ -49,6 +60,9 @@ EV_STATES = ("A", "B", "C", "D", "E")
 LINE_STATES = ("A", "B", "C", "D", "E", "F")
 EV_ERRORS = ("NONE", "DIODE", "SHORT")
 NO_ERROR_CODE = 0
+WATCHDOG_S = 30.0   # no command this long: the bench is gone, the EV unplugs
+KEEPALIVE_S = 10.0  # a query at least this often while the bench lives (the EV model polls more often)
+log = logging.getLogger(__name__)
 
 
 class ReferenceEvEmulator(EvEmulator):
@@ -64,6 +78,8 @@ class ReferenceEvEmulator(EvEmulator):
         # one line, one consistent snapshot: state, duty, high level
         "read": "CP:STATE?;DUTY?;VOLT?",
         "system_error": "SYST:ERR?",
+        "watchdog": "SYST:WDOG {seconds:g}",
+        "watchdog_query": "SYST:WDOG?",
     }
     IDN_VENDOR = "EVBENCH"
 
@@ -72,14 +88,48 @@ class ReferenceEvEmulator(EvEmulator):
             raise TypeError(f"{name}: reference_ev_emulator takes no options, got {sorted(options)}")
         super().__init__(name, address, ratings)
         self.transport = ScpiTransport(name, address)
+        self.watchdog_s: float | None = None  # armed watchdog time, None without one
+        self._keepalive: asyncio.Task | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
         await self.transport.open()
         await self.transport.write(self.COMMANDS["clear_status"])  # stale errors are not ours
+        await self._arm_watchdog()
 
     async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            await asyncio.gather(self._keepalive, return_exceptions=True)
+            self._keepalive = None
+        if self.watchdog_s is not None:
+            try:  # disarmed: a person at the bench may take over the emulator
+                await self._set(self.COMMANDS["watchdog"].format(seconds=0))
+            except InstrumentError as exc:
+                log.warning("%s: could not disarm the watchdog: %s", self.name, exc)
+            self.watchdog_s = None
         await self.transport.close()
+
+    async def _arm_watchdog(self) -> None:
+        try:
+            await self._set(self.COMMANDS["watchdog"].format(seconds=WATCHDOG_S))
+        except InstrumentError as exc:
+            log.warning("%s: no watchdog (%s): after a crash the EV stays as it was", self.name, exc)
+            return
+        self.watchdog_s = WATCHDOG_S
+        self._keepalive = asyncio.create_task(self._keep_alive(), name=f"{self.name}-keepalive")
+
+    async def _keep_alive(self) -> None:
+        query = self.COMMANDS["watchdog_query"]
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            try:
+                reply = await self.transport.query(query)
+                if not math.isclose(float(reply), WATCHDOG_S):
+                    log.warning("%s: watchdog reads %r, not %g s: arming again", self.name, reply, WATCHDOG_S)
+                    await self._set(self.COMMANDS["watchdog"].format(seconds=WATCHDOG_S))
+            except (InstrumentError, ValueError) as exc:  # a lost link is the sampler's to report
+                log.debug("%s: keep-alive: %s", self.name, exc)
 
     async def identify(self) -> Identity:
         command = self.COMMANDS["identify"]

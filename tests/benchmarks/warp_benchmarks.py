@@ -92,7 +92,7 @@ def compare(warp: tuple[Path, dict], real: tuple[Path, dict], other: str = "real
     a, b = figures(warp[0]), figures(real[0])
     differ = [n for n in a if n in b and a[n][0] != b[n][0]]
     print(f"verdicts at max vs {other}: {len(a) - len(differ)} of {len(a)} the same"
-          + (f"; differ: {', '.join(f'{n} ({a[n][0]} at max, {b[n][0]})' for n in differ)}" if differ else ""))
+          + (f"; differ: {', '.join(f'{n} ({a[n][0].value} at max, {b[n][0].value})' for n in differ)}" if differ else ""))
     if not key_figures:
         return
     for name in sorted(set(a) & set(b)):

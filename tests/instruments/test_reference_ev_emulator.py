@@ -9,13 +9,15 @@ from instruments.iec61851 import CpState
 from instruments.roles import InstrumentError
 
 NO_ERROR = '0,"No error"'
+# what open() sends: clear the status, arm the watchdog (and check it was taken)
+ARMED = [("*CLS", None), ("SYST:WDOG 30", None), ("SYST:ERR?", NO_ERROR)]
 
 
 # ---- protocol -----------------------------------------------------------------------------
 async def test_exchanges(scpi_peer, driver):
     peer = await scpi_peer(
         [
-            ("*CLS", None),
+            *ARMED,
             ("*IDN?", "EVBENCH,REF-EV-EMULATOR,SN42,2.1.0"),
             ("CP:STATE C", None),
             ("SYST:ERR?", NO_ERROR),
@@ -45,7 +47,7 @@ async def test_exchanges(scpi_peer, driver):
 
 
 async def test_error_queue_entry_after_a_set_command_raises(scpi_peer, driver):
-    peer = await scpi_peer([("*CLS", None), ("CP:STATE D", None), ("SYST:ERR?", '-221,"Settings conflict"')])
+    peer = await scpi_peer([*ARMED, ("CP:STATE D", None), ("SYST:ERR?", '-221,"Settings conflict"')])
     ev = await driver("reference_ev_emulator", peer.address)
     with pytest.raises(InstrumentError) as err:
         await ev.set_cp_state(CpState.D)
@@ -53,16 +55,16 @@ async def test_error_queue_entry_after_a_set_command_raises(scpi_peer, driver):
 
 
 async def test_invalid_state_is_refused_before_sending(scpi_peer, driver):
-    peer = await scpi_peer([("*CLS", None), ("*IDN?", "EVBENCH,REF-EV-EMULATOR,SN42,2.1.0")])
+    peer = await scpi_peer([*ARMED, ("*IDN?", "EVBENCH,REF-EV-EMULATOR,SN42,2.1.0")])
     ev = await driver("reference_ev_emulator", peer.address)
     with pytest.raises(ValueError, match="A..E"):
         await ev.set_cp_state("F")
     await ev.identify()
-    assert peer.received == peer.expected  # nothing went out between open and *IDN?
+    assert peer.received == peer.expected  # nothing went out between open and *IDN? but the arming
 
 
 async def test_malformed_read_reply(scpi_peer, driver):
-    peer = await scpi_peer([("*CLS", None), ("CP:STATE?;DUTY?;VOLT?", "C;53.3")])
+    peer = await scpi_peer([*ARMED, ("CP:STATE?;DUTY?;VOLT?", "C;53.3")])
     ev = await driver("reference_ev_emulator", peer.address)
     with pytest.raises(InstrumentError, match=r"malformed reply to 'CP:STATE\?;DUTY\?;VOLT\?': 'C;53.3'"):
         await ev.read()
@@ -71,8 +73,8 @@ async def test_malformed_read_reply(scpi_peer, driver):
 # ---- link loss ------------------------------------------------------------------------------
 async def test_dropped_link_is_reopened_and_the_exchange_repeated(scpi_peer, driver):
     peer = await scpi_peer(
-        [("*CLS", None), ("CP:STATE?;DUTY?;VOLT?", "B;100.00;9.00"), ("CP:STATE?;DUTY?;VOLT?", "B;100.00;9.00")],
-        drop_after=(1,),  # the peer hangs up after answering the first read
+        [*ARMED, ("CP:STATE?;DUTY?;VOLT?", "B;100.00;9.00"), ("CP:STATE?;DUTY?;VOLT?", "B;100.00;9.00")],
+        drop_after=(3,),  # the peer hangs up after answering the first read
     )
     ev = await driver("reference_ev_emulator", peer.address)
     assert (await ev.read()).cp_state == "B"
@@ -83,7 +85,7 @@ async def test_dropped_link_is_reopened_and_the_exchange_repeated(scpi_peer, dri
 
 
 async def test_link_gone_for_good_raises_after_bounded_retries(scpi_peer, driver):
-    peer = await scpi_peer([("*CLS", None)])
+    peer = await scpi_peer([*ARMED])
     ev = await driver("reference_ev_emulator", peer.address)
     await peer.close()
     with pytest.raises(InstrumentError) as err:
@@ -95,8 +97,8 @@ async def test_link_gone_for_good_raises_after_bounded_retries(scpi_peer, driver
 
 async def test_link_dropped_mid_query_is_detected_and_retried(scpi_peer, driver):
     peer = await scpi_peer(
-        [("*CLS", None), ("CP:STATE?;DUTY?;VOLT?", None), ("CP:STATE?;DUTY?;VOLT?", "A;0.00;12.00")],
-        drop_after=(1,),  # the peer hangs up instead of answering
+        [*ARMED, ("CP:STATE?;DUTY?;VOLT?", None), ("CP:STATE?;DUTY?;VOLT?", "A;0.00;12.00")],
+        drop_after=(3,),  # the peer hangs up instead of answering
     )
     ev = await driver("reference_ev_emulator", peer.address, timeout_s=0.3)
     assert (await ev.read()).cp_state == "A"
@@ -152,3 +154,41 @@ async def test_simulator_range_error_reaches_the_driver(plant, sim, driver):
         await ev.set_pp_resistance(1e6)
     await ev.reset()  # the queue was drained by the driver: the next command is clean
     assert running.device.pp_ohm == 220.0
+
+
+# ---- watchdog ----------------------------------------------------------------------------------
+async def test_the_driver_arms_the_watchdog_while_open_and_disarms_it_on_close(plant, sim, driver):
+    running = await sim("reference_ev_emulator", plant)
+    ev = await driver("reference_ev_emulator", running.address)
+    assert ev.watchdog_s == running.device.watchdog_s == 30.0
+    await ev.close()
+    assert running.device.watchdog_s == 0.0 and ev.watchdog_s is None
+
+
+async def test_an_emulator_without_a_watchdog_is_used_without_one(scpi_peer, driver):
+    peer = await scpi_peer([("*CLS", None), ("SYST:WDOG 30", None), ("SYST:ERR?", '-113,"Undefined header"'),
+                            ("*IDN?", "EVBENCH,REF-EV-EMULATOR,SN42,2.1.0")])
+    ev = await driver("reference_ev_emulator", peer.address)
+    assert ev.watchdog_s is None
+    assert (await ev.identify()).serial == "SN42"
+
+
+async def test_a_starved_watchdog_unplugs_the_ev(plant, sim):
+    import asyncio
+
+    from instruments.transports.scpi import ScpiTransport
+
+    running = await sim("reference_ev_emulator", plant)
+    link = ScpiTransport("raw", running.address)
+    await link.open()
+    try:
+        assert await link.query("SYST:WDOG 0.3;:CP:STATE C;*OPC?") == "1"
+        assert plant.ev_cp_state == CpState.C
+        for _ in range(3):  # fed: still charging
+            await asyncio.sleep(0.15)
+            assert await link.query("CP:STATE?") == "C"
+        await asyncio.sleep(0.5)  # nothing sent for longer than the watchdog: the bench is gone
+        assert plant.ev_cp_state == CpState.A and running.device.watchdog_trips == 1
+        assert await link.query("EV:ERR?") == "NONE"
+    finally:
+        await link.close()
