@@ -85,3 +85,84 @@ def test_sim_charger_boots_against_the_standalone_csms(tmp_path: Path):
         csms_rest = _stop(csms)
     assert sim.returncode == 0, sim_rest
     assert csms.returncode == 0, csms_rest
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _meter_current_a(address: str) -> float:
+    from instruments.registry import create_instrument
+    from instruments.roles import Ratings
+
+    meter = create_instrument("meter", "eastron_sdm630", address, Ratings(63.0, 50_000.0, 300.0))
+    await meter.open()
+    try:
+        reading = await meter.read()
+    finally:
+        await meter.close()
+    return max(c or 0.0 for c in reading.current_a)
+
+
+def _scpi(address: str, line: str) -> str:
+    import socket
+
+    host, port = re.match(r"TCPIP::([^:]+)::(\d+)::SOCKET", address).groups()
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall((line + "\n").encode())
+        return s.makefile().readline().strip()
+
+
+def test_sigkill_mid_charge_leaves_the_ev_unplugged_by_its_watchdog(tmp_path: Path):
+    """The bench process killed outright (nothing of it runs any more): the reference EV
+    emulator, whose watchdog the bench armed, unplugs within its watchdog time, and the
+    charger stops the current. The lab runs in its own process (`bench sim`), as a real one would."""
+    import asyncio
+
+    from instruments.drivers.reference_ev_emulator import KEEPALIVE_S, WATCHDOG_S
+
+    data = yaml.safe_load(free_port_config(tmp_path, speed=1).read_text())
+    data["bench"]["csms"]["port"] = _free_port()
+    sim_config = tmp_path / "sim.yaml"
+    sim_config.write_text(yaml.safe_dump(data))
+    sim = _start("sim", "--config", str(sim_config))
+    run = None
+    try:
+        addresses = {}
+        while len(addresses) < len(data["positions"][0]["instruments"]):
+            m = _read_until(sim, r"pos1: (\S+)\s+\S+\s+(\S+)$")
+            addresses[m[1]] = m[2]
+        _read_until(sim, r"virtual lab running")
+        data["virtual_lab"]["enabled"] = False  # the bench drives the lab's instruments as real ones
+        for name, ins in data["positions"][0]["instruments"].items():
+            ins["address"] = addresses[name]
+        run_config = tmp_path / "run.yaml"
+        run_config.write_text(yaml.safe_dump(data))
+        run = _start("run", str(ROOT / "scenarios" / "remote_control" / "remote_start_stop.yaml"),
+                     "--config", str(run_config), "--out", str(tmp_path / "results"), "--no-report")
+        _read_until(run, r"step 4/7 hold", timeout_s=90)
+        time.sleep(2.0)  # charging now
+        ev = addresses["ev"]
+        assert asyncio.run(_meter_current_a(addresses["meter"])) > 10.0
+        run.kill()
+        killed = time.monotonic()
+        run.wait()
+        # watch the meter (reading it does not feed the EV emulator's watchdog)
+        stopped = None
+        while time.monotonic() - killed < WATCHDOG_S + 10 and stopped is None:
+            if asyncio.run(_meter_current_a(addresses["meter"])) < 0.5:
+                stopped = time.monotonic() - killed
+            time.sleep(0.5)
+        assert stopped is not None, f"current still flowing {WATCHDOG_S + 10:g} s after SIGKILL"
+        # fed at least every KEEPALIVE_S until the kill: it trips WATCHDOG_S after the last command
+        assert WATCHDOG_S - KEEPALIVE_S - 1 <= stopped <= WATCHDOG_S + 2, stopped
+        assert _scpi(ev, "CP:STATE?") == "A"
+    finally:
+        if run is not None and run.poll() is None:
+            run.kill()
+            run.wait()
+        _stop(sim)
