@@ -4,8 +4,10 @@
 The library does the framing, routing and schema validation; on top of it:
 - a frame that is not OCPP, or a request that violates the version's schema,
   is a finding on the `Dut` (the connection stays up) and gets a CALLERROR;
-- an action with no handler is answered NotImplemented (a valid action we have
-  no use for) or NotSupported (not an action of this version, also a finding);
+- an action with no handler is answered NotSupported (an action of the version we
+  have no use for: "recognized but not supported") or NotImplemented (not an action of
+  this version: "not known by receiver", also a finding), as OCPP-J 1.6 section 4.2.3
+  and 2.0.1 part 4 section 4.3 define the two codes;
 - handlers can read the request as it was on the wire (`self.raw`, camelCase),
   because the library hands them snake_case keywords;
 - our requests return the charger's answer as it was on the wire (camelCase),
@@ -191,15 +193,15 @@ class AdapterBase:
 
     async def _reject_unhandled(self, msg: Call) -> None:
         if msg.action in self.ACTIONS:
-            # A valid message we have no use for yet: not the charger's fault.
-            LOG.warning("%s: no handler for %s; answering NotImplemented", self.id, msg.action)
-            error: OCPPError = NotImplementedError(details={"cause": f"No handler for {msg.action} in the bench CSMS"})
+            # A valid message we have no use for: recognized, not supported; not the charger's fault.
+            LOG.warning("%s: no handler for %s; answering NotSupported", self.id, msg.action)
+            error: OCPPError = NotSupportedError(details={"cause": f"No handler for {msg.action} in the bench CSMS"})
         else:
-            self._dut.add_finding(msg.action, FindingKind.NOT_SUPPORTED,
+            self._dut.add_finding(msg.action, FindingKind.UNKNOWN_ACTION,
                                   f"{msg.action!r} is not an OCPP {self.OCPP_VERSION} action")
-            LOG.warning("%s: %r is not an OCPP %s action; answering NotSupported", self.id, msg.action,
+            LOG.warning("%s: %r is not an OCPP %s action; answering NotImplemented", self.id, msg.action,
                         self.OCPP_VERSION)
-            error = NotSupportedError(details={"cause": f"{msg.action} is not an OCPP {self.OCPP_VERSION} action"})
+            error = NotImplementedError(details={"cause": f"{msg.action} is not an OCPP {self.OCPP_VERSION} action"})
         await self._send(msg.create_call_error(error).to_json())
 
     def _parse_time(self, action: str, text: str | None) -> datetime | None:

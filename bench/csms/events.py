@@ -46,7 +46,7 @@ class FindingKind(StrEnum):
     OCPP error code we answered with (e.g. "FormationViolation", "ProtocolError")."""
 
     INVALID_RESPONSE = "InvalidResponse"  # the DUT's answer to our call failed its schema
-    NOT_SUPPORTED = "NotSupported"  # the DUT sent an action its OCPP version does not have
+    UNKNOWN_ACTION = "UnknownAction"  # the DUT sent an action its OCPP version does not have
     MALFORMED_FRAME = "MalformedFrame"  # not JSON or not an OCPP message array
     BINARY_FRAME = "BinaryFrame"  # OCPP-J requires text frames
     BAD_TIMESTAMP = "BadTimestamp"  # schema says date-time, but it did not parse

@@ -3,8 +3,10 @@ its adapter's `@on`/`@after` handlers (`ocpp.routing.create_route_map(adapter)`,
 lookup the library does on a ChargePoint subclass), so the adapter outlives the connection.
 
 Before routing, a CALL of an action of a feature the charger lacks is answered CALLERROR
-NotSupported (charger_features.py); on 2.x an action without a handler is NotImplemented when
-it is one of the version's actions, NotSupported otherwise (the library does not for 2.1).
+NotSupported (charger_features.py); an action without a handler is NotSupported when it is one
+of the version's actions ("recognized but not supported"), NotImplemented otherwise ("not known
+by receiver"), as OCPP-J 1.6 section 4.2.3 and 2.0.1 part 4 section 4.3 define them (the
+library answers NotImplemented to both).
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ def refusal(action: str, version: str, unsupported: frozenset[str], routed: bool
     if actions is None or routed:
         return None
     if action in actions:
-        return OcppNotImplemented(details={"cause": f"{action} is not simulated"})
-    return NotSupportedError(details={"cause": f"{action} is not an OCPP {version} action"})
+        return NotSupportedError(details={"cause": f"{action} is not simulated"})
+    return OcppNotImplemented(details={"cause": f"{action} is not an OCPP {version} action"})
 
 
 class _RefusingLink(ChargePoint):

@@ -35,6 +35,7 @@ from bench.sim.station import DEFAULT_HEARTBEAT_S, ChargerSimConfig, Connector, 
 from bench.smart_charging import ProfileStore16
 
 log = logging.getLogger(__name__)
+V16_ACTIONS = frozenset(a.value for a in Action)  # what a 1.6 charger recognizes (OCPP-J 4.2.3)
 
 OCPP16 = Subprotocol("ocpp1.6")
 DEFAULT_SAMPLED_DATA = "Energy.Active.Import.Register,Current.Import,Power.Active.Import,Voltage"
@@ -162,7 +163,7 @@ class Ocpp16Adapter:
     # ---- what the station asks of its adapter -------------------------------------------------
     def link(self, ws: ClientConnection) -> Any:
         st = self.station
-        return Link16(st.config.charge_point_id, ws, self, st.unsupported_actions)
+        return Link16(st.config.charge_point_id, ws, self, st.unsupported_actions, V16_ACTIONS)
 
     def boot_payload(self) -> Any:
         c = self.station.config

@@ -183,11 +183,11 @@ async def test_malformed_frames_and_unknown_actions_are_findings(csms, clients):
     await ws.send("this is not json")
     await ws.send(json.dumps([2, "x-1", "Teleport", {}]))
     error = json.loads(await ws.recv())
-    assert error[:3] == [4, "x-1", "NotSupported"]
+    assert error[:3] == [4, "x-1", "NotImplemented"]  # OCPP-J 1.6 4.2.3: "not known by receiver"
     await ws.send(json.dumps([2, "x-2", "Heartbeat", {}]))
     assert json.loads(await ws.recv())[:2] == [3, "x-2"]
     kinds = [f.kind for f in csms.dut("CP1").findings]
-    assert kinds == [FindingKind.MALFORMED_FRAME, FindingKind.NOT_SUPPORTED]
+    assert kinds == [FindingKind.MALFORMED_FRAME, FindingKind.UNKNOWN_ACTION]
 
 
 async def test_unparseable_timestamp_is_a_finding_not_a_crash(csms, clients):

@@ -172,11 +172,11 @@ async def test_schema_violations_and_unknown_actions_are_findings_with_2x_error_
     await ws.send(json.dumps([2, "a1", "Heartbeat", {"bogus": 1}]))
     assert json.loads(await ws.recv())[:3] == [4, "a1", "FormatViolation"]  # 2.x spelling (1.6: FormationViolation)
     await ws.send(json.dumps([2, "a2", "StartTransaction", {}]))  # a 1.6 action
-    assert json.loads(await ws.recv())[:3] == [4, "a2", "NotSupported"]
+    assert json.loads(await ws.recv())[:3] == [4, "a2", "NotImplemented"]  # part 4 4.3: not known
     await ws.send(json.dumps([2, "a3", "NotifyEVChargingNeeds", {}]))  # a valid action the bench does not use
-    assert json.loads(await ws.recv())[:3] == [4, "a3", "NotImplemented"]
+    assert json.loads(await ws.recv())[:3] == [4, "a3", "NotSupported"]  # recognized, not supported
     kinds = [f.kind for f in dut.findings]
-    assert kinds[:2] == ["FormatViolation", FindingKind.NOT_SUPPORTED]
+    assert kinds[:2] == ["FormatViolation", FindingKind.UNKNOWN_ACTION]
 
 
 async def test_a_21_send_frame_needs_no_answer_and_is_no_finding(csms, clients):
