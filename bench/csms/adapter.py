@@ -16,6 +16,7 @@ The library does the framing, routing and schema validation; on top of it:
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
@@ -42,6 +43,51 @@ LOG = logging.getLogger("bench.csms")
 # Our own timeouts run on the bench Clock (see Dut); the library's loop-time
 # timeout must never fire first.
 LIBRARY_RESPONSE_TIMEOUT_S = 24 * 3600
+
+MESSAGE_ID_MAX = 36  # OCPP-J 1.6 section 4.1.3, 2.0.1 part 4 section 4.1.4: string, at most 36 characters
+UNREADABLE_ID = "-1"  # 2.0.1 part 4 section 4.2.3: the CALLERROR's id when the message id cannot be read
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def strict_frame(raw: str) -> tuple[list | None, str]:
+    """The frame as an OCPP-J message array, or None and why not. Stricter than the library:
+    NaN/Infinity are not JSON, and a frame nested too deep for the parser is refused, not a crash."""
+    try:
+        frame = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        return None, "nested too deep to parse"
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+    if not isinstance(frame, list) or not frame or type(frame[0]) is not int:
+        return None, "not an OCPP-J message array [<MessageTypeId>, <MessageId>, ...]"
+    return frame, ""
+
+
+def call_shape_problem(frame: list) -> str:
+    """Why a frame of a known type is not that type's array (OCPP-J: CALL [2, id, action, {payload}],
+    CALLRESULT [3, id, {payload}], CALLERROR [4, id, code, description, {details}]); empty when it is."""
+    kind, n = frame[0], len(frame)
+    if kind == MessageType.Call and not (n == 4 and isinstance(frame[2], str) and isinstance(frame[3], dict)):
+        return "a CALL is [2, <MessageId>, <Action string>, {<Payload>}]"
+    if kind == MessageType.CallResult and not (n == 3 and isinstance(frame[2], dict)):
+        return "a CALLRESULT is [3, <MessageId>, {<Payload>}]"
+    if kind == MessageType.CallError and not (n == 5 and isinstance(frame[2], str) and isinstance(frame[3], str)
+                                              and isinstance(frame[4], dict)):
+        return "a CALLERROR is [4, <MessageId>, <errorCode>, <errorDescription>, {<errorDetails>}]"
+    return ""
+
+
+def message_id_problem(frame: list) -> str:
+    """Why the frame's message id is not one (empty when it is)."""
+    if len(frame) < 2 or not isinstance(frame[1], str):
+        return "the message id is not a string"
+    if not 0 < len(frame[1]) <= MESSAGE_ID_MAX:
+        return f"the message id is {len(frame[1])} characters long (1..{MESSAGE_ID_MAX})"
+    return ""
+
 
 # Multiplied units -> base units (value x factor).
 UNIT_CONVERSIONS: dict[str, tuple[str, float]] = {
@@ -128,6 +174,7 @@ class AdapterBase:
         self._responses: dict[str, tuple[Any, Any]] = {}
         self.raw: dict = {}  # the request being handled, as on the wire
         self._pending_boot: tuple[DutIdentity, dict[str, Any]] | None = None  # answered, not yet sent
+        self._awaiting: set[str] = set()  # message ids of the CALLs the bench waits on
 
     def _boot_answered(self) -> None:
         """The BootNotification answer is on the wire: only now may the bench send CALLs. A charger
@@ -144,8 +191,31 @@ class AdapterBase:
 
     # ------------------------------------------------ incoming: findings
     async def route_message(self, raw_msg: str) -> None:
-        frame = parse_frame(raw_msg)
-        if frame and await self.route_other_type(frame):
+        """The envelope is checked here, by OCPP-J, before the library sees the frame."""
+        frame, why = strict_frame(raw_msg)
+        if frame is None:  # JSON to a lenient parser only (NaN): the payload is syntactically wrong
+            await self._reject_envelope(raw_msg, FindingKind.MALFORMED_FRAME, why,
+                                        ("FormationViolation", "FormatViolation"))
+            return
+        if await self.route_other_type(frame):
+            return
+        if frame[0] not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
+            await self._reject_envelope(raw_msg, FindingKind.UNKNOWN_MESSAGE_TYPE,
+                                        f"message type {frame[0]} is not one of OCPP {self.OCPP_VERSION}'s",
+                                        (None, "MessageTypeNotSupported"))
+            return
+        if why := message_id_problem(frame):
+            await self._reject_envelope(raw_msg, FindingKind.BAD_MESSAGE_ID, why, (None, "RpcFrameworkError"))
+            return
+        if why := call_shape_problem(frame):
+            await self._reject_envelope(raw_msg, FindingKind.MALFORMED_FRAME, why,
+                                        ("FormationViolation", "RpcFrameworkError"))
+            return
+        if frame[0] != MessageType.Call and frame[1] not in self._awaiting:
+            # an answer to nothing we asked (late, duplicated or made up): dropped before the
+            # library's response queue, where it could only be taken for another answer
+            self._dut.add_finding(None, FindingKind.STRAY_RESPONSE, f"{raw_msg[:500]!r}")
+            LOG.warning("%s: answer to no open CALL of ours, dropped: %.200r", self.id, raw_msg)
             return
         try:
             unpack(raw_msg)
@@ -153,6 +223,27 @@ class AdapterBase:
             await self._reject_malformed(raw_msg, exc)
             return
         await super().route_message(raw_msg)  # type: ignore[misc]  # from ocpp ChargePoint
+
+    async def _reject_envelope(self, raw_msg: str, kind: FindingKind, why: str,
+                               codes: tuple[str | None, str]) -> None:
+        """A frame the RPC framework cannot take: a finding, and the CALLERROR OCPP-J asks for,
+        `codes` = (1.6 code, 2.x code). 2.x (part 4 sections 4.2.3, 4.4) always answers, with "-1"
+        when the message id cannot be read; 1.6 has no such rule: only a CALL whose id can be read
+        is answered, if 1.6 has a code for the problem at all (the finding says the rest)."""
+        self._dut.add_finding(None, kind, f"{why}: {raw_msg[:500]!r}")
+        LOG.warning("%s: %s (%s): %.200r", self.id, kind.value, why, raw_msg)
+        frame = parse_frame(raw_msg)
+        readable = (frame[1] if frame and len(frame) > 1 and isinstance(frame[1], str)
+                    and 0 < len(frame[1]) <= MESSAGE_ID_MAX else None)
+        readable_call = readable is not None and frame is not None and frame[0] == MessageType.Call
+        if self.OCPP_VERSION == "1.6":
+            if not readable_call or codes[0] is None:
+                return
+            code = codes[0]
+        else:
+            code = codes[1] if readable_call or codes[1] != "FormatViolation" else "RpcFrameworkError"
+        await self._send(json.dumps([MessageType.CallError, readable or UNREADABLE_ID, code, why[:255],
+                                     {"cause": why}]))
 
     async def route_other_type(self, frame: list) -> bool:
         """A frame type the library does not know (2.1 SEND, CALLRESULTERROR): True if handled."""
@@ -237,6 +328,7 @@ class AdapterBase:
         """Send a CALL; return the charger's CALLRESULT payload as on the wire."""
         action = type(payload).__name__
         unique_id = str(self._unique_id_generator())
+        self._awaiting.add(unique_id)
         try:
             await self.call(  # type: ignore[attr-defined]  # from ocpp ChargePoint
                 payload, suppress=False, unique_id=unique_id)
@@ -257,6 +349,7 @@ class AdapterBase:
                 f"{self.id}: the answer to {action} violates the OCPP {self.OCPP_VERSION} schema: {cause(exc)}"
             ) from exc
         finally:
+            self._awaiting.discard(unique_id)
             self._responses.pop(unique_id, None)
 
     async def _status_of(self, payload: Any) -> str:

@@ -47,7 +47,10 @@ class FindingKind(StrEnum):
 
     INVALID_RESPONSE = "InvalidResponse"  # the DUT's answer to our call failed its schema
     UNKNOWN_ACTION = "UnknownAction"  # the DUT sent an action its OCPP version does not have
-    MALFORMED_FRAME = "MalformedFrame"  # not JSON or not an OCPP message array
+    MALFORMED_FRAME = "MalformedFrame"  # not JSON (RFC 8259: no NaN/Infinity) or not an OCPP message array
+    BAD_MESSAGE_ID = "BadMessageId"  # a CALL's message id not a string of 1..36 characters (OCPP-J 4.1.4)
+    UNKNOWN_MESSAGE_TYPE = "UnknownMessageType"  # a message type number the version does not define
+    STRAY_RESPONSE = "StrayResponse"  # a CALLRESULT/CALLERROR for no CALL the bench has open
     BINARY_FRAME = "BinaryFrame"  # OCPP-J requires text frames
     BAD_TIMESTAMP = "BadTimestamp"  # schema says date-time, but it did not parse
     BAD_METER_VALUE = "BadMeterValue"  # a Raw sampled value that is not a number

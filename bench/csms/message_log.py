@@ -87,7 +87,7 @@ def parse_frame(raw: str) -> list[Any] | None:
     """The frame as a JSON array, or None when it is not one."""
     try:
         parsed = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested too deep for the parser
         return None
     return parsed if isinstance(parsed, list) else None
 
