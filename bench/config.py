@@ -74,6 +74,10 @@ class BenchConfig(_Strict):
     name: str = "bench"
     csms: CsmsConfig = Field(default_factory=CsmsConfig)
     sampling_rate_hz: float = Field(10.0, gt=0, le=100)
+    # what a protocol violation of the DUT (malformed frame, schema violation, unknown action, ...)
+    # does to its scenario: strict FAILs it (conformance testing), compatibility reports it in the
+    # record without failing (checking what a charger does despite known protocol defects)
+    verdict_mode: Literal["strict", "compatibility"] = "strict"
 
 
 class DutFeaturesConfig(_Strict):

@@ -223,7 +223,7 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
     # the simulated charger runs in this process: its package's allocations are the DUT's memory
     memory = MemoryProbe(Path(inspect.getfile(type(lab))).parent if lab is not None else None)
     return PositionRuntime(pos, config.tolerances, clock, csms.dut(pos.dut.charge_point_id), ev, trace, sampler,
-                           presenter, memory=memory)
+                           presenter, memory=memory, verdict_mode=config.bench.verdict_mode)
 
 
 class ExpectedFailure(Exception):

@@ -21,7 +21,7 @@ from bench.csms.dut import DutCallError, DutError, DutTimeout
 from bench.ev_model import EvModel
 from bench.memory import MemoryMark, MemoryProbe
 from instruments.iec61851 import CpState
-from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, combine, judge
+from bench.record import CheckRecord, Measurement, ScenarioRecord, StepRecord, Verdict, combine, judge
 from bench.scenario.model import Scenario
 from bench.scenario.rules import cite
 from bench.scenario.library import STEPS
@@ -52,6 +52,7 @@ class PositionRuntime:
     capabilities: Capabilities = field(default_factory=Capabilities)
     memory: MemoryProbe | None = None  # memory_mark steps (soaks)
     settled_boot_index: int = -1  # the last boot event the position reset has dealt with
+    verdict_mode: str = "strict"  # bench.verdict_mode: what the DUT's protocol findings do to a verdict
 
     @property
     def protocol_only(self) -> bool:
@@ -321,6 +322,29 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     return rec
 
 
+RULE_OCPP_J = ("OCPP-J (1.6 sections 4.1-4.2, 2.0.1 part 4 section 4) and the version's JSON schemas: "
+               "every frame of the DUT is a valid message")
+
+
+def protocol_conformance(pos: PositionRuntime, t0: float, t1: float) -> CheckRecord:
+    """The DUT's protocol findings during the scenario (malformed frames, schema violations,
+    unknown actions, stray answers, ...; bench/csms), each with its frame in the record. Strict:
+    any finding FAILs; compatibility: they are reported, the verdict stands on the other checks."""
+    found = [f for f in pos.dut.findings if t0 <= f.t_mono_s <= t1]
+    listed = "; ".join(f"{f.kind}{f' ({f.action})' if f.action else ''}: {f.detail[:200]}" for f in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    if pos.verdict_mode == "compatibility":
+        m = Measurement("protocol_findings", float(len(found)), "count", None, None, Verdict.PASS, t1,
+                        note=(f"reported, not judged (bench.verdict_mode: compatibility): {listed}{more}" if found
+                              else "no protocol finding"), rule=RULE_OCPP_J)
+    else:
+        m = judge("protocol_findings", float(len(found)), "count", None, 0.0, t_mono_s=t1, rule=RULE_OCPP_J,
+                  note=f"{listed}{more}" if found else "no protocol finding")
+    message = f"{len(found)} protocol finding(s): {listed}{more}" if found and m.verdict is Verdict.FAIL else ""
+    return CheckRecord("protocol_conformance", m.verdict, [m], message, params={"verdict_mode": pos.verdict_mode},
+                       samples=len(found))
+
+
 def _skip(pos: PositionRuntime, rec: ScenarioRecord, skip: Skip) -> ScenarioRecord:
     now = pos.clock.monotonic()
     rec.t_start_mono_s = rec.t_end_mono_s = now
@@ -364,6 +388,7 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
         answers = judge("dut_answers_not_as_required", 1 if step_failure else 0, "count", None, 0,
                         note=step_failure or f"{len(rec.steps)} steps done as a compliant charger requires")
         rec.checks.append(CheckRecord("step_expectations", answers.verdict, [answers], step_failure or ""))
+        rec.checks.append(protocol_conformance(pos, t0, t1))
     if expected is not None and not rec.error:
         # a MeterValue stamped to the second may point just outside the scenario: its reference comes
         # from the trace around it (RECORD_MARGIN_S), not a NaN

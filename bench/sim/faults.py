@@ -81,6 +81,7 @@ RELATIVE_FROM_PLUG_IN = "relative_from_plug_in"
 LIMITS_PHASE_AVERAGE = "limits_phase_average"
 # Long runs.
 LEAKS_MEMORY = "leaks_memory"
+FOREIGN_ACTION = "foreign_action"
 
 # The one table: every fault with what it breaks, the functional blocks (scenario folders, or
 # single "block/scenario" files) whose scenarios must catch it (the fault matrix, `bench faults
@@ -233,6 +234,10 @@ FAULT_TABLE: tuple[Fault, ...] = (
           "it; only long scenarios do, so the matrix leaves it to its own test)",
           ("metering/soak_8h",),
           {"kib_per_message": 64.0}),
+    Fault(FOREIGN_ACTION,
+          "after every StatusNotification also sends a CALL of an action its OCPP version does not "
+          "have (1.6: TransactionEvent, 2.x: StartTransaction), as a charger mixing versions does",
+          ("remote_control/remote_start_stop",)),
 )
 FAULTS: Mapping[str, Fault] = MappingProxyType({fault.name: fault for fault in FAULT_TABLE})
 

@@ -31,9 +31,11 @@ Concurrency model (why it looks the way it does):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import ssl
+import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -464,6 +466,14 @@ class Station:
         if F.LEAKS_MEMORY in self.faults:
             self._leaked.append(bytearray(int(F.magnitude(F.LEAKS_MEMORY, "kib_per_message") * 1024)))
         self.enqueue(payload, durable=durable).add_done_callback(log_failure)
+        if F.FOREIGN_ACTION in self.faults and type(payload).__name__ == "StatusNotification":
+            self.spawn(self._send_foreign_action())
+
+    async def _send_foreign_action(self) -> None:
+        """The foreign_action fault: a CALL of another OCPP version's action, raw on the socket."""
+        if self._ws is not None:
+            action = "TransactionEvent" if self.ocpp_version == "1.6" else "StartTransaction"
+            await self._ws.send(json.dumps([2, str(uuid.uuid4()), action, {}]))
 
     async def report_transfer(self, payload: Any) -> None:
         """In order, kept over a lost connection (a reboot), answered before the flow goes on."""
