@@ -347,16 +347,14 @@ def cmd_csms(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
     async def serve() -> None:
-        from bench.csms import CsmsServer, CsmsSettings, MessageLog
-        from bench.session import make_run_dir
+        from bench.csms import CsmsServer, MessageLog
+        from bench.security import certificates
+        from bench.session import csms_settings, make_run_dir
 
         clock = RealClock()
         run_dir = make_run_dir(args.out, "csms", clock)
-        c = config.bench.csms
-        server = CsmsServer(clock, CsmsSettings(host=c.host, port=c.port,
-                                                accepted_ids=[p.dut.charge_point_id for p in config.positions],
-                                                heartbeat_interval_s=c.heartbeat_interval_s, id_tags=dict(c.id_tags)),
-                            (message_log := MessageLog(run_dir / "ocpp.jsonl", clock)))
+        settings = csms_settings(config, certificates(config, clock))  # the same stub as `bench run`'s
+        server = CsmsServer(clock, settings, (message_log := MessageLog(run_dir / "ocpp.jsonl", clock)))
         await server.start()
         console.print(f"CSMS stub on {server.url}/<chargePointId>, accepting "
                       f"{', '.join(p.dut.charge_point_id for p in config.positions)}; "

@@ -68,6 +68,8 @@ class CsmsConfig(_Strict):
     heartbeat_interval_s: int = Field(60, gt=0)
     id_tags: dict[str, Literal["Accepted", "Blocked", "Expired", "Invalid"]] = Field(default_factory=dict)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    # chargers connect to ws://host:port<path_prefix>/<charge point id>, and only there
+    path_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
 
 
 class BenchConfig(_Strict):

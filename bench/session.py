@@ -103,13 +103,8 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
     try:
         _warn_calibration(config, clock, opts)
         certs = certificates(config, clock)  # security profiles 2 and 3: made when missing
-        csms = CsmsServer(clock, CsmsSettings(
-            host=config.bench.csms.host, port=config.bench.csms.port,
-            accepted_ids=[p.dut.charge_point_id for p in config.positions],
-            cp_versions={p.dut.charge_point_id: p.dut.ocpp_version for p in config.positions},
-            heartbeat_interval_s=config.bench.csms.heartbeat_interval_s,
-            id_tags=dict(config.bench.csms.id_tags), security=csms_security(config, certs)),
-            message_log, connections_path=run_dir / "connections.jsonl")
+        csms = CsmsServer(clock, csms_settings(config, certs), message_log,
+                          connections_path=run_dir / "connections.jsonl")
         await csms.start()
         record.security_profile = csms.security_profile
         for pos_info in record.positions.values():
@@ -158,6 +153,17 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         record.write(run_dir)
         emit("run_finished", verdict=record.verdict, error=record.error)
     return record
+
+
+def csms_settings(config: LabConfig, certs: Any) -> CsmsSettings:
+    """The CSMS stub as the config describes it: ids, versions, security, path. `bench run` and
+    `bench csms` alike (a stub on its own must not be laxer than the one a run uses)."""
+    c = config.bench.csms
+    return CsmsSettings(
+        host=c.host, port=c.port, accepted_ids=[p.dut.charge_point_id for p in config.positions],
+        cp_versions={p.dut.charge_point_id: p.dut.ocpp_version for p in config.positions},
+        heartbeat_interval_s=c.heartbeat_interval_s, id_tags=dict(c.id_tags),
+        security=csms_security(config, certs), path_prefix=c.path_prefix)
 
 
 def _safe_sink(sink: EventSink) -> EventSink:

@@ -70,6 +70,7 @@ class CsmsSettings:
     data_transfer_vendors: tuple[str, ...] = ()  # vendorIds answered "Accepted"; others "UnknownVendorId"
     response_timeout_s: float = DEFAULT_TIMEOUT_S  # default for Dut commands
     security: CsmsSecurity = field(default_factory=CsmsSecurity)  # profile 0: plain ws, no credentials
+    path_prefix: str = ""  # chargers connect to <url><path_prefix>/<id>, nothing else
 
     def __post_init__(self) -> None:
         for version in self.supported_versions:
@@ -130,9 +131,27 @@ class LoggedConnection:
         await self._ws.send(message)
 
 
-def cp_id_from_path(path: str) -> str:
-    """The charge point id is the last segment of the URL path (percent-decoded)."""
-    return unquote(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
+ID_SHOWN = 48  # characters of a charge point id that go into logs and refusals
+
+
+def cp_id_from_path(path: str, prefix: str = "") -> str:
+    """The charge point id of a handshake's URL path, which must be exactly `<prefix>/<id>` (the
+    query is ignored): one path segment, percent-decoded once (OCPP-J 1.6 section 3.1.1, 2.0.1
+    part 4 section 3.1: the identity is appended to the CSMS URL). "" for any other path:
+    `/x/y/ID`, `/ID/`, `/../ID`, an empty or dot segment, an id that decodes to a '/'."""
+    raw = urlsplit(path).path
+    if not raw.startswith(prefix + "/"):
+        return ""
+    segment = raw[len(prefix) + 1:]
+    cp_id = unquote(segment)
+    if not segment or "/" in segment or "/" in cp_id or cp_id in (".", ".."):
+        return ""
+    return cp_id
+
+
+def shown(cp_id: str) -> str:
+    """An id as logs show it: whole up to ID_SHOWN characters, else cut and its length said."""
+    return cp_id if len(cp_id) <= ID_SHOWN else f"{cp_id[:ID_SHOWN]}...({len(cp_id)} characters)"
 
 
 def offered_subprotocols(headers: Headers) -> list[str]:
@@ -211,7 +230,7 @@ class CsmsServer:
     @property
     def url(self) -> str:
         scheme = "wss" if self.settings.security.tls else "ws"
-        return f"{scheme}://{self.settings.host}:{self.port}"
+        return f"{scheme}://{self.settings.host}:{self.port}{self.settings.path_prefix}"
 
     @property
     def security_profile(self) -> int:
@@ -285,18 +304,21 @@ class CsmsServer:
 
     # ----------------------------------------------------------- handshake
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        cp_id = cp_id_from_path(request.path)
+        prefix = self.settings.path_prefix
+        cp_id = cp_id_from_path(request.path, prefix)
         remote = _peer(connection)
         if not cp_id:
-            LOG.warning("CSMS refused %s: no charge point id in URL path %r", remote, request.path)
-            return connection.respond(http.HTTPStatus.NOT_FOUND, "No charge point id in the URL path\n")
+            expected = f"{prefix}/<charge point id>"
+            LOG.warning("CSMS refused %s: URL path %r is not %s", remote, shown(request.path), expected)
+            self._refused(remote, "", "http", f"URL path {shown(request.path)!r} is not {expected}")
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"The URL path must be {expected}\n")
         if cp_id not in self.settings.accepted_ids:
             LOG.warning(
                 "CSMS refused %s: unknown charge point id %r (accepted ids: %s)",
-                remote, cp_id, ", ".join(self.settings.accepted_ids) or "none",
+                remote, shown(cp_id), ", ".join(self.settings.accepted_ids) or "none",
             )
-            self._refused(remote, cp_id, "http", "unknown charge point id")
-            return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {cp_id!r}\n")
+            self._refused(remote, shown(cp_id), "http", "unknown charge point id")
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {shown(cp_id)!r}\n")
         if self.is_offline(cp_id):  # an outage the bench simulates (take_offline)
             self._refused(remote, cp_id, "http", "offline window: the bench refuses this charger for now")
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable (offline window)\n")
@@ -336,13 +358,13 @@ class CsmsServer:
     def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
         """The first subprotocol we accept from this charger that it offered (None: refused
         already by _process_request, which runs first)."""
-        cp_id = cp_id_from_path(connection.request.path) if connection.request else ""
+        cp_id = cp_id_from_path(connection.request.path, self.settings.path_prefix) if connection.request else ""
         return next((sub for sub in self.settings.subprotocols_for(cp_id) if sub in offered), None)
 
     # ---------------------------------------------------------- connection
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None and websocket.subprotocol is not None
-        cp_id = cp_id_from_path(websocket.request.path)
+        cp_id = cp_id_from_path(websocket.request.path, self.settings.path_prefix)
         version = self.settings.version_of(websocket.subprotocol)
         dut = self.dut(cp_id)
         session = ADAPTERS[version][1](

@@ -51,11 +51,36 @@ async def test_subprotocol_ocpp16_is_negotiated_and_the_dut_attaches(csms, clien
     assert dut.events[0].kind == EventKind.CONNECTED
 
 
-def test_charge_point_id_is_the_last_path_segment():
+def test_the_path_is_exactly_the_prefix_and_one_id_segment():
     assert cp_id_from_path("/CP1") == "CP1"
-    assert cp_id_from_path("/ocpp/CP%201/") == "CP 1"
+    assert cp_id_from_path("/CP%201") == "CP 1"  # percent-decoded once
+    assert cp_id_from_path("/CP%2541") == "CP%41"
     assert cp_id_from_path("/CP1?token=x") == "CP1"
-    assert cp_id_from_path("/") == ""
+    assert cp_id_from_path("/ocpp/CP1", "/ocpp") == "CP1"
+    for path in ("/", "/x/y/CP1", "/CP1/", "/../CP1", "/..", "/.", "/CP%2F1", "/ocpp/CP1", "//CP1"):
+        assert cp_id_from_path(path) == "", path
+    for path in ("/CP1", "/ocpp", "/ocpp/", "/ocppX/CP1", "/ocpp/a/CP1"):
+        assert cp_id_from_path(path, "/ocpp") == "", path
+
+
+@pytest.mark.parametrize("path", ["/x/y/CP1", "/CP1/", "/../CP1"])
+async def test_a_path_other_than_the_charge_points_is_refused_and_logged(csms, path, caplog):
+    from websockets.asyncio.client import connect
+
+    caplog.set_level(logging.WARNING, logger="bench.csms")
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{csms.url}{path}", subprotocols=["ocpp1.6"]):
+            pass
+    assert refused.value.response.status_code == 404
+    assert "is not /<charge point id>" in caplog.text
+    assert not csms.dut("CP1").connected
+
+
+async def test_a_long_unknown_id_is_logged_cut(csms, clients, caplog):
+    caplog.set_level(logging.WARNING, logger="bench.csms")
+    with pytest.raises(InvalidStatus):
+        await clients.raw("X" * 3000)
+    assert "X" * 48 + "...(3000 characters)" in caplog.text and "X" * 49 not in caplog.text
 
 
 def test_settings_reject_unimplemented_versions_and_bad_tag_statuses():
