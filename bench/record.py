@@ -150,6 +150,8 @@ class ScenarioRecord:
     # key figures for trends across runs (bench/report/figures.py), derived from this record and
     # the traces when reports are rendered: {"overshoot_a": 0.2, "settle_time_s": 1.4, ...}
     figures: dict[str, float | None] = field(default_factory=dict)
+    # the DUT's connection during the scenario: [{"t_mono_s", "event": connected|disconnected, ...}]
+    connection_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

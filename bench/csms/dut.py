@@ -38,6 +38,8 @@ DEFAULT_TIMEOUT_S = 30.0
 ABORT_GRACE_S = 0.5  # after a disconnect, how long an answer already received may take to come through
 
 
+REPLACED = "replaced by a new connection"  # why a DISCONNECTED event happened: another client took the id
+
 class DutError(Exception):
     """The charger did not do what a command or a wait expected."""
 
@@ -503,7 +505,7 @@ class Dut:
     def attach(self, session: DutSession, **info: Any) -> None:
         """A connection is up; a previous one (if any) counts as disconnected."""
         if self._session is not None:
-            self.detach(self._session, reason="replaced by a new connection")
+            self.detach(self._session, reason=REPLACED)
         self._session = session
         self._detached = asyncio.get_running_loop().create_future()
         self._last_version = session.ocpp_version

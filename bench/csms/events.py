@@ -19,6 +19,9 @@ from typing import Any
 class EventKind(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    # the connection a new one replaced answered our close: two live clients had the DUT's id
+    # (a DUT that rebooted leaves a dead socket, which does not answer). data: remote
+    RIVAL_CONNECTION = "rival_connection"
     BOOT = "boot"  # data: identity (DutIdentity), status and interval we answered; 2.x: reason
     HEARTBEAT = "heartbeat"
     STATUS = "status"  # data: status, error_code, info (1.6); 2.x: connector_status or charging_state in `source`

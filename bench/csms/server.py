@@ -35,7 +35,7 @@ from websockets.typing import Subprotocol
 from bench.clock import Clock, iso_utc
 from bench.csms import v16, v21, v201
 from bench.csms.dut import DEFAULT_TIMEOUT_S, Dut
-from bench.csms.events import FindingKind
+from bench.csms.events import EventKind, FindingKind
 from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog
 from bench.csms.security import (
     REALM,
@@ -380,7 +380,7 @@ class CsmsServer:
         if previous is not None:
             # A charger that reconnects before its old socket died: the new one wins.
             LOG.info("%s reconnected; closing its previous connection", cp_id)
-            self._spawn(previous.close(reason="replaced by a new connection"))
+            self._spawn(self._close_replaced(dut, previous))
         security = {"security_profile": self.settings.security.profile,
                     "tls_version": getattr(websocket, "tls_version", None)}
         dut.attach(session, subprotocol=websocket.subprotocol, remote=_peer(websocket), **security)
@@ -399,6 +399,15 @@ class CsmsServer:
                 del self._connections[cp_id]
             dut.detach(session, code=websocket.close_code, reason=websocket.close_reason)
             LOG.info("%s disconnected (code %s)", cp_id, websocket.close_code)
+
+    async def _close_replaced(self, dut: Dut, previous: ServerConnection) -> None:
+        """Close a replaced connection. If its peer answers the close, it was alive: another client
+        had the DUT's id at the same time (a rebooted DUT's old socket is dead and cannot answer)."""
+        await previous.close(reason="replaced by a new connection")
+        if previous.close_code not in (None, 1006):  # 1006: closed abnormally, nobody answered
+            LOG.warning("%s: the replaced connection from %s was alive: two clients had this id", dut.cp_id,
+                        _peer(previous))
+            dut.emit(EventKind.RIVAL_CONNECTION, remote=_peer(previous))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)

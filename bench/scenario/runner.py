@@ -18,6 +18,7 @@ from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.csms.dut import DutCallError, DutError, DutTimeout
+from bench.csms.events import EventKind
 from bench.ev_model import EvModel
 from bench.memory import MemoryMark, MemoryProbe
 from instruments.iec61851 import CpState
@@ -366,9 +367,24 @@ def _unsupported_call(pos: PositionRuntime, exc: DutCallError) -> Skip:
     return Skip("fail", f"{exc.action} answered CALLERROR {exc.code}, but it is required ({rule})")
 
 
+def _connection_events(pos: PositionRuntime, rec: ScenarioRecord, t0: float, t1: float) -> None:
+    """The DUT's connects, disconnects and replaced connections during the scenario go into its
+    record. Two live clients with the DUT's id (a replaced connection that was still alive) make
+    the scenario ERROR: what came over the link may not be the DUT's, and the bench cannot vouch
+    for that evidence. A DUT reconnecting over its own dead socket (after a reboot) is no error."""
+    kinds = (EventKind.CONNECTED, EventKind.DISCONNECTED, EventKind.RIVAL_CONNECTION)
+    events = [e for e in pos.dut.events if e.kind in kinds and t0 <= e.t_mono_s <= t1]
+    rec.connection_events = [{"t_mono_s": e.t_mono_s, "event": e.kind,
+                              **{k: str(v) for k, v in e.data.items()}} for e in events]
+    if any(e.kind == EventKind.RIVAL_CONNECTION for e in events):
+        rec.error = rec.error or ("another client connected with the DUT's id while the DUT's connection was "
+                                  "alive: the bench cannot vouch for what came over the link")
+
+
 def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeline: Timeline,
            step_failure: str | None, anchor_mono: float, anchor_utc, marks: list[MemoryMark]) -> None:
     t0, t1 = rec.t_start_mono_s, rec.t_end_mono_s
+    _connection_events(pos, rec, t0, t1)
     txs = [tx for tx in pos.dut.transactions.values()
            if tx.t_start_mono_s is not None and t0 <= tx.t_start_mono_s <= t1]
     spans = [TxSpan(tx.transaction_id, tx.connector_id, tx.t_start_mono_s,

@@ -36,8 +36,34 @@ def test_compatibility_reports_without_failing():
 
 
 def test_the_mode_is_checked_in_the_config(tmp_path):
-    text = (ROOT / "lab_config.yaml").read_text().replace("bench:\n", "bench:\n  verdict_mode: lenient\n", 1)
+    text = (ROOT / "lab_config.yaml").read_text().replace("verdict_mode: strict", "verdict_mode: lenient")
+    assert "lenient" in text
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     with pytest.raises(ConfigError, match="verdict_mode"):
         load_config(bad)
+
+
+def test_a_rival_connection_makes_the_scenario_error_and_connection_events_are_recorded():
+    from datetime import datetime, timezone
+
+    from bench.csms.dut import REPLACED
+    from bench.csms.events import DutEvent, EventKind
+    from bench.record import ScenarioRecord
+    from bench.scenario.runner import _connection_events
+
+    utc = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    events = [DutEvent(EventKind.DISCONNECTED, 12.0, utc, data={"reason": "closed by the charger"}),
+              DutEvent(EventKind.CONNECTED, 13.0, utc, data={"ocpp_version": "1.6"})]
+    pos = SimpleNamespace(dut=SimpleNamespace(events=events))
+    rec = ScenarioRecord("s", "s.yaml", "pos1")
+    _connection_events(pos, rec, 10.0, 20.0)
+    assert [e["event"] for e in rec.connection_events] == ["disconnected", "connected"]
+    assert rec.error == ""  # a charger that reconnects is judged by the scenario's own checks
+
+    events.append(DutEvent(EventKind.DISCONNECTED, 15.0, utc, data={"reason": REPLACED}))
+    _connection_events(pos, rec, 10.0, 20.0)
+    assert rec.error == ""  # replaced over a dead socket: the DUT rebooted
+    events.append(DutEvent(EventKind.RIVAL_CONNECTION, 15.1, utc, data={"remote": "127.0.0.1:5"}))
+    _connection_events(pos, rec, 10.0, 20.0)
+    assert "another client connected with the DUT's id" in rec.error

@@ -115,14 +115,16 @@ async def test_disconnect_is_an_event_and_reconnect_reattaches(csms, clients):
     await dut.wait_for(EventKind.CONNECTED, since_index=1, timeout_s=5)
     # The old connection is closed by the CSMS; commands reach the new one.
     await asyncio.wait_for(first._connection.wait_closed(), 5)
+    await dut.wait_for(EventKind.RIVAL_CONNECTION, since_index=3, timeout_s=5)
     assert await dut.reset("Hard") == "Accepted"
     assert "Reset" in second.received and "Reset" not in first.received
     kinds = [e.kind for e in dut.events]
-    assert kinds == ["connected", "boot", "disconnected", "connected"]
+    # the first socket answered our close: it was alive, two clients had the id at once
+    assert kinds == ["connected", "boot", "disconnected", "connected", "rival_connection"]
     assert dut.events[2].data["reason"] == "replaced by a new connection"
 
     await second._connection.close()
-    await dut.wait_for(EventKind.DISCONNECTED, since_index=4, timeout_s=5)
+    await dut.wait_for(EventKind.DISCONNECTED, since_index=5, timeout_s=5)
     assert not dut.connected
     third = await clients.charger("CP1")  # after a clean disconnect
     await dut.wait_connected(timeout_s=5)
@@ -196,3 +198,19 @@ async def test_event_times_come_from_the_injected_clock(csms, clients):
     await charger.call(call.Heartbeat())
     event = await csms.dut("CP1").wait_for("heartbeat", timeout_s=1)
     assert event.utc.year == AnchoredClock.UTC0.year
+
+
+async def test_a_second_live_client_with_the_dut_id_is_a_rival_event(csms, clients):
+    dut = csms.dut("CP1")
+    first = await clients.raw("CP1")
+    await first.close()  # the DUT reconnecting cleanly: no rival
+    await asyncio.sleep(0.1)
+    await clients.raw("CP1")
+    await clients.raw("CP1")  # a second client while the first one is alive and answers our close
+    for _ in range(100):
+        if any(e.kind == EventKind.RIVAL_CONNECTION for e in dut.events):
+            break
+        await asyncio.sleep(0.05)
+    rivals = [e for e in dut.events if e.kind == EventKind.RIVAL_CONNECTION]
+    assert len(rivals) == 1 and rivals[0].data["remote"].startswith("127.0.0.1:")
+    assert dut.connected
