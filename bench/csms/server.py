@@ -404,7 +404,10 @@ class CsmsServer:
         """Close a replaced connection. If its peer answers the close, it was alive: another client
         had the DUT's id at the same time (a rebooted DUT's old socket is dead and cannot answer)."""
         await previous.close(reason="replaced by a new connection")
-        if previous.close_code not in (None, 1006):  # 1006: closed abnormally, nobody answered
+        protocol = previous.protocol
+        # a rival answered the close we sent; a DUT that closed its old connection itself sent
+        # the first close (close_rcvd_then_sent), and a dead socket answers nothing
+        if protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is False:
             LOG.warning("%s: the replaced connection from %s was alive: two clients had this id", dut.cp_id,
                         _peer(previous))
             dut.emit(EventKind.RIVAL_CONNECTION, remote=_peer(previous))

@@ -44,7 +44,9 @@ def test_the_correct_charger_passes_every_scenario(matrices, version):
 
 @pytest.mark.parametrize("version", MATRIX_VERSIONS)
 async def test_every_frame_of_every_run_follows_the_schemas(matrices, version):
-    run_dirs = sorted(log.parent for log in matrices[version].out.glob("*/*/ocpp.jsonl"))
+    # the foreign_action fault's point is a frame outside the version: its run is left out
+    run_dirs = sorted(log.parent for log in matrices[version].out.glob("*/*/ocpp.jsonl")
+                      if log.parent.parent.name != f"fault-{F.FOREIGN_ACTION}")
     assert run_dirs, f"no message logs under {matrices[version].out}"
     counted: dict[str, int] = {}
     for run_dir in run_dirs:

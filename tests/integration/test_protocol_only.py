@@ -45,7 +45,7 @@ def test_protocol_checks_run_and_physical_ones_are_skipped(runs):
     by_name = {s["name"]: s for s in record["scenarios"]}
     remote = by_name["remote_start_stop"]
     checks = {c["name"]: c["verdict"] for c in remote["checks"]}
-    assert checks == {"step_expectations": "PASS", "current_follows_limit": "SKIPPED",
+    assert checks == {"step_expectations": "PASS", "protocol_conformance": "PASS", "current_follows_limit": "SKIPPED",
                       "pwm_matches_limit": "SKIPPED"}
     assert remote["not_measured"] == ["current_follows_limit", "pwm_matches_limit"]
     assert remote["verdict"] == "PASS"
