@@ -57,6 +57,11 @@ class Sampler:
         self._last_t: float | None = None  # the time of the last row appended
         self._coverage_waiters: list[tuple[float, asyncio.Future]] = []
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        """The sampling task (done once the sampler stopped or lost an instrument)."""
+        return self._task
+
     def start(self) -> None:
         self._t0 = self.clock.monotonic()
         self._task = asyncio.create_task(self._run(), name="sampler")

@@ -121,6 +121,11 @@ class EvModel:
         if reaction_time_s is not None:
             self.settings.reaction_time_s = reaction_time_s
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        """The EV loop (done once it stopped, e.g. on an instrument error: `failure` says why)."""
+        return self._task
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ev-model")
 

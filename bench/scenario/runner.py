@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import Callable
 
 from bench.acquisition import Sampler
@@ -210,6 +211,23 @@ def why_skipped(pos: PositionRuntime, scenario: Scenario) -> Skip | None:
     return None
 
 
+async def _watched(pos: PositionRuntime, step: Awaitable[None]) -> None:
+    """Run a step, stopped the moment the position loses an instrument (the sampler gave up on a
+    link, or the EV model stopped): a hold must not go on with the loads on and nothing recorded.
+    The scenario then ends in ERROR and the run's teardown switches the loads off."""
+    task = asyncio.ensure_future(step)
+    watched = [t for t in (pos.sampler.task, pos.ev.task if pos.ev else None) if t is not None and not t.done()]
+    try:
+        await asyncio.wait({task, *watched}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():  # an instrument is gone, or the run was interrupted
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        raise InstrumentError(pos.health() or "an instrument task of the position ended during the step")
+    task.result()
+
+
 def interruption(exc: asyncio.CancelledError) -> str:
     """Why a run was stopped: the cancel message (bench/cli.py gives SIGTERM's), else Ctrl-C."""
     return str(exc.args[0]) if exc.args and exc.args[0] else "interrupted by SIGINT (Ctrl-C)"
@@ -256,7 +274,7 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
                          total=len(scenario.steps), name=step.name, args=srec.args, t_mono_s=srec.t_start_mono_s,
                          timeline=timeline, dut=pos.dut)
             try:
-                await STEPS[step.name].run(ctx, step.args)
+                await _watched(pos, STEPS[step.name].run(ctx, step.args))
             except StepFailed as exc:
                 srec.ok, srec.message = False, cite(step.name, str(exc), version)
                 step_failure = f"step {i + 1} {step.name}: {srec.message}"

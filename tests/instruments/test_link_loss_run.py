@@ -31,7 +31,7 @@ steps:
   - plug_in
   - remote_start: {id_tag: TAG-ACCEPTED}
   - ev_state: {state: C}
-  - hold: {seconds: 6}
+  - hold: {seconds: HOLD_S}
   - remote_stop
   - unplug
 checks:
@@ -75,6 +75,7 @@ def dropping_lab(driver: str, back_after_s: float | None, seen: dict):
             await asyncio.sleep(1.0)  # a second of charging in the trace first
             await running.close()
             seen["dropped"] = True
+            seen["dropped_at"] = position.plant.clock.monotonic()
             if back_after_s is None:
                 return
             await asyncio.sleep(back_after_s)
@@ -90,9 +91,9 @@ def dropping_lab(driver: str, back_after_s: float | None, seen: dict):
     return DroppingLab
 
 
-async def run_with_drop(tmp_path: Path, monkeypatch, driver: str, back_after_s: float | None):
+async def run_with_drop(tmp_path: Path, monkeypatch, driver: str, back_after_s: float | None, hold_s: float = 6):
     scenario = tmp_path / "short_session.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(SCENARIO.replace("HOLD_S", f"{hold_s:g}"))
     config_path = free_port_config(tmp_path)
     seen: dict = {}
     monkeypatch.setattr(lab_module, "VirtualLab", dropping_lab(driver, back_after_s, seen))
@@ -128,3 +129,16 @@ async def test_ev_emulator_gone_for_good_ends_in_error_with_loads_off_and_data_k
     with open(run_dir / "traces" / "pos1.csv") as f:
         rows = list(csv.DictReader(f))
     assert any(r["meter_current_l1_a"] and float(r["meter_current_l1_a"]) > 10 for r in rows)  # what ran is kept
+
+
+async def test_a_lost_ev_emulator_stops_the_hold_at_once(tmp_path, monkeypatch):
+    # a 60 s hold: the scenario must end when the EV model gives up on the link, not after the hold
+    record, _, seen = await run_with_drop(tmp_path, monkeypatch, "reference_ev_emulator", back_after_s=None,
+                                          hold_s=60)
+    scenario = record.scenarios[0]
+    assert scenario.verdict.value == "ERROR" and "EV model stopped" in scenario.error
+    hold = next(st for st in scenario.steps if st.name == "hold")
+    assert not hold.ok
+    # the driver's bounded reconnects (0.2 + 0.4 + 0.6 s) and one read: a few seconds, not 60
+    assert scenario.t_end_mono_s - seen["dropped_at"] < 10.0
+    assert not any(seen["plant"].load_enabled)
