@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from bench.clock import Clock
 from bench.trace import PHASES, Trace
-from instruments.roles import AcLoad, EvEmulator, InstrumentError, PowerMeter
+from instruments.roles import AcLoad, EvEmulator, InstrumentError, LinkLost, PowerMeter
 
 @dataclass
 class PositionInstruments:
@@ -188,7 +188,9 @@ class Sampler:
             self.stats.errors += 1
             self.stats.last_error = str(exc)
             consecutive[name] = consecutive.get(name, 0) + 1
-            if consecutive[name] >= self.max_consecutive_errors:
+            # a link whose reconnects failed is gone now; other errors (a timeout, a bad reply) get
+            # max_consecutive_errors chances
+            if isinstance(exc, LinkLost) or consecutive[name] >= self.max_consecutive_errors:
                 self.lost = f"{name} lost after {consecutive[name]} failed reads: {exc}"
                 self.trace.flush()
                 return True

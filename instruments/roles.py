@@ -19,6 +19,11 @@ class InstrumentError(RuntimeError):
     """
 
 
+class LinkLost(InstrumentError):
+    """The link to the instrument is gone and the transport's bounded reconnects failed: no later
+    read will do better, so the run stops using it at once."""
+
+
 class RatingError(InstrumentError):
     """A command would exceed the ratings stated in the config; nothing was sent."""
 

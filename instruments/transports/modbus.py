@@ -28,7 +28,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 
-from instruments.roles import InstrumentError
+from instruments.roles import InstrumentError, LinkLost
 
 DEFAULT_PORT = 502
 DEFAULT_TIMEOUT_S = 2.0
@@ -230,7 +230,7 @@ class ModbusTransport:
             except _LinkLost as exc:
                 last_error = exc
                 self._open_client.close()
-        raise InstrumentError(
+        raise LinkLost(
             f"{self.name}: link to {self.address} lost during {what}; "
             f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
         )

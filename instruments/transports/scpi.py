@@ -35,7 +35,7 @@ import pyvisa
 from pyvisa import constants as visa_constants
 from pyvisa.errors import VisaIOError
 
-from instruments.roles import Identity, InstrumentError
+from instruments.roles import Identity, InstrumentError, LinkLost
 
 try:  # VXI-11 link failures surface as pyvisa-py RPC errors
     from pyvisa_py.protocols.rpc import RPCError as _RpcError
@@ -229,7 +229,7 @@ class ScpiTransport:
                 except _LinkLost as exc:
                     last_error = exc
                     await asyncio.to_thread(self._disconnect)
-            raise InstrumentError(
+            raise LinkLost(
                 f"{self.name}: link to {self.address} lost during {what!r}; "
                 f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
             )

@@ -121,7 +121,9 @@ async def test_ev_emulator_gone_for_good_ends_in_error_with_loads_off_and_data_k
     assert record.verdict.value == "ERROR" and record.complete is False
     scenario = record.scenarios[0]
     assert scenario.verdict.value == "ERROR"  # the bench failed, not the charger
-    assert "EV model stopped" in (scenario.error or "") and "ev: link to" in scenario.error
+    # the sampler or the EV model, whichever read the EV emulator first, gives it up
+    assert ("EV model stopped" in scenario.error or "ev lost after 1 failed reads" in scenario.error)
+    assert "ev: link to" in scenario.error
     assert "reconnect attempts failed" in scenario.error
     assert not any(seen["plant"].load_enabled)  # teardown switched every load off
     saved = json.loads((run_dir / "record.json").read_text())
@@ -136,9 +138,20 @@ async def test_a_lost_ev_emulator_stops_the_hold_at_once(tmp_path, monkeypatch):
     record, _, seen = await run_with_drop(tmp_path, monkeypatch, "reference_ev_emulator", back_after_s=None,
                                           hold_s=60)
     scenario = record.scenarios[0]
-    assert scenario.verdict.value == "ERROR" and "EV model stopped" in scenario.error
+    assert scenario.verdict.value == "ERROR" and "ev: link to" in scenario.error
     hold = next(st for st in scenario.steps if st.name == "hold")
     assert not hold.ok
     # the driver's bounded reconnects (0.2 + 0.4 + 0.6 s) and one read: a few seconds, not 60
     assert scenario.t_end_mono_s - seen["dropped_at"] < 10.0
+    assert not any(seen["plant"].load_enabled)
+
+
+async def test_a_lost_meter_stops_the_scenario_within_seconds_with_the_loads_off(tmp_path, monkeypatch):
+    # the meter's link gone for good: its reconnects fail once and the sampler gives it up at once
+    # (not after 20 failed reads), so a 60 s hold does not go on unrecorded
+    record, _, seen = await run_with_drop(tmp_path, monkeypatch, "eastron_sdm630", back_after_s=None, hold_s=60)
+    scenario = record.scenarios[0]
+    assert scenario.verdict.value == "ERROR"
+    assert "meter lost after 1 failed reads" in scenario.error and "reconnect attempts failed" in scenario.error
+    assert scenario.t_end_mono_s - seen["dropped_at"] < 5.0
     assert not any(seen["plant"].load_enabled)
