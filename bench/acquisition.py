@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 
-from bench.clock import Clock
+from bench.clock import Clock, sleep_or_until
 from bench.trace import PHASES, Trace
 from instruments.roles import AcLoad, EvEmulator, InstrumentError, LinkLost, PowerMeter
 
@@ -198,13 +198,7 @@ class Sampler:
 
     async def _rate_change_within(self, seconds: float) -> bool:
         """Sleep `seconds` of clock time; True (early) if the rate changed meanwhile."""
-        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
-        changed = asyncio.ensure_future(self._rate_changed.wait())
-        try:
-            await asyncio.wait([sleep, changed], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleep, changed):
-                task.cancel()
+        await sleep_or_until(self.clock, seconds, self._rate_changed)
         if self._rate_changed.is_set():
             self._rate_changed.clear()
             return True

@@ -151,6 +151,20 @@ class WarpLoop(asyncio.SelectorEventLoop):
         self._warp.threads_running -= 1
 
 
+async def sleep_or_until(clock: Clock, seconds: float, event: asyncio.Event) -> bool:
+    """Sleep `seconds` of `clock` time, ending early once `event` is set; True if the whole
+    time passed (a timer that is restarted or woken by something happening)."""
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    woken = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (timer, woken):
+            task.cancel()
+        await asyncio.gather(timer, woken, return_exceptions=True)
+    return not timer.cancelled()
+
+
 def clock_for(speed: Speed) -> RealClock:
     """The run's clock: real time at speed 1, else the virtual lab's warp clock."""
     return RealClock() if speed == 1 else WarpClock(speed)

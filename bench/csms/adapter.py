@@ -202,14 +202,14 @@ class AdapterBase:
         if frame[0] not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
             await self._reject_envelope(raw_msg, FindingKind.UNKNOWN_MESSAGE_TYPE,
                                         f"message type {frame[0]} is not one of OCPP {self.OCPP_VERSION}'s",
-                                        (None, "MessageTypeNotSupported"))
+                                        (None, "MessageTypeNotSupported"), frame)
             return
         if why := message_id_problem(frame):
-            await self._reject_envelope(raw_msg, FindingKind.BAD_MESSAGE_ID, why, (None, "RpcFrameworkError"))
+            await self._reject_envelope(raw_msg, FindingKind.BAD_MESSAGE_ID, why, (None, "RpcFrameworkError"), frame)
             return
         if why := call_shape_problem(frame):
             await self._reject_envelope(raw_msg, FindingKind.MALFORMED_FRAME, why,
-                                        ("FormationViolation", "RpcFrameworkError"))
+                                        ("FormationViolation", "RpcFrameworkError"), frame)
             return
         if frame[0] != MessageType.Call and frame[1] not in self._awaiting:
             # an answer to nothing we asked (late, duplicated or made up): dropped before the
@@ -225,14 +225,16 @@ class AdapterBase:
         await super().route_message(raw_msg)  # type: ignore[misc]  # from ocpp ChargePoint
 
     async def _reject_envelope(self, raw_msg: str, kind: FindingKind, why: str,
-                               codes: tuple[str | None, str]) -> None:
+                               codes: tuple[str | None, str], frame: list | None = None) -> None:
         """A frame the RPC framework cannot take: a finding, and the CALLERROR OCPP-J asks for,
         `codes` = (1.6 code, 2.x code). 2.x (part 4 sections 4.2.3, 4.4) always answers, with "-1"
         when the message id cannot be read; 1.6 has no such rule: only a CALL whose id can be read
-        is answered, if 1.6 has a code for the problem at all (the finding says the rest)."""
+        is answered, if 1.6 has a code for the problem at all (the finding says the rest). `frame`:
+        the frame as parsed, if it parsed strictly; else it is parsed leniently for its id."""
         self._dut.add_finding(None, kind, f"{why}: {raw_msg[:500]!r}")
         LOG.warning("%s: %s (%s): %.200r", self.id, kind.value, why, raw_msg)
-        frame = parse_frame(raw_msg)
+        if frame is None:
+            frame = parse_frame(raw_msg)
         readable = (frame[1] if frame and len(frame) > 1 and isinstance(frame[1], str)
                     and 0 < len(frame[1]) <= MESSAGE_ID_MAX else None)
         readable_call = readable is not None and frame is not None and frame[0] == MessageType.Call

@@ -131,15 +131,11 @@ class Plant:
                     self._energy_wh[p] += float(self._power_at(p, now)) * dt_s / 3600.0
             else:
                 steps = max(1, math.ceil(dt_s / INTEGRATION_STEP_S))
-                if steps == 1:  # the usual case (every read integrates): one midpoint, plain floats
-                    mid_t = self._t_last + dt_s / 2
-                    for p in range(3):
-                        self._energy_wh[p] += float(self._power_at(p, mid_t)) * dt_s / 3600.0
-                    self._t_last = now
-                    return
-                mid = self._t_last + (np.arange(steps) + 0.5) * (dt_s / steps)
+                # one midpoint (the usual case: every read integrates) stays a float: realism's scalar path
+                mid = (self._t_last + dt_s / 2 if steps == 1
+                       else self._t_last + (np.arange(steps) + 0.5) * (dt_s / steps))
                 for p in range(3):
-                    power = np.broadcast_to(self._power_at(p, mid), mid.shape)
+                    power = np.broadcast_to(self._power_at(p, mid), np.shape(mid))
                     self._energy_wh[p] += float(power.sum()) * (dt_s / steps) / 3600.0
         self._t_last = now
 

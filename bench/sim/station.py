@@ -47,7 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from bench.clock import Clock, iso_utc
+from bench.clock import Clock, iso_utc, sleep_or_until
 from instruments.iec61851 import MIN_AC_CURRENT_A, CpState, current_to_duty_pct
 from bench.sim import faults as F
 from bench.sim.charger_auth import LocalAuth
@@ -660,15 +660,8 @@ class Station:
         while True:
             interval = F.heartbeat_interval_s(self._heartbeat_s, self.faults)
             self._heartbeat_changed.clear()
-            timer = asyncio.ensure_future(self.clock.sleep(interval if interval > 0 else 1.0))
-            changed = asyncio.ensure_future(self._heartbeat_changed.wait())
-            try:
-                await asyncio.wait({timer, changed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (timer, changed):
-                    task.cancel()
-                await asyncio.gather(timer, changed, return_exceptions=True)
-            if timer.done() and not timer.cancelled() and interval > 0:
+            elapsed = await sleep_or_until(self.clock, interval if interval > 0 else 1.0, self._heartbeat_changed)
+            if elapsed and interval > 0:
                 self.post(self.adapter.heartbeat_payload())
 
     async def _call_on_link(self, link: Any, payload: Any) -> Any:
@@ -700,13 +693,7 @@ class Station:
     async def _idle(self, seconds: float) -> None:
         """Sleep `seconds`, or until `wake`."""
         self._wake.clear()
-        timer = asyncio.ensure_future(self.clock.sleep(seconds))
-        woken = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (timer, woken):
-                task.cancel()
+        await sleep_or_until(self.clock, seconds, self._wake)
 
     def _next_tick_in(self) -> float:
         """CONTROL_TICK_S while active; idle, the time to the next deadline (IDLE_TICK_S at most)."""
