@@ -221,7 +221,7 @@ def test_without_default_limit_or_config_exits_2(capsys, write, tmp_path, monkey
 def test_the_installed_command_prints_one_json_object(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps([{"connector": 0, "profile": v16(1, "ChargePointMaxProfile", [_period(0, 16)])}]))
-    proc = subprocess.run([sys.executable, "-m", "bench.cli", "schedule", "--ocpp", "1.6", "--profiles", str(path),
+    proc = subprocess.run([sys.executable, "-m", "bench", "schedule", "--ocpp", "1.6", "--profiles", str(path),
                            "--start", START, "--duration", "120", "--connector", "0", "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -51,6 +51,7 @@ class JobResult:
     returncode: int
     verdicts: dict[str, str]  # scenario -> verdict
     log_tail: str = ""
+    reasons: dict[str, str] = field(default_factory=dict)  # scenario not PASS -> why (from its record)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Matrix:
     faults: dict[str, list[str]] = field(default_factory=dict)
     clean: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # job -> why it produced no record
+    reasons: dict[str, str] = field(default_factory=dict)  # clean scenario not PASS -> why
 
     def to_json(self) -> dict:
         return {"faults": self.faults, "clean": self.clean}
@@ -67,7 +69,8 @@ class Matrix:
     def gaps(self) -> list[str]:
         """Everything that keeps the matrix from being complete, in words."""
         out = [f"fault {f}: no scenario FAILs" for f, failed in self.faults.items() if not failed]
-        out += [f"scenario {s}: {v} on the correct charger" for s, v in self.clean.items() if v not in GOOD_CLEAN]
+        out += [f"scenario {s}: {v} on the correct charger ({self.reasons.get(s, 'no reason recorded')})"
+                for s, v in self.clean.items() if v not in GOOD_CLEAN]
         out += [f"run {job}: {why}" for job, why in self.errors.items()]
         return out
 
@@ -203,11 +206,21 @@ async def _run_job(job: MatrixJob, config: Path, version: str, out: Path, gate: 
     if returncode is None:
         output += f"\njob timed out after {timeout_s:g} s: the scenarios it did not finish count as not run"
     records = sorted(job_out.glob("*/record.json"))
-    verdicts = {}
+    verdicts, reasons = {}, {}
     if records:
         data = json.loads(records[-1].read_text())
         verdicts = {s["name"]: s["verdict"] for s in data["scenarios"]}
-    return JobResult(job, returncode or 0, verdicts, output[-2000:])
+        reasons = {s["name"]: _why(s) for s in data["scenarios"] if s["verdict"] not in GOOD_CLEAN}
+    return JobResult(job, returncode or 0, verdicts, output[-2000:], reasons)
+
+
+def _why(scenario: dict) -> str:
+    """One line on why a recorded scenario is not PASS: its error, else its failed checks' messages."""
+    if scenario.get("error"):
+        return str(scenario["error"])
+    failed = [f"{c['name']}: {c.get('message') or c['verdict']}" for c in scenario.get("checks", [])
+              if c.get("verdict") not in ("PASS", "SKIPPED")]
+    return "; ".join(failed)[:500] or str(scenario.get("skipped") or "")
 
 
 async def run_matrix(config_path: Path, scenarios_root: Path, version: str, out: Path,
@@ -242,5 +255,6 @@ def collect(matrix: Matrix, result: JobResult) -> None:
         return
     if job.fault is None:
         matrix.clean.update(result.verdicts)
+        matrix.reasons.update(result.reasons)
     else:
         matrix.faults[job.fault] = sorted(s for s, v in result.verdicts.items() if v == "FAIL")

@@ -49,7 +49,7 @@ def config_at(base: Path, speed: str) -> Path:
 
 def bench(*args: str, out: Path) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=ROOT, text=True, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, text=True, capture_output=True,
                           env={**os.environ, "COLUMNS": "200"})
     (out / "stdout.txt").write_text(proc.stdout)
     (out / "stderr.txt").write_text(proc.stderr)

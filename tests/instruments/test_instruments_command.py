@@ -51,7 +51,7 @@ SECOND_POSITION = {"meter": {"driver": "janitza_umg604", "address": "modbus+rtu-
 
 
 async def bench(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.cli", "instruments", *args, cwd=ROOT,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench", "instruments", *args, cwd=ROOT,
                                                 env=ENV, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)

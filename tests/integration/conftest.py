@@ -68,7 +68,7 @@ class BenchRun:
 
 
 def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
+    return [sys.executable, "-m", "bench", *args]
 
 
 def run_in_parallel(jobs: dict[str, tuple[list[str], Path]], timeout_s: float = 900) -> dict[str, BenchRun]:

@@ -128,7 +128,7 @@ def rows_of(record: dict) -> list[Row]:
 
 
 def bench_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *args]
+    return [sys.executable, "-m", "bench", *args]
 
 
 MAX_PEER_RESTARTS = 20  # a peer that keeps dying is left dead: the bench then reports the DUT lost
