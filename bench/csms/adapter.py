@@ -25,6 +25,7 @@ from ocpp.exceptions import (
     NotImplementedError,
     NotSupportedError,
     OCPPError,
+    PropertyConstraintViolationError,
     UnknownCallErrorCodeError,
 )
 from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
@@ -282,7 +283,17 @@ class AdapterBase:
                         error.code, cause(exc))
             await self._send(msg.create_call_error(error).to_json())
             return None
+        if why := self.constraint_problem(msg):  # valid by the schema, not by the specification
+            self._dut.add_finding(msg.action, "PropertyConstraintViolation", why)
+            LOG.warning("%s: %s: %s", self.id, msg.action, why)
+            violation = PropertyConstraintViolationError(description=why[:255], details={"cause": why})
+            await self._send(msg.create_call_error(violation).to_json())
+            return None
         return await super()._handle_call(msg)  # type: ignore[misc]  # from ocpp ChargePoint
+
+    def constraint_problem(self, msg: Call) -> str | None:
+        """A field value the version's specification forbids where its JSON schema does not."""
+        return None
 
     async def _reject_unhandled(self, msg: Call) -> None:
         if msg.action in self.ACTIONS:

@@ -31,6 +31,8 @@ from typing import Any, Callable, cast
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 
+from bench.csms.handshake import WatchedConnection
+
 LOG = logging.getLogger("bench.csms")
 
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
@@ -217,17 +219,23 @@ class TlsGate:
     def refused(self, remote: str, reason: str, probe: str | None) -> None:
         self._on_refusal(remote, None, "tls", reason, probe)
 
+    def refused_request(self, remote: str, cp_id: str | None, stage: str, reason: str) -> None:
+        """An HTTP request refused inside TLS before the CSMS's checks (bench/csms/handshake.py)."""
+        self._on_refusal(remote, cp_id, stage, reason, self.probe)
+
     async def close(self) -> None:
         for task in list(self.handshakes):
             task.cancel()
         await asyncio.gather(*self.handshakes, return_exceptions=True)
 
 
-class TlsFirstConnection(ServerConnection):
+class TlsFirstConnection(WatchedConnection):
     """websockets' server connection, with the TLS handshake done first by us (see the module notes)."""
 
+    plain = False
+
     def __init__(self, gate: TlsGate, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(gate.refused_request, *args, **kwargs)
         self.gate = gate
         self.peer_certificate: dict | None = None
         self.tls_version: str | None = None

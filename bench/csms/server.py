@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http
 import itertools
 import json
@@ -36,6 +37,7 @@ from bench.clock import Clock, iso_utc
 from bench.csms import v16, v21, v201
 from bench.csms.dut import DEFAULT_TIMEOUT_S, Dut
 from bench.csms.events import EventKind, FindingKind
+from bench.csms.handshake import WatchedConnection
 from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog
 from bench.csms.security import (
     REALM,
@@ -184,9 +186,10 @@ class CsmsServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        extra: dict[str, Any] = {}
-        if self._gate is not None:  # TLS: we run the handshake ourselves (security.TlsFirstConnection)
-            extra["create_connection"] = self._gate.connection_factory()
+        # TLS: we run the handshake ourselves (security.TlsFirstConnection); either way a request
+        # refused before our checks is logged (handshake.WatchedConnection)
+        extra: dict[str, Any] = {"create_connection": self._gate.connection_factory() if self._gate is not None
+                                 else functools.partial(WatchedConnection, self._refused)}
         self._server = await serve(
             self._handle,
             self.settings.host,

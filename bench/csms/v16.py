@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ocpp.exceptions import FormationViolationError, FormatViolationError, OCPPError
+from ocpp.messages import Call
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
@@ -34,6 +35,8 @@ from bench.csms.events import DutIdentity, EventKind, FileTransferAnswer, Findin
 LOG = logging.getLogger("bench.csms")
 
 OCPP_VERSION = "1.6"
+# the lowest connectorId OCPP 1.6 section 6 allows in what a charger sends (6.31, 6.45, 6.47)
+CONNECTOR_ID_MIN = {"MeterValues": 0, "StatusNotification": 0, "StartTransaction": 1}
 SUBPROTOCOL = "ocpp1.6"
 
 
@@ -48,6 +51,15 @@ class V16Session(AdapterBase, ChargePoint):
         enum spells it "FormationViolation"."""
         cls = FormationViolationError if isinstance(exc, FormatViolationError) else type(exc)
         return cls(description=exc.description, details={"cause": cause(exc)})
+
+    def constraint_problem(self, msg: Call) -> str | None:
+        """The 1.6 schemas type connectorId as a bare integer; section 6 bounds it per message."""
+        lowest = CONNECTOR_ID_MIN.get(msg.action)
+        connector = msg.payload.get("connectorId") if isinstance(msg.payload, dict) else None
+        if lowest is None or not isinstance(connector, int) or connector >= lowest:
+            return None
+        return (f"connectorId {connector}: OCPP 1.6 section 6 requires connectorId "
+                f"{'>= 0' if lowest == 0 else '> 0'} in {msg.action}.req")
 
     def _samples(
         self, action: str, meter_values: list[dict], connector_id: int | None, transaction_id: int | None

@@ -42,6 +42,11 @@ CASES_16 = [  # 1.6 has no "-1" rule nor RpcFrameworkError: only a CALL whose id
     ('[2, 12345, "Heartbeat", {}]', None, FindingKind.BAD_MESSAGE_ID),
     (json.dumps([2, "x" * 37, "Heartbeat", {}]), None, FindingKind.BAD_MESSAGE_ID),
     ('[7, "u1", "Heartbeat", {}]', None, FindingKind.UNKNOWN_MESSAGE_TYPE),
+    # valid by the 1.6 schemas (a bare integer), forbidden by section 6
+    ('[2, "c1", "StatusNotification", {"connectorId": -1, "errorCode": "NoError", "status": "Available"}]',
+     ("c1", "PropertyConstraintViolation"), "PropertyConstraintViolation"),
+    ('[2, "c2", "StartTransaction", {"connectorId": 0, "idTag": "TAG-OK", "meterStart": 0, '
+     '"timestamp": "2031-05-06T07:08:09Z"}]', ("c2", "PropertyConstraintViolation"), "PropertyConstraintViolation"),
 ]
 
 
