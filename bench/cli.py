@@ -7,17 +7,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bench.clock import MAX, RealClock, Speed, clock_for, parse_speed, speed_label
 from bench.commands import VirtualLabSeam
-from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config
+from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config, preflight
 from bench.record import RunRecord, Verdict, exit_code, skip_label
+
+if TYPE_CHECKING:
+    from bench.scenario.model import Scenario
 
 DEFAULT_CONFIG = Path("lab_config.yaml")
 DEFAULT_SCENARIOS = Path("scenarios")
@@ -34,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        err_console.print(f"[bold red]bad input[/]\n{exc}")
+        err_console.print("[bold red]bad input[/]")
+        # as text (a key like [/b] in a bad file is no markup), unwrapped (a path stays whole in CI logs)
+        err_console.print(Text(str(exc)), soft_wrap=True)
         return 2
 
 
@@ -146,7 +154,7 @@ def with_speed(config: LabConfig, speed: Speed | None) -> LabConfig:
     """The config with the virtual lab at `speed` (None: as configured); refused on a real bench."""
     if speed is None:
         return config
-    if speed != MAX and (speed <= 0 or speed > 100):
+    if speed != MAX and not 0 < speed <= 100:  # written so that NaN is refused too
         raise ConfigError(f"--speed: must be above 0 and at most 100 (or {MAX!r}), not {speed:g}")
     if speed != 1 and not config.virtual_lab.enabled:
         raise ConfigError(f"--speed {speed_label(speed)}: only the virtual lab runs faster than real time; this config "
@@ -174,22 +182,34 @@ def _check_fault(fault: str | None, config: LabConfig) -> None:
                           "set virtual_lab.enabled: true in the config")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from bench.live import LiveView
-    from bench.record import load_record
-    from bench.session import RunOptions, make_run_dir, run_bench
+def _validated_inputs(args: argparse.Namespace) -> tuple[LabConfig, list[Scenario]]:
+    """Every input of `bench run` checked, in the order a user fixes them: files, options,
+    scenarios against the config, then what needs the machine (hosts, the CSMS port). Bad
+    input stops here, before any run folder, socket or instrument."""
+    from bench.scenario.model import check_fits
 
-    config = with_ocpp_version(load_config(args.config), args.ocpp)  # bad input stops here, before any instrument
+    config = with_ocpp_version(load_config(args.config), args.ocpp)
     config = without_instruments(config, args.protocol_only)
     config = with_speed(config, args.speed)
     scenarios = _load_selected(args)
     _check_fault(args.fault, config)
+    if args.dut_wait_s is not None and not 0 < args.dut_wait_s < math.inf:
+        raise ConfigError(f"--dut-wait: must be a positive number of seconds, not {args.dut_wait_s:g}")
+    check_fits(scenarios, config, args.config)
+    preflight(config, args.config)
+    return config, scenarios
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config, scenarios = _validated_inputs(args)
+    from bench.live import LiveView  # the run's machinery is loaded only for valid input
+    from bench.record import load_record
+    from bench.session import RunOptions, make_run_dir, run_bench
+
     clock = clock_for(config.virtual_lab.speed)
     # a rich panel on a terminal, plain lines in CI logs and pipes
     view = LiveView(console, clock, tolerance_abs_a=config.tolerances.current_abs_a,
                     tolerance_rel_pct=config.tolerances.current_rel_pct)
-    if args.dut_wait_s is not None and args.dut_wait_s <= 0:
-        raise ConfigError(f"--dut-wait: must be a positive number of seconds, not {args.dut_wait_s:g}")
     opts = RunOptions(args.config, scenarios, _suite_name(args.scenarios), args.out, args.fault,
                       dut_wait_s=args.dut_wait_s, on_progress=view.on_progress, on_event=view.on_event)
     run_dir = make_run_dir(args.out, opts.suite, clock)
@@ -345,6 +365,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def cmd_csms(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    preflight(config, args.config)  # a taken port is refused before the run folder
 
     async def serve() -> None:
         from bench.csms import CsmsServer, MessageLog

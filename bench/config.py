@@ -2,20 +2,26 @@
 
 Everything is checked before any instrument is touched. Errors name the file,
 the key (dotted path) and the reason, e.g.
-`lab_config.yaml: positions[0].instruments.meter.address: field required`.
+`lab_config.yaml: positions[0].instruments.meter.address: required key is missing`.
+The file is read by bench/yaml_input.py (size, encoding, duplicate keys, aliases) and
+validated strictly (a bool is not a number). `preflight()` adds what the file alone
+cannot tell (hosts resolve, the CSMS port is free), before any run folder or socket.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
+import socket
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from bench.capabilities import Feature, FileScheme
+from bench.yaml_input import ConfigError, bad_input, read_mapping, validate
 
 OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
@@ -24,16 +30,26 @@ _PASSWORD = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{16,40}$")
 _SCPI_SOCKET = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET$", re.IGNORECASE)
 _SCPI_INSTR = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)(::[^:]+)?::INSTR$", re.IGNORECASE)
 _MODBUS = re.compile(r"^(?P<scheme>modbus\+tcp|modbus\+rtu-over-tcp)://(?P<host>[^:/?]+):(?P<port>\d+)(\?unit=(?P<unit>\d+))?$")
+_VXI11_PORT = re.compile(r"^TCPIP\d*::(?P<host>[^:,]+),(?P<port>\d+)(::[^:]+)?::INSTR$", re.IGNORECASE)
+MAX_PORT = 65535
+MAX_MODBUS_UNIT = 255  # the unit identifier is one byte
 
-
-class ConfigError(ValueError):
-    """Bad input: the message names the file, the key and the reason."""
+__all__ = ["ConfigError", "LabConfig", "load_config", "preflight"]  # ConfigError lives in yaml_input
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused everywhere (a NaN limit compares false with everything)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+def _not_bool(value: Any) -> Any:
+    """A Literal of numbers takes `true` as 1; a phase count or profile number is not a bool."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
@@ -43,7 +59,7 @@ class SecurityConfig(_Strict):
     certificates. Certificates come from `cert_dir` (made by `bench certs`, or on the first
     run that needs them)."""
 
-    profile: Literal[0, 1, 2, 3] = 0
+    profile: Annotated[Literal[0, 1, 2, 3], NotBool] = 0
     password: str | None = None  # Basic auth password of the chargers (profiles 1 and 2)
     cert_dir: Path = Path("certs")  # test CA, CSMS server certificate, one client certificate per charger
     server_names: list[str] = Field(default_factory=list)  # host names/IPs the chargers use for the CSMS
@@ -63,8 +79,8 @@ class SecurityConfig(_Strict):
 
 
 class CsmsConfig(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(18180, ge=0, le=65535)
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(18180, ge=0, le=MAX_PORT)  # 0: any free port (tests, the virtual lab)
     heartbeat_interval_s: int = Field(60, gt=0)
     id_tags: dict[str, Literal["Accepted", "Blocked", "Expired", "Invalid"]] = Field(default_factory=dict)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
@@ -104,7 +120,7 @@ class DutConfig(_Strict):
     charge_point_id: str = Field(min_length=1, max_length=48)
     ocpp_version: OcppVersion = "1.6"  # the only subprotocol the CSMS accepts from this charger
     connectors: int = Field(1, ge=1, le=8)
-    phases: Literal[1, 3] = 3
+    phases: Annotated[Literal[1, 3], NotBool] = 3
     rated_current_a: float = Field(gt=0, le=80)
     nominal_voltage_v: float = Field(230.0, gt=0, le=480)
     reaction_time_s: float = Field(5.0, ge=0, le=60)
@@ -131,7 +147,7 @@ class DutConfig(_Strict):
 
 class EvConfig(_Strict):
     max_current_a: float = Field(32.0, gt=0, le=80)
-    phases: Literal[1, 2, 3] = 3
+    phases: Annotated[Literal[1, 2, 3], NotBool] = 3
     reaction_time_s: float = Field(1.0, ge=0, le=10)
 
 
@@ -146,7 +162,7 @@ class InstrumentConfig(_Strict):
     address: str
     model: str | None = None  # the model expected at this address (e.g. "63804"); the virtual lab simulates it
     calibration_due: date | None = None  # shown on the report cover; the bench warns when it has passed
-    phase: Literal[1, 2, 3] | None = None  # AC loads: which phase the unit sits on
+    phase: Annotated[Literal[1, 2, 3], NotBool] | None = None  # AC loads: which phase the unit sits on
     ratings: RatingsConfig = Field(default_factory=RatingsConfig)
 
     @field_validator("driver")
@@ -158,19 +174,57 @@ class InstrumentConfig(_Strict):
             raise ValueError(f"unknown driver {v!r}; known: {', '.join(sorted(DRIVERS))}")
         return v
 
-    @model_validator(mode="after")
-    def _address_fits_driver(self) -> "InstrumentConfig":
+    @field_validator("address")
+    @classmethod
+    def _address_fits_driver(cls, v: str, info: ValidationInfo) -> str:
         from instruments.registry import DRIVERS
 
-        transport = DRIVERS[self.driver].transport
-        if transport == "modbus" and not _MODBUS.match(self.address):
-            raise ValueError(f"address {self.address!r} is not a Modbus address like modbus+tcp://host:502?unit=1")
-        if transport == "scpi" and not (_SCPI_SOCKET.match(self.address) or _SCPI_INSTR.match(self.address)):
-            raise ValueError(f"address {self.address!r} is not a VISA address like TCPIP::host::5025::SOCKET")
-        if _SCPI_INSTR.match(self.address) and not DRIVERS[self.driver].accepts_instr:
-            raise ValueError(f"address {self.address!r}: {self.driver} talks over a raw socket only "
-                             "(TCPIP::host::port::SOCKET)")
-        return self
+        if "driver" not in info.data:  # an unknown driver is reported on its own key
+            return v
+        driver = DRIVERS[info.data["driver"]]
+        if driver.transport == "modbus" and not _MODBUS.match(v):
+            raise ValueError(f"{v!r} is not a Modbus address like modbus+tcp://host:502?unit=1")
+        if driver.transport == "scpi" and not (_SCPI_SOCKET.match(v) or _SCPI_INSTR.match(v)):
+            raise ValueError(f"{v!r} is not a VISA address like TCPIP::host::5025::SOCKET")
+        if _SCPI_INSTR.match(v) and not driver.accepts_instr:
+            raise ValueError(f"{v!r}: {driver.name} talks over a raw socket only (TCPIP::host::port::SOCKET)")
+        endpoint = _host_port(v)
+        if endpoint is not None and endpoint[1] > MAX_PORT:
+            raise ValueError(f"{v!r}: port {endpoint[1]} is out of range (1..{MAX_PORT})")
+        unit = (m := _MODBUS.match(v)) and m["unit"]
+        if unit and int(unit) > MAX_MODBUS_UNIT:
+            raise ValueError(f"{v!r}: Modbus unit {unit} is out of range (0..{MAX_MODBUS_UNIT})")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model_of_driver(cls, v: str | None, info: ValidationInfo) -> str | None:
+        from instruments.registry import DRIVERS, model_matches
+
+        known = DRIVERS[info.data["driver"]].models if "driver" in info.data else ()
+        if v is not None and known and not any(model_matches(m, v) for m in known):
+            raise ValueError(f"{info.data['driver']} talks to {', '.join(known)}, not {v!r}")
+        return v
+
+    @field_validator("ratings")
+    @classmethod
+    def _within_capability(cls, v: RatingsConfig, info: ValidationInfo) -> RatingsConfig:
+        """The config's ratings may narrow what the model can take, never widen it: the bench
+        refuses setpoints beyond the configured ratings, so a rating above the datasheet would
+        let it command the instrument past its limits."""
+        from instruments.registry import DRIVERS
+
+        if "driver" not in info.data or "model" not in info.data:
+            return v
+        can = DRIVERS[info.data["driver"]].capability(info.data["model"])
+        if can is None:
+            return v
+        what = f"a {info.data['model']}" if info.data["model"] else f"any {info.data['driver']} model"
+        for name, unit in (("max_current_a", "A"), ("max_power_w", "W"), ("max_voltage_v", "V")):
+            mine, most = getattr(v, name), getattr(can, name)
+            if mine is not None and most is not None and mine > most:
+                raise ValueError(f"{name} {mine:g} {unit} is above what {what} can take ({most:g} {unit})")
+        return v
 
     @property
     def role(self) -> str:
@@ -180,9 +234,29 @@ class InstrumentConfig(_Strict):
 
     @property
     def host_port(self) -> tuple[str, int] | None:
-        vxi11_port = re.compile(r"^TCPIP\d*::(?P<host>[^:,]+),(?P<port>\d+)(::[^:]+)?::INSTR$", re.IGNORECASE)
-        m = _MODBUS.match(self.address) or _SCPI_SOCKET.match(self.address) or vxi11_port.match(self.address)
-        return (m["host"], int(m["port"])) if m else None
+        return _host_port(self.address)
+
+    @property
+    def host(self) -> str | None:
+        """The host name or IP of the address (None: no network address)."""
+        if endpoint := self.host_port:
+            return endpoint[0]
+        m = _SCPI_INSTR.match(self.address)
+        return m["host"] if m else None
+
+    def max_current_a(self) -> float | None:
+        """The most current it may be commanded: its rating, else its model's capability."""
+        from instruments.registry import DRIVERS
+
+        if self.ratings.max_current_a is not None:
+            return self.ratings.max_current_a
+        can = DRIVERS[self.driver].capability(self.model)
+        return can.max_current_a if can else None
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    m = _MODBUS.match(address) or _SCPI_SOCKET.match(address) or _VXI11_PORT.match(address)
+    return (m["host"], int(m["port"])) if m else None
 
 
 class PositionConfig(_Strict):
@@ -204,6 +278,11 @@ class PositionConfig(_Strict):
             raise ValueError("two ac_load instruments on the same phase")
         if phases and len(phases) < self.ev.phases:
             raise ValueError(f"the EV draws on {self.ev.phases} phases but only {len(phases)} AC loads are configured")
+        for name, load in self.instruments_with_role("ac_load").items():
+            most = load.max_current_a()
+            if most is not None and self.ev.max_current_a > most:  # the EV's draw is the load's setpoint
+                raise ValueError(f"ev.max_current_a {self.ev.max_current_a:g} A is above what {name} may be "
+                                 f"commanded ({most:g} A): the EV draws through the AC loads")
         return self
 
     def instruments_with_role(self, role: str) -> dict[str, InstrumentConfig]:
@@ -347,62 +426,102 @@ class LabConfig(_Strict):
     tolerances: TolerancesConfig = Field(default_factory=TolerancesConfig)
     virtual_lab: VirtualLabConfig = Field(default_factory=VirtualLabConfig)
 
-    @model_validator(mode="after")
-    def _unique_and_reachable(self) -> "LabConfig":
-        names = [p.name for p in self.positions]
+    @field_validator("positions")
+    @classmethod
+    def _unique(cls, v: list[PositionConfig]) -> list[PositionConfig]:
+        names = [p.name for p in v]
         if len(set(names)) != len(names):
             raise ValueError("position names must be unique")
-        ids = [p.dut.charge_point_id for p in self.positions]
+        ids = [p.dut.charge_point_id for p in v]
         if len(set(ids)) != len(ids):
             raise ValueError("charge_point_id must be unique across positions")
-        realism = self.virtual_lab.realism_on
+        return v
+
+    @field_validator("virtual_lab")
+    @classmethod
+    def _fits_the_positions(cls, v: VirtualLabConfig, info: ValidationInfo) -> VirtualLabConfig:
+        positions: list[PositionConfig] = info.data.get("positions", [])
+        realism = v.realism_on
         if realism is not None and realism.reaction_time_s is not None:
-            for p in self.positions:
+            for p in positions:
                 if realism.reaction_time_s[1] > p.dut.reaction_time_s:
-                    raise ValueError(f"virtual_lab.realism.reaction_time_s: max {realism.reaction_time_s[1]} s is "
+                    raise ValueError(f"realism.reaction_time_s: max {realism.reaction_time_s[1]} s is "
                                      f"beyond the reaction time {p.dut.reaction_time_s} s allowed to "
                                      f"{p.name}'s DUT: the correct charger would be too slow")
-        if not self.virtual_lab.enabled:
-            for p in self.positions:
-                for n, i in p.instruments.items():
-                    if i.host_port and i.host_port[1] == 0:
-                        raise ValueError(f"positions[{p.name}].instruments.{n}: port 0 is only allowed "
-                                         "when the virtual lab starts the simulator")
-        return self
-
-
-def _loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        if not v.enabled:
+            for i, p in enumerate(positions):
+                for n, ins in p.instruments.items():
+                    if ins.host_port and ins.host_port[1] == 0:
+                        raise ValueError(f"positions[{i}].instruments.{n}.address: port 0 is only allowed "
+                                         "when the virtual lab starts the simulator (enabled: true)")
+        return v
 
 
 def load_config(path: Path | str) -> LabConfig:
+    """lab_config.yaml, read safely (bench/yaml_input.py) and validated strictly; ConfigError
+    naming the file, each bad key and why."""
     path = Path(path)
+    data = read_mapping(path, "config", "with 'bench' and 'positions'")
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping with 'bench' and 'positions'")
-    try:
-        return LabConfig.model_validate(data)
+        return validate(LabConfig, data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = _loc(err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            lines.append(f"{path}: {key}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise bad_input(path, exc, data) from None
+
+
+def preflight(config: LabConfig, path: Path | str) -> None:
+    """What the file alone cannot tell, checked before any run folder or socket: every host
+    resolves, and the CSMS can listen where configured (bound and released at once)."""
+    problems = [*_unresolved_hosts(config), *_csms_cannot_listen(config.bench.csms)]
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
+
+
+def _resolves(host: str) -> str | None:
+    """None when `host` resolves, else why not."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a label the IDNA codec refuses
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
+
+
+def _unresolved_hosts(config: LabConfig) -> list[str]:
+    problems = []
+    for i, pos in enumerate(config.positions):
+        for name, ins in pos.instruments.items():
+            if ins.host is not None and (why := _resolves(ins.host)) is not None:
+                problems.append(f"positions[{i}].instruments.{name}.address: host {ins.host!r} does not resolve "
+                                f"({why})")
+    return problems
+
+
+def _csms_cannot_listen(csms: CsmsConfig) -> list[str]:
+    """Bind every address the CSMS would listen on, as asyncio does (SO_REUSEADDR, IPv6 only
+    on IPv6 sockets), and release it again: a port held by another process is refused here."""
+    try:
+        infos = socket.getaddrinfo(csms.host, csms.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        return [f"bench.csms.host: {csms.host!r} does not resolve ({getattr(exc, 'strerror', None) or exc})"]
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return [_why_not_listening(csms, exc)]
+    return []
+
+
+def _why_not_listening(csms: CsmsConfig, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return (f"bench.csms.port: port {csms.port} on {csms.host} is already in use ({why}); stop what "
+                "listens there or choose another bench.csms.port (0: any free port)")
+    if exc.errno == errno.EACCES:
+        return f"bench.csms.port: not allowed to listen on port {csms.port} ({why}); use a port above 1023"
+    return f"bench.csms.host: the CSMS cannot listen on {csms.host!r} port {csms.port} ({why})"
 
 
 def config_digest(path: Path | str) -> str:

@@ -20,19 +20,24 @@ Each step or check is a bare name or a one-key mapping name -> arguments.
 A scenario that runs for hours says `long: true`: it runs when named, or with
 `--long`, never as part of a folder by surprise. `sampling_rate_hz` sets the
 bench's sampling rate while the scenario runs (default: bench.sampling_rate_hz).
-Validation happens for every file of the suite before any instrument is touched.
+Validation happens for every file of the suite before any instrument is touched: each
+file is read by bench/yaml_input.py (size, encoding, duplicate keys, bounded aliases, finite
+numbers) and every step's arguments are validated strictly (a bool is not a number). A step
+duration (an argument named `seconds` or ending in `_s`) is at most MAX_STEP_S, 7 days: the
+longest scenario of the library holds for 24 hours. Once the config is known too,
+`check_fits()` holds the steps against the DUT's rating and the instruments' ratings.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterator, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bench.capabilities import FEATURES
-from bench.config import ConfigError
+from bench.config import LabConfig, PositionConfig
+from bench.yaml_input import ConfigError, bad_input, errors_by_key, read_mapping, validate
 
 
 OCPP_VERSIONS: tuple[Literal["1.6", "2.0.1", "2.1"], ...] = ("1.6", "2.0.1", "2.1")
@@ -43,6 +48,7 @@ NEEDS: tuple[str, ...] = (*FEATURES, "ev_emulator", "tag_presenter")
 class StepSpec:
     name: str
     args: BaseModel
+    key: str = ""  # where the step is written in its file, e.g. steps[3] or steps[2].repeat.steps[0]
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,13 @@ class Scenario:
 
 
 class _Header(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    name: str = Field(min_length=1)
     description: str = ""
     tags: list[str] = []
     ocpp_ids: list[str] = []
     block: str | None = None
-    ocpp_versions: list[Literal["1.6", "2.0.1", "2.1"]] = list(OCPP_VERSIONS)
+    ocpp_versions: list[Literal["1.6", "2.0.1", "2.1"]] = Field(list(OCPP_VERSIONS), min_length=1)
     needs: list[str] = []
     long: bool = False
     sampling_rate_hz: Annotated[float, Field(gt=0, le=100)] | None = None
@@ -85,6 +91,11 @@ class _Header(BaseModel):
 
 
 MAX_REPEAT = 10_000
+MAX_STEP_S = 7 * 24 * 3600  # the longest a step may wait, hold or look ahead (the library's longest: 24 h)
+# check arguments (bench/verify.py CHECKS[...].params): each is a non-negative number (a tolerance,
+# a time, a count) unless named here; a check taking another kind of argument adds it here
+_CHECK_NUMBER = TypeAdapter(Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)])
+_CHECK_ARGS: dict[str, TypeAdapter[Any]] = {"states": TypeAdapter(list[Literal["A", "B", "C", "D", "E", "F"]])}
 
 
 @dataclass
@@ -114,39 +125,19 @@ def _split(entry: Any, where: _Where, key: str) -> tuple[str, dict[str, Any]] | 
 
 def load_scenario(path: Path) -> Scenario:
     from bench.scenario.library import STEP_NEEDS
-    from bench.verify import CHECKS
 
     where = _Where(Path(path))
+    data = read_mapping(path, "scenario", "with 'name' and 'steps'")
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        header = _Header.model_validate(data)
+        header = validate(_Header, data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(
-            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
-            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}" for e in exc.errors())) from None
+        raise bad_input(path, exc, data) from None
     for i, need in enumerate(header.needs):
         if need not in NEEDS:
             where.error(f"needs[{i}]", f"unknown need {need!r}; known: {', '.join(NEEDS)}")
     steps = _parse_steps(header.steps, where, "steps")
-    checks = []
-    for i, entry in enumerate(header.checks):
-        parsed = _split(entry, where, f"checks[{i}]")
-        if parsed is None:
-            continue
-        name, args = parsed
-        if name not in CHECKS:
-            where.error(f"checks[{i}]", f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}")
-            continue
-        unknown = set(args) - set(CHECKS[name].params)
-        if unknown:
-            where.error(f"checks[{i}].{name}", f"unknown argument(s) {', '.join(sorted(unknown))}")
-            continue
-        checks.append(CheckSpec(name, args))
+    checks = [check for i, entry in enumerate(header.checks)
+              if (check := _parse_check(entry, where, f"checks[{i}]")) is not None]
     if where.notes:
         raise ConfigError("\n".join(where.notes))
     needs = set(header.needs).union(*(STEP_NEEDS.get(step.name, frozenset()) for step in steps))
@@ -154,6 +145,30 @@ def load_scenario(path: Path) -> Scenario:
                     tuple(steps), tuple(checks), block=header.block or Path(path).parent.name,
                     ocpp_versions=tuple(header.ocpp_versions), needs=tuple(sorted(needs)),
                     long=header.long, sampling_rate_hz=header.sampling_rate_hz)
+
+
+def _parse_check(entry: Any, where: _Where, key: str) -> CheckSpec | None:
+    from bench.verify import CHECKS
+
+    parsed = _split(entry, where, key)
+    if parsed is None:
+        return None
+    name, args = parsed
+    if name not in CHECKS:
+        where.error(key, f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}")
+        return None
+    unknown = set(args) - set(CHECKS[name].params)
+    if unknown:
+        where.error(f"{key}.{name}", f"unknown argument(s) {', '.join(sorted(unknown))}")
+        return None
+    for arg, value in args.items():
+        try:
+            _CHECK_ARGS.get(arg, _CHECK_NUMBER).validate_python(value)
+        except ValidationError as exc:
+            for bad_key, reason in errors_by_key(exc, value, f"{key}.{name}.{arg}"):
+                where.error(bad_key, reason)
+            return None
+    return CheckSpec(name, args)
 
 
 def _parse_steps(entries: Any, where: _Where, key: str) -> list[StepSpec]:
@@ -176,13 +191,27 @@ def _parse_steps(entries: Any, where: _Where, key: str) -> list[StepSpec]:
             where.error(f"{key}[{i}]", f"unknown step {name!r}; known: {', '.join(sorted(STEP_ARGS))}, repeat")
             continue
         try:
-            steps.append(StepSpec(name, STEP_ARGS[name].model_validate(args)))
+            step = StepSpec(name, validate(STEP_ARGS[name], args), f"{key}[{i}]")
         except ValidationError as exc:
-            for e in exc.errors():
-                loc = ".".join(str(p) for p in e["loc"])
-                where.error(f"{key}[{i}].{name}{'.' + loc if loc else ''}",
-                            "unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+            for bad_key, reason in errors_by_key(exc, args, f"{key}[{i}].{name}"):
+                where.error(bad_key, reason)
+            continue
+        if _durations_within_bound(step, where):
+            steps.append(step)
     return steps
+
+
+def _durations_within_bound(step: StepSpec, where: _Where) -> bool:
+    """Every duration of a step (by the units-in-names rule: `seconds`, `*_s`) within MAX_STEP_S:
+    a hold of 1e9 s would keep the bench busy for 31 years, and a far offset overflows a date."""
+    ok = True
+    for arg, value in step.args:
+        is_duration = arg == "seconds" or arg.endswith("_s")
+        if is_duration and isinstance(value, int | float) and abs(value) > MAX_STEP_S:
+            where.error(f"{step.key}.{step.name}.{arg}",
+                        f"{value:g} s is beyond the longest a step may take, {MAX_STEP_S} s (7 days)")
+            ok = False
+    return ok
 
 
 def _repeat(args: dict[str, Any], where: _Where, key: str) -> list[StepSpec]:
@@ -195,6 +224,68 @@ def _repeat(args: dict[str, Any], where: _Where, key: str) -> list[StepSpec]:
         where.error(f"{key}.times", f"must be a whole number from 1 to {MAX_REPEAT}, not {times!r}")
         return []
     return _parse_steps(args.get("steps"), where, f"{key}.steps") * times
+
+
+def check_fits(scenarios: list[Scenario], config: LabConfig, config_path: Path | str) -> None:
+    """Hold every step's values against what the config says the bench has, once both are
+    known and before anything starts: a charging limit above the DUT's rated current (the
+    verdicts would judge a limit the charger may never offer) and an EV draw above what an
+    AC load may be commanded (the bench would refuse it mid-run)."""
+    problems = [f"{scenario.file}: {step.key}.{step.name}.{arg}: {why}"
+                for scenario in scenarios for step in scenario.steps
+                for i, pos in enumerate(config.positions)
+                for arg, why in _beyond_position(step, pos, f"{config_path}: positions[{i}]")]
+    if problems:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))  # a repeat block names its step once
+
+
+def _beyond_position(step: StepSpec, pos: PositionConfig, where: str) -> Iterator[tuple[str, str]]:
+    dut = pos.dut
+    for arg, limit, unit, phases in _charging_limits(step.args):
+        used = min(dut.phases, phases or 3)  # the phases in use (bench/smart_charging.py)
+        per_phase_a = limit if unit == "A" else limit / (dut.nominal_voltage_v * used)
+        if per_phase_a > dut.rated_current_a + 1e-9:
+            shown = f"{limit:g} A" if unit == "A" else f"{limit:g} W ({per_phase_a:.1f} A per phase on {used})"
+            yield arg, (f"{shown} is above the rated current of {pos.name}'s DUT "
+                        f"({where}.dut.rated_current_a: {dut.rated_current_a:g} A)")
+    for arg in ("max_current_a", "other_phases_max_a") if step.name == "set_ev" else ():
+        wanted = getattr(step.args, arg, None)
+        if wanted is None:
+            continue
+        drawn = min(wanted, dut.rated_current_a)  # the EV never draws more than the charger offers
+        for name, load in pos.instruments_with_role("ac_load").items():
+            most = load.max_current_a()
+            if most is not None and drawn > most:
+                yield arg, (f"{drawn:g} A would be drawn through {name} of {pos.name}, which may be commanded "
+                            f"{most:g} A at most ({where}.instruments.{name})")
+
+
+def _charging_limits(args: BaseModel) -> Iterator[tuple[str, float, str, int | None]]:
+    """(argument, limit, unit, numberPhases) of every charging limit a step sends: the shorthand
+    `limit` / `periods` of set_profile and each period of a full wire `profile` (1.6 or 2.x)."""
+    unit, phases = getattr(args, "unit", None) or "A", getattr(args, "number_phases", None)
+    if isinstance(limit := getattr(args, "limit", None), int | float):
+        yield "limit", float(limit), unit, phases
+    for j, period in enumerate(getattr(args, "periods", None) or []):
+        yield f"periods[{j}]", float(period[1]), unit, phases
+    profile = getattr(args, "profile", None)
+    schedules = profile.get("chargingSchedule") if isinstance(profile, dict) else None
+    for k, schedule in (enumerate(schedules) if isinstance(schedules, list) else [(None, schedules)]):
+        if not isinstance(schedule, dict) or not isinstance(schedule.get("chargingSchedulePeriod"), list):
+            continue
+        at = "profile.chargingSchedule" + (f"[{k}]" if k is not None else "")
+        wire_unit = schedule.get("chargingRateUnit")
+        for j, period in enumerate(schedule["chargingSchedulePeriod"]):
+            limit = _number(period.get("limit")) if isinstance(period, dict) else None
+            if limit is not None and wire_unit in ("A", "W"):
+                wire_phases = _number(period.get("numberPhases"))
+                yield (f"{at}.chargingSchedulePeriod[{j}].limit", limit, wire_unit,
+                       int(wire_phases) if wire_phases is not None else None)
+
+
+def _number(value: Any) -> float | None:
+    """A wire profile is free-form: a number where one is expected, else None (not judged here)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -221,10 +312,13 @@ def load_suite(paths: list[Path]) -> list[Scenario]:
             errors.append(str(exc))
     if errors:
         raise ConfigError("\n".join(errors))
-    names = [s.name for s in scenarios]
-    dupes = {n for n in names if names.count(n) > 1}
+    files_of: dict[str, list[str]] = {}
+    for s in scenarios:
+        files_of.setdefault(s.name, []).append(s.file)
+    dupes = [f"{files[1]}: name: {name!r} is already the name of {files[0]}"
+             for name, files in files_of.items() if len(files) > 1]
     if dupes:
-        raise ConfigError(f"duplicate scenario names: {', '.join(sorted(dupes))}")
+        raise ConfigError("duplicate scenario names:\n" + "\n".join(dupes))
     if not scenarios:
         raise ConfigError(f"no scenario files (*.yaml) found in {', '.join(map(str, paths))}")
     return scenarios

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from instruments.driver_info import DriverInfo
 from instruments.drivers.scpi_load import ScpiAcLoad
-from instruments.roles import Identity, InstrumentError, check_rating
+from instruments.roles import Identity, InstrumentError, Ratings, check_rating
 from instruments.transports.scpi import ScpiIO, parse_identity, parse_int
 
 NOMINAL_VOLTAGE_V = 230.0  # for the power rating check of a CC setpoint
@@ -154,4 +154,7 @@ DRIVER = DriverInfo(
     transport="scpi",
     description="Chroma 63802/63803/63804 AC load, one unit per phase (option: phase 1..3)",
     models=("63802", "63803", "63804"),
+    # Chroma 63800 series datasheet: 50..350 V rms; 18 A / 1800 W, 36 A / 3600 W, 45 A / 4500 W
+    model_ratings={"63802": Ratings(18.0, 1800.0, 350.0), "63803": Ratings(36.0, 3600.0, 350.0),
+                   "63804": Ratings(45.0, 4500.0, 350.0)},
 )

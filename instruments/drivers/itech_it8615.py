@@ -124,4 +124,6 @@ DRIVER = DriverInfo(
     transport="scpi",
     description="ITECH IT8615/IT8616 AC/DC load, one unit per phase (option: phase 1..3), raw socket port 30000",
     models=MODELS,
+    # the ratings in the module docstring (IT8600 series: up to 420 V rms)
+    model_ratings={"IT8615": Ratings(20.0, 1800.0, 420.0), "IT8616": Ratings(40.0, 3600.0, 420.0)},
 )

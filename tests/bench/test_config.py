@@ -126,3 +126,61 @@ def test_run_refuses_a_speed_on_a_real_bench(tmp_path, default_data):
     path = _write(tmp_path, default_data)
     assert main(["run", "--config", str(path), "--speed", "3", "--out", str(tmp_path / "results")]) == 2
     assert not (tmp_path / "results").exists()  # refused before anything ran
+
+
+def test_dates_stay_text_until_the_model_reads_them_and_yaml12_numbers(tmp_path):
+    text = (ROOT / "lab_config.yaml").read_text().replace("sampling_rate_hz: 10", "sampling_rate_hz: 1e1")
+    path = tmp_path / "lab_config.yaml"
+    path.write_text(text)
+    cfg = load_config(path)
+    assert cfg.bench.sampling_rate_hz == 10.0  # 1e1 is a number (YAML 1.2), not the text "1e1"
+    assert cfg.positions[0].instruments["meter"].calibration_due.isoformat() == "2027-06-30"
+
+
+def test_a_value_used_twice_loads_as_safe_dump_writes_it(tmp_path, default_data):
+    shared = {"max_current_a": 40, "max_power_w": 4000}
+    for name in ("load_l1", "load_l2", "load_l3"):
+        default_data["positions"][0]["instruments"][name]["ratings"] = shared
+    path = _write(tmp_path, default_data)
+    assert "*id001" in path.read_text()  # safe_dump wrote an alias: a few are fine
+    assert load_config(path).positions[0].instruments["load_l3"].ratings.max_current_a == 40
+
+
+def test_ratings_may_narrow_the_model_never_widen_it(tmp_path, default_data):
+    load = default_data["positions"][0]["instruments"]["load_l1"]
+    load.update(model="63803", ratings={"max_current_a": 30})
+    assert load_config(_write(tmp_path, default_data)).positions[0].instruments["load_l1"].max_current_a() == 30
+    load["ratings"] = {"max_current_a": 40}
+    with pytest.raises(ConfigError, match=r"instruments.load_l1.ratings: max_current_a 40 A is above what a 63803"):
+        load_config(_write(tmp_path, default_data))
+
+
+def test_preflight_refuses_a_taken_csms_port_and_an_unknown_host(tmp_path, default_data):
+    import socket
+
+    from bench.config import preflight
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        default_data["bench"]["csms"]["port"] = taken.getsockname()[1]
+        default_data["virtual_lab"]["enabled"] = False
+        default_data["positions"][0]["instruments"]["ev"]["address"] = "TCPIP::no-such-host.invalid::5025::SOCKET"
+        path = _write(tmp_path, default_data)
+        with pytest.raises(ConfigError) as exc:
+            preflight(load_config(path), path)
+    text = str(exc.value)
+    assert f"bench.csms.port: port {default_data['bench']['csms']['port']} on 127.0.0.1 is already in use" in text
+    assert "positions[0].instruments.ev.address: host 'no-such-host.invalid' does not resolve" in text
+    default_data["bench"]["csms"]["port"] = 0  # a free port: bound and released again
+    default_data["positions"][0]["instruments"]["ev"]["address"] = "TCPIP::127.0.0.1::5025::SOCKET"
+    path = _write(tmp_path, default_data)
+    preflight(load_config(path), path)
+
+
+@pytest.mark.parametrize("option", [["--speed", "nan"], ["--dut-wait", "nan"], ["--dut-wait", "inf"]])
+def test_run_refuses_options_that_are_not_finite(tmp_path, option):
+    from bench.cli import main
+
+    assert main(["run", "--out", str(tmp_path / "results"), *option]) == 2
+    assert not (tmp_path / "results").exists()

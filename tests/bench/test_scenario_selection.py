@@ -26,7 +26,7 @@ def test_block_defaults_to_the_folder_and_versions_to_all(tmp_path):
 
 def test_an_unknown_ocpp_version_names_file_and_key(tmp_path):
     path = _write(tmp_path / "b", "bad", "ocpp_versions: ['1.5']\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: ocpp_versions.0: "):
+    with pytest.raises(ConfigError, match=r"bad.yaml: ocpp_versions\[0\]: "):
         load_scenario(path)
 
 
