@@ -130,6 +130,9 @@ class DutConfig(_Strict):
     # how long a reboot (Reset, firmware install) may take until the DUT is connected and booted
     # again; OCPP sets no limit, so it is the vendor's figure
     reboot_time_s: float = Field(120.0, gt=0, le=3600)
+    # how long after the CSMS is reachable again the DUT is back at most: its reconnect back-off
+    # (2.0.1 part 4 section 5.3: OCPPCommCtrlr.RetryBackOff*, doubling; 1.6 leaves it to the vendor)
+    reconnect_time_s: float = Field(60.0, gt=0, le=3600)
     features: DutFeaturesConfig = Field(default_factory=DutFeaturesConfig)
 
     @field_validator("charge_point_id")

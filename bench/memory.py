@@ -14,6 +14,8 @@ Tracing starts at the first mark (it slows allocation), so the first interval is
 """
 from __future__ import annotations
 
+import logging
+import os
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import bench.csms as _csms
 import bench.trace as _trace
 
+LOG = logging.getLogger("bench.memory")
 EVIDENCE = (str(Path(_csms.__file__).resolve().parent), str(Path(_trace.__file__).resolve()))
 
 
@@ -30,6 +33,17 @@ class MemoryMark:
     bench_bytes: int          # traced, outside the DUT's package and the evidence log
     evidence_bytes: int       # traced in bench/csms and bench/trace.py (kept on purpose, reported)
     dut_bytes: int | None     # traced in the simulated charger's package; None: not observable
+    rss_bytes: int | None = None  # the whole process's resident memory (None: not on Linux)
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size now (Linux /proc; None elsewhere). Unlike traced memory it
+    includes the allocator's fragmentation and the libraries' own heaps: what the OS sees."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 class MemoryProbe:
@@ -53,7 +67,11 @@ class MemoryProbe:
                 evidence += stat.size
             else:
                 bench += stat.size
-        return MemoryMark(t_mono_s, bench, evidence, dut if self.dut_dir is not None else None)
+        mark = MemoryMark(t_mono_s, bench, evidence, dut if self.dut_dir is not None else None, resident_bytes())
+        LOG.info("memory mark: traced bench %.0f KiB, evidence %.0f KiB, charger %s; process RSS %s",
+                 bench / 1024, evidence / 1024, f"{dut / 1024:.0f} KiB" if self.dut_dir else "not observable",
+                 f"{mark.rss_bytes / 2**20:.1f} MiB" if mark.rss_bytes is not None else "unknown")
+        return mark
 
     def stop(self) -> None:
         """Stop tracing if a mark started it (at the end of the scenario)."""

@@ -61,6 +61,7 @@ class FindingKind(StrEnum):
     HANDSHAKE_REFUSED = "HandshakeRefused"  # known id, but no subprotocol we speak
     AUTH_REFUSED = "AuthRefused"  # known id, wrong or missing Basic auth / client certificate (security profiles)
     SEQ_NO = "TransactionSeqNo"  # 2.x TransactionEvent seqNo not one more than the last of that transaction
+    CONNECTION_DROPPED = "ConnectionDropped"  # the DUT's connection ended without the bench closing it
     TRANSACTION_FLOW = "TransactionFlow"  # 2.x: Updated/Ended before Started, or events after Ended
 
 

@@ -169,6 +169,7 @@ class CsmsServer:
         self.log = log
         self._duts: dict[str, Dut] = {}
         self._connections: dict[str, ServerConnection] = {}
+        self._closing: set[ServerConnection] = set()  # connections the bench is closing on purpose
         self._server: Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._transaction_ids = itertools.count(1)  # unique over all chargers and reconnects
@@ -262,6 +263,7 @@ class CsmsServer:
         """Close the charger's connection from our side (it is expected to reconnect)."""
         connection = self._connections.get(cp_id)
         if connection is not None:
+            self._closing.add(connection)
             await connection.close(code=1012, reason=reason)  # 1012: service restart
 
     async def take_offline(self, cp_id: str, seconds: float, reason: str = "bench takes the charger offline") -> None:
@@ -398,14 +400,37 @@ class CsmsServer:
         except Exception:
             LOG.exception("%s: connection handler failed", cp_id)
         finally:
-            if self._connections.get(cp_id) is websocket:
+            current = self._connections.get(cp_id) is websocket
+            if current:
                 del self._connections[cp_id]
-            dut.detach(session, code=websocket.close_code, reason=websocket.close_reason)
+            by_bench = websocket in self._closing
+            self._closing.discard(websocket)
+            if current and not by_bench and self._server is not None:
+                self._dropped(dut, websocket)
+            dut.detach(session, code=websocket.close_code, reason=websocket.close_reason, by_bench=by_bench)
             LOG.info("%s disconnected (code %s)", cp_id, websocket.close_code)
+
+    def _dropped(self, dut: Dut, websocket: ServerConnection) -> None:
+        """The DUT's connection ended without the bench closing it: the DUT closed it, stopped
+        answering pings, or the link broke. OCPP-J 1.6 section 3 and 2.0.1 part 4 section 3.1: the
+        charger keeps the connection open. A finding; steps that make the DUT reconnect (a reset,
+        a new password, ...) excuse it (bench/scenario/runner.py)."""
+        protocol = websocket.protocol
+        how = ("the DUT closed it" if protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False
+               else "closed after the DUT stopped answering (keepalive)" if protocol.close_sent is not None
+               else "the link broke (no closing handshake)")
+        open_tx = ", ".join(str(tx.transaction_id) for tx in dut.transactions.values()
+                            if tx.t_start_mono_s is not None and tx.t_stop_mono_s is None)
+        reason = f", {websocket.close_reason!r}" if websocket.close_reason else ""
+        detail = (f"connection dropped, {how} (code {websocket.close_code}{reason})"
+                  + (f" during transaction {open_tx}" if open_tx else ""))
+        dut.add_finding(None, FindingKind.CONNECTION_DROPPED, detail)
+        LOG.warning("%s: %s", dut.cp_id, detail)
 
     async def _close_replaced(self, dut: Dut, previous: ServerConnection) -> None:
         """Close a replaced connection. If its peer answers the close, it was alive: another client
         had the DUT's id at the same time (a rebooted DUT's old socket is dead and cannot answer)."""
+        self._closing.add(previous)
         await previous.close(reason="replaced by a new connection")
         protocol = previous.protocol
         # a rival answered the close we sent; a DUT that closed its old connection itself sent

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from bench.capabilities import FEATURES
 from bench.config import LabConfig, PositionConfig
 from bench.yaml_input import ConfigError, bad_input, errors_by_key, read_mapping, validate
+from instruments.iec61851 import MAX_AC_CURRENT_A
 
 
 OCPP_VERSIONS: tuple[Literal["1.6", "2.0.1", "2.1"], ...] = ("1.6", "2.0.1", "2.1")
@@ -228,9 +229,10 @@ def _repeat(args: dict[str, Any], where: _Where, key: str) -> list[StepSpec]:
 
 def check_fits(scenarios: list[Scenario], config: LabConfig, config_path: Path | str) -> None:
     """Hold every step's values against what the config says the bench has, once both are
-    known and before anything starts: a charging limit above the DUT's rated current (the
-    verdicts would judge a limit the charger may never offer) and an EV draw above what an
-    AC load may be commanded (the bench would refuse it mid-run)."""
+    known and before anything starts: a charging limit no AC charger can offer (above IEC
+    61851-1's 80 A) and an EV draw above what an AC load may be commanded (the bench would
+    refuse it mid-run). A limit above this DUT's rating is no input error: that scenario is
+    SKIPPED on it (`above_rating`), the rest of the library runs."""
     problems = [f"{scenario.file}: {step.key}.{step.name}.{arg}: {why}"
                 for scenario in scenarios for step in scenario.steps
                 for i, pos in enumerate(config.positions)
@@ -239,15 +241,33 @@ def check_fits(scenarios: list[Scenario], config: LabConfig, config_path: Path |
         raise ConfigError("\n".join(dict.fromkeys(problems)))  # a repeat block names its step once
 
 
-def _beyond_position(step: StepSpec, pos: PositionConfig, where: str) -> Iterator[tuple[str, str]]:
+def above_rating(scenario: Scenario, pos: PositionConfig) -> str | None:
+    """Why `scenario` cannot be judged on this position's DUT: a charging limit above its rated
+    current (the verdicts would judge a limit the charger may never offer), or None."""
+    for step in scenario.steps:
+        for arg, per_phase_a, shown in _per_phase_limits(step, pos):
+            if per_phase_a > pos.dut.rated_current_a + 1e-9:
+                return (f"step {step.key}.{step.name}.{arg} sets {shown}, above this DUT's rated current "
+                        f"(dut.rated_current_a: {pos.dut.rated_current_a:g} A)")
+    return None
+
+
+def _per_phase_limits(step: StepSpec, pos: PositionConfig) -> Iterator[tuple[str, float, str]]:
+    """(argument, amperes per phase, as written) of every charging limit the step sends."""
     dut = pos.dut
     for arg, limit, unit, phases in _charging_limits(step.args):
         used = min(dut.phases, phases or 3)  # the phases in use (bench/smart_charging.py)
         per_phase_a = limit if unit == "A" else limit / (dut.nominal_voltage_v * used)
-        if per_phase_a > dut.rated_current_a + 1e-9:
-            shown = f"{limit:g} A" if unit == "A" else f"{limit:g} W ({per_phase_a:.1f} A per phase on {used})"
-            yield arg, (f"{shown} is above the rated current of {pos.name}'s DUT "
-                        f"({where}.dut.rated_current_a: {dut.rated_current_a:g} A)")
+        shown = f"{limit:g} A" if unit == "A" else f"{limit:g} W ({per_phase_a:.1f} A per phase on {used})"
+        yield arg, per_phase_a, shown
+
+
+def _beyond_position(step: StepSpec, pos: PositionConfig, where: str) -> Iterator[tuple[str, str]]:
+    dut = pos.dut
+    for arg, per_phase_a, shown in _per_phase_limits(step, pos):
+        if per_phase_a > MAX_AC_CURRENT_A + 1e-9:
+            yield arg, (f"{shown} is above what any AC charger can offer: IEC 61851-1 Annex A ends at "
+                        f"{MAX_AC_CURRENT_A:g} A")
     for arg in ("max_current_a", "other_phases_max_a") if step.name == "set_ev" else ():
         wanted = getattr(step.args, arg, None)
         if wanted is None:

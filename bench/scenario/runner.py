@@ -19,12 +19,12 @@ from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.csms.dut import DutCallError, DutError, DutTimeout
-from bench.csms.events import EventKind
+from bench.csms.events import EventKind, FindingKind
 from bench.ev_model import EvModel
 from bench.memory import MemoryMark, MemoryProbe
 from instruments.iec61851 import CpState
 from bench.record import CheckRecord, Measurement, ScenarioRecord, StepRecord, Verdict, combine, judge
-from bench.scenario.model import Scenario
+from bench.scenario.model import Scenario, above_rating
 from bench.scenario.rules import cite
 from bench.scenario.library import STEPS
 from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
@@ -208,6 +208,8 @@ def why_skipped(pos: PositionRuntime, scenario: Scenario) -> Skip | None:
         return Skip("bench", "no EV emulator on this bench (position has no ev instrument)")
     if "tag_presenter" in scenario.needs and pos.tag_presenter is None:
         return Skip("bench", "no RFID tag presenter on this bench")
+    if (why := above_rating(scenario, pos.config)) is not None:
+        return Skip("bench", why)
     return None
 
 
@@ -345,11 +347,16 @@ RULE_OCPP_J = ("OCPP-J (1.6 sections 4.1-4.2, 2.0.1 part 4 section 4) and the ve
                "every frame of the DUT is a valid message")
 
 
-def protocol_conformance(pos: PositionRuntime, t0: float, t1: float) -> CheckRecord:
+def protocol_conformance(pos: PositionRuntime, t0: float, t1: float,
+                         reconnect_from: float | None = None) -> CheckRecord:
     """The DUT's protocol findings during the scenario (malformed frames, schema violations,
-    unknown actions, stray answers, ...; bench/csms), each with its frame in the record. Strict:
-    any finding FAILs; compatibility: they are reported, the verdict stands on the other checks."""
-    found = [f for f in pos.dut.findings if t0 <= f.t_mono_s <= t1]
+    unknown actions, stray answers, a dropped connection, ...; bench/csms), each with its frame in
+    the record. Strict: any finding FAILs; compatibility: they are reported, the verdict stands on
+    the other checks. A dropped connection is expected from `reconnect_from` on (a step that makes
+    the DUT reconnect started then)."""
+    found = [f for f in pos.dut.findings if t0 <= f.t_mono_s <= t1
+             and not (f.kind == FindingKind.CONNECTION_DROPPED and reconnect_from is not None
+                      and f.t_mono_s >= reconnect_from)]
     listed = "; ".join(f"{f.kind}{f' ({f.action})' if f.action else ''}: {f.detail[:200]}" for f in found[:5])
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     if pos.verdict_mode == "compatibility":
@@ -422,7 +429,8 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
         answers = judge("dut_answers_not_as_required", 1 if step_failure else 0, "count", None, 0,
                         note=step_failure or f"{len(rec.steps)} steps done as a compliant charger requires")
         rec.checks.append(CheckRecord("step_expectations", answers.verdict, [answers], step_failure or ""))
-        rec.checks.append(protocol_conformance(pos, t0, t1))
+        reconnecting = [st.t_start_mono_s for st in rec.steps if STEPS[st.name].reconnects]
+        rec.checks.append(protocol_conformance(pos, t0, t1, min(reconnecting, default=None)))
     if expected is not None and not rec.error:
         # a MeterValue stamped to the second may point just outside the scenario: its reference comes
         # from the trace around it (RECORD_MARGIN_S), not a NaN

@@ -26,6 +26,7 @@ from bench.clock import Clock, iso_utc
 from bench.config import PositionConfig, TolerancesConfig
 from bench.csms import Dut
 from bench.csms.dut import DutError, DutProtocolError
+from bench.csms.events import EventKind
 from bench.ev_model import EvModel
 from bench.memory import MemoryProbe
 from instruments.iec61851 import CpState
@@ -526,8 +527,10 @@ def _server(ctx: StepContext):
 
 
 async def _reconnected(ctx: StepContext, since_index: int, timeout_s: float) -> bool:
+    """Connected again: a reconnect need not bring a BootNotification (OCPP-J 1.6 section 5.4,
+    2.0.1 part 4 section 5.3: only when something in it changed)."""
     try:
-        await ctx.dut.wait_for("boot", timeout_s=timeout_s, since_index=since_index)
+        await ctx.dut.wait_for(EventKind.CONNECTED, timeout_s=timeout_s, since_index=since_index)
         return True
     except DutError:
         return False
@@ -638,6 +641,9 @@ async def set_basic_auth_password(ctx: StepContext, args: PasswordArgs) -> None:
 class StepDef:
     args: type[_Args]
     run: Callable[[StepContext, Any], Awaitable[None]]
+    # the step may make a compliant DUT close its connection and reconnect (a reset, a new
+    # password, a configuration that needs a reboot): from it on, a dropped connection is expected
+    reconnects: bool = False
 
 
 # The core steps; with every block's own steps_<block>.py they make the library (library.py).
@@ -654,11 +660,11 @@ STEPS: dict[str, StepDef] = {
     "wait_for": StepDef(WaitForArgs, wait_for),
     "hold": StepDef(HoldArgs, hold),
     "set_ev": StepDef(SetEvArgs, set_ev),
-    "configure": StepDef(ConfigureArgs, configure),
+    "configure": StepDef(ConfigureArgs, configure, reconnects=True),
     "get_composite_schedule": StepDef(GetCompositeScheduleArgs, get_composite_schedule),
-    "probe_server_certificate": StepDef(ServerCertificateProbeArgs, probe_server_certificate),
-    "probe_tls_version": StepDef(TlsVersionProbeArgs, probe_tls_version),
-    "try_security_downgrade": StepDef(NoArgs, try_security_downgrade),
-    "set_basic_auth_password": StepDef(PasswordArgs, set_basic_auth_password),
+    "probe_server_certificate": StepDef(ServerCertificateProbeArgs, probe_server_certificate, reconnects=True),
+    "probe_tls_version": StepDef(TlsVersionProbeArgs, probe_tls_version, reconnects=True),
+    "try_security_downgrade": StepDef(NoArgs, try_security_downgrade, reconnects=True),
+    "set_basic_auth_password": StepDef(PasswordArgs, set_basic_auth_password, reconnects=True),
 }
 

@@ -356,7 +356,7 @@ async def expect_firmware_statuses(ctx: StepContext, args: ExpectFirmwareStatuse
 
 
 STEPS: dict[str, StepDef] = {
-    "update_firmware": StepDef(UpdateFirmwareArgs, update_firmware),
+    "update_firmware": StepDef(UpdateFirmwareArgs, update_firmware, reconnects=True),
     "get_diagnostics": StepDef(GetDiagnosticsArgs, get_diagnostics),
     "expect_firmware_statuses": StepDef(ExpectFirmwareStatusesArgs, expect_firmware_statuses),
 }

@@ -383,10 +383,10 @@ async def set_configuration(ctx: StepContext, args: SetConfigurationArgs) -> Non
 
 
 STEPS: dict[str, StepDef] = {
-    "set_boot_answer": StepDef(BootAnswerArgs, set_boot_answer),
-    "expect_boot_sequence": StepDef(BootSequenceArgs, expect_boot_sequence),
-    "reset": StepDef(ResetArgs, reset),
+    "set_boot_answer": StepDef(BootAnswerArgs, set_boot_answer, reconnects=True),
+    "expect_boot_sequence": StepDef(BootSequenceArgs, expect_boot_sequence, reconnects=True),
+    "reset": StepDef(ResetArgs, reset, reconnects=True),
     "expect_heartbeat_interval": StepDef(HeartbeatIntervalArgs, expect_heartbeat_interval),
     "get_configuration": StepDef(GetConfigurationArgs, get_configuration),
-    "set_configuration": StepDef(SetConfigurationArgs, set_configuration),
+    "set_configuration": StepDef(SetConfigurationArgs, set_configuration, reconnects=True),
 }

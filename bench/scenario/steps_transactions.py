@@ -24,6 +24,7 @@ from instruments.iec61851 import CpState
 
 ENERGY = "Energy.Active.Import.Register"
 SAMPLED_CONTEXTS = ("Sample.Periodic", "Sample.Clock")  # not the Begin value a stop repeats
+OFFLINE_UNTIL = "offline_until"  # block_state: when the last offline window ends (run clock)
 NO_ERROR = "NoError"  # 1.6 ChargePointErrorCode of a healthy connector
 
 
@@ -69,7 +70,8 @@ class ReplayArgs(_Args):
 
     interval_s: float | None = Field(None, gt=0)  # sample interval (default: the position's)
     tolerance_s: float = Field(1.0, ge=0)
-    reconnect_timeout_s: float = Field(30.0, gt=0)
+    # how long after the offline window the DUT may take to be back (default: dut.reconnect_time_s)
+    reconnect_timeout_s: float | None = Field(None, gt=0)
     stopped_offline: bool = False  # the transaction ended while offline: wait for its stop
     timeout_s: float = Field(10.0, gt=0)  # for the replayed messages after the reconnect
     connector: int = Field(1, ge=1)
@@ -213,6 +215,7 @@ async def offline_window(ctx: StepContext, args: OfflineArgs) -> None:
     """The CSMS closes the charger's connection and refuses it for `seconds`; the next steps run
     while it is offline (the step returns once the connection is gone)."""
     mark = ctx.dut.mark()
+    ctx.block_state[OFFLINE_UNTIL] = ctx.now() + args.seconds
     await _server(ctx).take_offline(ctx.dut.cp_id, args.seconds, "offline window")
     try:
         await ctx.dut.wait_for("disconnected", timeout_s=args.disconnect_timeout_s, since_index=mark)
@@ -220,6 +223,20 @@ async def offline_window(ctx: StepContext, args: OfflineArgs) -> None:
         raise RuntimeError(f"the bench could not close the charger's connection within "
                            f"{args.disconnect_timeout_s:g} s") from None
     ctx.event_cursor = max(ctx.event_cursor, mark)
+
+
+async def _reconnection(ctx: StepContext, since: int, timeout_s: float | None) -> None:
+    """Wait until the DUT is connected again, at most `timeout_s` after the offline window ended.
+    A reconnect need not come with a BootNotification (1.6 OCPP-J section 5.4, 2.0.1 part 4
+    section 5.3: only when something in it changed), so the connection is what is awaited."""
+    allowed = timeout_s if timeout_s is not None else ctx.position.dut.reconnect_time_s
+    window_end = ctx.block_state.get(OFFLINE_UNTIL, ctx.now())
+    try:
+        await ctx.dut.wait_for(EventKind.CONNECTED, timeout_s=max(0.0, window_end + allowed - ctx.now()),
+                               since_index=since)
+    except DutError:
+        raise StepFailed(f"the DUT did not reconnect within {allowed:g} s after the offline window ended "
+                         "(dut.reconnect_time_s: its reconnect back-off)") from None
 
 
 def _offline_span(ctx: StepContext, since: int) -> tuple[DutEvent, DutEvent]:
@@ -240,11 +257,7 @@ async def expect_replayed_transaction(ctx: StepContext, args: ReplayArgs) -> Non
     transaction ended offline (1.6 StopTransaction, 2.x TransactionEvent Ended)."""
     tx = _latest_transaction(ctx, args.connector)
     since = ctx.event_cursor
-    try:
-        await ctx.dut.wait_for("boot", timeout_s=args.reconnect_timeout_s, since_index=since)
-    except DutError:
-        raise StepFailed(f"the DUT did not reconnect within {args.reconnect_timeout_s:g} s after the offline "
-                         "window") from None
+    await _reconnection(ctx, since, args.reconnect_timeout_s)
     if args.stopped_offline:
         try:
             await ctx.dut.wait_for("transaction_stopped", lambda e: e.data.get("transaction_id") == tx.transaction_id,

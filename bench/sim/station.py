@@ -90,6 +90,7 @@ class ChargerSimConfig:
     meter_initial_wh: float = 1_000_000.0   # lifetime register at power-up (meterStart is not 0)
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    boot_on_reconnect: bool = False  # True: a BootNotification on every connection, as some chargers do
     ocpp_version: str = "1.6"     # "1.6", "2.0.1" or "2.1": picks the OCPP adapter (charger.make_charger)
     security: ChargerSecurity = field(default_factory=ChargerSecurity)  # profile 0: plain ws
     features: str = "full"        # full | minimal: see charger_features.py
@@ -225,6 +226,7 @@ class Station:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
         self._reboot_requested = False
+        self._needs_boot = True  # powered up: the first connection boots; a reboot boots again
         self._boot_delay_s = 0.0  # set when going down for a reboot: how long until it connects again
         self._limits_dirty = True
         self._next_limit_eval = 0.0
@@ -577,14 +579,20 @@ class Station:
         self._reader = asyncio.create_task(link.start(), name=f"{self.config.charge_point_id}-reader")
         heartbeat: asyncio.Task | None = None
         try:
-            await self._boot(link)
+            # a reconnect without a reboot sends no BootNotification (OCPP-J 1.6 section 5.4, 2.0.1
+            # part 4 section 5.3: only when something in it changed); some chargers boot anyway
+            booting = self._needs_boot or self.config.boot_on_reconnect
+            if booting:
+                await self._boot(link)
+                self.boot_count += 1
+            self._needs_boot = False
             self._online.set()
             self.wake()
             self._security_events_pending.clear()
-            self.boot_count += 1
             for conn in self.connectors.values():
                 conn.last_status = None     # the control loop re-sends every connector's status
-            self.adapter.booted()
+            if booting:
+                self.adapter.booted()
             self._session_faults.after_reconnect(self._outbox)
             heartbeat = asyncio.create_task(self._heartbeat_loop())
             await asyncio.wait({self._reader})
@@ -639,6 +647,7 @@ class Station:
     async def reboot(self) -> None:
         """Go down and boot again after the features' reboot time (Reset, new firmware)."""
         self._boot_delay_s = self.features.reboot_s
+        self._needs_boot = True
         F.after_reboot(self.store, self.faults)  # profiles persist over a reboot (1.6 errata 3.37)
         await self.reconnect()
 

@@ -334,19 +334,19 @@ class Fits(Bad):
 
 
 FIT_CASES = [
-    Fits("limit-above-rating", "steps[0].set_profile.limit", "40 A is above the rated current",
-         scenario=step("set_profile: {limit: 40}")),
-    Fits("watts-above-rating", "steps[0].set_profile.limit", "30000 W (43.5 A per phase on 3)",
-         scenario=step("set_profile: {unit: W, limit: 30000}")),
-    Fits("period-above-rating", "steps[0].set_profile.periods[1]", "50 A is above",
-         scenario=step("set_profile: {periods: [[0, 10], [60, 50]]}")),
-    Fits("wire-profile-above-rating", "steps[0].remote_start.profile.chargingSchedule.chargingSchedulePeriod[0].limit",
-         "63 A is above", scenario=step("remote_start: {profile: {chargingProfileId: 1, stackLevel: 0, "
+    Bad("limit-above-iec-61851", "steps[0].set_profile.limit", "100 A is above what any AC charger can offer",
+         scenario=step("set_profile: {limit: 100}")),
+    Bad("watts-above-iec-61851", "steps[0].set_profile.limit", "60000 W (87.0 A per phase on 3)",
+         scenario=step("set_profile: {unit: W, limit: 60000}")),
+    Bad("period-above-iec-61851", "steps[0].set_profile.periods[1]", "90 A is above",
+         scenario=step("set_profile: {periods: [[0, 10], [60, 90]]}")),
+    Bad("wire-profile-above-iec-61851",
+         "steps[0].remote_start.profile.chargingSchedule.chargingSchedulePeriod[0].limit", "96 A is above", scenario=step("remote_start: {profile: {chargingProfileId: 1, stackLevel: 0, "
                                         "chargingProfilePurpose: TxProfile, chargingProfileKind: Relative, "
                                         "chargingSchedule: {chargingRateUnit: A, chargingSchedulePeriod: "
-                                        "[{startPeriod: 0, limit: 63}]}}}")),
-    Fits("repeat-limit-above-rating", "steps[0].repeat.steps[0].set_profile.limit", "33 A is above",
-         scenario=step("repeat: {times: 3, steps: [set_profile: {limit: 33}]}")),
+                                        "[{startPeriod: 0, limit: 96}]}}}")),
+    Bad("repeat-limit-above-iec-61851", "steps[0].repeat.steps[0].set_profile.limit", "81 A is above",
+         scenario=step("repeat: {times: 3, steps: [set_profile: {limit: 81}]}")),
     Fits("ev-above-load", "steps[0].set_ev.max_current_a", "through load_l1 of pos1, which may be commanded 18 A",
          scenario=step("set_ev: {max_current_a: 30}"), config=SMALL_LOADS),
 ]
@@ -422,8 +422,8 @@ def command_runs(tmp_path_factory) -> Iterator[dict[str, tuple[Bad, Path, subpro
         Bad("unresolvable-host", "positions[0].instruments.meter.address", "host 'no-such-host.invalid' does not "
             "resolve", config=unresolvable),
         Bad("billion-laughs", "line 11", "an alias bomb", scenario=BILLION_LAUGHS),
-        Fits("limit-above-rating", "steps[0].set_profile.limit", "above the rated current",
-             scenario=step("set_profile: {limit: 40}")),
+        Bad("limit-above-iec-61851", "steps[0].set_profile.limit", "above what any AC charger can offer",
+             scenario=step("set_profile: {limit: 100}")),
     ]
     env = {**os.environ, "COLUMNS": "200"}  # rich folds long lines to the terminal width
     procs = {}
@@ -447,7 +447,7 @@ def command_runs(tmp_path_factory) -> Iterator[dict[str, tuple[Bad, Path, subpro
 
 
 @pytest.mark.parametrize("name", ["binary-config", "port-taken", "unresolvable-host", "billion-laughs",
-                                  "limit-above-rating"])
+                                  "limit-above-iec-61851"])
 def test_the_command_exits_2_without_traceback_or_run_folder(command_runs, name: str):
     case, out, res = command_runs[name]
     text = " ".join(res.stderr.split())  # one line: rich may still wrap a long message
@@ -472,3 +472,18 @@ def test_the_cli_prints_the_message_and_exits_2(command: str, case: Bad, tmp_pat
     for fragment in ("bad input", *case.names, case.key, case.reason):
         assert fragment in err
     assert not out.exists()
+
+
+def test_a_limit_above_the_duts_rating_skips_that_scenario_only():
+    """A library written for a 32 A charger on a 16 A one: the scenarios whose limits the DUT can
+    never offer are SKIPPED with the reason, the others run (no input error)."""
+    from bench.config import load_config
+    from bench.scenario.model import above_rating, load_scenario
+
+    config = load_config(ROOT / "lab_config.yaml")
+    pos = config.positions[0]
+    small = pos.model_copy(update={"dut": pos.dut.model_copy(update={"rated_current_a": 16.0})})
+    soak = load_scenario(ROOT / "scenarios" / "metering" / "soak_8h.yaml")  # limits up to 24 A
+    why = above_rating(soak, small)
+    assert why is not None and "above this DUT's rated current (dut.rated_current_a: 16 A)" in why
+    assert above_rating(soak, pos) is None

@@ -67,3 +67,21 @@ def test_a_rival_connection_makes_the_scenario_error_and_connection_events_are_r
     events.append(DutEvent(EventKind.RIVAL_CONNECTION, 15.1, utc, data={"remote": "127.0.0.1:5"}))
     _connection_events(pos, rec, 10.0, 20.0)
     assert "another client connected with the DUT's id" in rec.error
+
+
+def test_a_dropped_connection_fails_unless_a_step_made_the_dut_reconnect():
+    dropped = [Finding(12.0, "CP1", None, FindingKind.CONNECTION_DROPPED,
+                       "connection dropped, the DUT closed it (code 1000) during transaction 7")]
+    pos = SimpleNamespace(dut=SimpleNamespace(findings=dropped), verdict_mode="strict")
+    check = protocol_conformance(pos, 10.0, 20.0)
+    assert check.verdict is Verdict.FAIL and "during transaction 7" in check.message
+    assert protocol_conformance(pos, 10.0, 20.0, reconnect_from=11.0).verdict is Verdict.PASS  # e.g. after a reset
+    assert protocol_conformance(pos, 10.0, 20.0, reconnect_from=13.0).verdict is Verdict.FAIL  # dropped before it
+
+
+def test_the_steps_that_make_a_dut_reconnect_are_declared():
+    from bench.scenario.library import STEPS
+
+    assert {name for name, step in STEPS.items() if step.reconnects} >= {
+        "reset", "update_firmware", "set_basic_auth_password", "configure"}
+    assert not STEPS["hold"].reconnects and not STEPS["remote_start"].reconnects

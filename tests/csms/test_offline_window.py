@@ -36,3 +36,23 @@ async def test_back_online_ends_the_window_and_other_chargers_are_not_refused(cs
     csms.back_online("CP1")
     await clients.raw("CP1")
     assert csms.dut("CP1").connected
+
+
+async def test_a_connection_the_dut_drops_is_a_finding_one_the_bench_closes_is_not(csms, clients):
+    from bench.csms.events import FindingKind
+
+    ws = await clients.raw("CP1")
+    dut = csms.dut("CP1")
+    await dut.wait_connected(timeout_s=5)
+    mark = dut.mark()
+    await csms.take_offline("CP1", 0.2)  # the bench closes it: expected
+    await dut.wait_for(EventKind.DISCONNECTED, timeout_s=5, since_index=mark)
+    assert not [f for f in dut.findings if f.kind == FindingKind.CONNECTION_DROPPED]
+    csms.back_online("CP1")
+    ws = await clients.raw("CP1")
+    await dut.wait_connected(timeout_s=5)
+    mark = dut.mark()
+    await ws.close()  # the DUT closes it: OCPP-J says it keeps it open
+    await dut.wait_for(EventKind.DISCONNECTED, timeout_s=5, since_index=mark)
+    (finding,) = [f for f in dut.findings if f.kind == FindingKind.CONNECTION_DROPPED]
+    assert "the DUT closed it" in finding.detail

@@ -91,7 +91,7 @@ async def _offline(blab, seconds: float = 20.0) -> None:
 async def _online(blab) -> None:
     mark = blab.dut.mark()
     blab.csms.back_online(blab.dut.cp_id)
-    await blab.dut.wait_for("boot", timeout_s=10, since_index=mark)
+    await blab.dut.wait_for("connected", timeout_s=10, since_index=mark)
 
 
 async def test_local_list_commands_round_trip(blab, version):

@@ -87,7 +87,7 @@ async def test_a_new_password_is_used_on_the_next_connection(secure_lab, certs, 
     lab.csms.set_password(CP_ID, PASSWORD, new)  # both while the change is on its way
     assert await lab.dut.set_basic_auth_password(new) == "Accepted"
     lab.csms.set_password(CP_ID, new)  # the CSMS accepts only the new one from now on (A01.FR.03)
-    await lab.dut.wait_for("boot", timeout_s=5, since_index=mark)
+    await lab.dut.wait_for("connected", timeout_s=5, since_index=mark)
     assert lab.csms.refusals == []
     assert lab.csms.passwords(CP_ID) == (new,)
 
