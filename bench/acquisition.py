@@ -4,17 +4,39 @@ A trace is a CSV file streamed to disk as it is sampled (flushed every second,
 so a killed run keeps its data) and kept in memory as numpy arrays for the
 checks. Columns carry units in their names; a quantity the instrument does not
 provide is NaN. `ev_cp_state` is the only text column.
+
+Each instrument is read on its own: at every tick a read is requested from every
+instrument that has none in flight, and the row (stamped at the tick) takes what
+each one answered within its read timeout (`read_timeout_s`). An instrument that
+does not answer in time costs only its own columns: they stay empty in the rows
+until it answers again, the others keep the configured rate, a WARNING names it at
+once and the stall is counted (`SamplerStats`). No second read is sent to an
+instrument whose previous read is still in flight (a SCPI read blocks a worker
+thread until its own timeout; its transport resynchronises the link afterwards).
+Rows are appended in time order, each as soon as its reads are settled, so a
+stalled instrument delays the trace by at most its read timeout.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, cast
-
+from typing import Any
 
 from bench.clock import Clock, sleep_or_until
 from bench.trace import PHASES, Trace
 from instruments.roles import AcLoad, EvEmulator, InstrumentError, LinkLost, PowerMeter
+
+log = logging.getLogger(__name__)
+# How long the sampler waits for one instrument's reading. Local readings take milliseconds and a
+# Modbus RTU block at 9600 baud about 0.15 s; past this the instrument is stalled: reported at
+# once, its columns left empty, the others sampled on (its transport's own timeout, 2 s by
+# default, then ends the read and resynchronises the link).
+READ_TIMEOUT_S = 0.5
+_EPS_S = 1e-6  # a timer may fire a hair before its time
+Row = dict[str, float | str | None]
+
 
 @dataclass
 class PositionInstruments:
@@ -26,25 +48,67 @@ class PositionInstruments:
 
 
 @dataclass
+class InstrumentSampling:
+    """How one instrument's reads went."""
+
+    reads: int = 0
+    failed: int = 0  # reads that raised, or did not answer within the read timeout (counted once)
+    stalls: int = 0  # times it stopped answering in time (a WARNING each)
+    rows_without: int = 0  # rows that went out without its columns
+
+
+@dataclass
 class SamplerStats:
     samples: int = 0
-    errors: int = 0
+    errors: int = 0  # failed reads of all instruments, stalled ones included
     configured_hz: float = 0.0
     achieved_hz: float = 0.0
     last_error: str = ""
+    stalls: int = 0  # times an instrument stopped answering within the read timeout
+    instruments: dict[str, InstrumentSampling] = field(default_factory=dict)  # by instrument name
+
+
+@dataclass
+class _Channel:
+    """One instrument as the sampler reads it: at most one read in flight."""
+
+    key: str  # which columns: "meter", "ev", "load0".."load2"
+    instrument: Any
+    stats: InstrumentSampling
+    read: asyncio.Task | None = None
+    late: bool = False  # the read in flight missed its row (already counted as failed)
+    stalled_since: float | None = None  # the first read that missed its row, until one answers in time
+    consecutive: int = 0  # failed reads in a row
+
+    @property
+    def name(self) -> str:
+        return str(self.instrument.name)
+
+    @property
+    def busy(self) -> bool:
+        return self.read is not None and not self.read.done()
+
+
+@dataclass
+class _PendingRow:
+    t: float
+    reads: dict[str, asyncio.Task]  # channel key -> the read requested at t
 
 
 class Sampler:
     """Polls the instruments at `rate_hz` on the clock's schedule (no drift: ticks are
     absolute). A failing instrument read is recorded; after `max_consecutive_errors`
-    the sampler stops and `lost` holds the reason, so the run can end in ERROR."""
+    (or at once for a lost link) the sampler stops and `lost` holds the reason, so the
+    run can end in ERROR."""
 
     def __init__(self, clock: Clock, instruments: PositionInstruments, trace: Trace,
-                 rate_hz: float = 10.0, max_consecutive_errors: int = 20) -> None:
+                 rate_hz: float = 10.0, max_consecutive_errors: int = 20,
+                 read_timeout_s: float = READ_TIMEOUT_S) -> None:
         self.clock = clock
         self.instruments = instruments
         self.trace = trace
         self.period_s = 1.0 / rate_hz
+        self.read_timeout_s = read_timeout_s
         self.stats = SamplerStats(configured_hz=rate_hz)
         self.max_consecutive_errors = max_consecutive_errors
         self.lost: str | None = None
@@ -52,10 +116,22 @@ class Sampler:
         self._t0 = 0.0
         self._base_period_s = self.period_s
         self._rate_changed = asyncio.Event()
+        self._wake = asyncio.Event()  # a read settled something, or the rate changed
         self._base_span_s = 0.0  # time between samples taken at the configured rate (for achieved_hz)
         self._base_gaps = 0
+        self._t_previous: float | None = None  # the last row appended at the configured rate
         self._last_t: float | None = None  # the time of the last row appended
         self._coverage_waiters: list[tuple[float, asyncio.Future]] = []
+        self._channels = self._make_channels(instruments)
+        self._rows: deque[_PendingRow] = deque()
+
+    def _make_channels(self, ins: PositionInstruments) -> dict[str, _Channel]:
+        named: list[tuple[str, Any]] = ([("meter", ins.meter)] if ins.meter else []) + \
+            ([("ev", ins.ev)] if ins.ev else []) + [(f"load{i}", load) for i, load in enumerate(ins.loads)]
+        channels = {}
+        for key, inst in named:
+            channels[key] = _Channel(key, inst, self.stats.instruments.setdefault(inst.name, InstrumentSampling()))
+        return channels
 
     @property
     def task(self) -> asyncio.Task | None:
@@ -85,12 +161,14 @@ class Sampler:
         period = self._base_period_s if rate_hz is None else 1.0 / rate_hz
         if period != self.period_s:
             self.period_s = period
-            self._rate_changed.set()  # wake a sampler sleeping on the old period
+            self._rate_changed.set()
+            self._wake.set()  # wake a sampler sleeping on the old period
 
     async def covered(self, t: float) -> bool:
         """Wait until the trace has a row at or after `t` (at most about one period away while
-        sampling); False if the sampler stopped first. A scenario's judge waits for it, so the
-        trace covers the scenario to its very end (a message stamped in its last moments too)."""
+        sampling, plus a stalled instrument's read timeout); False if the sampler stopped first.
+        A scenario's judge waits for it, so the trace covers the scenario to its very end (a
+        message stamped in its last moments too)."""
         if self._last_t is not None and self._last_t >= t:
             return True
         if self._task is None or self._task.done():
@@ -115,94 +193,227 @@ class Sampler:
     async def record_final_sample(self) -> None:
         """One more row after teardown put the instruments in the safe state, so the trace
         itself shows the state the bench was left in."""
-        row, _ = await self._read_all()  # a lost instrument leaves its columns empty
+        row, _ = await self._read_once()  # a lost or stalled instrument leaves its columns empty
         self.trace.append(row)
         self.trace.flush()
 
-    async def sample_once(self) -> dict[str, float | str | None]:
+    async def sample_once(self) -> Row:
         """One row: all instruments read concurrently, stamped at the request time. An
         instrument whose read fails leaves its columns empty; the others are kept."""
-        row, failures = await self._read_all()
+        row, failures = await self._read_once()
         if failures:
             raise next(iter(failures.values()))
         return row
 
-    async def _read_all(self) -> tuple[dict[str, float | str | None], dict[str, BaseException]]:
+    async def _read_once(self) -> tuple[Row, dict[str, BaseException]]:
+        """Every instrument without a read in flight read once, each given the read timeout; reads
+        still running then are cancelled (their transports keep the link safe)."""
         t = self.clock.monotonic()
-        ins = self.instruments
-        named: list[tuple[str, Any]] = ([("meter", ins.meter)] if ins.meter else []) + \
-            ([("ev", ins.ev)] if ins.ev else []) + [(f"load{i}", load) for i, load in enumerate(ins.loads)]
-        results = await asyncio.gather(*(inst.read() for _, inst in named), return_exceptions=True)
-        row: dict[str, float | str | None] = {"t_mono_s": t}
+        reads = {key: asyncio.ensure_future(ch.instrument.read())
+                 for key, ch in self._channels.items() if not ch.busy}
+        if reads:
+            await asyncio.wait(reads.values(), timeout=self.read_timeout_s)
+        row: Row = {"t_mono_s": t}
         failures: dict[str, BaseException] = {}
-        for (key, inst), reading in zip(named, results):
-            if isinstance(reading, BaseException):
-                if not isinstance(reading, (InstrumentError, OSError, asyncio.TimeoutError)):
-                    raise reading
-                failures[inst.name] = reading
-            elif key == "meter":
-                for i, p in enumerate(PHASES):
-                    row[f"meter_voltage_l{p}_v"] = _at(reading.voltage_v, i)
-                    row[f"meter_current_l{p}_a"] = _at(reading.current_a, i)
-                row["meter_power_total_w"] = reading.power_total_w
-                row["meter_energy_import_wh"] = reading.energy_import_wh
-            elif key == "ev":
-                row["ev_cp_state"] = reading.cp_state
-                row["ev_pwm_duty_pct"] = reading.pwm_duty_pct
-                row["ev_offered_current_a"] = reading.offered_current_a
+        for key, task in reads.items():
+            name = self._channels[key].name
+            if not task.done():
+                task.cancel()
+                failures[name] = InstrumentError(f"{name}: no answer within {self.read_timeout_s:g} s")
+            elif (exc := _failure(task)) is not None:
+                failures[name] = exc
             else:
-                row[f"load_current_l{int(key[4:]) + 1}_a"] = reading.current_a
+                row.update(_columns(key, task.result()))
+        await asyncio.gather(*reads.values(), return_exceptions=True)
         return row, failures
 
+    # ---- the sampling loop ------------------------------------------------------------------
     async def _run(self) -> None:
         tick = 0
-        consecutive: dict[str, int] = {}
-        t_previous: float | None = None
-        while True:
-            row, failures = await self._read_all()
-            self.trace.append(row)
-            self.stats.samples += 1
-            t = float(cast(float, row["t_mono_s"]))
-            self._appended(t)
-            if t_previous is not None and self.period_s == self._base_period_s:
-                self._base_span_s += t - t_previous
-                self._base_gaps += 1
-            t_previous = t
-            if self._count_failures(failures, consecutive):
-                return
-            tick += 1
-            next_t = self._t0 + tick * self.period_s
-            now = self.clock.monotonic()
-            if next_t < now:  # overrun: skip missed ticks rather than bunching samples
-                tick = int((now - self._t0) / self.period_s) + 1
+        try:
+            while True:
+                if self._settle_reads():
+                    break
+                now = self.clock.monotonic()
+                self._rows.append(self._request(now))
+                tick += 1
                 next_t = self._t0 + tick * self.period_s
-            if await self._rate_change_within(next_t - now):
-                self._t0, tick, t_previous = self.clock.monotonic(), 0, None
+                if next_t < now:  # overrun: skip missed ticks rather than bunching samples
+                    tick = int((now - self._t0) / self.period_s) + 1
+                    next_t = self._t0 + tick * self.period_s
+                outcome = await self._serve_until(next_t)
+                if outcome == "lost":
+                    break
+                if outcome == "rate":
+                    self._t0, tick, self._t_previous = self.clock.monotonic(), 0, None
+            self.trace.flush()  # an instrument is lost: what was read so far is on disk
+        finally:
+            await self._cancel_reads()
 
-    def _count_failures(self, failures: dict[str, BaseException], consecutive: dict[str, int]) -> bool:
-        """Count failed reads; True when an instrument is lost (`lost` says which and why)."""
-        for name in list(consecutive):
-            if name not in failures:
-                del consecutive[name]
-        for name, exc in failures.items():
-            self.stats.errors += 1
-            self.stats.last_error = str(exc)
-            consecutive[name] = consecutive.get(name, 0) + 1
-            # a link whose reconnects failed is gone now; other errors (a timeout, a bad reply) get
-            # max_consecutive_errors chances
-            if isinstance(exc, LinkLost) or consecutive[name] >= self.max_consecutive_errors:
-                self.lost = f"{name} lost after {consecutive[name]} failed reads: {exc}"
-                self.trace.flush()
+    def _request(self, t: float) -> _PendingRow:
+        """A read from every instrument that has none in flight, for the row stamped `t`."""
+        reads = {}
+        for key, ch in self._channels.items():
+            if ch.busy:
+                continue
+            ch.read = asyncio.ensure_future(ch.instrument.read())
+            ch.read.add_done_callback(self._read_done)
+            ch.late = False
+            reads[key] = ch.read
+        return _PendingRow(t, reads)
+
+    def _read_done(self, task: asyncio.Task) -> None:
+        # wake the loop when the oldest row is complete, or a read failed (a lost link ends sampling)
+        if task.cancelled() or task.exception() is not None or self._head_ready():
+            self._wake.set()
+
+    def _head_ready(self) -> bool:
+        return bool(self._rows) and all(task.done() for task in self._rows[0].reads.values())
+
+    async def _serve_until(self, next_t: float) -> str | None:
+        """Settle reads and append finished rows until the next tick. "lost" if an instrument was
+        given up, "rate" if the rate changed first."""
+        while True:
+            if self._settle_reads():
+                return "lost"
+            now = self.clock.monotonic()
+            if self._append_rows(now):
+                return "lost"
+            if self._rate_changed.is_set():
+                self._rate_changed.clear()
+                return "rate"
+            if now + _EPS_S >= next_t:
+                return None
+            wake_at = min(next_t, self._rows[0].t + self.read_timeout_s) if self._rows else next_t
+            await sleep_or_until(self.clock, max(0.0, wake_at - now), self._wake)
+
+    def _settle_reads(self) -> bool:
+        """Account for every read that ended; True when an instrument is lost."""
+        self._wake.clear()
+        for ch in self._channels.values():
+            if ch.read is not None and ch.read.done() and self._settle(ch):
+                self._append_rows(self.clock.monotonic(), force=True)  # what was read so far is kept
                 return True
         return False
 
-    async def _rate_change_within(self, seconds: float) -> bool:
-        """Sleep `seconds` of clock time; True (early) if the rate changed meanwhile."""
-        await sleep_or_until(self.clock, seconds, self._rate_changed)
-        if self._rate_changed.is_set():
-            self._rate_changed.clear()
+    def _settle(self, ch: _Channel) -> bool:
+        """One ended read: a success ends a stall if it came in time; a failure is counted (once:
+        a stalled read was counted when it missed its row). True when the instrument is lost."""
+        task, ch.read = ch.read, None
+        assert task is not None
+        ch.stats.reads += 1
+        exc = _failure(task)
+        if exc is None:
+            ch.consecutive = 0
+            if not ch.late and ch.stalled_since is not None:
+                log.info("%s: answering in time again after %.1f s", ch.name,
+                         self.clock.monotonic() - ch.stalled_since)
+                ch.stalled_since = None
+            return False
+        if not isinstance(exc, (InstrumentError, OSError, asyncio.TimeoutError, asyncio.CancelledError)):
+            raise exc  # a defect, not an instrument failure
+        self.stats.last_error = str(exc)
+        if not ch.late:
+            self._count_failure(ch)
+        return self._gives_up(ch, exc)
+
+    def _count_failure(self, ch: _Channel) -> None:
+        self.stats.errors += 1
+        ch.stats.failed += 1
+        ch.consecutive += 1
+
+    def _gives_up(self, ch: _Channel, exc: BaseException) -> bool:
+        # a link whose reconnects failed is gone now; other errors (a timeout, a bad reply, no answer
+        # in time) get max_consecutive_errors chances
+        if isinstance(exc, LinkLost) or ch.consecutive >= self.max_consecutive_errors:
+            self.lost = f"{ch.name} lost after {ch.consecutive} failed reads: {exc}"
             return True
         return False
+
+    def _append_rows(self, now: float, force: bool = False) -> bool:
+        """Append the oldest rows whose reads all ended or ran out of time (all of them if
+        `force`); True when an instrument failed too often (a stall counts as a failed read)."""
+        while self._rows:
+            row = self._rows[0]
+            pending = [key for key, task in row.reads.items() if not task.done()]
+            if pending and not force and now + _EPS_S < row.t + self.read_timeout_s:
+                return False
+            self._rows.popleft()
+            # every stalled instrument is noted, not just the first
+            lost = not force and any([self._missed(self._channels[key], now) for key in pending])
+            self._append(self._row_values(row), row.t)
+            if lost:
+                self._append_rows(now, force=True)  # what was read so far is kept
+                return True
+        return False
+
+    def _missed(self, ch: _Channel, now: float) -> bool:
+        """The read in flight missed its row: counted as failed (once), a WARNING at the start of a
+        stall. True when that makes too many failures in a row."""
+        if ch.late:
+            return False
+        ch.late = True
+        self._count_failure(ch)
+        if ch.stalled_since is None:
+            ch.stalled_since = now
+            ch.stats.stalls += 1
+            self.stats.stalls += 1
+            log.warning("%s: stalled, no answer within %g s: its columns stay empty until it answers; the other "
+                        "instruments are sampled on", ch.name, self.read_timeout_s)
+        message = f"{ch.name}: no answer within {self.read_timeout_s:g} s"
+        self.stats.last_error = message
+        return self._gives_up(ch, InstrumentError(message))
+
+    def _row_values(self, row: _PendingRow) -> Row:
+        values: Row = {"t_mono_s": row.t}
+        for key, ch in self._channels.items():
+            task = row.reads.get(key)
+            if task is not None and task.done() and _failure(task) is None:
+                values.update(_columns(key, task.result()))
+            else:
+                ch.stats.rows_without += 1
+        return values
+
+    def _append(self, row: Row, t: float) -> None:
+        self.trace.append(row)
+        self.stats.samples += 1
+        self._appended(t)
+        if self._t_previous is not None and self.period_s == self._base_period_s:
+            self._base_span_s += t - self._t_previous
+            self._base_gaps += 1
+        self._t_previous = t
+
+    async def _cancel_reads(self) -> None:
+        tasks = {ch.read for ch in self._channels.values() if ch.read is not None}
+        tasks |= {task for row in self._rows for task in row.reads.values()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for ch in self._channels.values():
+            ch.read, ch.late = None, False
+        self._rows.clear()
+
+
+def _failure(task: asyncio.Future) -> BaseException | None:
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception()
+
+
+def _columns(key: str, reading: Any) -> Row:
+    """The trace columns of one instrument's reading."""
+    if key == "meter":
+        row: Row = {}
+        for i, p in enumerate(PHASES):
+            row[f"meter_voltage_l{p}_v"] = _at(reading.voltage_v, i)
+            row[f"meter_current_l{p}_a"] = _at(reading.current_a, i)
+        row["meter_power_total_w"] = reading.power_total_w
+        row["meter_energy_import_wh"] = reading.energy_import_wh
+        return row
+    if key == "ev":
+        return {"ev_cp_state": reading.cp_state, "ev_pwm_duty_pct": reading.pwm_duty_pct,
+                "ev_offered_current_a": reading.offered_current_a}
+    return {f"load_current_l{int(key[4:]) + 1}_a": reading.current_a}
 
 
 def _settle(future: asyncio.Future, result: bool) -> None:

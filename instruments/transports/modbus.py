@@ -9,9 +9,24 @@ Port defaults to 502, unit to 1 (valid 1..247).
 Errors become `InstrumentError` naming the instrument, the register and what came
 back: an exception response (`ModbusExceptionError`, with its code), no reply (a
 timeout: on RTU a wrong unit id or bad CRC gets no answer at all), or a reply of
-the wrong length. A dropped TCP link is reopened with bounded retries, then the
-read is repeated (reads are idempotent). pymodbus's own retries and automatic
-reconnection are switched off so these rules hold in one place.
+the wrong length. pymodbus's own retries and automatic reconnection are switched off
+so these rules hold in one place.
+
+Link loss: a dropped TCP link is reopened at once, then after `backoff_s`, then after
+2 x `backoff_s` (defaults: within 0.6 s), and the read is repeated (reads are
+idempotent); then `LinkLost`, after which each request tries one immediate reconnect
+only (the same bound and reasons as the SCPI transport, see scpi.py).
+
+Late replies (a stalled meter or gateway answering after the timeout): after a
+timeout the connection is closed and the next request opens a new one, so a late
+reply arrives on a closed socket and can never be read as a later request's answer.
+Modbus TCP would also tell them apart by the MBAP transaction id (pymodbus 3.11 skips
+a frame with another id, and drops a reply when no request is pending), but when a
+late frame and the awaited one arrive in one TCP segment it loses the awaited one
+too (`FramerBase.handleFrame` does not advance past a skipped frame); and RTU frames
+carry no transaction id at all. (A gateway that forwards a late RS485 reply into the
+new connection could still pass it off as the next answer: RTU cannot tell; keep the
+timeout above the meter's worst reply time.)
 
 `decode()` turns registers into values (float32/float64/int16/int32/uint..., either
 word order: the EM24 sends its INT32 low word first); `read_device_identification()`
@@ -138,6 +153,7 @@ class ModbusTransport:
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
         self._in_flight = False
+        self._given_up = False  # LinkLost was raised: one immediate reconnect per request until it is back
 
     async def open(self) -> None:
         async with self._lock:
@@ -195,6 +211,7 @@ class ModbusTransport:
         except ModbusException as exc:
             if not self._open_client.connected:
                 raise _LinkLost(str(exc)) from exc
+            self._open_client.close()  # a late reply must not reach a later request
             raise InstrumentError(f"{self.name}: {what}: no valid reply from {self.address}: {exc}") from exc
         finally:
             self._in_flight = False
@@ -221,23 +238,31 @@ class ModbusTransport:
 
     async def _with_link(self, operation, *, what: str):
         last_error: Exception | None = None
-        for attempt in range(self.reconnect_attempts + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * attempt)
+        retrying = not self._given_up
+        attempts = self.reconnect_attempts if retrying else 0
+        for attempt in range(attempts + 1):
+            if attempt > 1:  # the first reconnect at once: a dropped connection is often back already
+                await asyncio.sleep(self.backoff_s * (attempt - 1))
             try:
                 await self._ensure_connected()
                 return await operation()
             except _LinkLost as exc:
                 last_error = exc
                 self._open_client.close()
-        raise LinkLost(
-            f"{self.name}: link to {self.address} lost during {what}; "
-            f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
-        )
+        self._given_up = True
+        tried = (f"{self.reconnect_attempts} reconnect attempts failed" if retrying
+                 else "still gone, one reconnect attempt failed")
+        raise LinkLost(f"{self.name}: link to {self.address} lost during {what}; {tried} (last: {last_error})")
 
     async def _ensure_connected(self) -> None:
-        if not self._open_client.connected and not await self._open_client.connect():
+        client = self._open_client
+        if client.connected:
+            return
+        # the protocol's own connect: the client's connect() adds a fixed 0.1 s sleep to every
+        # attempt, which a reconnect series within its time bound cannot afford
+        if not await client.ctx.connect():
             raise _LinkLost(f"cannot connect to {self.target.host}:{self.target.port}")
+        self._given_up = False
 
     def _on_connection_change(self, connected: bool) -> None:
         # pymodbus would wait out the full timeout for a reply on a link that is already
@@ -257,6 +282,7 @@ class ModbusTransport:
         except ModbusException as exc:
             if not self._open_client.connected:
                 raise _LinkLost(str(exc)) from exc
+            client.close()  # its late reply must not reach a later request (see the module docstring)
             if "No response" not in str(exc):  # e.g. a reply for another unit or transaction
                 raise InstrumentError(f"{self.name}: {what}: bad reply from {self.address}: {exc}") from exc
             raise InstrumentError(

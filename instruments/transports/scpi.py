@@ -10,15 +10,35 @@ Both terminations are "\\n": without a read termination pyvisa-py waits for the
 whole timeout before returning.
 
 Concurrency: pyvisa calls block, so every exchange runs in a worker thread
-(`asyncio.to_thread`) under one `asyncio.Lock` per instrument. `exchange()` runs a
+(the loop's default executor) under one `asyncio.Lock` per instrument. `exchange()` runs a
 whole sequence (e.g. a set command and the error query after it) in one go, so no
 other coroutine's query can slip in between and take its answer.
 
+A cancelled exchange (the sampler stopping, a step cancelled) cannot stop its worker
+thread: the thread is kept (`_worker`) and the next exchange, or close(), waits for it
+before touching the session, so two threads never talk over one link.
+
 Link loss: a peer that closed the socket, a reset or a broken pipe counts as a
-dropped link. The transport reconnects with bounded retries and short backoff and
-repeats the exchange (the bench's SCPI sequences are idempotent: setpoints and
-queries). A timeout on a live link is not retried: it raises `InstrumentError`
-at once, naming the instrument, the command and what came back.
+dropped link. The transport reconnects at once, then after `backoff_s`, then after
+2 x `backoff_s` (defaults: within 0.6 s of the loss) and repeats the exchange (the
+bench's SCPI sequences are idempotent: setpoints and queries). A link that does not
+come back within that window raises `LinkLost`; from then on each exchange tries one
+immediate reconnect only, so the teardown that follows (loads off, EV unplugged) is
+not held up by a new series of retries on every command. The window is a bound:
+a lost instrument must stop the scenario with the loads off within 1 s (one sampling
+period to notice, 0.6 s of retries, the rest for the teardown), and an instrument or
+gateway that drops and re-accepts its connection comes back well inside it.
+
+Timeouts: a timeout on a live link is not retried: it raises `InstrumentError` at
+once, naming the instrument, the command and what came back. The reply may still
+come (a stalled instrument answers late), and read as the answer to the next query
+it would put the stream out of step for good. So the next exchange first brings the
+link back in step: device clear on INSTR (VXI-11/HiSLIP) sessions; on a raw socket,
+which has no device clear, whatever arrives is read and discarded until the line is
+quiet; then `*CLS` (the late reply may have queued an error that is no command's of
+ours, e.g. -410 Query INTERRUPTED) and `*OPC?`, whose `1` must be the last thing
+that arrives. Until that succeeds the link stays out of step and every exchange
+tries again (and fails with an error naming the command that timed out).
 """
 from __future__ import annotations
 
@@ -27,6 +47,7 @@ import os
 import re
 import select
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -48,6 +69,9 @@ DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_RECONNECT_ATTEMPTS = 3
 DEFAULT_BACKOFF_S = 0.2
 TERMINATION = "\n"
+QUIET_S = 0.05  # a resynchronising link is in step once nothing more arrived for this long
+RESYNC_CLEAR = "*CLS"
+RESYNC_CONFIRM = "*OPC?"  # IEEE 488.2 mandatory; answers 1 once everything before it is done
 _ADDRESS_RE = re.compile(r"^TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET$", re.IGNORECASE)
 _INSTR_RE = re.compile(r"^TCPIP\d*::(?P<host>[^:,]+)(,(?P<port>\d+))?(::(?P<device>[^:]+))?::INSTR$", re.IGNORECASE)
 
@@ -188,6 +212,11 @@ class ScpiTransport:
         self._lock = asyncio.Lock()
         self._opened = False
         self._connections = 0
+        self._worker: asyncio.Future | None = None  # the last worker thread's exchange, maybe still running
+        self._given_up = False  # LinkLost was raised: one immediate reconnect per exchange until it is back
+        # the command whose reply timed out: the link must be brought back in step before it is used
+        # (written and read in worker threads only, one at a time)
+        self._out_of_step: str | None = None
         # Run (in the worker thread) after a reconnect, before the repeated exchange: a driver
         # restores the settings an instrument that restarted has lost (e.g. numeric items).
         self.on_reconnect: Callable[[ScpiIO], None] | None = None
@@ -201,7 +230,12 @@ class ScpiTransport:
     async def close(self) -> None:
         self._opened = False
         async with self._lock:
-            await asyncio.to_thread(self._disconnect)
+            await self._in_worker(self._disconnect)
+
+    @property
+    def out_of_step(self) -> bool:
+        """A reply timed out and the link has not been brought back in step yet."""
+        return self._out_of_step is not None
 
     # ---- exchanges -----------------------------------------------------------
     async def write(self, command: str) -> None:
@@ -216,26 +250,41 @@ class ScpiTransport:
             raise InstrumentError(f"{self.name}: not open (at {self.address}), cannot send {what!r}")
         async with self._lock:
             last_error: Exception | None = None
-            for attempt in range(self.reconnect_attempts + 1):
-                if attempt:
-                    await asyncio.sleep(self.backoff_s * attempt)
+            retrying = not self._given_up
+            attempts = self.reconnect_attempts if retrying else 0
+            for attempt in range(attempts + 1):
+                if attempt > 1:  # the first reconnect at once: a dropped connection is often back already
+                    await asyncio.sleep(self.backoff_s * (attempt - 1))
                 try:
                     if self._resource is None:
-                        await asyncio.to_thread(self._connect)
+                        await self._in_worker(self._connect)
                         self._connections += 1
+                        self._given_up = False
                         if self._connections > 1 and self.on_reconnect is not None:
-                            await asyncio.to_thread(self._run, self.on_reconnect)
-                    return await asyncio.to_thread(self._run, steps)
+                            await self._in_worker(self._run, self.on_reconnect)
+                    return await self._in_worker(self._run, steps)
                 except _LinkLost as exc:
                     last_error = exc
-                    await asyncio.to_thread(self._disconnect)
-            raise LinkLost(
-                f"{self.name}: link to {self.address} lost during {what!r}; "
-                f"{self.reconnect_attempts} reconnect attempts failed (last: {last_error})"
-            )
+                    await self._in_worker(self._disconnect)
+            self._given_up = True
+            tried = (f"{self.reconnect_attempts} reconnect attempts failed" if retrying
+                     else "still gone, one reconnect attempt failed")
+            raise LinkLost(f"{self.name}: link to {self.address} lost during {what!r}; {tried} (last: {last_error})")
+
+    async def _in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker thread, after the previous one ended. Cancelling the caller
+        leaves the thread running (it cannot be stopped): it stays `_worker`, which the next
+        call waits for, so a session is never used by two threads at once."""
+        if self._worker is not None and not self._worker.done():
+            await asyncio.wait({self._worker})
+        worker = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        worker.add_done_callback(_retrieve)
+        self._worker = worker
+        return await asyncio.shield(worker)
 
     # ---- worker-thread side -------------------------------------------------------
     def _connect(self) -> None:
+        self._out_of_step = None  # a new connection carries no late reply of the old one
         try:
             self._resource = _rm().open_resource(
                 self.visa.resource,
@@ -267,6 +316,8 @@ class ScpiTransport:
             raise _LinkLost(problem)
         io = ScpiIO(self.name, self._resource)
         try:
+            if self._out_of_step is not None:
+                self._resync(io)
             return steps(io)
         except VisaIOError as exc:
             if exc.error_code != visa_constants.StatusCode.error_timeout:
@@ -275,12 +326,68 @@ class ScpiTransport:
             if problem:
                 raise _LinkLost(f"{problem} while waiting for the reply to {io.last_command!r}") from exc
             self._discard_input()
+            if self._out_of_step is not None:  # the resync itself got no answer
+                raise InstrumentError(
+                    f"{self.name}: still not answering ({io.last_command!r} got no reply within "
+                    f"{self.timeout_s:g} s) since {self._out_of_step!r} timed out at {self.address}"
+                ) from exc
+            self._out_of_step = io.last_command
             raise InstrumentError(
                 f"{self.name}: no reply to {io.last_command!r} within {self.timeout_s:g} s "
                 f"(nothing came back from {self.address})"
             ) from exc
         except (OSError, EOFError, _RpcError) as exc:  # broken pipe, reset, VXI-11 link gone
             raise _LinkLost(str(exc)) from exc
+
+    # ---- resynchronisation after a timeout (worker thread) ---------------------------------
+    def _resync(self, io: ScpiIO) -> None:
+        """Clear the device (INSTR) or drain the socket, then `*CLS` and `*OPC?` answered `1` with
+        nothing after it: every late reply is gone and the next query gets its own answer. A
+        VisaIOError (no answer) propagates: the link stays out of step."""
+        if self.visa.kind != "socket":
+            self._device_clear()
+        deadline = time.monotonic() + self.timeout_s  # worker-thread time, as pyvisa's own timeouts
+        self._drain(deadline)
+        io.write(RESYNC_CLEAR)
+        io.write(RESYNC_CONFIRM)
+        confirmed = False
+        while True:
+            try:
+                line = self._read_line(QUIET_S if confirmed else deadline - time.monotonic())
+            except VisaIOError as exc:
+                if confirmed and exc.error_code == visa_constants.StatusCode.error_timeout:
+                    break  # `1`, then quiet: in step
+                raise
+            confirmed = line == "1"  # a stale `1` is followed by ours: read on until the line is quiet
+        self._out_of_step = None
+
+    def _device_clear(self) -> None:
+        """VXI-11/HiSLIP device clear: the instrument empties its input and output queues."""
+        try:
+            self._resource.clear()
+        except VisaIOError as exc:
+            if exc.error_code == visa_constants.StatusCode.error_timeout:
+                raise
+            # no device clear on this session: draining has to do
+
+    def _drain(self, deadline: float) -> None:
+        """Read and discard until nothing arrives for QUIET_S (or the deadline passes)."""
+        self._discard_input()
+        while time.monotonic() < deadline:
+            try:
+                self._read_line(QUIET_S)
+            except VisaIOError as exc:
+                if exc.error_code != visa_constants.StatusCode.error_timeout:
+                    raise
+                return
+
+    def _read_line(self, timeout_s: float) -> str:
+        resource = self._resource
+        resource.timeout = max(1, int(timeout_s * 1000))
+        try:
+            return str(resource.read()).strip()
+        finally:
+            resource.timeout = int(self.timeout_s * 1000)
 
     def _socket(self) -> socket.socket | None:
         # pyvisa-py keeps the raw socket on its session object; other backends may not.
@@ -320,6 +427,12 @@ class ScpiTransport:
             self._resource.flush(visa_constants.BufferOperation.discard_read_buffer_no_io)
         except Exception:
             pass
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    """A worker nobody awaits any more (its caller was cancelled): its error is not news."""
+    if not future.cancelled():
+        future.exception()
 
 
 def parse_float(name: str, command: str, reply: str) -> float:

@@ -195,3 +195,39 @@ async def test_simulated_model_sets_limits_and_identity(plant, sim, driver):
     running.device.execute_line("CURR 40")  # above a 63803's 36 A, accepted by a 63804
     assert plant.load_setpoint_a[0] == 40.0
     assert running.device.execute_line("*ESR?") == ["0"]
+
+
+async def test_after_a_stall_the_link_is_back_in_step_before_the_next_command(plant, sim, driver):
+    # the load stops answering during a read and answers late: the next command, sent while it is
+    # still stalled, must get its own answer, not the query error (-410) the unread late reply left
+    # behind ('LOAD OFF' refused: *ESR? = 4)
+    running = await sim("chroma_63800", plant, phase=1)
+    load = await driver("chroma_63800", running.address, timeout_s=0.4)
+    plant.set_contactor(True)
+    await load.set_current(10)
+    await load.set_enabled(True)
+    running.device.stall(0.6)
+    with pytest.raises(InstrumentError, match=r"no reply to ':MEAS:CURR\?"):
+        await load.read()
+    assert load.transport.out_of_step
+
+    await load.set_enabled(False)  # resynchronised first (*CLS, *OPC? = 1): its *ESR? reads 0
+    assert not load.transport.out_of_step
+    reading = await load.read()
+    assert (reading.enabled, reading.current_a, reading.voltage_v) == (False, 0.0, pytest.approx(230.0))
+    assert (await load.identify()).model == "63804"
+    assert plant.load_enabled[0] is False
+
+
+async def test_a_link_still_stalled_fails_naming_what_timed_out(plant, sim, driver):
+    running = await sim("chroma_63800", plant, phase=1)
+    load = await driver("chroma_63800", running.address, timeout_s=0.2)
+    running.device.stall(5.0)
+    with pytest.raises(InstrumentError, match=r"no reply to ':MEAS:CURR\?"):
+        await load.read()
+    with pytest.raises(InstrumentError, match=r"still not answering .*since ':MEAS:CURR\?.* timed out"):
+        await load.set_enabled(False)
+    assert load.transport.out_of_step
+    running.device.link_stall.end()
+    await load.set_enabled(False)
+    assert not load.transport.out_of_step

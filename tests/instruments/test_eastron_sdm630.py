@@ -14,7 +14,7 @@ from pymodbus.server import ModbusTcpServer
 from bench.sim.instruments.sdm630_sim import float32_words, uint32_words
 from bench.sim.plant import Plant
 from instruments.roles import InstrumentError
-from instruments.transports.modbus import ModbusExceptionError, ModbusTransport
+from instruments.transports.modbus import ModbusExceptionError, ModbusTransport, decode
 
 # distinct canned values per input register, so a swapped register shows up
 CANNED_INPUT = {
@@ -228,3 +228,21 @@ async def test_meter_gone_for_good_raises_after_bounded_retries(plant, sim, driv
     await running.close()
     with pytest.raises(InstrumentError, match=r"test-eastron_sdm630: link to .* lost during read input registers 0x0000"):
         await meter.read()
+
+
+# ---- a stalled meter -----------------------------------------------------------------------------
+async def test_a_late_reply_is_never_taken_for_the_next_request(plant, sim):
+    # a stalled gateway answers the timed-out request while the next one waits: Modbus TCP matches
+    # replies by transaction id, so the next request gets its own registers, not the late ones
+    running = await sim("eastron_sdm630", plant)
+    transport = ModbusTransport("meter", running.address, timeout_s=0.3)
+    await transport.open()
+    try:
+        running.device.stall(0.5)
+        with pytest.raises(InstrumentError, match=r"read input registers 0x0000 count 2 .*no reply within 0.3 s"):
+            await transport.read_input_registers(0x0000, 2)  # voltage L1: 230 V, late
+        frequency = await transport.read_input_registers(0x0046, 2)  # asked during the stall
+        assert decode(frequency, "float32") == [pytest.approx(50.0)]
+        assert decode(await transport.read_input_registers(0x0000, 2), "float32") == [pytest.approx(230.0)]
+    finally:
+        await transport.close()

@@ -1,7 +1,9 @@
-"""A TCP link drops in the middle of a run (in-process `run_bench` on the virtual lab, free ports):
+"""A TCP link drops in the middle of a run (in-process `run_bench` on the virtual lab, free ports,
+time-warped):
 - the meter's gateway restarts within the drivers' bounded retries: the run carries on and PASSes;
-- the EV emulator is gone for good: the run ends in ERROR (not FAIL), the loads are off and the
-  record and trace of what ran are kept.
+- the EV emulator or the meter is gone for good: the scenario ends in ERROR (not FAIL) within 1 s
+  of the loss (on the run's clock), the loads are off by then and the record and trace of what
+  ran are kept.
 The test swaps in a VirtualLab that drops one simulator once current flows (a test-only hook:
 nothing in the bench knows about it)."""
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 import bench.sim.lab as lab_module
-from bench.clock import RealClock
+from bench.clock import MAX, WarpClock
 from bench.config import load_config
 from bench.scenario.model import load_suite
 from bench.session import RunOptions, make_run_dir, run_bench
@@ -51,6 +53,7 @@ def free_port_config(tmp_path: Path) -> Path:
             parts[2] = "0"
             ins["address"] = "::".join(parts)
     data["virtual_lab"]["realism"] = "ideal"  # this run is about the link, on exact signals
+    data["virtual_lab"]["speed"] = "max"
     path = tmp_path / "lab_config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -58,13 +61,15 @@ def free_port_config(tmp_path: Path) -> Path:
 
 def dropping_lab(driver: str, back_after_s: float | None, seen: dict):
     """A VirtualLab that, a second after the EV draws current, closes the simulator of `driver` and, if
-    `back_after_s` is given, serves the same instrument on the same port again after that time."""
+    `back_after_s` is given, serves the same instrument on the same port again after that time.
+    `seen` gets the plant, when the link dropped and when every load was off again after that."""
 
     class DroppingLab(lab_module.VirtualLab):
         async def start_instruments(self):
             bound = await super().start_instruments()
             position = next(iter(self.positions.values()))
-            seen["plant"] = position.plant
+            seen["plant"] = plant = position.plant
+            plant.listeners.append(lambda: _note_loads_off(plant, seen))
             running = next(s for s in position.simulators if s.driver == driver)
             seen["task"] = asyncio.create_task(self._drop(position, running))
             return bound
@@ -73,9 +78,9 @@ def dropping_lab(driver: str, back_after_s: float | None, seen: dict):
             while position.plant.current_a(0) < 1.0:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # a second of charging in the trace first
+            seen["dropped_at"] = position.plant.clock.monotonic()  # the loss begins with the close
             await running.close()
             seen["dropped"] = True
-            seen["dropped_at"] = position.plant.clock.monotonic()
             if back_after_s is None:
                 return
             await asyncio.sleep(back_after_s)
@@ -91,21 +96,28 @@ def dropping_lab(driver: str, back_after_s: float | None, seen: dict):
     return DroppingLab
 
 
-async def run_with_drop(tmp_path: Path, monkeypatch, driver: str, back_after_s: float | None, hold_s: float = 6):
+def _note_loads_off(plant, seen: dict) -> None:
+    if "dropped_at" in seen and "loads_off_at" not in seen and not any(plant.load_enabled):
+        seen["loads_off_at"] = plant.clock.monotonic()
+
+
+def run_with_drop(tmp_path: Path, monkeypatch, driver: str, back_after_s: float | None, hold_s: float = 6):
+    """The run, time-warped (`--speed max`): its clock is virtual, and every time below is on it."""
     scenario = tmp_path / "short_session.yaml"
     scenario.write_text(SCENARIO.replace("HOLD_S", f"{hold_s:g}"))
     config_path = free_port_config(tmp_path)
     seen: dict = {}
     monkeypatch.setattr(lab_module, "VirtualLab", dropping_lab(driver, back_after_s, seen))
-    clock = RealClock()
+    clock = WarpClock(MAX)
     opts = RunOptions(config_path, load_suite([scenario]), "link_loss", tmp_path / "results")
     run_dir = make_run_dir(opts.out_dir, opts.suite, clock)
-    record = await asyncio.wait_for(run_bench(load_config(config_path), opts, clock, run_dir), 120)
+    with asyncio.Runner(loop_factory=clock.new_loop) as runner:
+        record = runner.run(asyncio.wait_for(run_bench(load_config(config_path), opts, clock, run_dir), 120))
     return record, run_dir, seen
 
 
-async def test_meter_gateway_restart_within_the_retries_keeps_the_run_going(tmp_path, monkeypatch):
-    record, run_dir, seen = await run_with_drop(tmp_path, monkeypatch, "eastron_sdm630", back_after_s=0.3)
+def test_meter_gateway_restart_within_the_retries_keeps_the_run_going(tmp_path, monkeypatch):
+    record, run_dir, seen = run_with_drop(tmp_path, monkeypatch, "eastron_sdm630", back_after_s=0.3)
     assert seen.get("dropped") and seen.get("back")
     assert record.verdict.value == "PASS", (record.error, [(s.name, s.error) for s in record.scenarios])
     assert record.sampling["pos1"]["samples"] > 50
@@ -115,8 +127,8 @@ async def test_meter_gateway_restart_within_the_retries_keeps_the_run_going(tmp_
     assert len(charging) > 20  # the meter kept being read after its gateway came back
 
 
-async def test_ev_emulator_gone_for_good_ends_in_error_with_loads_off_and_data_kept(tmp_path, monkeypatch):
-    record, run_dir, seen = await run_with_drop(tmp_path, monkeypatch, "reference_ev_emulator", back_after_s=None)
+def test_ev_emulator_gone_for_good_ends_in_error_with_loads_off_and_data_kept(tmp_path, monkeypatch):
+    record, run_dir, seen = run_with_drop(tmp_path, monkeypatch, "reference_ev_emulator", back_after_s=None)
     assert seen.get("dropped")
     assert record.verdict.value == "ERROR" and record.complete is False
     scenario = record.scenarios[0]
@@ -133,25 +145,18 @@ async def test_ev_emulator_gone_for_good_ends_in_error_with_loads_off_and_data_k
     assert any(r["meter_current_l1_a"] and float(r["meter_current_l1_a"]) > 10 for r in rows)  # what ran is kept
 
 
-async def test_a_lost_ev_emulator_stops_the_hold_at_once(tmp_path, monkeypatch):
-    # a 60 s hold: the scenario must end when the EV model gives up on the link, not after the hold
-    record, _, seen = await run_with_drop(tmp_path, monkeypatch, "reference_ev_emulator", back_after_s=None,
-                                          hold_s=60)
+@pytest.mark.parametrize("driver", ["eastron_sdm630", "reference_ev_emulator"])
+def test_a_lost_instrument_stops_the_scenario_within_1_s_with_the_loads_off(tmp_path, monkeypatch, driver):
+    # a 60 s hold: the scenario must end when the link is given up (0.6 s of reconnects, one sampling
+    # period to notice), not after the hold, and the loads must be off by then; the sampler gives the
+    # meter up at once (not after 20 failed reads)
+    record, _, seen = run_with_drop(tmp_path, monkeypatch, driver, back_after_s=None, hold_s=60)
     scenario = record.scenarios[0]
-    assert scenario.verdict.value == "ERROR" and "ev: link to" in scenario.error
+    assert scenario.verdict.value == "ERROR" and record.verdict.value == "ERROR"
+    name = "meter" if driver == "eastron_sdm630" else "ev"
+    assert f"{name}: link to" in scenario.error and "reconnect attempts failed" in scenario.error
     hold = next(st for st in scenario.steps if st.name == "hold")
     assert not hold.ok
-    # the driver's bounded reconnects (0.2 + 0.4 + 0.6 s) and one read: a few seconds, not 60
-    assert scenario.t_end_mono_s - seen["dropped_at"] < 10.0
-    assert not any(seen["plant"].load_enabled)
-
-
-async def test_a_lost_meter_stops_the_scenario_within_seconds_with_the_loads_off(tmp_path, monkeypatch):
-    # the meter's link gone for good: its reconnects fail once and the sampler gives it up at once
-    # (not after 20 failed reads), so a 60 s hold does not go on unrecorded
-    record, _, seen = await run_with_drop(tmp_path, monkeypatch, "eastron_sdm630", back_after_s=None, hold_s=60)
-    scenario = record.scenarios[0]
-    assert scenario.verdict.value == "ERROR"
-    assert "meter lost after 1 failed reads" in scenario.error and "reconnect attempts failed" in scenario.error
-    assert scenario.t_end_mono_s - seen["dropped_at"] < 5.0
+    assert scenario.t_end_mono_s - seen["dropped_at"] < 1.0
+    assert seen["loads_off_at"] - seen["dropped_at"] < 1.0
     assert not any(seen["plant"].load_enabled)

@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from instruments.iec61851 import CpState
-from instruments.roles import InstrumentError
+from instruments.roles import InstrumentError, LinkLost
 
 NO_ERROR = '0,"No error"'
 # what open() sends: clear the status, arm the watchdog (and check it was taken)
@@ -192,3 +192,29 @@ async def test_a_starved_watchdog_unplugs_the_ev(plant, sim):
         assert await link.query("EV:ERR?") == "NONE"
     finally:
         await link.close()
+
+
+async def test_a_late_reply_is_never_read_as_the_answer_to_the_next_query(plant, sim, driver):
+    running = await sim("reference_ev_emulator", plant)
+    ev = await driver("reference_ev_emulator", running.address, timeout_s=0.4)
+    running.device.stall(0.6)
+    with pytest.raises(InstrumentError, match=r"no reply to 'CP:STATE\?;DUTY\?;VOLT\?' within 0.4 s"):
+        await ev.read()
+    # asked while it is still stalled: the late "A;100.00;12.00" arrives during this exchange, and
+    # is read and dropped by the resync (*CLS, *OPC? answered 1) before *IDN? is sent
+    assert (await ev.identify()).model == "REF-EV-EMULATOR"
+    assert not ev.transport.out_of_step
+    await ev.set_cp_state("B")  # its SYST:ERR? reads its own 0,"No error"
+    assert (await ev.read()).cp_state == "B"
+
+
+async def test_a_link_given_up_is_tried_once_per_exchange_afterwards(scpi_peer, driver):
+    # teardown sends several commands to a lost instrument: each must fail at once, not after a new
+    # series of reconnects
+    peer = await scpi_peer([*ARMED])
+    ev = await driver("reference_ev_emulator", peer.address)
+    await peer.close()
+    with pytest.raises(LinkLost, match="3 reconnect attempts failed"):
+        await ev.read()
+    with pytest.raises(LinkLost, match="still gone, one reconnect attempt failed"):
+        await ev.set_cp_state("A")

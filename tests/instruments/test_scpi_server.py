@@ -160,3 +160,51 @@ def test_a_simulator_defect_is_a_device_error_not_a_dropped_link(plant):
     device = Broken()
     assert device.execute_line("BOOM?;*IDN?") == []
     assert device.pop_error() == (-300, "Device-specific error; ZeroDivisionError: division by zero")
+
+
+# ---- a stalled instrument ---------------------------------------------------------------------
+async def _line(reader: asyncio.StreamReader, timeout: float) -> str:
+    return (await asyncio.wait_for(reader.readline(), timeout)).decode().strip()
+
+
+async def test_a_stalled_instrument_answers_late_and_in_order(ev):
+    server = ScpiServer(ev)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        ev.stall(0.4)
+        writer.write(b"CP:STATE?\n")
+        await writer.drain()
+        with pytest.raises(TimeoutError):
+            await _line(reader, 0.2)  # nothing while it is stalled
+        writer.write(b"CP:VOLT?\n")
+        await writer.drain()
+        assert [await _line(reader, 2.0), await _line(reader, 2.0)] == ["A", "12.00"]  # late, in order
+        assert ev.link_stall.stalls == 1 and not ev.link_stall.active
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await server.close()
+
+
+async def test_a_stalled_chroma_loses_the_late_reply_to_the_next_command(load):
+    # what it was sent while stalled is read as one input: the Chroma rule applies to it, so the
+    # late reply is dropped and -410 is queued (the *ESR? = 4 a client out of step then reads)
+    server = ScpiServer(load)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        load.stall(0.3)
+        writer.write(b"*IDN?\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(b"PROT?\n")
+        await writer.drain()
+        assert await _line(reader, 2.0) == "0"  # PROT?'s answer; *IDN?'s was lost
+        writer.write(b"*ESR?\n")
+        await writer.drain()
+        assert await _line(reader, 2.0) == "4"  # query error
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await server.close()

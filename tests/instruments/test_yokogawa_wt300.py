@@ -167,6 +167,23 @@ async def test_vxi11_link_comes_back_after_a_restart(plant, sim, driver):
     assert restarted.device.integrator.state == "START"  # energy counts again from the restart
 
 
+@pytest.mark.parametrize("framing", ["tcp", "vxi11"])
+async def test_a_stalled_meter_is_read_in_step_again_once_it_answers(plant, sim, driver, framing):
+    # raw socket: the late reply is drained; VXI-11: device clear drops what waits; then *CLS, *OPC?
+    running = await sim("yokogawa_wt300", plant, framing=framing, model="WT333")
+    meter = await driver("yokogawa_wt300", running.address, timeout_s=0.3)
+    running.device.stall(0.5)
+    with pytest.raises(InstrumentError, match=r"no reply to ':NUMERIC:NORMAL:VALUE\?'"):
+        await meter.read()
+    while running.device.link_stall.active:
+        await asyncio.sleep(0.05)
+    reading = await meter.read()
+    assert reading.voltage_v == pytest.approx([230.0] * 3) and reading.frequency_hz == pytest.approx(50.0)
+    assert (await meter.identify()).model == "WT333"
+    assert not meter.transport.out_of_step
+    assert running.device.execute_line(":STATUS:ERROR?") == [NO_ERROR]
+
+
 # ---- the simulator's rules ------------------------------------------------------------------------------
 @pytest.fixture
 def wt(plant) -> Wt300Sim:

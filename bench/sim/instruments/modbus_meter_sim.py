@@ -9,6 +9,10 @@ Framing and unit id, as a real gateway and meter behave:
   line stays silent for another unit id, the client times out.
 Each model's register rules live in its device context (`getValues` returns the
 words or an exception code).
+
+A stall (`stall(seconds)`, see `stall.py`): requests are answered as they arrive but
+the replies are held back until the stall ends, then sent in order, each with the
+transaction id of its own request (MBAP), as a congested gateway would.
 """
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
+
+from bench.sim.instruments.stall import LinkStall
 
 FRAMINGS = {"tcp": FramerType.SOCKET, "rtu-over-tcp": FramerType.RTU, "rtu": FramerType.RTU}
 MAX_REGISTERS = 125  # Modbus limit for one read
@@ -48,6 +55,26 @@ def int16_words(value: int) -> list[int]:
     return [struct.unpack(">H", struct.pack(">h", value))[0]]
 
 
+class _StallingHandler(ServerRequestHandler):
+    """One client connection whose replies wait while the link is stalled."""
+
+    def __init__(self, owner: _StallingTcpServer) -> None:
+        super().__init__(owner, owner.trace_packet, owner.trace_pdu, owner.trace_connect)
+        self._stall = owner.link_stall
+
+    def send(self, data: bytes, addr: tuple | None = None) -> None:
+        self._stall.hold(lambda: ServerRequestHandler.send(self, data, addr))
+
+
+class _StallingTcpServer(ModbusTcpServer):
+    def __init__(self, *args: Any, link_stall: LinkStall, **kwargs: Any) -> None:
+        self.link_stall = link_stall
+        super().__init__(*args, **kwargs)
+
+    def callback_new_connection(self) -> _StallingHandler:
+        return _StallingHandler(self)
+
+
 class ModbusMeterServer:
     """One simulated meter (its device context) behind a Modbus TCP or RTU-over-TCP
     gateway on host:port. Port 0 binds an ephemeral port; read `.port` after start()."""
@@ -73,6 +100,7 @@ class ModbusMeterServer:
         self.framing = "rtu-over-tcp" if framing == "rtu" else framing
         self.identity = identity
         self._requested_port = port
+        self.link_stall = LinkStall()
         self._server: ModbusTcpServer | None = None
         self._listener: Any = None  # the asyncio.Server pymodbus keeps as `transport` (typed BaseTransport)
 
@@ -85,9 +113,14 @@ class ModbusMeterServer:
         scheme = "modbus+tcp" if self.framing == "tcp" else "modbus+rtu-over-tcp"
         return f"{scheme}://{self.host}:{self.port}?unit={self.unit_id}"
 
+    def stall(self, seconds: float) -> None:
+        """Hold every reply back for `seconds`, then send them in order (late)."""
+        self.link_stall.start(seconds)
+
     async def start(self) -> None:
-        self._server = ModbusTcpServer(
+        self._server = _StallingTcpServer(
             ModbusServerContext(devices={self.unit_id: self.context}, single=False),
+            link_stall=self.link_stall,
             framer=FRAMINGS[self.framing],
             identity=self.identity,
             address=(self.host, self._requested_port),

@@ -17,7 +17,10 @@ What a simulated SCPI instrument gets from here:
   the server cannot see when the client reads, so it mimics the rule where it is
   observable: if the next command line has already arrived when a reply is due,
   the client sent it without reading the reply first; the reply is dropped and
-  -410 is queued. A client that queries, reads, then sends never triggers it.
+  -410 is queued. A client that queries, reads, then sends never triggers it;
+- a stall (`device.stall(seconds)`, see `stall.py`): the instrument reads nothing
+  for that long, then works through everything it was sent meanwhile as one input
+  (so the rule above applies to it) and the late replies go out in order.
 
 Simulators never read the time themselves (the Plant's clock is the only clock).
 """
@@ -29,6 +32,8 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from bench.sim.instruments.stall import LinkStall
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +197,7 @@ class ScpiDevice:
     def __init__(self) -> None:
         self.errors: deque[tuple[int, str]] = deque()
         self.esr = 0
+        self.link_stall = LinkStall()
         common = [
             Command("*IDN?", lambda a: self.idn()),
             Command("*RST", self._rst),
@@ -216,6 +222,10 @@ class ScpiDevice:
 
     def before_command(self) -> None:
         """Hook run before every command (e.g. protection checks on the live Plant)."""
+
+    def stall(self, seconds: float) -> None:
+        """Stop answering for `seconds` (busy), then answer what was sent meanwhile, late."""
+        self.link_stall.start(seconds)
 
     # error queue ---------------------------------------------------------------------
     def push_error(self, error: tuple[int, str], detail: str = "") -> None:
@@ -365,6 +375,9 @@ class ScpiServer(DeviceTcpServer):
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = b""
         while data := await reader.read(4096):
+            if self.device.link_stall.active:  # busy: the input waits, then is read as one
+                await self.device.link_stall.passed()
+                data += await _received_meanwhile(reader)
             buffer += data
             *lines, buffer = buffer.split(b"\n")
             out = self._handle_lines([ln.decode("ascii", "replace").strip() for ln in lines], buffer)
@@ -385,3 +398,13 @@ class ScpiServer(DeviceTcpServer):
                 continue
             out += (";".join(replies) + "\n").encode("ascii")
         return out
+
+
+async def _received_meanwhile(reader: asyncio.StreamReader) -> bytes:
+    """What is already buffered in `reader`, without waiting for more: `read()` returns at once
+    when its buffer holds data, and a zero timeout cancels it only if it had to wait."""
+    try:
+        async with asyncio.timeout(0):
+            return await reader.read(1 << 16)
+    except TimeoutError:
+        return b""

@@ -12,6 +12,9 @@ Differences from an instrument, on purpose: device_read with nothing to read ans
 io_timeout at once instead of after the client's io_timeout (the outcome, a timeout,
 is the same; the simulator never waits on a clock). A message written while a reply
 is still unread discards that reply; a model with `QUERY_INTERRUPT` also queues -410.
+A stalled device (`device.stall(seconds)`) accepts messages but executes them only when
+the stall ends, in order; until then a read finds no reply (io_timeout) and device_clear
+drops what waits.
 """
 from __future__ import annotations
 
@@ -63,6 +66,7 @@ class _Link:
     def __init__(self) -> None:
         self.pending = b""  # message being written (until END)
         self.output = b""  # reply not yet read
+        self.waiting: list[bytes] = []  # messages a stalled device has not executed yet
 
 
 class Vxi11Server(DeviceTcpServer):
@@ -133,8 +137,13 @@ class Vxi11Server(DeviceTcpServer):
         link.pending += data
         if flags & OP_FLAG_END:
             message, link.pending = link.pending, b""
-            self._execute(link, message)
+            link.waiting.append(message)
+            self.device.link_stall.hold(lambda: self._execute_waiting(link))
         return struct.pack(">iI", ERR_NONE, len(data))
+
+    def _execute_waiting(self, link: _Link) -> None:
+        while link.waiting:
+            self._execute(link, link.waiting.pop(0))
 
     def _execute(self, link: _Link, message: bytes) -> None:
         if link.output and self.device.QUERY_INTERRUPT:
@@ -175,6 +184,7 @@ class Vxi11Server(DeviceTcpServer):
         if link is None:
             return struct.pack(">i", ERR_INVALID_LINK)
         link.pending = link.output = b""
+        link.waiting.clear()
         return struct.pack(">i", ERR_NONE)
 
     def _no_op(self, x: _Xdr, links: set[int]) -> bytes:
