@@ -327,7 +327,7 @@ async def _run_position(rt: PositionRuntime, scenarios: list[Scenario], record: 
              duration_s=max(rec.t_end_mono_s - rec.t_start_mono_s, 0.0),
              message=rec.error or next((c.message for c in rec.checks
                                         if c.verdict in (Verdict.FAIL, Verdict.ERROR)), ""))
-        if applies:
+        if applies and rt.health() is None:  # an instrument lost: straight to the safe state below
             try:
                 await reset_position(rt)
             except Exception as exc:  # the next scenario's reset tries again, and says so if it fails
