@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ class Trace:
 
     def append(self, row: dict[str, float | str | None]) -> None:
         values = [_num(row.get(c)) for c in NUMERIC_COLUMNS]
-        state = str(row.get("ev_cp_state") or "")
+        state = sys.intern(str(row.get("ev_cp_state") or ""))  # a handful of states, one object each
         if self._n == len(self._data):
             self._data = np.concatenate([self._data, np.empty_like(self._data)])
         self._data[self._n] = values

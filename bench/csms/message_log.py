@@ -92,8 +92,13 @@ def parse_frame(raw: str) -> list[Any] | None:
     return parsed if isinstance(parsed, list) else None
 
 
+# frames kept in memory besides the file: the file is the record; a long run must not grow with it
+RECENT_FRAMES = 10_000
+
+
 class MessageLog:
-    """Appends frames to `path` (if given) and keeps them in `entries`."""
+    """Appends frames to `path` (if given) and keeps the recent ones in `entries` (between
+    RECENT_FRAMES and twice that when there is a file, all of them when there is none)."""
 
     def __init__(self, path: Path | None, clock: Clock) -> None:
         self.path = path
@@ -123,6 +128,8 @@ class MessageLog:
         if self._file is not None:
             self._file.write(json.dumps(entry.to_json_dict(), separators=(",", ":")) + "\n")
             self._file.flush()
+            if len(self.entries) > 2 * RECENT_FRAMES:
+                del self.entries[:RECENT_FRAMES]  # amortised: one cut per RECENT_FRAMES frames
         return entry
 
     def _action_of(self, cp_id: str, direction: str, frame: list[Any] | None) -> str | None:

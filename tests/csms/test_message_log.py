@@ -74,3 +74,19 @@ async def test_every_frame_of_a_session_is_in_ocpp_jsonl(csms, clients, log):
     assert all(line["utc"].startswith("2031-05-06T") and line["utc"].endswith("Z") for line in lines)
     # The boot answer on the wire carries the heartbeat interval, camelCase.
     assert lines[1]["frame"][2]["interval"] == 42 and "currentTime" in lines[1]["frame"][2]
+
+
+def test_memory_keeps_only_recent_frames_when_the_file_has_them_all(tmp_path, monkeypatch):
+    from bench.csms import message_log
+
+    monkeypatch.setattr(message_log, "RECENT_FRAMES", 10)
+    log = MessageLog(tmp_path / "ocpp.jsonl", AnchoredClock())
+    for i in range(95):
+        log.record("CP1", DUT_TO_CSMS, f'[2,"{i}","Heartbeat",{{}}]')
+    log.close()
+    assert 10 <= len(log.entries) <= 20 and log.entries[-1].unique_id == "94"  # bounded, the newest kept
+    assert len(read_message_log(tmp_path / "ocpp.jsonl")) == 95  # the file has every frame
+    unbounded = MessageLog(None, AnchoredClock())  # no file: memory is the only copy
+    for i in range(95):
+        unbounded.record("CP1", DUT_TO_CSMS, f'[2,"{i}","Heartbeat",{{}}]')
+    assert len(unbounded.entries) == 95
