@@ -15,6 +15,10 @@ Real signals: values carry noise (reference and DUT meters independently), the E
 than offered, the DUT stamps MeterValues in whole seconds. Steady-state selection is relative
 to the signal's own noise, and a MeterValue stamped t with resolution r was taken somewhere in
 [t, t + r): it is compared with the reference over that interval.
+
+A check takes time linear in the trace's rows plus its events (MeterValues, limit changes, CP
+state changes), whatever the run's length: what it needs around each event is sliced out of the
+time-sorted trace by binary search and computed for all events at once (bench/verify_arrays.py).
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from bench.config import PositionConfig, TolerancesConfig
 from bench.memory import MemoryMark
 from bench.record import CheckRecord, Measurement, Verdict, combine, failed, judge
 from bench.scenario.timeline import Expected, value_at
-from instruments.iec61851 import duty_to_current_a
+from bench.verify_arrays import (annex_a_current, count_between, in_windows, medians, require_sorted, rows_from,
+                                 rows_through, running_count, stretches_entered_from, windows_by_length)
 
 ENERGY = "Energy.Active.Import.Register"
 CURRENT = "Current.Import"
@@ -131,13 +136,7 @@ def _short_evidence(name: str, share: float, min_share: float, why: str) -> Meas
 
 def _settle_mask(t: np.ndarray, changes: list[float], settle_s: float) -> tuple[np.ndarray, list[list[float]]]:
     windows = [[c, c + settle_s] for c in changes]
-    mask = np.zeros(t.shape, dtype=bool)
-    for a, b in windows:
-        mask |= (t >= a) & (t < b)
-    return mask, windows
-
-
-_annex_a = np.vectorize(lambda d: np.nan if np.isnan(d) else duty_to_current_a(float(d)), otypes=[float])
+    return in_windows(t, windows), windows
 
 
 def _first_failure_message(ms: list[Measurement]) -> str:
@@ -179,7 +178,7 @@ def current_follows_limit(inp: CheckInputs) -> CheckRecord:
     ev_phases = value_at(inp.expected.ev_phases, t) if inp.expected.ev_phases else None
     ev_max = value_at(inp.expected.ev_max_a, t) if inp.expected.ev_max_a else np.full(t.shape, np.inf)
     expected_duty = value_at(inp.expected.duty_pct, t)
-    expected_offer = _annex_a(expected_duty)  # NaN where the PWM is not judged (no transaction)
+    expected_offer = annex_a_current(expected_duty)  # NaN where the PWM is not judged (no transaction)
     eligible = ~settling & ~np.isnan(limit)
     min_share = tol.min_coverage_pct / 100.0 * _share(int(eligible.sum()), period, inp)
     params = {"tolerance_abs_a": abs_a, "tolerance_rel_pct": rel * 100, "settle_time_s": settle,
@@ -188,7 +187,7 @@ def current_follows_limit(inp: CheckInputs) -> CheckRecord:
     offered = None
     if inp.has("ev_pwm_duty_pct"):
         duty = inp.trace["ev_pwm_duty_pct"]
-        offered = _annex_a(duty)
+        offered = annex_a_current(duty)
         pwm_settling, _ = _settle_mask(t, inp.expected.changes,
                                        inp.position.dut.reaction_time_s + tol.settle_margin_s + period)
         judged = ~pwm_settling & (np.nan_to_num(expected_offer) > 0) & ~np.isnan(offered)
@@ -301,11 +300,6 @@ def reference_energy_step_wh(trace: dict[str, np.ndarray]) -> float:
     return float(steps.min()) if steps.size else 0.0
 
 
-def _robust_sigma(y: np.ndarray) -> float:
-    """Standard deviation estimated from the median absolute deviation (robust to outliers)."""
-    return float(1.4826 * np.median(np.abs(y - np.median(y)))) if y.size else 0.0
-
-
 def _reference_over(trace: dict[str, np.ndarray], column: str, t: np.ndarray, res: float, pad_s: float,
                     floor: float) -> np.ndarray:
     """The reference's value over each reading's instant interval [t, t + res) (median: noise
@@ -316,34 +310,64 @@ def _reference_over(trace: dict[str, np.ndarray], column: str, t: np.ndarray, re
     does not matter). A fixed spread would drop every sample of a noisy load point; a spread
     statistic alone would miss a step that fills only part of the window. The trace must
     cover the whole interval: the reading may have been taken anywhere in it. Five samples at
-    least judge steadiness: at a slow sampling rate (a long scenario's) the window widens to hold them."""
+    least judge steadiness: at a slow sampling rate (a long scenario's) the window widens to hold them.
+    The windows of all readings are sliced out of the (sorted) trace at once: linear in its rows."""
     ts, ys = trace["t_mono_s"], trace[column]
     good = ~np.isnan(ys)
-    ts, ys = ts[good], ys[good]
+    ts, ys = require_sorted(ts[good]), ys[good]
     half = _period(ts) / 2
     pad_s = max(pad_s, (5 * 2 * half - res) / 2)
+    t = np.asarray(t, dtype=float)
     out = np.full(len(t), np.nan)
-    for k, tk in enumerate(t):
-        if not ts.size or ts[0] > tk + half or ts[-1] < tk + res - half:
-            continue
-        around = ys[(ts >= tk - pad_s) & (ts < tk + res + pad_s)]
-        inside = ys[(ts >= tk - half) & (ts < tk + res + half)]
-        if around.size < 5 or not inside.size:
-            continue
-        noise = _robust_sigma(np.diff(around)) / np.sqrt(2.0)
-        if np.max(np.abs(around - np.median(around))) <= max(floor, 5.0 * noise):
-            out[k] = float(np.median(inside))
+    if not ts.size:
+        return out
+    reached = (ts[0] <= t + half) & (ts[-1] >= t + res - half)
+    around = rows_from(ts, t - pad_s), rows_from(ts, t + res + pad_s)
+    inside = rows_from(ts, t - half), rows_from(ts, t + res + half)
+    judged = np.flatnonzero(reached & (around[1] - around[0] >= 5) & (inside[1] > inside[0]))
+    steady = judged[_steady(ys, around[0][judged], around[1][judged], floor)]
+    out[steady] = medians(ys, inside[0][steady], inside[1][steady])
     return out
 
 
-def _samples(inp: CheckInputs, measurand: str, phase: str | None = None):
-    rows = []
+def _steady(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: float) -> np.ndarray:
+    """For each window ys[lo:hi] (>= 5 values), whether every value is within 5 noise sigmas of the
+    window's median, or within `floor` (see _reference_over). Sigma of a step is estimated from the
+    median absolute deviation of the window's successive differences (robust to outliers; 1.4826
+    MAD is sigma for normal noise), one sample's sigma is that over sqrt(2)."""
+    out = np.zeros(lo.shape, dtype=bool)
+    for rows, w in windows_by_length(ys, lo, hi):
+        steps = np.diff(w, axis=1)
+        spread = np.abs(steps - np.median(steps, axis=1, keepdims=True))
+        noise = 1.4826 * np.median(spread, axis=1) / np.sqrt(2.0)
+        allowed = np.where(5.0 * noise > floor, 5.0 * noise, floor)  # max(floor, 5 sigma) as Python's max
+        out[rows] = np.max(np.abs(w - np.median(w, axis=1, keepdims=True)), axis=1) <= allowed
+    return out
+
+
+Readings = dict[tuple[str, str | None], list[tuple[float, float]]]
+
+
+def _readings(inp: CheckInputs, measurands: tuple[str, ...]) -> Readings:
+    """The transactions' stamped samples of `measurands` by (measurand, phase), as (bench time,
+    value): one pass, each stamp (shared by the samples of one MeterValues) mapped once."""
+    mono: dict[datetime, float] = {}
+    out: Readings = {}
     for tx in inp.transactions:
         for s in tx.samples:
-            if s.measurand == measurand and s.timestamp is not None and (
-                    phase is None and s.phase is None or phase is not None and (s.phase or "").startswith(phase)):
-                rows.append((inp.mono_of(s.timestamp), s.value))
-    rows.sort()
+            if s.timestamp is not None and s.measurand in measurands:
+                t = mono.get(s.timestamp)
+                if t is None:
+                    t = mono[s.timestamp] = inp.mono_of(s.timestamp)
+                out.setdefault((s.measurand, s.phase), []).append((t, s.value))
+    return out
+
+
+def _samples(readings: Readings, measurand: str, phase: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of a measurand, in time order: on a phase (any label starting with it, e.g.
+    L1-N), or without one."""
+    rows = sorted(r for (m, ph), rs in readings.items() if m == measurand
+                  and (ph is None if phase is None else (ph or "").startswith(phase)) for r in rs)
     return np.array([r[0] for r in rows], dtype=float), np.array([r[1] for r in rows], dtype=float)
 
 
@@ -373,19 +397,32 @@ class ReferenceEnergy:
         return max(self.nominal_wh - self.low_wh, self.high_wh - self.nominal_wh) / self.nominal_wh * 100.0
 
 
-def reference_energy(inp: CheckInputs, t_a: float, t_b: float, res: float,
+@dataclass(frozen=True)
+class EnergyTrace:
+    """The reference meter's energy register over the record (the trace around the scenario when
+    given): its NaN rows dropped once per check, which then looks up any number of intervals."""
+
+    t: np.ndarray
+    wh: np.ndarray
+
+    @classmethod
+    def of(cls, inp: CheckInputs) -> EnergyTrace:
+        trace = inp.record_trace if inp.record_trace is not None else inp.trace
+        ts, es = trace["t_mono_s"], trace["meter_energy_import_wh"]
+        good = ~np.isnan(es)
+        return cls(ts[good], es[good])
+
+
+def reference_energy(energy: EnergyTrace, t_a: float, t_b: float, res: float,
                      not_after: float | None = None) -> ReferenceEnergy | None:
     """None when a reading's interval lies wholly outside the recorded reference (the bench's
     record does not reach it). A reading stamped just before the window (a Transaction.Begin
     value truncated to the second) still overlaps it: the overlap is where it was taken. A
     reading was taken before the message carrying it arrived (`not_after`, e.g. the stop's
     arrival): a value stamped in the last second of a transaction ends its interval there."""
-    trace = inp.record_trace if inp.record_trace is not None else inp.trace
-    ts, es = trace["t_mono_s"], trace["meter_energy_import_wh"]
-    good = ~np.isnan(es)
-    if good.sum() < 2:
+    ts, es = energy.t, energy.wh
+    if ts.size < 2:
         return None
-    ts, es = ts[good], es[good]
     lo, hi = ts[0], ts[-1]
 
     def end(t: float) -> float:
@@ -427,6 +464,22 @@ def _load_points(inp: CheckInputs) -> list[LoadPoint]:
             if level > 0 and t_b > t_a + settle]
 
 
+def _uncompared_point(n: int, lp: LoadPoint, p: int, sent: int, interval: float) -> Measurement:
+    """A load point without a compared Current.Import on phase p although the DUT sent some: the
+    DUT's FAIL when it sent none in a point two sample intervals long, else the bench's ERROR."""
+    where = f"load point {n + 1} ({lp.level_a:g} A, {lp.t_to - lp.t_from:.0f} s)"
+    if sent:
+        return Measurement(f"current_point{n + 1}_l{p}_compared", 0, "count", 1, None, Verdict.ERROR,
+                           note=f"{where}: {sent} Current.Import values, none while the reference was steady",
+                           samples=0)
+    if lp.t_to - lp.t_from >= 2 * interval:
+        return failed(f"current_point{n + 1}_l{p}_compared", "count",
+                      f"{where}: no Current.Import although the sample interval is {interval} s", RULE_SAMPLE_INTERVAL)
+    return Measurement(f"current_point{n + 1}_l{p}_compared", 0, "count", 1, None, Verdict.ERROR,
+                       note=f"{where}: shorter than two sample intervals ({interval} s), lengthen the scenario",
+                       samples=0)
+
+
 def meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     """Current.Import per phase and the Energy.Active.Import.Register deltas reported in
     MeterValues agree with the reference meter (current within the DUT's declared accuracy,
@@ -446,41 +499,33 @@ def meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     res = timestamp_resolution_s(inp)
     interval = inp.position.dut.meter_sample_interval_s
     points = _load_points(inp)
+    bounds = np.array([lp.t_from for lp in points]), np.array([lp.t_to for lp in points])
     ms: list[Measurement] = []
     series: dict[str, dict[str, Any]] = {}
     covered = np.ones(len(points), dtype=bool)
     point_rows: list[dict[str, Any]] = [{"t_from": lp.t_from, "t_to": lp.t_to, "level_a": lp.level_a}
                                         for lp in points]
+    readings = _readings(inp, (CURRENT, ENERGY))
     for p in inp.phases:
-        ts, vals = _samples(inp, CURRENT, f"L{p}")
+        ts, vals = _samples(readings, CURRENT, f"L{p}")
         ref = _reference_over(inp.trace, f"meter_current_l{p}_a", ts, res, 1.0, abs_a) if ts.size \
             else np.array([])
         use = ~np.isnan(ref) & (ref >= 1.0)
-        # coverage: every load point needs a compared reading on this phase
+        # coverage: every load point needs a compared reading on this phase (readings in
+        # [t_from, t_to]: one slice of the sorted readings per point)
+        lo, hi = rows_from(ts, bounds[0]), rows_through(ts, bounds[1])
+        compared = count_between(running_count(use), lo, hi)
         for n, lp in enumerate(points):
-            sent = (ts >= lp.t_from) & (ts <= lp.t_to)
-            compared = int((sent & use).sum())
-            point_rows[n][f"current_samples_l{p}"] = compared
-            if compared:
+            point_rows[n][f"current_samples_l{p}"] = int(compared[n])
+            if compared[n]:
                 continue
             covered[n] = False
-            where = f"load point {n + 1} ({lp.level_a:g} A, {lp.t_to - lp.t_from:.0f} s)"
             if not ts.size:
                 if n == 0:
                     ms.append(failed(f"current_l{p}_reported", "", f"no Current.Import on L{p} in any MeterValues "
                                      "although the bench configured it", RULE_MEASURAND))
-            elif sent.any():
-                ms.append(Measurement(f"current_point{n + 1}_l{p}_compared", 0, "count", 1, None, Verdict.ERROR,
-                                      note=f"{where}: {int(sent.sum())} Current.Import values, none while the "
-                                           "reference was steady", samples=0))
-            elif lp.t_to - lp.t_from >= 2 * interval:
-                ms.append(failed(f"current_point{n + 1}_l{p}_compared", "count",
-                                 f"{where}: no Current.Import although the sample interval is {interval} s",
-                                 RULE_SAMPLE_INTERVAL))
             else:
-                ms.append(Measurement(f"current_point{n + 1}_l{p}_compared", 0, "count", 1, None, Verdict.ERROR,
-                                      note=f"{where}: shorter than two sample intervals ({interval} s), "
-                                           "lengthen the scenario", samples=0))
+                ms.append(_uncompared_point(n, lp, p, int(max(hi[n] - lo[n], 0)), interval))
         if not use.any():
             continue
         err_pct = (vals[use] - ref[use]) / ref[use] * 100.0
@@ -492,24 +537,26 @@ def meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
                         rule=RULE_CURRENT_ACCURACY, samples=int(use.sum()),
                         uncertainty=tol.reference_current_pct))
         series[f"current_error_l{p}_pct"] = {"t_mono_s": ts[use].tolist(), "value": err_pct.tolist(), "unit": "%"}
-    ts, reg = _samples(inp, ENERGY)
+    ts, reg = _samples(readings, ENERGY)
     # both registers must step >= min_steps times: the DUT's and the reference meter's own
     min_wh = min_steps * max(inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
+    energy = EnergyTrace.of(inp)
     e_errs: list[float | None] = []
     e_times: list[float] = []
-    for n, lp in enumerate(points):
-        idx = np.nonzero((ts >= lp.t_from) & (ts <= lp.t_to))[0]
-        point_rows[n]["energy_values"] = int(idx.size)
-        if idx.size < 2:
+    lo, hi = rows_from(ts, bounds[0]), rows_through(ts, bounds[1])
+    for n in range(len(points)):
+        count = int(max(hi[n] - lo[n], 0))  # the register values in [t_from, t_to]
+        point_rows[n]["energy_values"] = count
+        if count < 2:
             continue
-        a, b = int(idx[0]), int(idx[-1])
-        ref_e = reference_energy(inp, float(ts[a]), float(ts[b]), res)
+        a, b = int(lo[n]), int(hi[n]) - 1
+        ref_e = reference_energy(energy, float(ts[a]), float(ts[b]), res)
         if ref_e is None or ref_e.nominal_wh < min_wh:
             continue
         d_dut = float(reg[b] - reg[a])
         m = _judge_energy(f"energy_error_point{len(e_errs) + 1}_pct", d_dut, ref_e, mpe, inp, float(ts[b]),
                           f"DUT {d_dut:.1f} Wh vs reference {ref_e.nominal_wh:.1f} Wh over {ts[b] - ts[a]:.0f} s",
-                          int(idx.size), _share(1, float(ts[b] - ts[a]), inp))
+                          count, _share(1, float(ts[b] - ts[a]), inp))
         ms.append(m)
         e_errs.append(m.value)
         e_times.append(float(ts[b]))
@@ -548,6 +595,8 @@ def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
     # OCPP 1.6 meterStart/meterStop are whole Wh, whatever the register's own resolution
     resolution_wh = max(1.0, inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
     min_wh = inp.params.get("min_register_steps", 100) * resolution_wh
+    period = _period(inp.trace["t_mono_s"])
+    energy = EnergyTrace.of(inp)
     ms = []
     for n, tx in enumerate(done, 1):
         t_a, t_b = tx.t_start_mono_s, tx.t_stop_mono_s
@@ -558,8 +607,7 @@ def transaction_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
                                          "at the start (TxStartedMeasurands)", RULE_MEASURAND))
             continue
         # receipt times on the bench clock: the reading was taken at most one trace period before
-        ref = reference_energy(inp, t_a - _period(inp.trace["t_mono_s"]), t_b - _period(inp.trace["t_mono_s"]),
-                               _period(inp.trace["t_mono_s"]))
+        ref = reference_energy(energy, t_a - period, t_b - period, period)
         d_dut = float(tx.meter_stop_wh - tx.meter_start_wh)
         if ref is None:
             ms.append(judge(label, None, "%", note=f"the recorded reference does not reach the transaction's "
@@ -587,6 +635,16 @@ def _step_values(periods: list[dict], offsets_s: np.ndarray, shift_s: float = 0.
     limits = np.array([float(p["limit"]) for p in periods])
     idx = np.clip(np.searchsorted(starts, offsets_s, side="right") - 1, 0, None)  # before the first: the first
     return limits[idx]
+
+
+def _farther_than(offsets: np.ndarray, breaks: np.ndarray, tol: float) -> np.ndarray:
+    """Offsets more than `tol` from every break: the nearest break is a neighbour in sorted order."""
+    if not breaks.size:
+        return np.ones(offsets.shape, dtype=bool)
+    b = np.sort(breaks)
+    i = np.searchsorted(b, offsets)
+    before, after = b[np.maximum(i - 1, 0)], b[np.minimum(i, b.size - 1)]
+    return (np.abs(offsets - before) > tol) & (np.abs(offsets - after) > tol)
 
 
 def _judge_composite(label: str, rep: Any, start_tol: float, duration_tol: float, period_tol: float,
@@ -621,8 +679,7 @@ def _judge_composite(label: str, rep: Any, start_tol: float, duration_tol: float
     # whole seconds): before that much (plus the startPeriod tolerance) it may still show what held
     # just before the request, so the start of the window is not judged either
     judged = offsets > min(abs(shift), start_tol) + period_tol if shift < 0 else np.ones(offsets.shape, dtype=bool)
-    for b in breaks:
-        judged &= np.abs(offsets - b) > period_tol
+    judged &= _farther_than(offsets, breaks, period_tol)
     err = np.where(judged, np.round(got - want, 6), 0.0)
     i = int(np.argmax(np.abs(err)))
     ms.append(judge(f"{label}_limit_error", float(err[i]), rep.unit, -limit_tol, limit_tol, t_mono_s=rep.t_mono_s,
@@ -684,19 +741,9 @@ def security_probes_pass(inp: CheckInputs) -> CheckRecord:
 IEC61851_DISCONNECT_S = 0.1  # state C -> B, E or F: the EVSE opens the contactor within 100 ms
 
 
-def _state_entries(states: np.ndarray, t: np.ndarray, targets: set[str]) -> list[tuple[int, int]]:
+def _state_entries(states: np.ndarray, targets: set[str]) -> list[tuple[int, int]]:
     """(first, last) sample indices of each stretch the CP line spends in `targets` after charging (C/D)."""
-    out, i = [], 1
-    while i < len(states):
-        if states[i] in targets and states[i - 1] in ("C", "D"):
-            j = i
-            while j + 1 < len(states) and states[j + 1] in targets:
-                j += 1
-            out.append((i, j))
-            i = j + 1
-        else:
-            i += 1
-    return out
+    return stretches_entered_from(states, targets, ("C", "D"))
 
 
 def energy_stops_within(inp: CheckInputs) -> CheckRecord:
@@ -715,7 +762,7 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
     period = float(np.median(np.diff(t))) if t.size > 1 else 0.0
     margin = inp.params.get("margin_s", 2 * period)
     params = {"states": sorted(targets), "within_s": within, "margin_s": margin, "threshold_a": zero_a}
-    entries = _state_entries(inp.trace["ev_cp_state"], t, targets)
+    entries = _state_entries(inp.trace["ev_cp_state"], targets)
     if not entries:
         return _error(name, f"the CP line never went from C/D to {'/'.join(sorted(targets))} in this scenario", params)
     current = np.nanmax(np.vstack([inp.trace[f"meter_current_l{p}_a"] for p in inp.phases]), axis=0)
@@ -761,6 +808,7 @@ def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
     resolution = max(inp.position.dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
     min_wh = inp.params.get("min_register_steps", 100) * resolution
     res = timestamp_resolution_s(inp)
+    energy = EnergyTrace.of(inp)
     ms: list[Measurement] = []
     for n, tx in enumerate(inp.transactions, 1):
         label = f"tx{tx.transaction_id if isinstance(tx.transaction_id, int) else n}"
@@ -800,7 +848,7 @@ def transaction_meter_values_match_reference(inp: CheckInputs) -> CheckRecord:
                         inp.position.dut.meter_resolution_wh, t_mono_s=float(times[i + 1]),
                         note=f"{values[i]:.1f} Wh then {values[i + 1]:.1f} Wh", rule=RULE_REGISTER, samples=len(rows)))
         t_a, t_b = float(times[0]), float(times[-1])
-        ref = reference_energy(inp, t_a, t_b, res, not_after=tx.t_stop_mono_s)
+        ref = reference_energy(energy, t_a, t_b, res, not_after=tx.t_stop_mono_s)
         d_dut = float(values[-1] - values[0])
         if ref is None:
             ms.append(judge(f"{label}_energy_error_pct", None, "%",

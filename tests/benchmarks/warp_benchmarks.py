@@ -8,6 +8,7 @@ the floors are in the issue, the figures in the closing note.
     python tests/benchmarks/warp_benchmarks.py --only library --compare-real-time
     python tests/benchmarks/warp_benchmarks.py --only matrix
     python tests/benchmarks/warp_benchmarks.py --only library --compare-speeds 10,20,50,100
+    python tests/benchmarks/warp_benchmarks.py --only checks --check-hours 1,24
 
 - library: the whole default library on one OCPP version at --speed max (virtual / real time,
   verdicts). With --compare-real-time it also runs at speed 1 and compares every scenario's
@@ -17,6 +18,8 @@ the floors are in the issue, the figures in the closing note.
 - day: the 24-hour daily-recurring scenario at --speed max.
 - soak: the 8-hour soak at --speed max.
 - matrix: `bench faults --matrix --ocpp all` (every fault and every scenario, three versions).
+- checks: each check of bench/verify.py on synthetic 10 Hz 3-phase runs of --check-hours
+  (check_benchmarks.py, which has more options).
 """
 from __future__ import annotations
 
@@ -132,7 +135,8 @@ def matrix(base: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default="library,day,matrix", help="comma list of library, day, soak, matrix")
+    p.add_argument("--only", default="library,day,matrix", help="comma list of library, day, soak, matrix, checks")
+    p.add_argument("--check-hours", default="1,24,72", help="run lengths for `checks`, comma list of hours")
     p.add_argument("--ocpp", default="2.0.1")
     p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
     p.add_argument("--compare-speeds", default="", metavar="X,Y",
@@ -156,6 +160,10 @@ def main() -> int:
             one_scenario(base, SOAK, "soak_8h")
         if "matrix" in wanted:
             matrix(base)
+        if "checks" in wanted:
+            from check_benchmarks import main as checks
+
+            checks(["--hours", args.check_hours])
     return 0
 
 
