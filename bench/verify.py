@@ -290,14 +290,34 @@ def _interp(trace: dict[str, np.ndarray], column: str, t: np.ndarray) -> np.ndar
 
 
 def reference_energy_step_wh(trace: dict[str, np.ndarray]) -> float:
-    """The reference meter's energy resolution as seen in the trace: its smallest increase.
-    A meter with a coarse register (e.g. 100 Wh steps) needs long intervals to compare."""
+    """The reference meter's energy resolution as seen in the trace. A meter with a coarse
+    register (e.g. 100 Wh steps) needs long intervals to compare. A register that held still
+    between two increases, energy flowing, is coarser than one sample's energy: its step is the
+    smallest increase. One that rose at every sample is finer than that, and the smallest
+    increase is only the energy of the shortest sampling period at the lowest power (it would
+    set the interval by the sampler's jitter): its step is the decimal digit its values end on."""
     e = trace.get("meter_energy_import_wh")
     if e is None:
         return 0.0
-    steps = np.diff(e[~np.isnan(e)])
-    steps = steps[steps > 1e-9]
-    return float(steps.min()) if steps.size else 0.0
+    e = e[~np.isnan(e)]
+    steps = np.diff(e)
+    rising = steps[steps > 1e-9]
+    if not rising.size:
+        return 0.0
+    held = (np.abs(steps[1:-1]) <= 1e-9) & (steps[:-2] > 1e-9) & (steps[2:] > 1e-9)
+    if held.any():
+        return float(rising.min())
+    return min(float(rising.min()), _decimal_step(e))
+
+
+def _decimal_step(values: np.ndarray) -> float:
+    """The largest power of ten all values are whole multiples of (0 when none down to 1 uWh:
+    a binary float register, as fine as the comparison needs)."""
+    for k in range(3, -7, -1):
+        q = 10.0 ** k
+        if np.all(np.abs(values / q - np.round(values / q)) < 1e-6):
+            return q
+    return 0.0
 
 
 def _reference_over(trace: dict[str, np.ndarray], column: str, t: np.ndarray, res: float, pad_s: float,
