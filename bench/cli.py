@@ -291,7 +291,9 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
                       "measured; those checks are SKIPPED")
     for pos, s in record.sampling.items():
         console.print(f"sampling {pos}: {s.get('achieved_hz')} Hz achieved of {s.get('configured_hz')} Hz, "
-                      f"{s.get('samples')} samples, {s.get('read_errors')} read errors")
+                      f"{s.get('samples')} samples, {s.get('read_errors')} read errors"
+                      + (f", {s['stalls']} stalls (an instrument not answering within the read timeout)"
+                         if s.get("stalls") else ""))
     v = Verdict(record.verdict).value
     console.print(f"overall: [{VERDICT_STYLE[v]}]{v}[/]")
     pdf = run_dir / "report.pdf"

@@ -12,7 +12,7 @@ import inspect
 import contextlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,7 +147,9 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         message_log.close()
         record.t_end_mono_s, record.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
         record.sampling = {pos: {"configured_hz": s.stats.configured_hz, "achieved_hz": s.stats.achieved_hz,
-                                 "samples": s.stats.samples, "read_errors": s.stats.errors}
+                                 "samples": s.stats.samples, "read_errors": s.stats.errors,
+                                 "stalls": s.stats.stalls,
+                                 "instruments": {name: asdict(i) for name, i in s.stats.instruments.items()}}
                            for pos, s in zip([p.name for p in config.positions], opened.samplers)}
         record.finalize_verdict()
         record.write(run_dir)
