@@ -174,6 +174,7 @@ class AdapterBase:
         # unique id -> (the library's response message, its payload as received)
         self._responses: dict[str, tuple[Any, Any]] = {}
         self.raw: dict = {}  # the request being handled, as on the wire
+        self._routed: list | None = None  # the frame being routed, as parsed by strict_frame
         self._pending_boot: tuple[DutIdentity, dict[str, Any]] | None = None  # answered, not yet sent
         self._awaiting: set[str] = set()  # message ids of the CALLs the bench waits on
 
@@ -194,6 +195,7 @@ class AdapterBase:
     async def route_message(self, raw_msg: str) -> None:
         """The envelope is checked here, by OCPP-J, before the library sees the frame."""
         frame, why = strict_frame(raw_msg)
+        self._routed = frame
         if frame is None:  # JSON to a lenient parser only (NaN): the payload is syntactically wrong
             await self._reject_envelope(raw_msg, FindingKind.MALFORMED_FRAME, why,
                                         ("FormationViolation", "FormatViolation"))
@@ -271,7 +273,7 @@ class AdapterBase:
         if msg.action not in self.route_map:
             await self._reject_unhandled(msg)
             return None
-        self.raw = copy.deepcopy(msg.payload) if isinstance(msg.payload, dict) else {}
+        self.raw = self._wire_payload(msg)
         try:
             # Validate the request here (the library validates again) so that a
             # failure is known to be the charger's, not our answer's.
@@ -290,6 +292,14 @@ class AdapterBase:
             await self._send(msg.create_call_error(violation).to_json())
             return None
         return await super()._handle_call(msg)  # type: ignore[misc]  # from ocpp ChargePoint
+
+    def _wire_payload(self, msg: Call) -> dict:
+        """The request's payload as on the wire: strict_frame's parse of it, which nothing else
+        holds (the library's copy may be changed by validation), so no copy per message."""
+        frame = self._routed
+        if frame is not None and len(frame) == 4 and frame[1] == msg.unique_id and isinstance(frame[3], dict):
+            return frame[3]
+        return copy.deepcopy(msg.payload) if isinstance(msg.payload, dict) else {}
 
     def constraint_problem(self, msg: Call) -> str | None:
         """A field value the version's specification forbids where its JSON schema does not."""

@@ -25,6 +25,7 @@ from bench.csms.events import (
     DutEvent,
     DutIdentity,
     EventKind,
+    EventLog,
     FileTransferAnswer,
     Finding,
     MeterSample,
@@ -156,7 +157,7 @@ class Dut:
         self.cp_id = cp_id
         self.default_timeout_s = default_timeout_s
         self._clock = clock
-        self.events: list[DutEvent] = []
+        self.events = EventLog()  # read like a list; heartbeats kept compactly
         self.findings: list[Finding] = []
         self.transactions: dict[int | str, Transaction] = {}
         self.meter_samples: list[MeterSample] = []  # all of them, with or without a transaction
@@ -188,10 +189,8 @@ class Dut:
     @property
     def security_profile(self) -> int | None:
         """OCPP security profile of the current (or last) connection; None before the first."""
-        for event in reversed(self.events):
-            if event.kind == EventKind.CONNECTED:
-                return event.data.get("security_profile")
-        return None
+        event = self.events.last(EventKind.CONNECTED)
+        return None if event is None else event.data.get("security_profile")
 
     def wire_profile(self, profile: dict) -> dict:
         """`profile` (1.6 or 2.x form) in the form of the version the charger speaks."""

@@ -10,10 +10,13 @@ that is something a check may want to judge.
 """
 from __future__ import annotations
 
+import bisect
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 
 class EventKind(StrEnum):
@@ -152,3 +155,80 @@ class Finding:
     action: str | None
     kind: str  # a FindingKind value or the OCPP error code we answered with
     detail: str
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _is_bare_heartbeat(event: DutEvent) -> bool:
+    """A heartbeat that two numbers say in full (the utc of the bench clocks is timezone.utc)."""
+    return (event.kind == EventKind.HEARTBEAT and event.connector_id is None and not event.data
+            and event.utc.tzinfo is timezone.utc)
+
+
+class EventLog(Sequence[DutEvent]):
+    """A Dut's events in order of receipt, read like a list (indexes, slices, `index`).
+
+    Heartbeats are most of what a connected charger sends (1,000 chargers at one a second:
+    60,000 a minute), and an event object each grew the CSMS without bound; a heartbeat is kept
+    as two numbers instead (receipt on the bench clock, UTC in microseconds) and made into a
+    DutEvent again when read: equal to the one emitted, so `index` finds it. Every other event is
+    kept as emitted. Receipt times never decrease (the Clock is monotonic): `index` bisects."""
+
+    def __init__(self) -> None:
+        self._t = array("d")  # receipt of every event
+        self._utc_us = array("q")  # a heartbeat's utc in microseconds since the epoch (0 for others)
+        self._kept: dict[int, DutEvent] = {}  # index -> every event that is not a bare heartbeat
+
+    def append(self, event: DutEvent) -> None:
+        if _is_bare_heartbeat(event):
+            self._utc_us.append((event.utc - _EPOCH) // _MICROSECOND)
+        else:
+            self._kept[len(self._t)] = event
+            self._utc_us.append(0)
+        self._t.append(event.t_mono_s)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def _at(self, i: int) -> DutEvent:
+        kept = self._kept.get(i)
+        if kept is not None:
+            return kept
+        return DutEvent(EventKind.HEARTBEAT.value, self._t[i], _EPOCH + self._utc_us[i] * _MICROSECOND)
+
+    @overload
+    def __getitem__(self, index: int) -> DutEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[DutEvent]: ...
+    def __getitem__(self, index: int | slice) -> DutEvent | list[DutEvent]:
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(len(self._t)))]
+        if index < 0:
+            index += len(self._t)
+        if not 0 <= index < len(self._t):
+            raise IndexError("event index out of range")
+        return self._at(index)
+
+    def __iter__(self) -> Iterator[DutEvent]:
+        return (self._at(i) for i in range(len(self._t)))
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """The first index of an event equal to `value`; it looks where its receipt time is first."""
+        end = len(self._t) if stop is None else min(stop, len(self._t))
+        t = getattr(value, "t_mono_s", None)
+        if isinstance(t, (int, float)):
+            i = max(start, bisect.bisect_left(self._t, t, 0, end))
+            while i < end and self._t[i] == t:
+                if self._at(i) == value:
+                    return i
+                i += 1
+        for i in range(start, end):  # a clock that went back (a test's), or not an event
+            if self._at(i) == value:
+                return i
+        raise ValueError(f"{value!r} is not in the events")
+
+    def last(self, kind: str) -> DutEvent | None:
+        """The latest event of `kind` other than a heartbeat, without reading the heartbeats."""
+        return next((e for e in reversed(self._kept.values()) if e.kind == kind), None)

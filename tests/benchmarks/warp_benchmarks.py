@@ -20,6 +20,8 @@ the floors are in the issue, the figures in the closing note.
 - matrix: `bench faults --matrix --ocpp all` (every fault and every scenario, three versions).
 - checks: each check of bench/verify.py on synthetic 10 Hz 3-phase runs of --check-hours
   (check_benchmarks.py, which has more options).
+- csms: the bench CSMS under 1,000 and 2,000 chargers, one message a second each, against a
+  bare OCPP stub (csms_load.py, which has more options), for --csms-duration-s.
 """
 from __future__ import annotations
 
@@ -135,12 +137,14 @@ def matrix(base: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default="library,day,matrix", help="comma list of library, day, soak, matrix, checks")
+    p.add_argument("--only", default="library,day,matrix",
+                   help="comma list of library, day, soak, matrix, checks, csms")
     p.add_argument("--check-hours", default="1,24,72", help="run lengths for `checks`, comma list of hours")
     p.add_argument("--ocpp", default="2.0.1")
     p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
     p.add_argument("--compare-speeds", default="", metavar="X,Y",
                    help="also run the library at these fixed speeds and compare the verdicts with max")
+    p.add_argument("--csms-duration-s", default="600", help="measured seconds of each `csms` run")
     p.add_argument("--keep", type=Path, help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
     wanted = set(args.only.split(","))
@@ -164,6 +168,10 @@ def main() -> int:
             from check_benchmarks import main as checks
 
             checks(["--hours", args.check_hours])
+        if "csms" in wanted:
+            from csms_load import main as csms_load
+
+            csms_load(["--duration-s", args.csms_duration_s])
     return 0
 
 
