@@ -20,8 +20,8 @@ the floors are in the issue, the figures in the closing note.
 - matrix: `bench faults --matrix --ocpp all` (every fault and every scenario, three versions).
 - checks: each check of bench/verify.py on synthetic 10 Hz 3-phase runs of --check-hours
   (check_benchmarks.py, which has more options).
-- csms: the bench CSMS under 1,000 and 2,000 chargers, one message a second each, against a
-  bare OCPP stub (csms_load.py, which has more options), for --csms-duration-s.
+- trace: trace_read_24h_s, reading back a 24 h 10 Hz 3-phase trace written by the real writer
+  (trace_benchmarks.py, which has more options: --hours, --csv for the CSV fallback).
 """
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def matrix(base: Path) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default="library,day,matrix",
-                   help="comma list of library, day, soak, matrix, checks, csms")
+                   help="comma list of library, day, soak, matrix, checks, trace")
     p.add_argument("--check-hours", default="1,24,72", help="run lengths for `checks`, comma list of hours")
     p.add_argument("--ocpp", default="2.0.1")
     p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
@@ -172,6 +172,10 @@ def main() -> int:
             from csms_load import main as csms_load
 
             csms_load(["--duration-s", args.csms_duration_s])
+        if "trace" in wanted:
+            from trace_benchmarks import main as traces
+
+            traces(["--hours", "24"])
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.trace import Trace, read_trace
+from bench.trace import Trace, _read_csv_exact, binary_path, header_path, read_trace
 from bench.record import CheckRecord, ScenarioRecord, Verdict, judge
 from bench.report.figures import FIGURES, compute_figures, figures_of, limit_changes, settle_time_s
 from bench.report.tracefile import load_trace
@@ -87,7 +87,8 @@ def test_stored_figures_win_over_derived(tmp_path: Path) -> None:
     assert figures_of(tmp_path, base_record(), s)["overshoot_a"] == pytest.approx(0.1)
 
 
-def test_fast_trace_reader_matches_read_trace(tmp_path: Path) -> None:
+def test_fast_csv_reader_matches_the_exact_one(tmp_path: Path) -> None:
+    """A run folder from before the binary trace: the CSV alone, read by numpy and row by row."""
     path = tmp_path / "t.csv"
     trace = Trace(path)
     for i in range(50):
@@ -98,17 +99,23 @@ def test_fast_trace_reader_matches_read_trace(tmp_path: Path) -> None:
             row["meter_energy_import_wh"] = 123456.789  # written with the wide format
         trace.append(row)
     trace.close()
+    for f in (binary_path(path), header_path(path)):
+        f.unlink()
     with open(path, "a") as f:
         f.write("1005.0,1.0,2")  # a killed run's torn last row
-    fast, slow = load_trace(path), read_trace(path)
-    assert set(fast) == set(slow) - {"ev_cp_state"}
+    fast, exact = load_trace(path), _read_csv_exact(path)
+    assert set(fast) == set(exact) - {"ev_cp_state"}
     for name, col in fast.items():
-        assert np.array_equal(col, slow[name], equal_nan=True), name
+        assert np.array_equal(col, exact[name], equal_nan=True), name
     assert np.isnan(fast["meter_current_l2_a"][0]) and fast["meter_current_l2_a"][1] == 2.0
     assert len(fast["t_mono_s"]) == 50
+    assert list(read_trace(path)["ev_cp_state"]) == list(exact["ev_cp_state"])
 
 
 def test_fast_trace_reader_on_an_empty_trace(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     Trace(path).close()
     assert len(load_trace(path)["t_mono_s"]) == 0
+    for f in (binary_path(path), header_path(path)):
+        f.unlink()
+    assert len(load_trace(path)["t_mono_s"]) == len(read_trace(path)["ev_cp_state"]) == 0

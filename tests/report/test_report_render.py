@@ -10,6 +10,8 @@ import pytest
 
 from bench.record import CheckRecord, ScenarioRecord, Verdict, load_record
 from bench.report import render_all
+from bench.report.figures import figures_of
+from bench.trace import binary_path, header_path
 from pdf_text import pages_text
 from report_runs import OVERSHOOT_A, T0, base_record, long_run, write_trace
 
@@ -71,6 +73,22 @@ def test_full_run_renders_plots_junit_and_pdf(run_dir: Path) -> None:
     pages = text.split("\f")
     starts = [i for i, pg in enumerate(pages) if "1. ramp-down-ok" in pg or "2. limit-ignored" in pg]
     assert len(starts) == 2 and starts[0] >= 2 and starts[1] > starts[0]
+
+
+def test_csv_only_run_folder_still_reports(run_dir: Path) -> None:
+    """A run folder written before the binary trace (traces/pos1.csv alone): the same figures."""
+    def figures() -> dict[str, dict]:
+        record = load_record(run_dir)
+        for s in record.scenarios:
+            s.figures = {}  # derive them from the trace again
+        return {s.name: figures_of(run_dir, record, s) for s in record.scenarios}
+
+    with_binary = figures()
+    for f in (binary_path(run_dir / "traces" / "pos1.csv"), header_path(run_dir / "traces" / "pos1.csv")):
+        f.unlink()
+    result = render_all(run_dir)
+    assert result.notes == [] and len(result.plots) == 5 and result.pdf.stat().st_size > 0
+    assert figures() == with_binary and with_binary["limit-ignored"]["overshoot_a"]
 
 
 def test_rerender_is_stable(run_dir: Path) -> None:
