@@ -17,8 +17,17 @@ from instruments.registry import create_instrument
 from instruments.roles import AcLoadReading, EvEmulatorReading, LinkLost, PowerMeterReading
 
 
-def _run(coro_fn):
-    clock = WarpClock(MAX)
+class _VirtualOnlyClock(WarpClock):
+    """Time moves only when the whole loop waits: a busy machine cannot stretch a read past its
+    timeout (at MAX, real time counts too, and a process descheduled for 0.2 s looks stalled)."""
+
+    def monotonic(self) -> float:
+        return 1000.0 + self._jumped_s
+
+
+def _run(coro_fn, clock: WarpClock | None = None):
+    """Fake instruments run on virtual time alone; real sockets and threads need real time too."""
+    clock = clock or _VirtualOnlyClock(MAX)
     with asyncio.Runner(loop_factory=clock.new_loop) as runner:
         return runner.run(coro_fn(clock))
 
@@ -179,7 +188,7 @@ def test_a_stalled_scpi_meter_is_sampled_around_and_back_in_step_after(tmp_path,
             for running in sims:
                 await running.close()
 
-    sampler, t_stall, (identity, esr, error, out_of_step) = _run(main)
+    sampler, t_stall, (identity, esr, error, out_of_step) = _run(main, WarpClock(MAX))
     rows = sampler.trace.columns()
     t = rows["t_mono_s"]
     during = (t > t_stall + 0.1) & (t < t_stall + 0.9)
