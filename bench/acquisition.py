@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 # once, its columns left empty, the others sampled on (its transport's own timeout, 2 s by
 # default, then ends the read and resynchronises the link).
 READ_TIMEOUT_S = 0.5
+# time-warped (virtual lab): the transports' own timeout. Virtual time then includes the CPU the
+# lab waits for, and 0.5 s of it is a busy machine, not a stalled simulator
+WARPED_READ_TIMEOUT_S = 2.0
 _EPS_S = 1e-6  # a timer may fire a hair before its time
 Row = dict[str, float | str | None]
 

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.acquisition import PositionInstruments, Sampler
+from bench.acquisition import READ_TIMEOUT_S, WARPED_READ_TIMEOUT_S, PositionInstruments, Sampler
 from bench.trace import Trace
-from bench.clock import Clock, iso_utc
+from bench.clock import Clock, WarpClock, iso_utc
 from bench.memory import MemoryProbe
 from bench.config import LabConfig, PositionConfig, config_digest
 from bench.csms import CsmsServer, CsmsSettings, MessageLog
@@ -214,7 +214,10 @@ async def _bring_up(config: LabConfig, pos: PositionConfig, clock: Clock, csms: 
     trace = Trace(run_dir / "traces" / f"{pos.name}.csv")
     opened.traces.append(trace)
     record.traces[pos.name] = f"traces/{pos.name}.csv"
-    sampler = Sampler(clock, ins, trace, config.bench.sampling_rate_hz)
+    # Time-warped, a read's virtual time includes the CPU the whole lab waits for: a busy machine
+    # must not pass for a stalled instrument (the simulators stall only when a test asks them to)
+    read_timeout_s = WARPED_READ_TIMEOUT_S if isinstance(clock, WarpClock) else READ_TIMEOUT_S
+    sampler = Sampler(clock, ins, trace, config.bench.sampling_rate_hz, read_timeout_s=read_timeout_s)
     opened.samplers.append(sampler)
     sampler.start()
     car_ev, car_loads = ins.ev, ins.loads
