@@ -96,8 +96,9 @@ def compare(warp: tuple[Path, dict], real: tuple[Path, dict], other: str = "real
 
     a, b = figures(warp[0]), figures(real[0])
     differ = [n for n in a if n in b and a[n][0] != b[n][0]]
+    listed = ", ".join(f"{n} ({a[n][0].value} at max, {b[n][0].value})" for n in differ)
     print(f"verdicts at max vs {other}: {len(a) - len(differ)} of {len(a)} the same"
-          + (f"; differ: {', '.join(f'{n} ({a[n][0].value} at max, {b[n][0].value})' for n in differ)}" if differ else ""))
+          + (f"; differ: {listed}" if differ else ""))
     if not key_figures:
         return
     for name in sorted(set(a) & set(b)):
@@ -138,7 +139,7 @@ def matrix(base: Path) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default="library,day,matrix",
-                   help="comma list of library, day, soak, matrix, checks, trace")
+                   help="comma list of library, day, soak, matrix, checks, trace, csms")
     p.add_argument("--check-hours", default="1,24,72", help="run lengths for `checks`, comma list of hours")
     p.add_argument("--ocpp", default="2.0.1")
     p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
