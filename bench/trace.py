@@ -219,4 +219,5 @@ def _num(v: float | str | None) -> float:
 
 
 def _fmt(v: float) -> str:
-    return "" if math.isnan(v) else f"{v:.6g}" if abs(v) < 1e5 else f"{v:.3f}"
+    # 10 significant digits: a run-clock time of hours keeps its microseconds (6 kept 0.1 s)
+    return "" if math.isnan(v) else f"{v:.10g}" if abs(v) < 1e5 else f"{v:.3f}"
