@@ -1,9 +1,11 @@
 """Check benchmarks: how long each check of bench/verify.py takes on long synthetic runs.
 
 A 10 Hz, 3-phase trace with MeterValues every 10 s (tests/bench/verify_synthetic.py: noise, limit
-steps, gaps, faults), 1 h, 24 h and 72 h by default. Each figure is printed with the 1-minute load
-average and the number of cores, since a figure on a busy machine is not the same figure. Nothing
-here asserts a time: the floors are in the issue, the figures in the closing note.
+steps, gaps, faults), 1 h, 24 h and 72 h by default. One JSON line per run length (figures.py:
+with the load averages and the number of cores, since a figure on a busy machine is not the same
+figure): `verify_1h_s`, `verify_24h_s`, `verify_72h_s`, the total time of every check (each the
+best of --repeat), with each check's time and verdict in `checks`. Nothing here asserts a time:
+the floors are in the issue, the figures in the closing note.
 
     python tests/benchmarks/check_benchmarks.py                     # 1 h, 24 h, 72 h
     python tests/benchmarks/check_benchmarks.py --hours 1,6 --repeat 5
@@ -32,16 +34,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from figures import emit, emit_machine  # noqa: E402
 
 
 def load() -> str:
     return f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
 
 
-def time_checks(label: str, checks: dict, inputs, repeat: int) -> None:
+def time_checks(figure: str, checks: dict, inputs, repeat: int, **extra: object) -> None:
+    """One JSON line: `figure` = the total of every check's best time; each check's in `checks`."""
     # energy_stops_within's nanmax warns of the rows where the meter gave no phase current (gaps)
     warnings.simplefilter("ignore", RuntimeWarning)
     total = total_median = 0.0
+    each: dict[str, dict[str, object]] = {}
     for name, check in checks.items():
         times, verdict = [], ""
         for _ in range(repeat):
@@ -49,12 +56,10 @@ def time_checks(label: str, checks: dict, inputs, repeat: int) -> None:
             t0 = time.perf_counter()
             verdict = check.run(inputs).verdict.value
             times.append(time.perf_counter() - t0)
-        best = min(times)
-        total += best
+        total += min(times)
         total_median += statistics.median(times)
-        spread = f" (median {statistics.median(times):.3f} s of {repeat})" if repeat > 1 else ""
-        print(f"    {label} {name}: {best:.3f} s{spread}, {verdict}   [{load()}]", flush=True)
-    print(f"    {label} total: {total:.3f} s (of medians {total_median:.3f} s)   [{load()}]", flush=True)
+        each[name] = {"s": round(min(times), 3), "verdict": verdict}
+    emit(figure, total, "s", of_medians_s=round(total_median, 3), repeat=repeat, **extra, checks=each)
 
 
 def compare_on_runs(bench_args: str) -> int:
@@ -111,21 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     from verify_synthetic import Synthetic
 
     cfg = load_config(ROOT / "lab_config.yaml")
-    print(f"machine: {load()}", flush=True)
     for hours in (float(h) for h in args.hours.split(",")):
         t0 = time.perf_counter()
         inputs = Synthetic(duration_s=hours * 3600.0, seed=1, faults=6, composite_reports=1,
                            memory_marks=5).inputs(cfg)
         samples = sum(len(tx.samples) for tx in inputs.transactions)
-        print(f"{hours:g} h at 10 Hz, 3 phases: {inputs.trace['t_mono_s'].size} trace rows, {samples} MeterValues "
-              f"samples (built in {time.perf_counter() - t0:.1f} s)   [{load()}]", flush=True)
-        time_checks("now", CHECKS, inputs, args.repeat)
+        built = {"rows": int(inputs.trace["t_mono_s"].size), "meter_values_samples": samples,
+                 "built_s": round(time.perf_counter() - t0, 1)}
+        time_checks(f"verify_{hours:g}h_s", CHECKS, inputs, args.repeat, **built)
         if args.before:
             import verify_before_linear
 
-            time_checks("before", verify_before_linear.CHECKS, inputs, args.repeat)
+            time_checks(f"verify_before_linear_{hours:g}h_s", verify_before_linear.CHECKS, inputs, args.repeat, **built)
     return 0
 
 
 if __name__ == "__main__":
+    emit_machine()
     raise SystemExit(main())

@@ -3,7 +3,7 @@
 Builds a 10 Hz, 3-phase trace of --hours with the real `bench.trace.Trace` writer (noise,
 gaps, CP state changes), then times `read_trace` on it: the binary columns (what the reports
 read) and, with --csv, the CSV export (the fallback for run folders written before the binary
-form). One JSON line per figure, with the 1-minute load average and the number of cores, since a
+form). One JSON line per figure (figures.py), with the load averages and the number of cores, since a
 figure on a busy machine is not the same figure. Nothing here asserts a time: the floor
 (24 h in <= 1 s) is in the issue, the figures in the closing note.
 
@@ -14,8 +14,6 @@ figure on a busy machine is not the same figure. Nothing here asserts a time: th
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import time
@@ -25,6 +23,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from figures import emit, emit_machine  # noqa: E402
 
 from bench.trace import Trace, read_trace, read_trace_csv  # noqa: E402
 
@@ -59,8 +61,7 @@ def build(path: Path, hours: float) -> int:
 
 
 def figure(name: str, seconds: float, **extra: object) -> None:
-    print(json.dumps({"figure": name, "value": round(seconds, 3), "load_1min": round(os.getloadavg()[0], 2),
-                      "cores": os.cpu_count(), **extra}), flush=True)
+    emit(name, seconds, "s", **extra)
 
 
 def best_of(repeat: int, read, path: Path) -> tuple[float, int]:
@@ -94,4 +95,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    emit_machine()
     raise SystemExit(main())

@@ -1,27 +1,41 @@
-"""Time-warp benchmarks (`make bench`): how fast the virtual lab runs, with the machine load.
+"""Benchmarks (`make bench`): one command that builds its own inputs and prints one JSON line per
+figure, with the load averages and the core count next to it (figures.py), the machine line first.
 
-Each figure is printed with the 1-minute load average before and after it and the number of
-cores, since a figure on a busy machine is not the same figure. Nothing here asserts a time:
-the floors are in the issue, the figures in the closing note.
+A figure on a busy machine is not the same figure. Nothing here asserts a time: the floors are in
+the issue, the figures in the closing note.
 
-    python tests/benchmarks/warp_benchmarks.py                 # library (--ocpp), day, matrix
+    python tests/benchmarks/warp_benchmarks.py                 # checks,trace,report,acq,csms
     python tests/benchmarks/warp_benchmarks.py --only library --compare-real-time
     python tests/benchmarks/warp_benchmarks.py --only matrix
     python tests/benchmarks/warp_benchmarks.py --only library --compare-speeds 10,20,50,100
     python tests/benchmarks/warp_benchmarks.py --only checks --check-hours 1,24
+    python tests/benchmarks/warp_benchmarks.py --csms-duration-s 600  # the issue's CSMS setting
 
-- library: the whole default library on one OCPP version at --speed max (virtual / real time,
-  verdicts). With --compare-real-time it also runs at speed 1 and compares every scenario's
-  verdict and key figures (settle time, overshoot, energy and duty error) between the two.
-  With --compare-speeds it runs at each fixed speed too and compares the verdicts with max:
-  a fixed speed the machine cannot keep up with makes replies late in virtual time.
-- day: the 24-hour daily-recurring scenario at --speed max.
-- soak: the 8-hour soak at --speed max.
-- matrix: `bench faults --matrix --ocpp all` (every fault and every scenario, three versions).
-- checks: each check of bench/verify.py on synthetic 10 Hz 3-phase runs of --check-hours
-  (check_benchmarks.py, which has more options).
-- trace: trace_read_24h_s, reading back a 24 h 10 Hz 3-phase trace written by the real writer
-  (trace_benchmarks.py, which has more options: --hours, --csv for the CSV fallback).
+The default (`--only checks,trace,report,acq,csms`) prints every figure the issue lists, at a
+modest cost (about a quarter of an hour on 2 cores, most of it the CSMS runs): the CSMS runs are
+shortened to --csms-duration-s 120 measured seconds each; the issue's setting is 600.
+
+- checks: verify_1h_s, verify_24h_s, verify_72h_s: every check of bench/verify.py on synthetic
+  10 Hz 3-phase runs of --check-hours (check_benchmarks.py, which has more options).
+- trace: trace_read_24h_s (and trace_write_24h_s), reading back a 24 h 10 Hz 3-phase trace written
+  by the real writer (trace_benchmarks.py: --hours, --csv for the CSV fallback).
+- report: report_24h_s, report_24h_pdf_kb: `bench report` on a synthetic 24 h run folder
+  (report_benchmarks.py).
+- acq: acq_max_hz, acq_ratio_bare, acq_100hz_p99_jitter_ms: the sampler against the virtual lab's
+  instrument simulators, unthrottled, against a bare client, and at 100 Hz (acq_benchmarks.py;
+  --acq-seconds each, default 10).
+- csms: csms_1000_p99_ms, csms_1000_rss_growth_mb_per_min, csms_1000_cpu_ratio_bare,
+  csms_2000_connected (csms_load.py, --csms-duration-s).
+- library: library_<version>_<speed>_s and ..._x_real_time: the whole default library on one OCPP
+  version (--ocpp) at --speed max (extra: verdicts). With --compare-real-time it also runs at
+  speed 1 and compares every scenario's verdict and key figures (settle time, overshoot, energy and
+  duty error) between the two (text lines). With --compare-speeds it runs at each fixed speed too
+  and compares the verdicts with max: a fixed speed the machine cannot keep up with makes replies
+  late in virtual time.
+- day: day_24h_s, day_24h_x_real_time: the 24-hour daily-recurring scenario at --speed max.
+- soak: soak_8h_s, soak_8h_x_real_time: the 8-hour soak at --speed max.
+- matrix: matrix_s: `bench faults --matrix --ocpp all` (every fault and every scenario, three
+  versions; extra: exit code, gaps).
 """
 from __future__ import annotations
 
@@ -36,14 +50,15 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from figures import emit, emit_machine  # noqa: E402
+
 SCENARIOS = ROOT / "scenarios"
 DAY = SCENARIOS / "smart_charging" / "daily_recurring_24h.yaml"
 SOAK = SCENARIOS / "metering" / "soak_8h.yaml"
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:.2f} (5 min {five:.2f}) on {os.cpu_count()} cores"
+ALL = ("checks", "trace", "report", "acq", "csms", "library", "day", "soak", "matrix")
+DEFAULT = "checks,trace,report,acq,csms"  # every figure the issue lists
 
 
 def config_at(base: Path, speed: str) -> Path:
@@ -66,21 +81,22 @@ def run_record(out: Path) -> tuple[Path, dict]:
     return run_dir, json.loads((run_dir / "record.json").read_text())
 
 
-def report(name: str, wall_s: float, virtual_s: float | None, before: str, extra: str = "") -> None:
-    speed = f", {virtual_s / wall_s:.1f}x real time ({virtual_s:.0f} virtual s)" if virtual_s else ""
-    print(f"{name}: {wall_s:.1f} s{speed}{extra}\n    before: {before}\n    after:  {load()}", flush=True)
+def report(name: str, wall_s: float, virtual_s: float | None, **extra: object) -> None:
+    """Wall time, and how many times real time when the run has a virtual duration."""
+    emit(f"{name}_s", wall_s, "s", **({"virtual_s": round(virtual_s)} if virtual_s else {}), **extra)
+    if virtual_s:
+        emit(f"{name}_x_real_time", virtual_s / wall_s, "x")
 
 
 def library(base: Path, version: str, speed: str) -> tuple[Path, dict]:
     out = base / f"library-{version}-{speed}"
     out.mkdir()
-    before = load()
     wall, proc = bench("run", "--config", str(config_at(base, speed)), "--ocpp", version, "--no-report",
                        "--out", str(out), out=out)
     run_dir, rec = run_record(out)
     verdicts = Counter(s["verdict"] for s in rec["scenarios"])
-    report(f"library on OCPP {version} at speed {speed}", wall, rec["t_end_mono_s"] - rec["t_start_mono_s"], before,
-           f"; exit {proc.returncode}; " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())))
+    report(f"library_{version.replace('.', '')}_{speed}", wall, rec["t_end_mono_s"] - rec["t_start_mono_s"],
+           exit=proc.returncode, verdicts=dict(sorted(verdicts.items())))
     return run_dir, rec
 
 
@@ -111,20 +127,17 @@ def compare(warp: tuple[Path, dict], real: tuple[Path, dict], other: str = "real
 def one_scenario(base: Path, path: Path, label: str) -> None:
     out = base / label
     out.mkdir()
-    before = load()
     wall, proc = bench("run", str(path), "--config", str(config_at(base, "max")), "--no-report", "--out", str(out),
                        out=out)
     _, rec = run_record(out)
     scenario = rec["scenarios"][0]
-    checks = ", ".join(f"{c['name']} {c['verdict']}" for c in scenario["checks"])
-    report(f"{label} at speed max", wall, scenario["t_end_mono_s"] - scenario["t_start_mono_s"], before,
-           f"; {scenario['verdict']} ({checks})")
+    report(label, wall, scenario["t_end_mono_s"] - scenario["t_start_mono_s"], verdict=scenario["verdict"],
+           checks={c["name"]: c["verdict"] for c in scenario["checks"]})
 
 
 def matrix(base: Path) -> None:
     out = base / "matrix"
     out.mkdir()
-    before = load()
     wall, proc = bench("faults", "--matrix", "--ocpp", "all", "--config", str(config_at(base, "max")),
                        "--out", str(out), out=out)
     try:
@@ -132,27 +145,32 @@ def matrix(base: Path) -> None:
         gaps = sum(len(v.get("gaps", [])) for v in result.values()) if isinstance(result, dict) else "?"
     except json.JSONDecodeError:
         gaps = "no JSON"
-    report("fault matrix, three OCPP versions, speed max", wall, None, before,
-           f"; exit {proc.returncode}; gaps {gaps}")
+    report("matrix", wall, None, exit=proc.returncode, gaps=gaps)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default="library,day,matrix",
-                   help="comma list of library, day, soak, matrix, checks, trace, csms")
+    p.add_argument("--only", default=DEFAULT,
+                   help=f"comma list of {', '.join(ALL)} (default: {DEFAULT})")
     p.add_argument("--check-hours", default="1,24,72", help="run lengths for `checks`, comma list of hours")
     p.add_argument("--ocpp", default="2.0.1")
     p.add_argument("--compare-real-time", action="store_true", help="also run the library at speed 1 and compare")
     p.add_argument("--compare-speeds", default="", metavar="X,Y",
                    help="also run the library at these fixed speeds and compare the verdicts with max")
-    p.add_argument("--csms-duration-s", default="600", help="measured seconds of each `csms` run")
+    p.add_argument("--csms-duration-s", default="120",
+                   help="measured seconds of each `csms` run (default 120; the issue's setting is 600)")
+    p.add_argument("--acq-seconds", default="10", help="measured seconds of each `acq` run")
+    p.add_argument("--report-hours", default="24", help="run length for `report`, in hours")
     p.add_argument("--keep", type=Path, help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
     wanted = set(args.only.split(","))
+    unknown = wanted - set(ALL)
+    if unknown:
+        p.error(f"--only: unknown {', '.join(sorted(unknown))} (known: {', '.join(ALL)})")
     with tempfile.TemporaryDirectory(prefix="bench-warp-") as tmp:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        print(f"machine: {load()}", flush=True)
+        emit_machine()
         if "library" in wanted:
             warp = library(base, args.ocpp, "max")
             if args.compare_real_time:
@@ -160,7 +178,7 @@ def main() -> int:
             for speed in filter(None, args.compare_speeds.split(",")):
                 compare(warp, library(base, args.ocpp, speed), f"speed {speed}", key_figures=False)
         if "day" in wanted:
-            one_scenario(base, DAY, "daily_recurring_24h")
+            one_scenario(base, DAY, "day_24h")
         if "soak" in wanted:
             one_scenario(base, SOAK, "soak_8h")
         if "matrix" in wanted:
@@ -169,14 +187,22 @@ def main() -> int:
             from check_benchmarks import main as checks
 
             checks(["--hours", args.check_hours])
-        if "csms" in wanted:
-            from csms_load import main as csms_load
-
-            csms_load(["--duration-s", args.csms_duration_s])
         if "trace" in wanted:
             from trace_benchmarks import main as traces
 
             traces(["--hours", "24"])
+        if "report" in wanted:
+            from report_benchmarks import main as reports
+
+            reports(["--hours", args.report_hours])
+        if "acq" in wanted:
+            from acq_benchmarks import main as acquisition
+
+            acquisition(["--seconds", args.acq_seconds])
+        if "csms" in wanted:
+            from csms_load import main as csms_load
+
+            csms_load(["--duration-s", args.csms_duration_s])
     return 0
 
 

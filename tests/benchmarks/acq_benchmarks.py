@@ -1,0 +1,211 @@
+"""Acquisition benchmarks: how fast the sampler reads the virtual lab's instruments, against a bare
+client sending the same requests, and how close to its ticks it samples at 100 Hz.
+
+The default position of lab_config.yaml (an SDM630 meter over Modbus TCP, three Chroma 63804 loads
+and the reference EV emulator over SCPI sockets), each against its simulator in a child process
+(so the simulators do not share the measured process's event loop). One JSON line per figure:
+
+- acq_max_hz: the sampler (bench.acquisition.Sampler, the real drivers, the real trace writer)
+  at --max-rate-hz for --seconds: the rate at which every instrument is read, i.e. the successful
+  reads per second of the slowest instrument (extra: rows per second, reads per instrument and
+  in all). The simulators share one process: on a busy machine they are the bound, for both.
+- acq_ratio_bare: the sampler's reads per second (all instruments) over those of a bare asyncio
+  client sending the same requests (raw sockets with the drivers' query strings, Modbus with
+  pymodbus's async client and the driver's register blocks), one loop per instrument, one request
+  in flight each: below 1, the sampler's own cost. Totals, not the slowest instrument, since the
+  bare client's SCPI loops starve the Modbus simulator (extra: slowest_ratio, bare_hz).
+- acq_100hz_p99_jitter_ms: the sampler at 100 Hz for --seconds: the p99 of |row time - its
+  scheduled tick| in ms (extra: skipped ticks, p50, max).
+
+    python tests/benchmarks/acq_benchmarks.py                    # 10 s each
+    python tests/benchmarks/acq_benchmarks.py --seconds 3
+    make bench ARGS="--only acq"                                 # via warp_benchmarks.py
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from figures import emit, emit_machine  # noqa: E402
+
+POSITION = [("meter", "eastron_sdm630", {}), ("ev", "reference_ev_emulator", {})] + [
+    (f"load_l{p}", "chroma_63800", {"phase": p, "model": "63804"}) for p in (1, 2, 3)]
+
+
+# ---- the simulators, in a child process ---------------------------------------------------
+async def serve_simulators() -> None:
+    from bench.clock import RealClock
+    from bench.sim.instruments.registry import start_simulator
+    from bench.sim.plant import Plant
+
+    plant = Plant(RealClock())
+    sims = {name: await start_simulator(driver, plant, "127.0.0.1", 0, **kw) for name, driver, kw in POSITION}
+    print(json.dumps({name: [s.address, s.host, s.port] for name, s in sims.items()}), flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
+    for s in sims.values():
+        await s.close()
+
+
+class Simulators:
+    def __enter__(self) -> dict[str, list]:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--role", "sims"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        return json.loads(self.proc.stdout.readline())
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def open_position(sims: dict[str, list]):
+    from bench.acquisition import PositionInstruments
+    from instruments.registry import create_instrument
+
+    made = {name: create_instrument(name, driver, sims[name][0], **kw) for name, driver, kw in POSITION}
+    for inst in made.values():
+        await inst.open()
+    return made, PositionInstruments(made["meter"], [made[f"load_l{p}"] for p in (1, 2, 3)], made["ev"])
+
+
+# ---- the sampler ---------------------------------------------------------------------------
+async def run_sampler(sims: dict[str, list], rate_hz: float, seconds: float, tmp: Path):
+    from bench.acquisition import Sampler
+    from bench.clock import RealClock
+    from bench.trace import Trace
+
+    clock = RealClock()
+    made, position = await open_position(sims)
+    try:
+        sampler = Sampler(clock, position, Trace(tmp / f"acq-{rate_hz:g}.csv"), rate_hz=rate_hz)
+        sampler.start()
+        t_start = clock.monotonic()
+        await asyncio.sleep(seconds)
+        await sampler.stop()
+        elapsed = clock.monotonic() - t_start
+        sampler.trace.close()
+        return sampler, elapsed, sampler._t0  # the sampler's tick origin (read only)
+    finally:
+        for inst in made.values():
+            await inst.close()
+
+
+def max_rate(sims: dict[str, list], rate_hz: float, seconds: float, tmp: Path) -> dict:
+    sampler, elapsed, _ = asyncio.run(run_sampler(sims, rate_hz, seconds, tmp))
+    reads = {name: s.reads - s.failed for name, s in sampler.stats.instruments.items()}
+    return {"hz": min(reads.values()) / elapsed, "rows_per_s": round(sampler.stats.samples / elapsed, 1),
+            "reads_per_s": {n: round(r / elapsed, 1) for n, r in reads.items()},
+            "total_reads_per_s": round(sum(reads.values()) / elapsed, 1), "errors": sampler.stats.errors}
+
+
+def jitter(sims: dict[str, list], seconds: float, tmp: Path) -> dict:
+    rate_hz = 100.0
+    sampler, elapsed, t0 = asyncio.run(run_sampler(sims, rate_hz, seconds, tmp))
+    t = sampler.trace.columns()["t_mono_s"]
+    ticks = np.round((t - t0) * rate_hz)
+    off_ms = np.abs(t - (t0 + ticks / rate_hz)) * 1e3
+    skipped = int(ticks[-1] + 1 - len(np.unique(ticks))) if len(t) else 0
+    return {"p99_ms": float(np.percentile(off_ms, 99)), "p50_ms": round(float(np.percentile(off_ms, 50)), 3),
+            "max_ms": round(float(off_ms.max()), 3), "rows": int(len(t)), "skipped_ticks": skipped,
+            "errors": sampler.stats.errors}
+
+
+# ---- the bare client -----------------------------------------------------------------------
+def requests_of(made: dict) -> dict[str, object]:
+    """What each driver's read() sends: a SCPI message, or the Modbus (function code, blocks)."""
+    out: dict[str, object] = {}
+    for name, inst in made.items():
+        if name == "meter":
+            out[name] = (inst.MAP.function_code, [(b.start, b.count) for b in inst.MAP.blocks])
+        elif name == "ev":
+            out[name] = inst.COMMANDS["read"]
+        else:
+            c = inst.COMMANDS
+            asked = [c["meas_current"], c["meas_power"], c["meas_voltage"], c[inst.STATE_KEY]]
+            out[name] = ";".join(q if q.startswith((":", "*")) else f":{q}" for q in asked)  # as query_units
+    return out
+
+
+async def bare(sims: dict[str, list], seconds: float) -> dict:
+    from pymodbus.client import AsyncModbusTcpClient
+
+    from instruments.registry import create_instrument
+
+    requests = requests_of({name: create_instrument(name, driver, sims[name][0], **kw)
+                            for name, driver, kw in POSITION})
+    counts = dict.fromkeys(requests, 0)
+    stop = time.monotonic() + seconds
+
+    async def scpi(name: str, message: str) -> None:
+        reader, writer = await asyncio.open_connection(sims[name][1], sims[name][2])
+        data = (message + "\n").encode()
+        while time.monotonic() < stop:
+            writer.write(data)
+            await reader.readline()
+            counts[name] += 1
+        writer.close()
+
+    async def modbus(name: str, fc: int, blocks: list[tuple[int, int]]) -> None:
+        client = AsyncModbusTcpClient(sims[name][1], port=sims[name][2])
+        await client.connect()
+        read = client.read_input_registers if fc == 4 else client.read_holding_registers
+        unit = int(sims[name][0].rsplit("unit=", 1)[-1]) if "unit=" in sims[name][0] else 1
+        while time.monotonic() < stop:
+            for start, count in blocks:
+                await read(start, count=count, device_id=unit)
+            counts[name] += 1
+        client.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(modbus(n, *r) if isinstance(r, tuple) else scpi(n, r)  # type: ignore[arg-type]
+                           for n, r in requests.items()))
+    elapsed = time.monotonic() - t0
+    return {"hz": min(counts.values()) / elapsed, "reads_per_s": {n: round(c / elapsed, 1) for n, c in counts.items()},
+            "total_reads_per_s": round(sum(counts.values()) / elapsed, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=10.0, help="measured seconds of each run")
+    p.add_argument("--max-rate-hz", type=float, default=2000.0, help="the sampler's rate for acq_max_hz")
+    p.add_argument("--role", choices=("sims",), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.role == "sims":
+        asyncio.run(serve_simulators())
+        return 0
+    with Simulators() as sims, tempfile.TemporaryDirectory(prefix="bench-acq-") as tmp:
+        fast = max_rate(sims, args.max_rate_hz, args.seconds, Path(tmp))
+        emit("acq_max_hz", fast["hz"], "Hz", rate_hz=args.max_rate_hz, seconds=args.seconds,
+             rows_per_s=fast["rows_per_s"], reads_per_s=fast["reads_per_s"],
+             total_reads_per_s=fast["total_reads_per_s"], errors=fast["errors"])
+        base = asyncio.run(bare(sims, args.seconds))
+        emit("acq_ratio_bare", fast["total_reads_per_s"] / base["total_reads_per_s"] if base["total_reads_per_s"] else None,
+             "ratio", slowest_ratio=round(fast["hz"] / base["hz"], 3) if base["hz"] else None, bare_hz=round(base["hz"], 1),
+             bare_reads_per_s=base["reads_per_s"],
+             bare_total_reads_per_s=base["total_reads_per_s"], seconds=args.seconds)
+        j = jitter(sims, args.seconds, Path(tmp))
+        emit("acq_100hz_p99_jitter_ms", j["p99_ms"], "ms", p50_ms=j["p50_ms"], max_ms=j["max_ms"], rows=j["rows"],
+             skipped_ticks=j["skipped_ticks"], errors=j["errors"], seconds=args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    if "--role" not in sys.argv:  # the simulators' child prints their addresses first
+        emit_machine()
+    raise SystemExit(main())
