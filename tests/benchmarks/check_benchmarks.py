@@ -5,7 +5,7 @@ steps, gaps, faults), 1 h, 24 h and 72 h by default. One JSON line per run lengt
 with the load averages and the number of cores, since a figure on a busy machine is not the same
 figure): `verify_1h_s`, `verify_24h_s`, `verify_72h_s`, the total time of every check (each the
 best of --repeat), with each check's time and verdict in `checks`. Nothing here asserts a time:
-the floors are in the issue, the figures in the closing note.
+targets and results are kept with the project's change notes, not here.
 
     python tests/benchmarks/check_benchmarks.py                     # 1 h, 24 h, 72 h
     python tests/benchmarks/check_benchmarks.py --hours 1,6 --repeat 5

@@ -5,7 +5,7 @@ gaps, CP state changes), then times `read_trace` on it: the binary columns (what
 read) and, with --csv, the CSV export (the fallback for run folders written before the binary
 form). One JSON line per figure (figures.py), with the load averages and the number of cores, since a
 figure on a busy machine is not the same figure. Nothing here asserts a time: the floor
-(24 h in <= 1 s) is in the issue, the figures in the closing note.
+(24 h in <= 1 s) and the results are kept with the project's change notes.
 
     python tests/benchmarks/trace_benchmarks.py                 # trace_read_24h_s
     python tests/benchmarks/trace_benchmarks.py --hours 72 --csv --repeat 3

@@ -1,19 +1,19 @@
 """Benchmarks (`make bench`): one command that builds its own inputs and prints one JSON line per
 figure, with the load averages and the core count next to it (figures.py), the machine line first.
 
-A figure on a busy machine is not the same figure. Nothing here asserts a time: the floors are in
-the issue, the figures in the closing note.
+A figure on a busy machine is not the same figure. Nothing here asserts a time: targets and results
+are kept with the project's change notes.
 
     python tests/benchmarks/warp_benchmarks.py                 # checks,trace,report,acq,csms
     python tests/benchmarks/warp_benchmarks.py --only library --compare-real-time
     python tests/benchmarks/warp_benchmarks.py --only matrix
     python tests/benchmarks/warp_benchmarks.py --only library --compare-speeds 10,20,50,100
     python tests/benchmarks/warp_benchmarks.py --only checks --check-hours 1,24
-    python tests/benchmarks/warp_benchmarks.py --csms-duration-s 600  # the issue's CSMS setting
+    python tests/benchmarks/warp_benchmarks.py --csms-duration-s 600  # the CSMS target's setting
 
-The default (`--only checks,trace,report,acq,csms`) prints every figure the issue lists, at a
+The default (`--only checks,trace,report,acq,csms`) prints every scale figure, at a
 modest cost (about a quarter of an hour on 2 cores, most of it the CSMS runs): the CSMS runs are
-shortened to --csms-duration-s 120 measured seconds each; the issue's setting is 600.
+shortened to --csms-duration-s 120 measured seconds each; the CSMS target is measured over 600.
 
 - checks: verify_1h_s, verify_24h_s, verify_72h_s: every check of bench/verify.py on synthetic
   10 Hz 3-phase runs of --check-hours (check_benchmarks.py, which has more options).
@@ -58,7 +58,7 @@ SCENARIOS = ROOT / "scenarios"
 DAY = SCENARIOS / "smart_charging" / "daily_recurring_24h.yaml"
 SOAK = SCENARIOS / "metering" / "soak_8h.yaml"
 ALL = ("checks", "trace", "report", "acq", "csms", "library", "day", "soak", "matrix")
-DEFAULT = "checks,trace,report,acq,csms"  # every figure the issue lists
+DEFAULT = "checks,trace,report,acq,csms"  # every scale figure
 
 
 def config_at(base: Path, speed: str) -> Path:
@@ -158,7 +158,7 @@ def main() -> int:
     p.add_argument("--compare-speeds", default="", metavar="X,Y",
                    help="also run the library at these fixed speeds and compare the verdicts with max")
     p.add_argument("--csms-duration-s", default="120",
-                   help="measured seconds of each `csms` run (default 120; the issue's setting is 600)")
+                   help="measured seconds of each `csms` run (default 120; the CSMS target is measured over 600)")
     p.add_argument("--acq-seconds", default="10", help="measured seconds of each `acq` run")
     p.add_argument("--report-hours", default="24", help="run length for `report`, in hours")
     p.add_argument("--keep", type=Path, help="keep the runs here (default: a temporary folder)")
