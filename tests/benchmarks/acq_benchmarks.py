@@ -195,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
              rows_per_s=fast["rows_per_s"], reads_per_s=fast["reads_per_s"],
              total_reads_per_s=fast["total_reads_per_s"], errors=fast["errors"])
         base = asyncio.run(bare(sims, args.seconds))
-        emit("acq_ratio_bare", fast["total_reads_per_s"] / base["total_reads_per_s"] if base["total_reads_per_s"] else None,
-             "ratio", slowest_ratio=round(fast["hz"] / base["hz"], 3) if base["hz"] else None, bare_hz=round(base["hz"], 1),
+        ratio = fast["total_reads_per_s"] / base["total_reads_per_s"] if base["total_reads_per_s"] else None
+        emit("acq_ratio_bare", ratio,
+             "ratio", slowest_ratio=round(fast["hz"] / base["hz"], 3) if base["hz"] else None,
+             bare_hz=round(base["hz"], 1),
              bare_reads_per_s=base["reads_per_s"],
              bare_total_reads_per_s=base["total_reads_per_s"], seconds=args.seconds)
         j = jitter(sims, args.seconds, Path(tmp))
