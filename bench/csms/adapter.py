@@ -1,8 +1,7 @@
 """What every OCPP version adapter shares: `AdapterBase`, mixed in before the
 `ocpp` library's ChargePoint of that version.
 
-The library does the framing, routing and schema validation (once per request and once per
-answer, in the event loop's thread: see ASYNC_VALIDATION below); on top of it:
+The library does the framing, routing and schema validation; on top of it:
 - a frame that is not OCPP, or a request that violates the version's schema,
   is a finding on the `Dut` (the connection stays up) and gets a CALLERROR;
 - an action with no handler is answered NotSupported (an action of the version we
@@ -17,7 +16,6 @@ answer, in the event loop's thread: see ASYNC_VALIDATION below); on top of it:
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 from datetime import datetime
@@ -30,8 +28,7 @@ from ocpp.exceptions import (
     PropertyConstraintViolationError,
     UnknownCallErrorCodeError,
 )
-import ocpp.messages
-from ocpp.messages import Call, CallError, MessageType, validate_payload
+from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
 from websockets.exceptions import ConnectionClosed
 
 from bench.clock import Clock, parse_iso
@@ -51,40 +48,23 @@ LIBRARY_RESPONSE_TIMEOUT_S = 24 * 3600
 MESSAGE_ID_MAX = 36  # OCPP-J 1.6 section 4.1.3, 2.0.1 part 4 section 4.1.4: string, at most 36 characters
 UNREADABLE_ID = "-1"  # 2.0.1 part 4 section 4.2.3: the CALLERROR's id when the message id cannot be read
 
-# The library's switch (ocpp >= 2.0) between validating in a worker thread (its default) and in the
-# event loop. A thread per message costs more than the validation of an OCPP payload (tens of
-# microseconds), holds up a time warp (the loop must wait for running threads) and, at a thousand
-# chargers, queues in the default executor.
-ocpp.messages.ASYNC_VALIDATION = False
-
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
-def strict_json(raw: str) -> tuple[Any, str]:
-    """`raw` parsed as JSON, or None and why it is not JSON. Stricter than the library: NaN/Infinity
-    are not JSON, and a frame nested too deep for the parser is refused, not a crash."""
+def strict_frame(raw: str) -> tuple[list | None, str]:
+    """The frame as an OCPP-J message array, or None and why not. Stricter than the library:
+    NaN/Infinity are not JSON, and a frame nested too deep for the parser is refused, not a crash."""
     try:
-        return json.loads(raw, parse_constant=_no_constant), ""
+        frame = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
         return None, "nested too deep to parse"
     except ValueError as exc:
         return None, f"not JSON: {exc}"
-
-
-def frame_of(value: Any, why: str) -> tuple[list | None, str]:
-    """strict_json's answer as an OCPP-J message array, or None and why not."""
-    if why:
-        return None, why
-    if not isinstance(value, list) or not value or type(value[0]) is not int:
+    if not isinstance(frame, list) or not frame or type(frame[0]) is not int:
         return None, "not an OCPP-J message array [<MessageTypeId>, <MessageId>, ...]"
-    return value, ""
-
-
-def strict_frame(raw: str) -> tuple[list | None, str]:
-    """The frame as an OCPP-J message array, or None and why not (see strict_json)."""
-    return frame_of(*strict_json(raw))
+    return frame, ""
 
 
 def call_shape_problem(frame: list) -> str:
@@ -197,20 +177,6 @@ class AdapterBase:
         self._routed: list | None = None  # the frame being routed, as parsed by strict_frame
         self._pending_boot: tuple[DutIdentity, dict[str, Any]] | None = None  # answered, not yet sent
         self._awaiting: set[str] = set()  # message ids of the CALLs the bench waits on
-        self._wire = connection  # a LoggedConnection keeps its parse of the last frame read
-        # The library validates a request, then calls its handler: a validation error raised
-        # before the handler ran is the charger's, after it our answer's.
-        self._handler_ran = False
-        for handlers in self.route_map.values():
-            if "_on_action" in handlers:
-                handlers["_on_action"] = self._noting_run(handlers["_on_action"])
-
-    def _noting_run(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(handler)  # the library reads the handler's signature through __wrapped__
-        def run(*args: Any, **kwargs: Any) -> Any:
-            self._handler_ran = True
-            return handler(*args, **kwargs)
-        return run
 
     def _boot_answered(self) -> None:
         """The BootNotification answer is on the wire: only now may the bench send CALLs. A charger
@@ -227,13 +193,8 @@ class AdapterBase:
 
     # ------------------------------------------------ incoming: findings
     async def route_message(self, raw_msg: str) -> None:
-        """The envelope is checked here, by OCPP-J, before the library sees the frame; a CALL
-        goes on to _handle_call as parsed here (the library would parse it again)."""
-        parsed = getattr(self._wire, "parsed", None)
-        if parsed is not None and parsed[0] is raw_msg:  # parsed on the way in, for the message log
-            frame, why = frame_of(parsed[1], parsed[2])
-        else:
-            frame, why = strict_frame(raw_msg)
+        """The envelope is checked here, by OCPP-J, before the library sees the frame."""
+        frame, why = strict_frame(raw_msg)
         self._routed = frame
         if frame is None:  # JSON to a lenient parser only (NaN): the payload is syntactically wrong
             await self._reject_envelope(raw_msg, FindingKind.MALFORMED_FRAME, why,
@@ -259,14 +220,10 @@ class AdapterBase:
             self._dut.add_finding(None, FindingKind.STRAY_RESPONSE, f"{raw_msg[:500]!r}")
             LOG.warning("%s: answer to no open CALL of ours, dropped: %.200r", self.id, raw_msg)
             return
-        # The checks above leave nothing for the library's unpack() to refuse.
-        if frame[0] == MessageType.Call:  # as the library's route_message does with a CALL
-            msg = Call(frame[1], frame[2], frame[3])
-            try:
-                await self._handle_call(msg)
-            except OCPPError as error:
-                LOG.exception("%s: error while handling request %s", self.id, msg)
-                await self._send(msg.create_call_error(error).to_json())
+        try:
+            unpack(raw_msg)
+        except OCPPError as exc:
+            await self._reject_malformed(raw_msg, exc)
             return
         await super().route_message(raw_msg)  # type: ignore[misc]  # from ocpp ChargePoint
 
@@ -317,34 +274,24 @@ class AdapterBase:
             await self._reject_unhandled(msg)
             return None
         self.raw = self._wire_payload(msg)
-        if why := self.constraint_problem(msg):  # maybe valid by the schema, not by the specification
-            try:  # the schema's finding comes first (rare: validated here, not by the library)
-                await validate_payload(msg, self.OCPP_VERSION)
-            except OCPPError as exc:
-                await self._reject_invalid(msg, exc)
-                return None
+        try:
+            # Validate the request here (the library validates again) so that a
+            # failure is known to be the charger's, not our answer's.
+            await validate_payload(msg, self.OCPP_VERSION)
+        except OCPPError as exc:
+            error = self.error_for(exc)
+            self._dut.add_finding(msg.action, error.code, cause(exc))
+            LOG.warning("%s: %s violates the %s schema (%s): %s", self.id, msg.action, self.OCPP_VERSION,
+                        error.code, cause(exc))
+            await self._send(msg.create_call_error(error).to_json())
+            return None
+        if why := self.constraint_problem(msg):  # valid by the schema, not by the specification
             self._dut.add_finding(msg.action, "PropertyConstraintViolation", why)
             LOG.warning("%s: %s: %s", self.id, msg.action, why)
             violation = PropertyConstraintViolationError(description=why[:255], details={"cause": why})
             await self._send(msg.create_call_error(violation).to_json())
             return None
-        self._handler_ran = False
-        try:
-            # The library validates the request (once), calls the handler, validates our answer.
-            return await super()._handle_call(msg)  # type: ignore[misc]  # from ocpp ChargePoint
-        except OCPPError as exc:
-            if self._handler_ran:  # our answer broke the schema: the library's CALLERROR
-                raise
-            await self._reject_invalid(msg, exc)
-            return None
-
-    async def _reject_invalid(self, msg: Call, exc: OCPPError) -> None:
-        """The request violates the version's schema: a finding, and a CALLERROR."""
-        error = self.error_for(exc)
-        self._dut.add_finding(msg.action, error.code, cause(exc))
-        LOG.warning("%s: %s violates the %s schema (%s): %s", self.id, msg.action, self.OCPP_VERSION,
-                    error.code, cause(exc))
-        await self._send(msg.create_call_error(error).to_json())
+        return await super()._handle_call(msg)  # type: ignore[misc]  # from ocpp ChargePoint
 
     def _wire_payload(self, msg: Call) -> dict:
         """The request's payload as on the wire: strict_frame's parse of it, which nothing else

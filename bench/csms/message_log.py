@@ -92,8 +92,6 @@ def parse_frame(raw: str) -> list[Any] | None:
     return parsed if isinstance(parsed, list) else None
 
 
-_UNPARSED: Any = object()
-
 # frames kept in memory besides the file: the file is the record; a long run must not grow with it
 RECENT_FRAMES = 10_000
 
@@ -113,13 +111,10 @@ class MessageLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
 
-    def record(self, cp_id: str, direction: str, raw: str, frame: Any = _UNPARSED) -> LogEntry:
-        """`frame`: `raw` as parse_frame parses it, when the caller has parsed it already
-        (a frame is parsed once on its way in)."""
+    def record(self, cp_id: str, direction: str, raw: str) -> LogEntry:
         if direction not in _OTHER_SIDE:
             raise ValueError(f"direction must be {DUT_TO_CSMS!r} or {CSMS_TO_DUT!r}, not {direction!r}")
-        if frame is _UNPARSED:
-            frame = parse_frame(raw)
+        frame = parse_frame(raw)
         entry = LogEntry(
             t_mono_s=self._clock.monotonic(),
             utc=iso_utc(self._clock.utcnow()),

@@ -38,8 +38,7 @@ from bench.csms import v16, v21, v201
 from bench.csms.dut import DEFAULT_TIMEOUT_S, Dut
 from bench.csms.events import EventKind, FindingKind
 from bench.csms.handshake import WatchedConnection
-from bench.csms.adapter import strict_json
-from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog, parse_frame
+from bench.csms.message_log import CSMS_TO_DUT, DUT_TO_CSMS, MessageLog
 from bench.csms.security import (
     REALM,
     CsmsSecurity,
@@ -119,20 +118,13 @@ class LoggedConnection:
         self._cp_id = cp_id
         self._log = log
         self._dut = dut
-        # (the last frame read, strict_json's answer for it): the adapter's envelope check reuses
-        # it, so that a frame is parsed once on its way in
-        self.parsed: tuple[str, Any, str] | None = None
 
     async def recv(self) -> str:
         message = await self._ws.recv()
         if isinstance(message, bytes):
             self._dut.add_finding(None, FindingKind.BINARY_FRAME, "OCPP-J frames must be text frames")
             message = message.decode("utf-8", errors="replace")
-        value, why = strict_json(message)
-        self.parsed = (message, value, why)
-        # as parse_frame would parse it: leniently (NaN) only where the strict parse failed
-        frame = parse_frame(message) if why else value if isinstance(value, list) else None
-        self._log.record(self._cp_id, DUT_TO_CSMS, message, frame)
+        self._log.record(self._cp_id, DUT_TO_CSMS, message)
         return message
 
     async def send(self, message: str) -> None:

@@ -128,31 +128,3 @@ async def test_500_generated_frames_never_break_the_connection_and_every_answer_
         if a[0] == 4:
             assert len(a) == 5 and isinstance(a[2], str) and isinstance(a[3], str) and isinstance(a[4], dict), a
     assert csms.dut("CP1").findings, "garbage left no finding"
-
-
-async def test_a_request_and_its_answer_are_validated_once_each_in_the_event_loop(csms, clients, monkeypatch):
-    """Not twice (ours, then the library's), and not in a worker thread per message."""
-    import threading
-
-    import ocpp.messages
-
-    seen = []
-    validate = ocpp.messages._validate_payload
-
-    def counting(message, version):
-        seen.append((type(message).__name__, message.action, threading.current_thread() is threading.main_thread()))
-        return validate(message, version)
-
-    monkeypatch.setattr(ocpp.messages, "_validate_payload", counting)
-    ws = await clients.raw("CP1", subprotocols=["ocpp1.6"])
-    await ws.send(json.dumps([2, "hb", "Heartbeat", {}]))
-    assert json.loads(await asyncio.wait_for(ws.recv(), 5))[:2] == [3, "hb"]
-    assert seen == [("Call", "Heartbeat", True), ("CallResult", "Heartbeat", True)]
-
-
-async def test_a_schema_violation_is_found_before_a_constraint_violation(csms, clients):
-    ws = await clients.raw("CP1", subprotocols=["ocpp1.6"])
-    got = await _answer_to(ws, '[2, "c3", "StatusNotification", {"connectorId": -1, "errorCode": "NoError"}]')
-    assert got is not None and got[:2] == [4, "c3"] and got[2] != "PropertyConstraintViolation", got
-    kinds = [f.kind for f in csms.dut("CP1").findings]
-    assert kinds and "PropertyConstraintViolation" not in kinds, kinds
