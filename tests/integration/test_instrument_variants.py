@@ -99,6 +99,9 @@ def test_the_variant_instruments_were_the_ones_read(variant_runs, variant):
     assert len(charging) > 50, "the reference meter never saw 16 A on L3"
     assert all(r["meter_energy_import_wh"] for r in charging)  # energy read throughout
     # meter and load see the same current, except right after a step (the UMG 604 refreshes every 200 ms)
-    agree = [abs(float(r["load_current_l3_a"]) - float(r["meter_current_l3_a"])) < 0.5 for r in charging]
+    # (a row without the load's reading, a stalled read on a busy machine, has nothing to compare)
+    both = [r for r in charging if r["load_current_l3_a"]]
+    assert len(both) > 50
+    agree = [abs(float(r["load_current_l3_a"]) - float(r["meter_current_l3_a"])) < 0.5 for r in both]
     assert sum(agree) >= 0.9 * len(agree)
     assert rows[-1]["ev_cp_state"] == "A" and float(rows[-1]["meter_current_l1_a"] or 0) == 0.0
