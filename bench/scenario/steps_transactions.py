@@ -19,7 +19,8 @@ from pydantic import Field
 
 from bench.csms.dut import DutError
 from bench.csms.events import DutEvent, EventKind, MeterSample, Transaction
-from bench.scenario.steps import NoArgs, StepContext, StepDef, StepFailed, _Args, _server, _wait_event
+from bench.scenario.steps import (NoArgs, StepContext, StepDef, StepFailed, _Args, _reconnected, _server,
+                                  _wait_event)
 from instruments.iec61851 import CpState
 
 ENERGY = "Energy.Active.Import.Register"
@@ -226,17 +227,13 @@ async def offline_window(ctx: StepContext, args: OfflineArgs) -> None:
 
 
 async def _reconnection(ctx: StepContext, since: int, timeout_s: float | None) -> None:
-    """Wait until the DUT is connected again, at most `timeout_s` after the offline window ended.
-    A reconnect need not come with a BootNotification (1.6 OCPP-J section 5.4, 2.0.1 part 4
-    section 5.3: only when something in it changed), so the connection is what is awaited."""
+    """Wait until the DUT is connected again (steps._reconnected), at most `timeout_s` after the
+    offline window ended."""
     allowed = timeout_s if timeout_s is not None else ctx.position.dut.reconnect_time_s
     window_end = ctx.block_state.get(OFFLINE_UNTIL, ctx.now())
-    try:
-        await ctx.dut.wait_for(EventKind.CONNECTED, timeout_s=max(0.0, window_end + allowed - ctx.now()),
-                               since_index=since)
-    except DutError:
+    if not await _reconnected(ctx, since, max(0.0, window_end + allowed - ctx.now())):
         raise StepFailed(f"the DUT did not reconnect within {allowed:g} s after the offline window ended "
-                         "(dut.reconnect_time_s: its reconnect back-off)") from None
+                         "(dut.reconnect_time_s: its reconnect back-off)")
 
 
 def _offline_span(ctx: StepContext, since: int) -> tuple[DutEvent, DutEvent]:
