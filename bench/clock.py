@@ -189,7 +189,9 @@ def speed_label(speed: Speed) -> str:
 
 def iso_utc(dt: datetime) -> str:
     """OCPP style UTC timestamp with milliseconds and a Z suffix."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    u = dt.astimezone(timezone.utc)  # formatted by hand: strftime was a tenth of a CSMS answer
+    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+            f".{u.microsecond // 1000:03d}Z")
 
 
 def parse_iso(text: str) -> datetime:

@@ -217,6 +217,7 @@ class CsmsServer:
         if self._connections_file is not None:
             self._connections_file.close()
             self._connections_file = None
+        self.log.flush()  # every frame is on disk once the server is down
 
     async def __aenter__(self) -> CsmsServer:
         await self.start()
