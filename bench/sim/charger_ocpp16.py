@@ -157,8 +157,10 @@ class Ocpp16Adapter:
         self.keys = station.features.configuration_keys_16(configuration_keys(station.config))
         cfg = station.config
         self.signing = Signing(cfg.serial, cfg.connectors, cfg.faults)
-        self.keys.update({key: ConfigKey("") for key in CONTEXTS_16})  # empty: unsigned (OCMF best practice)
-        self.keys.update({key: ConfigKey(value, readonly=True) for key, value in self.signing.public_keys_16().items()})
+        if "SignedMeterValues" not in station.features.missing:  # a signing meter
+            self.keys.update({key: ConfigKey("") for key in CONTEXTS_16})  # empty: unsigned (OCMF best practice)
+            self.keys.update({key: ConfigKey(value, readonly=True)
+                              for key, value in self.signing.public_keys_16().items()})
 
     @property
     def store(self) -> ProfileStore16:
@@ -287,6 +289,8 @@ class Ocpp16Adapter:
         """The MeterValue with its signed record when the signature contexts (OCMF best practice
         keys) name `context`."""
         key = CONTEXTS_16[1] if context in ("Transaction.Begin", "Transaction.End") else CONTEXTS_16[0]
+        if key not in self.keys:  # no signing meter
+            return value
         contexts = {c.strip() for c in self.keys[key].value.split(",")}
         if context not in contexts or not value["sampledValue"]:
             return value

@@ -83,7 +83,8 @@ class Ocpp2xAdapter:
             evses=config.connectors, phases=plant.settings.phases, rated_current_a=config.rated_current_a,
             voltage_v=plant.settings.nominal_voltage_v, sample_interval_s=config.meter_sample_interval_s,
             sampled_data=DEFAULT_SAMPLED_DATA, security_profile=config.security.profile,
-            password_check=valid_password) + auth_variables() + signing_variables()))
+            password_check=valid_password) + auth_variables()
+            + (signing_variables() if "SignedMeterValues" not in station.features.missing else [])))
         if station.password:
             self.model.put("SecurityCtrlr", "BasicAuthPassword", station.password)
         self.tx = Transactions2x(station, self.model, self.CALL)

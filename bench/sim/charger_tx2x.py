@@ -243,8 +243,8 @@ class Transactions2x:
         """The 2.x MeterValue with its signed record when SignReadings is set (SampledDataCtrlr, for
         clock-aligned values AlignedDataCtrlr: 2.0.1 part 2 2.7.3, 2.7.14)."""
         ctrlr = "AlignedDataCtrlr" if context == "Sample.Clock" else "SampledDataCtrlr"
-        if not self.model.flag(ctrlr, "SignReadings"):
-            return value
+        if self.model.find(ctrlr, "SignReadings") is None or not self.model.flag(ctrlr, "SignReadings"):
+            return value  # no signing meter, or not asked to sign
         record = self.signing.record(conn.connector_id, energy_wh=energy_wh, time=now, context=context,
                                      resolution_wh=self.station.config.meter_resolution_wh,
                                      id_tag=tx.id_tag or conn.authorized_tag or "")

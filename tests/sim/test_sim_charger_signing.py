@@ -11,7 +11,7 @@ import pytest
 from bench import ocmf
 from bench.config import load_config
 from bench.scenario import steps_eichrecht as E
-from bench.scenario.steps import StepContext
+from bench.scenario.steps import NotSupportedByDut, StepContext
 from bench.scenario.timeline import Timeline, utc_mapper
 from instruments.iec61851 import CpState
 
@@ -38,6 +38,7 @@ async def _session(blab, charger) -> object:
     assert await blab.dut.remote_stop(tx_id) == "Accepted"
     await blab.dut.wait_for("transaction_stopped", timeout_s=5, since_index=mark)
     blab.plant.set_ev_cp_state(CpState.A)
+    await blab.wait_until(lambda: blab.dut.status(1) == "Available", timeout=10)  # ready for the next session
     return blab.dut.transactions[tx_id]
 
 
@@ -63,3 +64,16 @@ async def test_signs_once_asked_and_publishes_its_key(blab, version):
     pages = sorted({r.payload.pagination_number for r in records})
     assert pages == list(range(pages[0], pages[0] + len(pages)))
     assert {r.payload.identification_data for r in records} == {"TAG-1"}
+
+
+async def test_a_charger_without_a_signing_meter_is_not_supported(blab, version):
+    charger = await blab.charger(version, features="minimal")
+    ctx = _ctx(blab)
+    step = E.STEPS["enable_signed_meter_values"]
+    if version == "1.6":  # no standard key: the step notes what is missing, the checks find no signed value
+        await step.run(ctx, step.args())
+        assert ctx.timeline.meter_public_keys == {} and any("MeterPublicKey" in n for n in ctx.notes)
+        assert (await _session(blab, charger)).signed_values == []
+    else:
+        with pytest.raises(NotSupportedByDut, match="SignReadings: UnknownComponent|SignReadings: UnknownVariable"):
+            await step.run(ctx, step.args())
