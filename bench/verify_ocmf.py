@@ -165,16 +165,18 @@ def signed_values_verify(inp: CheckInputs) -> CheckRecord:
 
 def _judge_signatures(inp: CheckInputs, tx: Any, label: str, recs: list[SignedRecord],
                       summary: list[dict[str, Any]]) -> list[Measurement]:
+    """Invalid records (unreadable, or their signature fails) are the DUT's FAIL; records no key
+    could be found for are not compared: ERROR when they are all the evidence left."""
     bad: list[str] = []
     sources: set[str] = set()
-    no_key = ""
+    verified, unkeyed, no_key = 0, 0, ""
     for rec in recs:
         if rec.record is None:
             bad.append(rec.error)
             continue
         choice = choose_key(inp, tx, rec)
         if choice.key is None:
-            no_key = choice.source
+            unkeyed, no_key = unkeyed + 1, choice.source
             continue
         sources.add(choice.source)
         try:
@@ -182,19 +184,23 @@ def _judge_signatures(inp: CheckInputs, tx: Any, label: str, recs: list[SignedRe
         except ocmf.OcmfError as exc:
             bad.append(f"{rec.value.message} {rec.record.payload.pagination}: {exc} ({choice.source})")
             continue
-        if not check.valid:
+        if check.valid:
+            verified += 1
+        else:
             bad.append(f"{rec.value.message} {rec.record.payload.pagination}: {check.reason}")
-    verified = len(recs) - len(bad) - (sum(1 for r in recs if r.record is not None) if no_key else 0)
-    summary.append({"transaction_id": tx.transaction_id, "records": len(recs), "verified": max(verified, 0),
+    summary.append({"transaction_id": tx.transaction_id, "records": len(recs), "verified": verified,
                     "invalid": len(bad), "keys": sorted(sources), "problems": bad[:5]})
+    name = f"{label}_signatures_invalid"
     if not recs:
-        return [failed(f"{label}_signatures_invalid", "count", f"transaction {tx.transaction_id}: no signed value "
-                                                               "although the DUT signs others", RULE_END_SIGNED)]
-    if no_key and not bad:
-        return [judge(f"{label}_signatures_invalid", None, "count", note=no_key)]
-    return [judge(f"{label}_signatures_invalid", len(bad), "count", None, 0, rule=RULE_SIGNATURE, samples=len(recs),
-                  note=(f"{len(recs)} records, keys: {', '.join(sorted(sources)) or '-'}"
-                        + (f"; {bad[0]}" if bad else "")))]
+        return [failed(name, "count", f"transaction {tx.transaction_id}: no signed value although the DUT signs "
+                                      "others", RULE_END_SIGNED)]
+    if unkeyed and not bad:
+        return [judge(name, None, "count", note=f"{unkeyed} of {len(recs)} records not compared: {no_key}")]
+    note = f"{verified} of {len(recs)} records verify, keys: {', '.join(sorted(sources)) or '-'}"
+    if unkeyed:
+        note += f"; {unkeyed} not compared ({no_key})"
+    return [judge(name, len(bad), "count", None, 0, rule=RULE_SIGNATURE, samples=verified + len(bad),
+                  note=note + (f"; {bad[0]}" if bad else ""))]
 
 
 def _is_end(rec: SignedRecord) -> bool:
