@@ -11,6 +11,9 @@ OCPP splits a charger's functions into a required part and optional parts:
   (SmartChargingCtrlr, ReservationCtrlr, LocalAuthListCtrlr, AuthCacheCtrlr,
   DisplayMessageCtrlr).
 
+Signed meter values (Eichrecht, OCMF) are optional on every version: 2.x reports
+`SampledDataCtrlr.SignReadings` only when it can sign (2.0.1 part 2 2.7.3); 1.6 has no standard key.
+
 Names here are version-neutral: a scenario says `needs: {features: [SmartCharging]}`
 and the same name means the 1.6 feature profile and the 2.x functional block.
 """
@@ -20,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Feature = Literal["SmartCharging", "Reservation", "LocalAuthList", "AuthCache", "FirmwareManagement",
-                  "RemoteTrigger", "DisplayMessages"]
+                  "RemoteTrigger", "DisplayMessages", "SignedMeterValues"]
 FEATURES: tuple[str, ...] = ("SmartCharging", "Reservation", "LocalAuthList", "AuthCache", "FirmwareManagement",
-                             "RemoteTrigger", "DisplayMessages")
+                             "RemoteTrigger", "DisplayMessages", "SignedMeterValues")
 FileScheme = Literal["ftp", "ftps", "http", "https"]
 # what the metering checks compare with the reference meter, asked of every DUT that can sample it
 BENCH_MEASURANDS: tuple[str, ...] = ("Energy.Active.Import.Register", "Current.Import", "Power.Active.Import",

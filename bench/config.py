@@ -21,6 +21,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
                       field_validator, model_validator)
 
 from bench.capabilities import Feature, FileScheme
+from bench.ocmf import OcmfError, load_public_key
 from bench.yaml_input import ConfigError, bad_input, read_mapping, validate
 
 OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
@@ -134,6 +135,19 @@ class DutConfig(_Strict):
     # (2.0.1 part 4 section 5.3: OCPPCommCtrlr.RetryBackOff*, doubling; 1.6 leaves it to the vendor)
     reconnect_time_s: float = Field(60.0, gt=0, le=3600)
     features: DutFeaturesConfig = Field(default_factory=DutFeaturesConfig)
+    # the signing meter's public key by its serial (OCMF MS, else GS), as its maker publishes it:
+    # DER SubjectPublicKeyInfo in hex or base64; signed meter values are verified against it
+    meter_public_keys: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("meter_public_keys")
+    @classmethod
+    def _public_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for serial, key in v.items():
+            try:
+                load_public_key(key)
+            except OcmfError as exc:
+                raise ValueError(f"meter {serial!r}: {exc}") from None
+        return v
 
     @field_validator("charge_point_id")
     @classmethod

@@ -22,6 +22,7 @@ time-sorted trace by binary search and computed for all events at once (bench/ve
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -938,6 +939,11 @@ class CheckDef:
     physical: bool = True  # judges measured quantities: SKIPPED when the position has no instruments
 
 
+def _lazy(module: str, name: str) -> Callable[[CheckInputs], CheckRecord]:
+    """A check of a module built on this one (bench/verify_ocmf.py), imported when first run."""
+    return lambda inp: getattr(importlib.import_module(module), name)(inp)
+
+
 CHECKS: dict[str, CheckDef] = {
     "current_follows_limit": CheckDef(current_follows_limit, frozenset(
         {"tolerance_abs_a", "tolerance_rel_pct", "settle_time_s"})),
@@ -954,6 +960,11 @@ CHECKS: dict[str, CheckDef] = {
     "transaction_meter_values_match_reference": CheckDef(transaction_meter_values_match_reference, frozenset(
         {"energy_tolerance_pct", "min_register_steps"})),
     "memory_flat": CheckDef(memory_flat, frozenset({"growth_kib_per_h"}), physical=False),
+    "signed_values_verify": CheckDef(_lazy("bench.verify_ocmf", "signed_values_verify"), frozenset(), physical=False),
+    "signed_values_coherent": CheckDef(_lazy("bench.verify_ocmf", "signed_values_coherent"), frozenset(),
+                                       physical=False),
+    "signed_energy_matches_reference": CheckDef(_lazy("bench.verify_ocmf", "signed_energy_matches_reference"),
+                                                frozenset({"energy_tolerance_pct", "min_register_steps"})),
 }
 
 

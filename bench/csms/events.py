@@ -18,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, overload
 
+from bench.csms.signed import SignedValue
+
 
 class EventKind(StrEnum):
     CONNECTED = "connected"
@@ -113,6 +115,7 @@ class Transaction:
     last_event: dict | None = field(default=None, repr=False)  # ... and that event as on the wire
     charging_state: str | None = None  # 2.x: the last chargingState reported
     reservation_id: int | None = None  # the reservation it used (1.6 StartTransaction, 2.x Started event)
+    signed_values: list[SignedValue] = field(default_factory=list)  # its signed meter values (bench/csms/signed.py)
 
     @property
     def running(self) -> bool:

@@ -31,6 +31,7 @@ from bench.csms.adapter import (  # noqa: F401  (re-exported: the 1.6 names of t
     default_unit,
 )
 from bench.csms.events import DutIdentity, EventKind, FileTransferAnswer, FindingKind, MeterSample, Transaction
+from bench.csms.signed import signed_values_16
 
 LOG = logging.getLogger("bench.csms")
 
@@ -182,6 +183,9 @@ class V16Session(AdapterBase, ChargePoint):
         samples = self._samples(
             action, kw.get("transaction_data", []), known.connector_id if known else None, transaction_id
         )
+        if known is not None:
+            known.signed_values += signed_values_16(kw.get("transaction_data", []), self._clock.monotonic(), action,
+                                                    self._parse_time)
         self._dut.record_transaction_stopped(
             transaction_id,
             meter_stop_wh=float(meter_stop),
@@ -198,6 +202,10 @@ class V16Session(AdapterBase, ChargePoint):
         transaction_id = kw.get("transaction_id")
         self._check_transaction_known("MeterValues", transaction_id)
         samples = self._samples("MeterValues", meter_value, connector_id, transaction_id)
+        known = self._dut.transactions.get(transaction_id) if transaction_id is not None else None
+        if known is not None:
+            known.signed_values += signed_values_16(meter_value, self._clock.monotonic(), "MeterValues",
+                                                    self._parse_time)
         self._dut.record_meter_values(connector_id, transaction_id, samples)
         return call_result.MeterValues()
 

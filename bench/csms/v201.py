@@ -32,6 +32,7 @@ from bench.csms.adapter import DEFAULT_CONTEXT, DEFAULT_MEASURAND, AdapterBase, 
 from bench.csms.dut import DutError
 from bench.csms.events import DutIdentity, EventKind, FileTransferAnswer, FindingKind, MeterSample, Transaction
 from bench.csms.profiles import purpose_for, to_version
+from bench.csms.signed import signed_values_2x
 
 LOG = logging.getLogger("bench.csms")
 
@@ -197,6 +198,8 @@ class V2xSession(AdapterBase):
             if known.t_stop_mono_s is not None:
                 self._dut.add_finding(action, FindingKind.TRANSACTION_FLOW,
                                       f"{event_type} for transactionId {tx_id!r} after it ended")
+        known.signed_values += signed_values_2x(self.raw.get("meterValue"), self._clock.monotonic(),
+                                                f"{action} {event_type}", self._parse_time)
         if token and not known.id_tag:
             known.id_tag = token.get("idToken", "")
             known.id_tag_status = self._settings.id_tag_status(known.id_tag)

@@ -27,6 +27,7 @@ from bench.record import CheckRecord, RunRecord, ScenarioRecord, Verdict, skip_l
 from bench.report.figures import FIGURES
 from bench.report.junit import duration_s, error_message, failure_message, fmt_value, margin, scenario_worst
 from bench.report.junit import worst_measurement
+from bench.report.signed_energy import signed_energy_section
 
 PDF_FILE = "report.pdf"
 OCPP_LOG = "ocpp.jsonl"
@@ -293,7 +294,7 @@ class _Builder:
         failing = v in (Verdict.FAIL, Verdict.ERROR)
         if failing:  # the reason first: it is what the reader came for
             out += self.reasons(s)
-        out += self.steps(s) + self.plots(s) + self.checks(s)
+        out += self.steps(s) + self.plots(s) + self.checks(s) + signed_energy_section(self, s)
         if failing:
             out += self.ocpp_frames(s)
         return out

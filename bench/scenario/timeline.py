@@ -68,6 +68,7 @@ class Expected:
     ev_max_a: list[tuple[float, float]] = field(default_factory=list)
     composite_reports: list[CompositeReport] = field(default_factory=list)
     security_probes: list[SecurityProbe] = field(default_factory=list)
+    meter_public_keys: dict[str, str] = field(default_factory=dict)  # where the DUT published it -> key
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Timeline:
     ev_phases: list[tuple[float, int]] = field(default_factory=list)  # only when a step changed them
     composite_reports: list[CompositeReport] = field(default_factory=list)
     security_probes: list[SecurityProbe] = field(default_factory=list)
+    meter_public_keys: dict[str, str] = field(default_factory=dict)  # enable_signed_meter_values step
 
     def note_security(self, probe: SecurityProbe) -> None:
         self.security_probes.append(probe)
@@ -150,7 +152,8 @@ class Timeline:
         return Expected(_merge(limit), _merge(current), _merge(duty), changes,
                         ev_phases=list(self.ev_phases), ev_max_a=_merge(ev_max_points),
                         composite_reports=list(self.composite_reports),
-                        security_probes=list(self.security_probes))
+                        security_probes=list(self.security_probes),
+                        meter_public_keys=dict(self.meter_public_keys))
 
 
 def _to_amps(limit: float, unit: str, phases: int, voltage_v: float) -> float:

@@ -15,6 +15,8 @@
     3.1) and `Enabled` false, read-only, and no other variable; their actions are answered
     CALLERROR NotSupported (2.0.1 part 4 section 4.3, same wording). TriggerMessage and
     UpdateFirmware stay: they are in the Core certification profile (part 6).
+  - no signing meter (signed meter values are optional on every version): no OCMF keys (1.6),
+    no SignReadings variables (2.x, part 2 2.7.3: a station that cannot sign does not report them);
   - files over FTP only (1.6 security whitepaper `SupportedFileTransferProtocols`, 2.x
     `OCPPCommCtrlr.FileTransferProtocols` = "FTP"): an http:// location fails the transfer.
   - a reboot (Reset, firmware installation) takes REBOOT_S of clock time before the charger
@@ -89,7 +91,7 @@ class ChargerFeatures:
             return cls()
         if name == "minimal":
             return cls("minimal", frozenset({"SmartCharging", "Reservation", "LocalAuthList", "AuthCache",
-                                             "RemoteTrigger", "DisplayMessages"}),
+                                             "RemoteTrigger", "DisplayMessages", "SignedMeterValues"}),
                        ("ftp",), REBOOT_S, optional_core_keys=False)
         raise ValueError(f"charger features {name!r}: known {', '.join(FEATURE_SETS)}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +32,7 @@ from bench.sim.charger_link import Link16
 from bench.sim.charger_meter import SUPPORTED_MEASURANDS, meter_value
 from bench.sim.charger_reservation import reserve
 from bench.sim.charger_security import valid_password
+from bench.sim.charger_signing import CONTEXTS_16, Signing
 from bench.sim.station import DEFAULT_HEARTBEAT_S, ChargerSimConfig, Connector, Station, Transaction
 from bench.smart_charging import ProfileStore16
 
@@ -153,6 +155,12 @@ class Ocpp16Adapter:
     def __init__(self, station: Station) -> None:
         self.station = station
         self.keys = station.features.configuration_keys_16(configuration_keys(station.config))
+        cfg = station.config
+        self.signing = Signing(cfg.serial, cfg.connectors, cfg.faults)
+        if "SignedMeterValues" not in station.features.missing:  # a signing meter
+            self.keys.update({key: ConfigKey("") for key in CONTEXTS_16})  # empty: unsigned (OCMF best practice)
+            self.keys.update({key: ConfigKey(value, readonly=True)
+                              for key, value in self.signing.public_keys_16().items()})
 
     @property
     def store(self) -> ProfileStore16:
@@ -266,12 +274,29 @@ class Ocpp16Adapter:
             return
         st = self.station
         tx = conn.transaction
-        value = meter_value(st.read(conn), timestamp=st.clock.utcnow(), context=context, measurands=measurands,
+        reading, now = st.read(conn), st.clock.utcnow()
+        value = meter_value(reading, timestamp=now, context=context, measurands=measurands,
                             resolution_wh=st.config.meter_resolution_wh,
                             offered_a=conn.applied_limit_a if tx else 0.0)
+        if tx is not None:
+            value = self._signed(value, conn, reading.energy_wh, now, context, tx.id_tag)
         # Transaction data is replayed after a lost connection; the rest is not.
         st.post(call.MeterValues(connector_id=conn.connector_id, meter_value=[value],
                                  transaction_id=tx.transaction_id if tx else None), durable=tx is not None)
+
+    def _signed(self, value: dict, conn: Connector, energy_wh: float, now: datetime, context: str,
+                id_tag: str) -> dict:
+        """The MeterValue with its signed record when the signature contexts (OCMF best practice
+        keys) name `context`."""
+        key = CONTEXTS_16[1] if context in ("Transaction.Begin", "Transaction.End") else CONTEXTS_16[0]
+        if key not in self.keys:  # no signing meter
+            return value
+        contexts = {c.strip() for c in self.keys[key].value.split(",")}
+        if context not in contexts or not value["sampledValue"]:
+            return value
+        record = self.signing.record(conn.connector_id, energy_wh=energy_wh, time=now, context=context,
+                                     resolution_wh=self.station.config.meter_resolution_wh, id_tag=id_tag)
+        return self.signing.add_16(value, record, context)
 
     # ---- sessions ------------------------------------------------------------------------------
     async def _start_transaction(self, conn: Connector) -> None:
@@ -282,9 +307,10 @@ class Ocpp16Adapter:
         now = st.clock.utcnow()
         reading = st.read(conn)
         meter_start = int(round(reading.energy_wh))
-        begin = meter_value(reading, timestamp=now, context="Transaction.Begin",
-                            measurands=self.setting_members("StopTxnSampledData"),
-                            resolution_wh=st.config.meter_resolution_wh)
+        begin = self._signed(meter_value(reading, timestamp=now, context="Transaction.Begin",
+                                         measurands=self.setting_members("StopTxnSampledData"),
+                                         resolution_wh=st.config.meter_resolution_wh),
+                             conn, reading.energy_wh, now, "Transaction.Begin", tag)
         try:
             res = await st.call(call.StartTransaction(
                 connector_id=conn.connector_id, id_tag=tag, meter_start=meter_start, timestamp=iso_utc(now),
@@ -322,9 +348,10 @@ class Ocpp16Adapter:
         st.drive_outputs(conn, st.cp_state(conn))     # power path open before the final reading
         now = st.clock.utcnow()
         reading = st.read(conn)
-        end = meter_value(reading, timestamp=now, context="Transaction.End",
-                          measurands=self.setting_members("StopTxnSampledData"),
-                          resolution_wh=st.config.meter_resolution_wh)
+        end = self._signed(meter_value(reading, timestamp=now, context="Transaction.End",
+                                       measurands=self.setting_members("StopTxnSampledData"),
+                                       resolution_wh=st.config.meter_resolution_wh),
+                           conn, reading.energy_wh, now, "Transaction.End", tx.id_tag)
         conn.end_session()
         conn.finishing = st.cp_state(conn).is_connected
         st.transaction_ended(conn)

@@ -41,6 +41,7 @@ from bench.sim.charger_meter import meter_value
 from bench.sim.charger_ocpp16 import DEFAULT_SAMPLED_DATA, num, wire_profile
 from bench.sim.charger_reservation import reserve, reserve_status
 from bench.sim.charger_security import valid_password
+from bench.sim.charger_signing import signing_variables
 from bench.sim.device_model import (
     REPORT_BASES,
     SUPPORTED_MESSAGE_FORMATS,
@@ -82,7 +83,8 @@ class Ocpp2xAdapter:
             evses=config.connectors, phases=plant.settings.phases, rated_current_a=config.rated_current_a,
             voltage_v=plant.settings.nominal_voltage_v, sample_interval_s=config.meter_sample_interval_s,
             sampled_data=DEFAULT_SAMPLED_DATA, security_profile=config.security.profile,
-            password_check=valid_password) + auth_variables()))
+            password_check=valid_password) + auth_variables()
+            + (signing_variables() if "SignedMeterValues" not in station.features.missing else [])))
         if station.password:
             self.model.put("SecurityCtrlr", "BasicAuthPassword", station.password)
         self.tx = Transactions2x(station, self.model, self.CALL)
@@ -200,10 +202,12 @@ class Ocpp2xAdapter:
         if not measurands:
             return
         st = self.station
+        reading, now = st.read(conn), st.clock.utcnow()
         value = v2x_meter_value(meter_value(
-            st.read(conn), timestamp=st.clock.utcnow(), context=context, measurands=measurands,
+            reading, timestamp=now, context=context, measurands=measurands,
             resolution_wh=st.config.meter_resolution_wh, offered_a=conn.applied_limit_a if conn.transaction else 0.0))
         if conn.transaction is not None and context != "Trigger":
+            value = self.tx.signed(conn, conn.transaction, value, reading.energy_wh, now, context)
             self.tx.post_event(conn, "Updated", METER_TRIGGERS[context], meter=[value])
         else:
             st.post(self.CALL.MeterValues(evse_id=conn.connector_id, meter_value=[value]))

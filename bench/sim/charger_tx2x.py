@@ -15,12 +15,14 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bench.clock import iso_utc
 from instruments.iec61851 import MIN_AC_CURRENT_A, CpState
 from bench.sim import faults as F
 from bench.sim.charger_meter import meter_value
+from bench.sim.charger_signing import Signing
 from bench.sim.device_model import DeviceModel
 from bench.sim.station import Connector, Station, Transaction
 from bench.smart_charging import ProfileStore201
@@ -81,6 +83,8 @@ class Transactions2x:
         self.model = model
         self.CALL = messages
         self.flows = {i: TxFlow() for i in station.connectors}
+        cfg = station.config
+        self.signing = Signing(cfg.serial, cfg.connectors, cfg.faults)
 
     def token(self, tag: str, token_type: str = LOCAL_TOKEN_TYPE) -> dict:
         return {"idToken": tag, "type": token_type}
@@ -192,8 +196,10 @@ class Transactions2x:
         started = meter_value(reading, timestamp=now, context="Transaction.Begin",
                               measurands=self.model.members("SampledDataCtrlr", "TxStartedMeasurands"),
                               resolution_wh=st.config.meter_resolution_wh)
+        signed = self.signed(conn, conn.transaction, v2x_meter_value(started), reading.energy_wh, now,
+                             "Transaction.Begin") if started["sampledValue"] else None
         future = self.post_event(conn, "Started", trigger, id_token=bool(conn.authorized_tag),
-                                 meter=[v2x_meter_value(started)] if started["sampledValue"] else None)
+                                 meter=[signed] if signed else None)
         future.add_done_callback(lambda f: self._check_authorization(conn, tx_id, f))
 
     def _check_authorization(self, conn: Connector, tx_id: str, answer: Any) -> None:
@@ -217,10 +223,13 @@ class Transactions2x:
         cp = st.cp_state(conn)
         st.drive_outputs(conn, cp)  # power path open before the final reading
         now = st.clock.utcnow()
-        end = meter_value(st.read(conn), timestamp=now, context="Transaction.End",
+        reading = st.read(conn)
+        end = meter_value(reading, timestamp=now, context="Transaction.End",
                           measurands=self.setting_members("StopTxnSampledData"),
                           resolution_wh=st.config.meter_resolution_wh)
-        meter = [v2x_meter_value(tx.begin_value), v2x_meter_value(end)] if end["sampledValue"] else None
+        meter = [v2x_meter_value(tx.begin_value),
+                 self.signed(conn, tx, v2x_meter_value(end), reading.energy_wh, now, "Transaction.End")
+                 ] if end["sampledValue"] else None
         flow.charging_state = self.charging_state(conn, cp)
         future = self.post_event(conn, "Ended", STOP_TRIGGERS.get(reason, "AbnormalCondition"), meter=meter,
                                  stopped_reason=reason, id_token=reason == "Local")
@@ -228,6 +237,19 @@ class Transactions2x:
         conn.finishing = cp.is_connected
         st.transaction_ended(conn)
         return future
+
+    def signed(self, conn: Connector, tx: Transaction, value: dict, energy_wh: float, now: datetime,
+               context: str) -> dict:
+        """The 2.x MeterValue with its signed record when SignReadings is set (SampledDataCtrlr, for
+        clock-aligned values AlignedDataCtrlr: 2.0.1 part 2 2.7.3, 2.7.14)."""
+        ctrlr = "AlignedDataCtrlr" if context == "Sample.Clock" else "SampledDataCtrlr"
+        if self.model.find(ctrlr, "SignReadings") is None or not self.model.flag(ctrlr, "SignReadings"):
+            return value  # no signing meter, or not asked to sign
+        record = self.signing.record(conn.connector_id, energy_wh=energy_wh, time=now, context=context,
+                                     resolution_wh=self.station.config.meter_resolution_wh,
+                                     id_tag=tx.id_tag or conn.authorized_tag or "")
+        return self.signing.add_2x(value, record, conn.connector_id, tx.transaction_id,
+                                   self.model.value("OCPPCommCtrlr", "PublicKeyWithSignedMeterValue"), energy_wh)
 
     def post_event(self, conn: Connector, event_type: str, trigger: str, *, id_token: bool = False,
                    meter: list[dict] | None = None, stopped_reason: str | None = None) -> asyncio.Future:

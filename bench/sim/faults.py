@@ -79,6 +79,12 @@ TX_DEFAULT_FIRST_TRANSACTION_ONLY = "tx_default_first_transaction_only"
 STATUS_STUCK_SUSPENDED_EV = "status_stuck_suspended_ev"
 RELATIVE_FROM_PLUG_IN = "relative_from_plug_in"
 LIMITS_PHASE_AVERAGE = "limits_phase_average"
+# Signed meter values (Eichrecht, OCMF): what the charger's signing meter gets wrong.
+OCMF_BAD_SIGNATURE = "ocmf_bad_signature"
+OCMF_PAGINATION_GAP = "ocmf_pagination_gap"
+OCMF_SERIAL_CHANGES = "ocmf_serial_changes"
+OCMF_ENERGY_TAMPERED = "ocmf_energy_tampered"
+OCMF_UNSIGNED_END = "ocmf_unsigned_end"
 # Long runs.
 LEAKS_MEMORY = "leaks_memory"
 FOREIGN_ACTION = "foreign_action"
@@ -234,6 +240,22 @@ FAULT_TABLE: tuple[Fault, ...] = (
           "it; only long scenarios do, so the matrix leaves it to its own test)",
           ("metering/soak_8h",),
           {"kib_per_message": 64.0}),
+    Fault(OCMF_BAD_SIGNATURE,
+          "signs its OCMF records with a signature of another payload (the signature does not verify)",
+          ("eichrecht",)),
+    Fault(OCMF_PAGINATION_GAP,
+          "skips one pagination number (PG) after the begin record of every transaction",
+          ("eichrecht",)),
+    Fault(OCMF_SERIAL_CHANGES,
+          "names another meter serial (MS) in every record after the begin record",
+          ("eichrecht",)),
+    Fault(OCMF_ENERGY_TAMPERED,
+          "signs a register that counts 5 % more than the energy delivered (validly signed)",
+          ("eichrecht",),
+          {"gain": 1.05}),
+    Fault(OCMF_UNSIGNED_END,
+          "sends the transaction's end reading unsigned (no signed Transaction.End value)",
+          ("eichrecht",)),
     Fault(FOREIGN_ACTION,
           "after every StatusNotification also sends a CALL of an action its OCPP version does not "
           "have (1.6: TransactionEvent, 2.x: StartTransaction), as a charger mixing versions does",
