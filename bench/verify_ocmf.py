@@ -344,10 +344,11 @@ def _judge_identification(tx: Any, label: str, recs: list[SignedRecord]) -> Meas
     if not tx.id_tag:
         return judge(f"{label}_identification_mismatch", 0, "count", None, 0, rule=RULE_IDENTIFICATION,
                      samples=len(recs), note="the transaction names no idTag / idToken: nothing to match")
-    if not named:
-        return failed(f"{label}_identification_mismatch", "count", f"no record assigns the user (IS true with ID) "
-                                                                   f"of transaction {tx.transaction_id}",
-                      RULE_IDENTIFICATION)
+    if not named:  # OCMF makes the assignment optional (IS false): nothing to compare, not a fault
+        return Measurement(f"{label}_identification_mismatch", None, "count", None, 0, Verdict.SKIPPED,
+                           note=f"not compared: no record of transaction {tx.transaction_id} assigns its user "
+                                "(IS true with an ID); OCMF allows records without one",
+                           rule=RULE_IDENTIFICATION, samples=len(recs))
     wrong = [p.identification_data or "" for p in named if not _same_id(p.identification_data or "", tx.id_tag)]
     return judge(f"{label}_identification_mismatch", len(wrong), "count", None, 0, rule=RULE_IDENTIFICATION,
                  samples=len(named), note=(f"ID {wrong[0]!r} for idTag {tx.id_tag!r}" if wrong

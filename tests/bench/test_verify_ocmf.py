@@ -125,6 +125,14 @@ def test_another_users_record_fails(cfg):
     assert _by_name(signed_values_coherent(_inputs(cfg, tx, keys)))["tx1_identification_mismatch"].value == 20
 
 
+def test_records_without_a_user_assignment_are_not_compared_not_failed(cfg):
+    tx, keys = _transaction(id_tag="")  # IS false: OCMF makes the user assignment optional
+    tx.id_tag = "TAG1"
+    record = signed_values_coherent(_inputs(cfg, tx, keys))
+    assert _by_name(record)["tx1_identification_mismatch"].verdict == Verdict.SKIPPED
+    assert record.verdict == Verdict.PASS
+
+
 def test_a_charger_that_does_not_sign_is_not_supported_unless_declared(cfg):
     tx, _ = _transaction()
     tx.signed_values = []
