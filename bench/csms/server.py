@@ -301,10 +301,14 @@ class CsmsServer:
             self._connections_file.write(json.dumps(line, separators=(",", ":")) + "\n")
             self._connections_file.flush()
 
-    def _refused(self, remote: str, cp_id: str | None, stage: str, reason: str, probe: str | None = None) -> None:
+    def _refused(self, remote: str, cp_id: str | None, stage: str, reason: str, probe: str | None = None,
+                 expected: bool = False) -> None:
+        """Record a refused connection; `expected` ones (the bench's own offline window) are logged
+        at INFO: they are the scenario working, not news for the console (the run's log has them)."""
         refusal = Refusal(self._clock.monotonic(), iso_utc(self._clock.utcnow()), remote, cp_id, stage, reason, probe)
         self.refusals.append(refusal)
-        LOG.warning("CSMS refused %s%s (%s): %s", f"{cp_id!r} from " if cp_id else "", remote, stage, reason)
+        LOG.log(logging.INFO if expected else logging.WARNING, "CSMS refused %s%s (%s): %s",
+                f"{cp_id!r} from " if cp_id else "", remote, stage, reason)
         self._record_connection("refused", **{k: v for k, v in asdict(refusal).items() if k not in ("t_mono_s", "utc")})
 
     # ----------------------------------------------------------- handshake
@@ -325,7 +329,8 @@ class CsmsServer:
             self._refused(remote, shown(cp_id), "http", "unknown charge point id")
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {shown(cp_id)!r}\n")
         if self.is_offline(cp_id):  # an outage the bench simulates (take_offline)
-            self._refused(remote, cp_id, "http", "offline window: the bench refuses this charger for now")
+            self._refused(remote, cp_id, "http", "offline window: the bench refuses this charger for now",
+                          expected=True)
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable (offline window)\n")
         offered = offered_subprotocols(request.headers)
         accepted = self.settings.subprotocols_for(cp_id)
