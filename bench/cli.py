@@ -415,7 +415,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     line = f"{len(scenarios)} scenarios in {len(blocks)} blocks: {', '.join(blocks)}"
     if args.config is not None:
         line += f"; on {args.config}: {len(scenarios) - len(skips)} run, {len(skips)} SKIPPED"
-    console.print(line)
+    print_wrapped(console, line, more=2)
     return 0
 
 
