@@ -170,6 +170,7 @@ class CsmsServer:
         self._duts: dict[str, Dut] = {}
         self._connections: dict[str, ServerConnection] = {}
         self._closing: set[ServerConnection] = set()  # connections the bench is closing on purpose
+        self._ending = False  # the run is over: the bench stops its own simulated chargers (ending())
         self._server: Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._transaction_ids = itertools.count(1)  # unique over all chargers and reconnects
@@ -202,6 +203,11 @@ class CsmsServer:
         )
         LOG.info("CSMS listening on %s (OCPP %s, security profile %d)", self.url,
                  ", ".join(self.settings.supported_versions), self.settings.security.profile)
+
+    def ending(self) -> None:
+        """The run is over and the bench is about to stop its simulated chargers: their closing
+        connections are the bench's doing, not a DUT dropping one (no finding, no warning)."""
+        self._ending = True
 
     async def stop(self) -> None:
         """Close every connection, wait for their handlers, stop listening."""
@@ -410,7 +416,7 @@ class CsmsServer:
                 del self._connections[cp_id]
             by_bench = websocket in self._closing
             self._closing.discard(websocket)
-            if current and not by_bench and self._server is not None:
+            if current and not by_bench and self._server is not None and not self._ending:
                 self._dropped(dut, websocket)
             dut.detach(session, code=websocket.close_code, reason=websocket.close_reason, by_bench=by_bench)
             LOG.info("%s disconnected (code %s)", cp_id, websocket.close_code)
