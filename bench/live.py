@@ -377,10 +377,9 @@ class LiveView:
             head.append(f" (lab time {_hms(virtual)})", style="dim")
         if remaining is not None:
             head.append(f"   remaining ~{_hms(remaining)}")
-        head.append(f"   scenarios done {len(self._verdicts)}/{self.scenarios_total()}")
         rows.append(head)
         counts = self.counts()
-        tally = Text()
+        tally = Text(f"scenarios done {len(self._verdicts)}/{self.scenarios_total()}   ")
         for v, style in VERDICT_STYLE.items():
             tally.append(f"{v} {counts[v]}", style=style if counts[v] else "dim")
             tally.append("   ")
