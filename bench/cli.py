@@ -36,8 +36,11 @@ err_console = Console(stderr=True, highlight=False)
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
+    shown = logging.StreamHandler()
+    shown.setLevel(level)  # its own level: the run's log file takes the bench's INFO lines too (_start_run_log)
+    shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[shown])  # no-op when logging is set up already
     try:
         return args.func(args)
     except ConfigError as exc:
@@ -247,9 +250,6 @@ def _start_run_log(run_dir: Path) -> logging.Handler:
     """The run's log file: every warning, and the bench's own INFO lines (connections, expected
     refusals such as an offline window's) that the console leaves out."""
     root = logging.getLogger()
-    for h in root.handlers:
-        if h.level == logging.NOTSET:
-            h.setLevel(root.level)  # the console keeps showing what it showed before
     handler = logging.FileHandler(run_dir / RUN_LOG, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

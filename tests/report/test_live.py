@@ -220,6 +220,7 @@ def test_expected_warnings_stay_off_the_console_and_go_to_the_run_log(tmp_path: 
 
     console_lines = io.StringIO()
     console_handler = logging.StreamHandler(console_lines)
+    console_handler.setLevel(logging.WARNING)  # as bench.cli.main sets up the console
     root = logging.getLogger()
     root.addHandler(console_handler)
     level = root.level
