@@ -327,7 +327,8 @@ def summary_table(record: RunRecord, width: int):
     fixed = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers[:-1])]
     # a column separator (a space) and a space of padding either side between columns
     note_width = width - sum(fixed) - 3 * (len(headers) - 1)
-    table = compact_table(title=f"{record.suite}: {record.run_id}")
+    title = f"{record.suite}: {record.run_id}"
+    table = compact_table(title=title, min_width=min(width, len(title)))  # a title that is not wrapped
     for h in headers[:-1]:
         table.add_column(h, no_wrap=True, justify="right" if h == "time" else "left")
     with_note = note_width >= 8  # narrower: no notes rather than broken names
