@@ -1,6 +1,7 @@
 """The `bench` command: run, list, sim, csms, report.
 
-Exit codes: 0 all PASS, 1 any FAIL, 2 any ERROR or bad input.
+Exit codes: 0 no FAIL and no ERROR (SKIPPED scenarios included; a run where every scenario
+was SKIPPED exits 0 too), 1 any FAIL, 2 any ERROR or bad input.
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from bench.clock import MAX, RealClock, Speed, clock_for, parse_speed, speed_label
 from bench.commands import VirtualLabSeam
+from bench.console_fit import compact_table, fits, names, print_wrapped
 from bench.config import OCPP_VERSIONS, ConfigError, LabConfig, load_config, preflight
 from bench.record import RunRecord, Verdict, exit_code, skip_label
 
@@ -35,8 +36,11 @@ err_console = Console(stderr=True, highlight=False)
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
+    shown = logging.StreamHandler()
+    shown.setLevel(level)  # its own level: the run's log file takes the bench's INFO lines too (_start_run_log)
+    shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[shown])  # no-op when logging is set up already
     try:
         return args.func(args)
     except ConfigError as exc:
@@ -75,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list the scenarios: blocks, tags, OCTT ids, OCPP versions")
     ls.add_argument("scenarios", nargs="*", type=Path)
     _selection_args(ls)
+    ls.add_argument("--config", type=Path,
+                    help="check the config and the scenarios against it as `bench run --config` does, and say "
+                         "which scenarios its DUT(s) would SKIP and why")
+    ls.add_argument("--ocpp", choices=OCPP_VERSIONS, metavar="VERSION", help="with --config: as `bench run --ocpp`")
+    ls.add_argument("--protocol-only", action="store_true", help="with --config: as `bench run --protocol-only`")
     ls.add_argument("--coverage", action="store_true",
                     help="print the coverage table per block (Markdown): scenarios, OCTT ids, OCPP versions")
     ls.set_defaults(func=cmd_list)
@@ -216,12 +225,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(f"run folder: {run_dir}")
     record: RunRecord | None = None
     interrupted = False
+    run_log = _start_run_log(run_dir)
     try:
         with view:  # the panel goes away on every exit path, Ctrl-C included
             record = _run_stoppable(run_bench(config, opts, clock, run_dir), clock)
     except KeyboardInterrupt:
         interrupted = True
         err_console.print("[bold yellow]interrupted: instruments were put in the safe state; writing what ran[/]")
+    finally:
+        _stop_run_log(run_log)
     if record is None:
         record = load_record(run_dir)
     if not args.no_report:
@@ -229,6 +241,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = load_record(run_dir)  # with the key figures the reports derived
     _summary(record, run_dir)
     return 2 if interrupted else exit_code(record.verdict)
+
+
+RUN_LOG = "bench.log"
+
+
+def _start_run_log(run_dir: Path) -> logging.Handler:
+    """The run's log file: every warning, and the bench's own INFO lines (connections, expected
+    refusals such as an offline window's) that the console leaves out."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(run_dir / RUN_LOG, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    bench_log = logging.getLogger("bench")
+    if bench_log.getEffectiveLevel() > logging.INFO:
+        bench_log.setLevel(logging.INFO)
+    return handler
+
+
+def _stop_run_log(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    logging.getLogger("bench").setLevel(logging.NOTSET)
+    handler.close()
 
 
 def _run_stoppable(coro, clock: RealClock):
@@ -267,25 +302,64 @@ def protocol_only_positions(record: RunRecord) -> list[str]:
     return [name for name, info in (record.positions or {}).items() if info.get("protocol_only")]
 
 
-def _summary(record: RunRecord, run_dir: Path) -> None:
+def _note(s) -> str:
+    """One line on a scenario: why it failed, errored or was skipped, what it did not measure, else its figures."""
     from bench.report.figures import FIGURES
 
-    table = Table(title=f"{record.suite}: {record.run_id}")
-    for col in ("scenario", "position", "verdict", "duration", "key figures", "note"):
-        table.add_column(col, overflow="fold")
+    skipped = f"{skip_label(s.skip_kind)}: {s.skipped}" if s.skipped else ""
+    note = s.error or skipped or next(
+        (c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
+    if not note and s.not_measured:
+        note = f"not measured: {', '.join(s.not_measured)}"
+    return note or ", ".join(f"{k} {v:.3g}" for k, v in (s.figures or {}).items() if k in FIGURES and v is not None)
+
+
+def summary_table(record: RunRecord, width: int):
+    """One line per scenario in `width` columns: the name whole, the verdict, its duration and a
+    note cut to what is left of the line (the report has it all)."""
+    several = len({s.position for s in record.scenarios}) > 1
+    rows = []
     for s in record.scenarios:
         v = Verdict(s.verdict).value
-        skipped = f"{skip_label(s.skip_kind)}: {s.skipped}" if s.skipped else ""
-        note = s.error or skipped or next(
-            (c.message for c in s.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)), "")
-        if not note and s.not_measured:
-            note = f"not measured: {', '.join(s.not_measured)}"
-        table.add_row(s.name, s.position, f"[{VERDICT_STYLE[v]}]{v}[/]", f"{s.t_end_mono_s - s.t_start_mono_s:.1f} s",
-                      ", ".join(f"{k} {v:.3g}" for k, v in (s.figures or {}).items() if k in FIGURES and v is not None),
-                      note[:90])
-    console.print(table)
+        rows.append([s.name, *([s.position] if several else []), v,
+                     _duration(s.t_end_mono_s - s.t_start_mono_s, v), _note(s)])
+    headers = ["scenario", *(["pos"] if several else []), "verdict", "time", "note"]
+    fixed = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers[:-1])]
+    # a column separator (a space) and a space of padding either side between columns
+    note_width = width - sum(fixed) - 3 * (len(headers) - 1)
+    title = f"{record.suite}: {record.run_id}"
+    table = compact_table(title=title, min_width=min(width, len(title)))  # a title that is not wrapped
+    for h in headers[:-1]:
+        table.add_column(h, no_wrap=True, justify="right" if h == "time" else "left")
+    with_note = note_width >= 8  # narrower: no notes rather than broken names
+    if with_note:
+        table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=note_width)
+    verdict_col = headers.index("verdict")
+    for r in rows:
+        r[verdict_col] = f"[{VERDICT_STYLE[r[verdict_col]]}]{r[verdict_col]}[/]"
+        table.add_row(*r[:-1], *([Text(r[-1])] if with_note else []))
+    return table
+
+
+def _duration(seconds: float, verdict: str) -> str:
+    if verdict == Verdict.SKIPPED.value and seconds < 0.05:
+        return "-"
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+def counts_line(record: RunRecord) -> str:
+    """`74 scenarios: 62 PASS, 0 FAIL, 0 ERROR, 12 SKIPPED`."""
+    counts = {v: 0 for v in VERDICT_STYLE}
+    for s in record.scenarios:
+        counts[Verdict(s.verdict).value] += 1
+    return f"{len(record.scenarios)} scenarios: " + ", ".join(
+        f"[{VERDICT_STYLE[v]}]{n} {v}[/]" if n else f"{n} {v}" for v, n in counts.items())
+
+
+def _summary(record: RunRecord, run_dir: Path) -> None:
+    console.print(summary_table(record, console.width))
     if record.error:
-        console.print(f"[bold magenta]bench error:[/] {record.error}")
+        console.print(Text(f"bench error: {record.error}", style="bold magenta"))
     for pos in protocol_only_positions(record):
         console.print(f"[yellow]protocol-only[/] {pos}: no instruments, so current, PWM and energy were not "
                       "measured; those checks are SKIPPED")
@@ -295,9 +369,10 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
                       + (f", {s['stalls']} stalls (an instrument not answering within the read timeout)"
                          if s.get("stalls") else ""))
     v = Verdict(record.verdict).value
-    console.print(f"overall: [{VERDICT_STYLE[v]}]{v}[/]")
     pdf = run_dir / "report.pdf"
-    console.print(f"report: {pdf if pdf.exists() else run_dir / 'record.json'}")
+    # the last line: what a CI log's reader looks for first (a path is never wrapped)
+    report = pdf if pdf.exists() else run_dir / "record.json"
+    console.print(f"overall: [{VERDICT_STYLE[v]}]{v}[/]  {counts_line(record)}  report: {report}", soft_wrap=True)
 
 
 # ---- list ------------------------------------------------------------------------
@@ -315,21 +390,95 @@ def coverage_markdown(scenarios) -> str:
     return "\n".join(rows)
 
 
+def _versions(s) -> str:
+    return "all" if set(s.ocpp_versions) == set(OCPP_VERSIONS) else " ".join(s.ocpp_versions)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    table = Table()
-    for col in ("block", "scenario", "OCTT ids", "OCPP", "tags", "checks"):
-        table.add_column(col, overflow="fold")
     scenarios = sorted(_load_selected(args), key=lambda s: (s.block, s.name))
     if args.coverage:
         print(coverage_markdown(scenarios))
         return 0
+    skips = _skips_on(args, scenarios) if args.config is not None else {}
+    table = compact_table()
+    for col in ("block", "scenario"):
+        table.add_column(col, no_wrap=True)
+    for col in ("OCTT ids", "OCPP", "tags", "checks", *(["on this bench"] if args.config else [])):
+        table.add_column(col)
     for s in scenarios:
-        table.add_row(s.block, s.name, ",".join(s.ocpp_ids), ",".join(s.ocpp_versions), ",".join(s.tags),
-                      ",".join(["step_expectations", *(c.name for c in s.checks)]))
-    console.print(table)
+        table.add_row(s.block, s.name, names(s.ocpp_ids), _versions(s), names(s.tags), names(_checks(s)),
+                      *([skips.get(s.name, "runs")] if args.config else []))
+    if fits(console, table):
+        console.print(table)
+    else:
+        _print_list_lines(scenarios, skips)
     blocks = sorted({s.block for s in scenarios})
-    console.print(f"{len(scenarios)} scenarios in {len(blocks)} blocks: {', '.join(blocks)}")
+    line = f"{len(scenarios)} scenarios in {len(blocks)} blocks: {', '.join(blocks)}"
+    if args.config is not None:
+        line += f"; on {args.config}: {len(scenarios) - len(skips)} run, {len(skips)} SKIPPED"
+    print_wrapped(console, line, more=2)
     return 0
+
+
+def _checks(s) -> list[str]:
+    return ["step_expectations", *(c.name for c in s.checks)]
+
+
+def _print_list_lines(scenarios, skips: dict[str, str]) -> None:
+    """The list for a narrow terminal: a heading per block, a line per scenario, details indented."""
+    block = None
+    for s in scenarios:
+        if s.block != block:
+            block = s.block
+            console.print(Text(block, style="bold"))
+        ids = f"  OCTT {names(s.ocpp_ids)}" if s.ocpp_ids else ""
+        print_wrapped(console, f"{s.name}  OCPP {_versions(s)}{ids}", indent=2, more=6)
+        print_wrapped(console, f"tags {names(s.tags)}; checks {names(_checks(s))}", indent=6, more=2, style="dim")
+        if s.name in skips:
+            print_wrapped(console, f"SKIPPED here: {skips[s.name]}", indent=6, more=2, style="yellow")
+
+
+def _skips_on(args: argparse.Namespace, scenarios) -> dict[str, str]:
+    """scenario -> why the config's DUT(s) would SKIP it, as far as the config tells before a run
+    (OCPP version, declared unsupported features, the bench's EV emulator and tag presenter, the
+    DUT's rating); what the DUT reports when it boots can SKIP more. Bad input exits 2 as in `bench run`."""
+    from bench.capabilities import FEATURES
+    from bench.record import SKIP_LABELS
+    from bench.scenario.model import above_rating, check_fits
+
+    config = without_instruments(with_ocpp_version(load_config(args.config), args.ocpp), args.protocol_only)
+    check_fits(scenarios, config, args.config)
+    lab = config.virtual_lab.enabled  # the virtual lab has its own car and tag presenter
+    out: dict[str, str] = {}
+    for s in scenarios:
+        why = []
+        for pos in config.positions:
+            prefix = f"{pos.name}: " if len(config.positions) > 1 else ""
+            reason = _static_skip(s, pos, lab, FEATURES, SKIP_LABELS, above_rating)
+            if reason:
+                why.append(prefix + reason)
+        if why:
+            out[s.name] = "; ".join(why)
+    return out
+
+
+def _static_skip(s, pos, lab: bool, features, labels, above_rating) -> str | None:
+    version = pos.dut.ocpp_version
+    if version not in s.ocpp_versions:
+        return f"{labels['not_applicable']} (not defined for OCPP {version})"
+    declared = pos.dut.features
+    lacking = [n for n in s.needs if n in features and (n in declared.unsupported or (
+        declared.supported is not None and n not in declared.supported))]
+    if lacking:
+        return f"{labels['not_supported']} (dut.features: {', '.join(lacking)})"
+    has_ev = lab or any(i.role == "ev_emulator" for i in pos.instruments.values())
+    if "ev_emulator" in s.needs and not has_ev:
+        return f"{labels['bench']} (no EV emulator)"
+    if "tag_presenter" in s.needs and not lab:
+        return f"{labels['bench']} (no RFID tag presenter)"
+    if (why := above_rating(s, pos)) is not None:
+        return f"{labels['bench']} ({why})"
+    return None
 
 
 # ---- sim / csms ------------------------------------------------------------------

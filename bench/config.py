@@ -40,7 +40,8 @@ __all__ = ["ConfigError", "LabConfig", "load_config", "preflight"]  # ConfigErro
 
 class _Strict(BaseModel):
     # NaN and infinity are refused everywhere (a NaN limit compares false with everything)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # a field's docstring is its description: in `bench config schema` and docs/config.md
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 def _not_bool(value: Any) -> Any:
@@ -61,9 +62,17 @@ class SecurityConfig(_Strict):
     run that needs them)."""
 
     profile: Annotated[Literal[0, 1, 2, 3], NotBool] = 0
-    password: str | None = None  # Basic auth password of the chargers (profiles 1 and 2)
-    cert_dir: Path = Path("certs")  # test CA, CSMS server certificate, one client certificate per charger
-    server_names: list[str] = Field(default_factory=list)  # host names/IPs the chargers use for the CSMS
+    """OCPP security profile: 0 plain ws://, 1 ws:// with HTTP Basic auth, 2 wss:// (TLS, server
+    certificate) with Basic auth, 3 wss:// with a client certificate per charger."""
+    password: str | None = None
+    """HTTP Basic auth password of the chargers (profiles 1 and 2; required there): 16 to 40
+    characters of letters, digits and * - _ = : + | @ . (the OCPP passwordString)."""
+    cert_dir: Path = Path("certs")
+    """Folder of the test CA, the CSMS server certificate and one client certificate per charger
+    (made by `bench certs`, or on the first run that needs them)."""
+    server_names: list[str] = Field(default_factory=list)
+    """Host names and IP addresses the chargers use to reach the CSMS: they go into the server
+    certificate (profiles 2 and 3), so a charger verifying the host name accepts it."""
 
     @field_validator("password")
     @classmethod
@@ -80,23 +89,37 @@ class SecurityConfig(_Strict):
 
 
 class CsmsConfig(_Strict):
+    """The OCPP backend stub the chargers connect to."""
+
     host: str = Field("127.0.0.1", min_length=1)
-    port: int = Field(18180, ge=0, le=MAX_PORT)  # 0: any free port (tests, the virtual lab)
+    """Address the CSMS listens on: 0.0.0.0 (or the bench PC's address on the charger's network)
+    for a real charger, 127.0.0.1 for the virtual lab."""
+    port: int = Field(18180, ge=0, le=MAX_PORT)
+    """TCP port the CSMS listens on; 0: any free port (tests, the virtual lab)."""
     heartbeat_interval_s: int = Field(60, gt=0)
+    """Heartbeat interval the CSMS gives in its BootNotification answer, s."""
     id_tags: dict[str, Literal["Accepted", "Blocked", "Expired", "Invalid"]] = Field(default_factory=dict)
+    """idTag -> the authorization status the CSMS answers for it (Authorize, StartTransaction)."""
     security: SecurityConfig = Field(default_factory=SecurityConfig)
-    # chargers connect to ws://host:port<path_prefix>/<charge point id>, and only there
+    """OCPP security profile, password and certificates."""
     path_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
+    """URL path before the charge point id, e.g. /ocpp: chargers connect to
+    ws://host:port<path_prefix>/<charge point id>, and only there."""
 
 
 class BenchConfig(_Strict):
+    """The bench itself: its name, the CSMS stub, the sampling rate, how protocol findings count."""
+
     name: str = "bench"
+    """Name of this bench, in the record and on the report cover."""
     csms: CsmsConfig = Field(default_factory=CsmsConfig)
+    """The OCPP backend stub (CSMS) the chargers connect to."""
     sampling_rate_hz: float = Field(10.0, gt=0, le=100)
-    # what a protocol violation of the DUT (malformed frame, schema violation, unknown action, ...)
-    # does to its scenario: strict FAILs it (conformance testing), compatibility reports it in the
-    # record without failing (checking what a charger does despite known protocol defects)
+    """How often every instrument is read, Hz (a scenario may set its own)."""
     verdict_mode: Literal["strict", "compatibility"] = "strict"
+    """What a protocol violation of the DUT (malformed frame, schema violation, unknown action, ...)
+    does to its scenario: strict FAILs it (conformance testing), compatibility reports it in the
+    record without failing (checking what a charger does despite known protocol defects)."""
 
 
 class DutFeaturesConfig(_Strict):
@@ -104,10 +127,14 @@ class DutFeaturesConfig(_Strict):
     from the DUT when it boots (1.6 GetConfiguration, 2.x device model); a declaration wins over
     discovery. Names are the bench's version-neutral ones (bench/capabilities.py)."""
 
-    supported: list[Feature] | None = None    # optional features it has; None: discover
-    unsupported: list[Feature] = Field(default_factory=list)  # optional features it lacks
-    measurands: list[str] | None = None       # optional measurands it can sample; None: discover/try
-    file_transfer: list[FileScheme] | None = None  # schemes for firmware/diagnostics, preferred first
+    supported: list[Feature] | None = None
+    """The optional features it has (the others count as lacking); unset: discovered."""
+    unsupported: list[Feature] = Field(default_factory=list)
+    """The optional features it lacks (scenarios needing them are NOT SUPPORTED)."""
+    measurands: list[str] | None = None
+    """The optional measurands it can sample (e.g. Current.Import); unset: discovered or tried."""
+    file_transfer: list[FileScheme] | None = None
+    """URL schemes it can fetch firmware and upload diagnostics with, preferred first; unset: discovered."""
 
     @model_validator(mode="after")
     def _not_both(self) -> "DutFeaturesConfig":
@@ -118,26 +145,39 @@ class DutFeaturesConfig(_Strict):
 
 
 class DutConfig(_Strict):
+    """The charger under test at this position."""
+
     charge_point_id: str = Field(min_length=1, max_length=48)
-    ocpp_version: OcppVersion = "1.6"  # the only subprotocol the CSMS accepts from this charger
+    """Its charge point id (the last part of the URL it connects to): letters, digits, . _ ~ -."""
+    ocpp_version: OcppVersion = "1.6"
+    """The OCPP version it speaks: the only subprotocol the CSMS accepts from it."""
     connectors: int = Field(1, ge=1, le=8)
+    """Number of connectors (EVSEs on 2.x)."""
     phases: Annotated[Literal[1, 3], NotBool] = 3
+    """Phases it is wired for."""
     rated_current_a: float = Field(gt=0, le=80)
+    """Its rated current per phase, A; a scenario setting a higher limit is SKIPPED on it."""
     nominal_voltage_v: float = Field(230.0, gt=0, le=480)
+    """Nominal line-to-neutral voltage, V (converts W limits to A)."""
     reaction_time_s: float = Field(5.0, ge=0, le=60)
+    """Time allowed from a charging profile accepted to the PWM offer changed, s (the vendor's figure)."""
     meter_accuracy_class: Literal["A", "B", "C"] = "A"
+    """MID accuracy class of its energy meter: maximum permissible error A 2 %, B 1 %, C 0.5 %."""
     meter_resolution_wh: PositiveFloat = 1.0
+    """Last digit of its energy register, Wh."""
     meter_sample_interval_s: int = Field(10, ge=1, le=3600)
-    # how long a reboot (Reset, firmware install) may take until the DUT is connected and booted
-    # again; OCPP sets no limit, so it is the vendor's figure
+    """MeterValueSampleInterval the bench sets on it before each scenario, s."""
     reboot_time_s: float = Field(120.0, gt=0, le=3600)
-    # how long after the CSMS is reachable again the DUT is back at most: its reconnect back-off
-    # (2.0.1 part 4 section 5.3: OCPPCommCtrlr.RetryBackOff*, doubling; 1.6 leaves it to the vendor)
+    """How long a reboot (Reset, firmware install) may take until it is connected and booted
+    again, s; OCPP sets no limit, so it is the vendor's figure."""
     reconnect_time_s: float = Field(60.0, gt=0, le=3600)
+    """How long after the CSMS is reachable again it is back at most, s: its reconnect back-off
+    (2.0.1 part 4 section 5.3: OCPPCommCtrlr.RetryBackOff*, doubling; 1.6 leaves it to the vendor)."""
     features: DutFeaturesConfig = Field(default_factory=DutFeaturesConfig)
-    # the signing meter's public key by its serial (OCMF MS, else GS), as its maker publishes it:
-    # DER SubjectPublicKeyInfo in hex or base64; signed meter values are verified against it
+    """What it supports, as its vendor declares it; anything left out is discovered at boot."""
     meter_public_keys: dict[str, str] = Field(default_factory=dict)
+    """The signing meter's public key by its serial (OCMF MS, else GS), as its maker publishes it:
+    DER SubjectPublicKeyInfo in hex or base64; signed meter values are verified against it."""
 
     @field_validator("meter_public_keys")
     @classmethod
@@ -163,24 +203,44 @@ class DutConfig(_Strict):
 
 
 class EvConfig(_Strict):
+    """The car the bench plays (EV emulator plus AC loads, or the virtual lab's car)."""
+
     max_current_a: float = Field(32.0, gt=0, le=80)
+    """Most current the car draws per phase, A."""
     phases: Annotated[Literal[1, 2, 3], NotBool] = 3
+    """Phases the car draws on."""
     reaction_time_s: float = Field(1.0, ge=0, le=10)
+    """How fast the car follows a PWM change, s (IEC 61851-1 allows the EV 5 s)."""
 
 
 class RatingsConfig(_Strict):
+    """Limits the bench never commands an instrument beyond (at most the model's datasheet figures)."""
+
     max_current_a: PositiveFloat | None = None
+    """Most current, A."""
     max_power_w: PositiveFloat | None = None
+    """Most power, W."""
     max_voltage_v: PositiveFloat | None = None
+    """Most voltage, V."""
 
 
 class InstrumentConfig(_Strict):
+    """One instrument: its driver (`bench instruments list`), address and what the bench may ask of it."""
+
     driver: str
+    """Driver name, e.g. eastron_sdm630, chroma_63800, reference_ev_emulator (`bench instruments list`)."""
     address: str
-    model: str | None = None  # the model expected at this address (e.g. "63804"); the virtual lab simulates it
-    calibration_due: date | None = None  # shown on the report cover; the bench warns when it has passed
-    phase: Annotated[Literal[1, 2, 3], NotBool] | None = None  # AC loads: which phase the unit sits on
+    """Where it answers: modbus+tcp://host:502?unit=1 (or modbus+rtu-over-tcp://) for Modbus drivers,
+    TCPIP::host::port::SOCKET or TCPIP::host::inst0::INSTR (drivers that accept VXI-11) for SCPI ones."""
+    model: str | None = None
+    """The model expected at this address (e.g. "63804"): its identity is checked against it, and
+    the virtual lab simulates it."""
+    calibration_due: date | None = None
+    """Calibration due date, shown on the report cover; the bench warns when it has passed."""
+    phase: Annotated[Literal[1, 2, 3], NotBool] | None = None
+    """AC loads: the phase the unit sits on (required for every ac_load)."""
     ratings: RatingsConfig = Field(default_factory=RatingsConfig)
+    """Limits the bench never commands beyond; may narrow the model's, never widen them."""
 
     @field_validator("driver")
     @classmethod
@@ -277,10 +337,17 @@ def _host_port(address: str) -> tuple[str, int] | None:
 
 
 class PositionConfig(_Strict):
+    """One charging position: a charger under test, the car the bench plays, the instruments around it."""
+
     name: str = Field(min_length=1)
+    """Position name (unique), e.g. pos1: in the console, the record and trace file names."""
     dut: DutConfig
+    """The charger under test."""
     ev: EvConfig = Field(default_factory=EvConfig)
+    """The car the bench plays."""
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
+    """Instrument name -> instrument (at most one power_meter and one ev_emulator, one ac_load per
+    phase); none: protocol-only (physical checks SKIPPED)."""
 
     @model_validator(mode="after")
     def _roles_consistent(self) -> "PositionConfig":
@@ -360,10 +427,13 @@ class TolerancesConfig(_Strict):
 
 
 class ChargerSimSettings(_Strict):
-    reaction_time_s: float = Field(1.0, ge=0)  # the ideal charger's fixed reaction (realism: ideal)
-    # full: every optional OCPP feature, files over HTTP and FTP; minimal: only the required part
-    # of each OCPP version, files over FTP only, 30 s reboots (bench/sim/charger_features.py)
+    """The simulated charger of the virtual lab."""
+
+    reaction_time_s: float = Field(1.0, ge=0)
+    """The ideal charger's fixed reaction to a limit change, s (with realism: ideal)."""
     features: Literal["full", "minimal"] = "full"
+    """full: every optional OCPP feature, files over HTTP and FTP; minimal: only the required part
+    of each OCPP version, files over FTP only, 30 s reboots (bench/sim/charger_features.py)."""
 
 
 Range = tuple[float, float]
@@ -378,19 +448,23 @@ class RealismConfig(_Strict):
     """Real signals in the virtual lab (bench/sim/realism.py): what a correct charger on a
     real bench produces. `realism: ideal` turns all of it off (exact values, for unit tests)."""
 
-    # per-sample noise (3-sigma band, % of reading) of the reference meter and, independently,
-    # of the charger's own meter (its MeterValues current and power)
     current_noise_pct: float = Field(1.0, ge=0, le=10)
-    # the simulated charger's reaction to each limit change, drawn per change; default
-    # [0.2 s, the DUT's allowed reaction_time_s]: a correct charger is never slower than allowed
+    """Per-sample noise (3-sigma band, % of reading) of the reference meter and, independently,
+    of the charger's own meter (its MeterValues current and power)."""
     reaction_time_s: Range | None = None
-    ev_underdraw_a: Range = (0.3, 0.8)       # the car draws this much less than offered, slowly varying
-    mains_v: Range = (225.0, 235.0)          # L-N voltage per phase, slowly wandering inside
-    # PWM generator jitter per update, percentage points of duty: IEC 61851-1 lets the EV
-    # side tolerate +-0.5 % of duty (1 kHz, +-5 us pulse width), so a correct charger stays inside
+    """[min, max] of the simulated charger's reaction to each limit change, s, drawn per change;
+    default [0.2, the DUT's reaction_time_s]: a correct charger is never slower than allowed."""
+    ev_underdraw_a: Range = (0.3, 0.8)
+    """[min, max] the car draws less than offered, A, slowly varying."""
+    mains_v: Range = (225.0, 235.0)
+    """[min, max] line-to-neutral voltage per phase, V, slowly wandering inside."""
     pwm_jitter_pct: float = Field(0.3, ge=0, le=0.5)
-    timestamp_resolution_s: float = Field(1.0, ge=0, le=60)  # the charger's OCPP timestamps, truncated
-    seed: int = 1                            # every random draw is reproducible from this
+    """PWM generator jitter per update, percentage points of duty: IEC 61851-1 lets the EV side
+    tolerate +-0.5 % of duty (1 kHz, +-5 us pulse width), so a correct charger stays inside."""
+    timestamp_resolution_s: float = Field(1.0, ge=0, le=60)
+    """The simulated charger's OCPP timestamps are truncated to this, s."""
+    seed: int = 1
+    """Every random draw is reproducible from this."""
 
     @field_validator("reaction_time_s", "ev_underdraw_a", "mains_v")
     @classmethod
@@ -416,13 +490,19 @@ class RealismConfig(_Strict):
 
 
 class VirtualLabConfig(_Strict):
+    """The virtual lab: a simulated charger and simulated instruments on this machine."""
+
     enabled: bool = False
+    """true: `bench run` starts the simulated charger and the simulators of the configured
+    instruments itself; false: a real bench (real charger, real instruments)."""
     charger: ChargerSimSettings = Field(default_factory=ChargerSimSettings)
+    """The simulated charger."""
     realism: RealismConfig | Literal["ideal"] = Field(default_factory=RealismConfig)
-    # how many times faster than real time the virtual lab runs (`bench run --speed`), or "max":
-    # as fast as the machine allows, time jumping ahead while the whole lab waits. A real charger
-    # lives in real time, so any other speed needs enabled: true
+    """Real signals (noise, wandering mains, reaction times, jitter), or `ideal`: exact values."""
     speed: Annotated[float, Field(gt=0, le=100)] | Literal["max"] = 1.0
+    """How many times faster than real time the virtual lab runs (`bench run --speed`), or "max":
+    as fast as the machine allows, time jumping ahead while the whole lab waits. A real charger
+    lives in real time, so any other speed needs enabled: true."""
 
     @property
     def realism_on(self) -> RealismConfig | None:
@@ -438,10 +518,16 @@ class VirtualLabConfig(_Strict):
 
 
 class LabConfig(_Strict):
+    """lab_config.yaml: the bench, its charging positions, the tolerances and the virtual lab."""
+
     bench: BenchConfig = Field(default_factory=BenchConfig)
+    """The bench: name, CSMS stub, sampling rate, verdict mode."""
     positions: list[PositionConfig] = Field(min_length=1)
+    """The charging positions (at least one), tested in parallel."""
     tolerances: TolerancesConfig = Field(default_factory=TolerancesConfig)
+    """Every tolerance the checks apply, each with its source."""
     virtual_lab: VirtualLabConfig = Field(default_factory=VirtualLabConfig)
+    """The simulated charger and instruments (enabled: true), or a real bench (false)."""
 
     @field_validator("positions")
     @classmethod

@@ -2,7 +2,14 @@
 phase against the limit, and the verdicts so far.
 
 On a terminal it is a `rich` Live panel redrawn a few times a second; anywhere else
-(CI logs, a pipe) it writes plain lines, one per event, that read well in a log.
+(CI logs, a pipe) it writes plain lines, one per event, that read well in a log, each with
+`N/M` scenarios done and the time left.
+
+The time left is in real (wall-clock) time, also when the virtual lab is time-warped: the
+scenarios' declared lengths (their holds plus a second per other step) times how many real
+seconds a declared second has taken so far in this run (scenarios that ran, not SKIPPED
+ones, which take no time). Before the first scenario has run it assumes a declared second
+takes one second of the run's clock, converted to real time at the rate seen so far.
 It consumes the run's progress (`on_progress(str)`) and structured events
 (`on_event(kind, **data)`, kinds listed in bench/session.py).
 
@@ -19,6 +26,9 @@ import io
 import json
 import math
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +68,9 @@ class _Position:
     step_t0: float | None = None
     limit_ahead: list[tuple[float, float]] = field(default_factory=list)  # (t_mono_s, A) step function
     done_s: float = 0.0  # planned seconds of the scenarios already finished
+    scenario_wall0: float | None = None  # real time the current scenario started
+    ran_planned_s: float = 0.0  # planned seconds of the finished scenarios that ran (not SKIPPED)
+    ran_wall_s: float = 0.0  # the real seconds those took
 
 
 @dataclass
@@ -145,9 +158,11 @@ class LiveView:
     manager around the run; `live` chooses the rich panel (default: the console is a terminal)."""
 
     def __init__(self, console: Console, clock: Clock, *, live: bool | None = None,
-                 tolerance_abs_a: float = 0.5, tolerance_rel_pct: float = 2.0) -> None:
+                 tolerance_abs_a: float = 0.5, tolerance_rel_pct: float = 2.0,
+                 wall: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.clock = clock
+        self.wall = wall  # real time, for the time left (the run's clock may be warped)
         self.live = console.is_terminal if live is None else live
         self.tol_abs_a = tolerance_abs_a
         self.tol_rel = tolerance_rel_pct / 100.0
@@ -156,6 +171,7 @@ class LiveView:
         self._planned: list[tuple[str, float]] = []  # scenario name, planned seconds
         self._verdicts: list[tuple[str, str, str]] = []  # position, scenario, verdict
         self._t_start: float | None = None
+        self._wall_start: float | None = None
         self._title = "evbench"
         self._headers: dict[Path, list[str]] = {}
         self._rich: Live | None = None
@@ -185,8 +201,14 @@ class LiveView:
         if self.live:
             with self._lock:
                 self._last_message = line
-        else:
-            self.console.print(line, highlight=False)
+            return
+        with self._lock:
+            tag = self.progress_tag()
+        self._print_plain(f"[dim]{self.clock.utcnow():%H:%M:%S}[/] {escape(message)}  [dim]({escape(tag)})[/]")
+
+    def _print_plain(self, line: str) -> None:
+        """One log line, never wrapped (a wrapped line reads as two in a CI log)."""
+        self.console.print(line, highlight=False, soft_wrap=True)
 
     def on_event(self, kind: str, **data: Any) -> None:
         handler = getattr(self, f"_on_{kind}", None)
@@ -195,14 +217,17 @@ class LiveView:
         with self._lock:
             line = handler(**data)
         # printed outside the lock: rich's refresh thread holds its own lock while it renders
-        if line and (not self.live or kind in KEEP_IN_LIVE):
+        if line and self.live and kind in KEEP_IN_LIVE:
             self.console.print(line, highlight=False)
+        elif line and not self.live:
+            self._print_plain(line)
 
     def _pos(self, name: str) -> _Position:
         return self._positions.setdefault(name, _Position(name))
 
     def _on_run_started(self, suite: str, run_dir: Path, scenarios: list, positions: list[str], **_: Any) -> None:
         self._t_start = self.clock.monotonic()
+        self._wall_start = self.wall()
         self._title = f"evbench  {suite}  {Path(run_dir).name}"
         self._planned = [(s.name, planned_duration_s(s)) for s in scenarios]
         for name in positions:
@@ -215,6 +240,7 @@ class LiveView:
         p = self._pos(position)
         p.scenario, p.scenario_index, p.scenario_total = name, index, total
         p.scenario_t0, p.step, p.step_index, p.step_total, p.limit_ahead = self.clock.monotonic(), "", 0, 0, []
+        p.scenario_wall0 = self.wall()
 
     def _on_step_started(self, position: str, index: int, total: int, name: str, args: dict | None = None,
                          timeline: Any = None, dut: Any = None, **_: Any) -> None:
@@ -238,14 +264,19 @@ class LiveView:
         v = Verdict(verdict).value
         self._verdicts.append((position, name, v))
         p = self._pos(position)
-        p.done_s += next((s for n, s in self._planned if n == name), 0.0)
-        p.scenario, p.step, p.limit_ahead = "", "", []
+        planned = self._planned_of(name)
+        p.done_s += planned
+        if v != Verdict.SKIPPED.value and p.scenario_wall0 is not None:  # a SKIPPED one took no time
+            p.ran_planned_s += planned
+            p.ran_wall_s += max(self.wall() - p.scenario_wall0, 0.0)
+        p.scenario, p.step, p.limit_ahead, p.scenario_wall0 = "", "", [], None
         return escape(f"  [{position}] {name}: ") + f"[{VERDICT_STYLE[v]}]{v}[/] in {duration_s:.1f} s" + \
-            (escape(f" - {message}") if message else "")
+            (escape(f" - {message}") if message else "") + f"  [dim]({escape(self.progress_tag())})[/]"
 
     def _on_run_finished(self, verdict: Any, error: str = "", **_: Any) -> str:
         v = Verdict(verdict).value
-        return f"run finished: [{VERDICT_STYLE[v]}]{v}[/]" + (escape(f" - {error}") if error else "")
+        return f"run finished: [{VERDICT_STYLE[v]}]{v}[/] ({self.counts_text()})" + \
+            (escape(f" - {error}") if error else "")
 
     def _update_limit(self, p: _Position, timeline: Any, dut: Any) -> None:
         if timeline is None:
@@ -257,20 +288,55 @@ class LiveView:
 
     # ---------------------------------------------------------------- output
     def elapsed_s(self) -> float:
+        """Real seconds since the run started."""
+        return 0.0 if self._wall_start is None else self.wall() - self._wall_start
+
+    def virtual_elapsed_s(self) -> float:
+        """Seconds of the run's clock since the run started (more than elapsed_s when time-warped)."""
         return 0.0 if self._t_start is None else self.clock.monotonic() - self._t_start
 
+    def _planned_of(self, name: str) -> float:
+        return next((s for n, s in self._planned if n == name), 0.0)
+
+    def _wall_per_planned_s(self, p: _Position) -> float:
+        """Real seconds a declared second takes: learned from this position's scenarios that ran,
+        else one second of the run's clock at the warp seen so far (1 on a real bench)."""
+        if p.ran_planned_s > 0:
+            return p.ran_wall_s / p.ran_planned_s
+        virtual = self.virtual_elapsed_s()
+        return self.elapsed_s() / virtual if virtual > 1.0 else 1.0
+
     def remaining_s(self) -> float | None:
-        """Planned time left: the slowest position decides (positions run in parallel)."""
+        """Real time left: the slowest position decides (positions run in parallel)."""
         if not self._planned:
             return None
         total = sum(s for _, s in self._planned)
-        now = self.clock.monotonic()
+        now = self.wall()
         left = []
         for p in self._positions.values():
-            current = next((s for n, s in self._planned if n == p.scenario), 0.0)
-            in_current = min(now - p.scenario_t0, current) if p.scenario and p.scenario_t0 is not None else 0.0
-            left.append(max(total - p.done_s - in_current, 0.0))
+            rate = self._wall_per_planned_s(p)
+            planned_left = total - p.done_s
+            if p.scenario and p.scenario_wall0 is not None and rate > 0:
+                # the current scenario counts as done up to its declared length, never beyond
+                planned_left -= min((now - p.scenario_wall0) / rate, self._planned_of(p.scenario))
+            left.append(max(planned_left, 0.0) * rate)
         return max(left) if left else total
+
+    def counts(self) -> Counter[str]:
+        return Counter(v for _, _, v in self._verdicts)
+
+    def counts_text(self) -> str:
+        counts = self.counts()
+        return " ".join(f"{v} {counts[v]}" for v in VERDICT_STYLE)
+
+    def scenarios_total(self) -> int:
+        return len(self._planned) * max(len(self._positions), 1)
+
+    def progress_tag(self) -> str:
+        """`N/M, ~H:MM:SS left` for the plain lines."""
+        remaining = self.remaining_s()
+        left = f", ~{_hms(remaining)} left" if remaining is not None else ""
+        return f"{len(self._verdicts)}/{self.scenarios_total()}{left}"
 
     def sample(self, p: _Position) -> Sample | None:
         if p.trace is None:
@@ -306,10 +372,18 @@ class LiveView:
         rows: list = []
         remaining = self.remaining_s()
         head = Text(f"elapsed {_hms(self.elapsed_s())}")
+        virtual = self.virtual_elapsed_s()
+        if virtual > self.elapsed_s() + 1.0:  # time-warped: say how much lab time that was
+            head.append(f" (lab time {_hms(virtual)})", style="dim")
         if remaining is not None:
             head.append(f"   remaining ~{_hms(remaining)}")
-        head.append(f"   scenarios done {len(self._verdicts)}/{len(self._planned) * max(len(self._positions), 1)}")
         rows.append(head)
+        counts = self.counts()
+        tally = Text(f"scenarios done {len(self._verdicts)}/{self.scenarios_total()}   ")
+        for v, style in VERDICT_STYLE.items():
+            tally.append(f"{v} {counts[v]}", style=style if counts[v] else "dim")
+            tally.append("   ")
+        rows.append(tally)
         for p in self._positions.values():
             rows.append(self._position_block(p))
         if self._verdicts:

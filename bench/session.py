@@ -141,6 +141,8 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
     finally:
         await _teardown(opened)
         if lab is not None:
+            if csms is not None:
+                csms.ending()  # the simulated chargers' connections close now: no DUT finding
             await lab.stop()
         if csms is not None:
             await csms.stop()

@@ -63,6 +63,7 @@ COMMAND_MODULES = (
     "bench.commands.trend",
     "bench.commands.certs",
     "bench.commands.faults",
+    "bench.commands.config",
 )
 
 

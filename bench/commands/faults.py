@@ -20,10 +20,11 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from bench.commands import LoadVirtualLab, VirtualLabSeam
 from bench.clock import parse_speed
+from bench.console_fit import compact_table, fits, names, print_wrapped
 from bench.config import OCPP_VERSIONS, ConfigError, load_config
 
 console = Console(highlight=False)
@@ -54,13 +55,7 @@ def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
 def cmd_faults(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
     lab = virtual_lab()
     if not args.matrix:
-        table = Table()
-        for col in ("fault", "caught by", "what the charger does wrong"):
-            table.add_column(col, overflow="fold")
-        for name in sorted(lab.FAULTS):
-            fault = lab.FAULTS[name]
-            table.add_row(name, ", ".join(fault.blocks), fault.description)
-        console.print(table)
+        _print_faults(lab)
         return 0
     config = load_config(args.config)  # bad input stops here
     if not config.virtual_lab.enabled:
@@ -80,6 +75,26 @@ def cmd_faults(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
     codes = [asyncio.run(_matrix(args, version, lab, printed)) for version in OCPP_VERSIONS]
     print(json.dumps(printed, indent=2))
     return max(codes)
+
+
+def _print_faults(lab: VirtualLabSeam) -> None:
+    """A table where it fits whole names, else a line per fault with its description indented."""
+    table = compact_table()
+    table.add_column("fault", no_wrap=True)
+    table.add_column("caught by")
+    table.add_column("what the charger does wrong", min_width=24)
+    for name in sorted(lab.FAULTS):
+        fault = lab.FAULTS[name]
+        table.add_row(name, names(fault.blocks), fault.description)
+    if fits(console, table):
+        console.print(table)
+        return
+    for name in sorted(lab.FAULTS):
+        fault = lab.FAULTS[name]
+        console.print(Text(name, style="bold"), soft_wrap=True)
+        print_wrapped(console, f"caught by {names(fault.blocks)}", indent=4, more=10)
+        print_wrapped(console, fault.description, indent=4, style="dim")
+    console.print(f"{len(lab.FAULTS)} faults")
 
 
 async def _matrix(args: argparse.Namespace, version: str, lab: VirtualLabSeam,

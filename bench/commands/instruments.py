@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from bench.commands import LoadVirtualLab
+from bench.console_fit import compact_table, fits, names, print_wrapped
 from bench.config import ConfigError, InstrumentConfig, LabConfig, load_config
 from instruments.registry import DRIVERS, create_instrument, open_and_identify
 from instruments.roles import (
@@ -182,15 +183,22 @@ def cmd_list(args: argparse.Namespace, virtual_lab: LoadVirtualLab) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    table = Table()
+    table = compact_table()
     for col in ("driver", "role", "transport"):
         table.add_column(col, no_wrap=True)
-    for col in ("models", "simulator", "description"):
-        table.add_column(col, overflow="fold")
+    for col in ("models", "sim", "description"):
+        table.add_column(col)
     for r in rows:
-        table.add_row(r["driver"], r["role"], r["transport"], ", ".join(r["models"]), "yes" if r["simulated"] else "-",
+        table.add_row(r["driver"], r["role"], r["transport"], names(r["models"]), "yes" if r["simulated"] else "-",
                       r["description"])
-    console.print(table)
+    if fits(console, table):
+        console.print(table)
+        return 0
+    for r in rows:  # narrow: a line per driver, its description indented
+        console.print(Text(r["driver"], style="bold"), soft_wrap=True)
+        print_wrapped(console, f"{r['role']} over {r['transport']}; models {names(r['models'])}; "
+                               f"{'simulated in the virtual lab' if r['simulated'] else 'no simulator'}", indent=4)
+        print_wrapped(console, r["description"], indent=4, style="dim")
     return 0
 
 

@@ -2,10 +2,15 @@
 
 Exit codes: 0 no regression, 1 a regression (newest run of the trend, or run B of the
 comparison), 2 bad input (no runs, not a run folder, a bad --band).
+
+A scenario of run A that run B did not run at all (B ran a selection: `--tags`, `-k`, a
+folder) is listed but no regression unless `bench compare --strict`: a nightly comparing
+against a full run must not fail for what it did not ask to run.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -43,6 +48,9 @@ def register(subparsers, virtual_lab: LoadVirtualLab) -> None:
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--json", type=Path, metavar="FILE",
                          help="also write the comparison as JSON ('-' = stdout only)")
+    compare.add_argument("--strict", action="store_true",
+                         help="a scenario of RUN_A that RUN_B did not run is a regression (default: only listed, "
+                              "as RUN_B may have run a selection)")
     _band_args(compare)
     compare.set_defaults(func=cmd_compare)
 
@@ -124,11 +132,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not (d / "record.json").is_file():
             raise ConfigError(f"{d}: no record.json (not a run folder)")
     comparison = compare_runs(args.run_a, args.run_b, bands)
-    data = json.dumps(comparison.to_dict(), indent=2, default=str)
+    absent = [c.key for c in comparison.scenarios if c.status == "removed"]
+    if not args.strict:  # not run in B is not worse in B
+        comparison = dataclasses.replace(comparison, scenarios=[c for c in comparison.scenarios
+                                                                if c.status != "removed"])
+    result = {**comparison.to_dict(), "not_run_in_b": absent, "strict": args.strict}
+    data = json.dumps(result, indent=2, default=str)
     if args.json is not None and str(args.json) == "-":
         sys.stdout.write(data + "\n")
     else:
         console.print(escape(comparison.to_text()))
+        if absent and not args.strict:
+            console.print(escape(f"not run in B ({len(absent)}, not counted as regressions; --strict counts them): "
+                                 f"{', '.join(absent)}"), soft_wrap=True)
         if args.json is not None:
             args.json.write_text(data + "\n")
     return 1 if comparison.regressions else 0

@@ -170,6 +170,7 @@ class CsmsServer:
         self._duts: dict[str, Dut] = {}
         self._connections: dict[str, ServerConnection] = {}
         self._closing: set[ServerConnection] = set()  # connections the bench is closing on purpose
+        self._ending = False  # the run is over: the bench stops its own simulated chargers (ending())
         self._server: Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._transaction_ids = itertools.count(1)  # unique over all chargers and reconnects
@@ -202,6 +203,11 @@ class CsmsServer:
         )
         LOG.info("CSMS listening on %s (OCPP %s, security profile %d)", self.url,
                  ", ".join(self.settings.supported_versions), self.settings.security.profile)
+
+    def ending(self) -> None:
+        """The run is over and the bench is about to stop its simulated chargers: their closing
+        connections are the bench's doing, not a DUT dropping one (no finding, no warning)."""
+        self._ending = True
 
     async def stop(self) -> None:
         """Close every connection, wait for their handlers, stop listening."""
@@ -302,10 +308,14 @@ class CsmsServer:
             self._connections_file.write(json.dumps(line, separators=(",", ":")) + "\n")
             self._connections_file.flush()
 
-    def _refused(self, remote: str, cp_id: str | None, stage: str, reason: str, probe: str | None = None) -> None:
+    def _refused(self, remote: str, cp_id: str | None, stage: str, reason: str, probe: str | None = None,
+                 expected: bool = False) -> None:
+        """Record a refused connection; `expected` ones (the bench's own offline window) are logged
+        at INFO: they are the scenario working, not news for the console (the run's log has them)."""
         refusal = Refusal(self._clock.monotonic(), iso_utc(self._clock.utcnow()), remote, cp_id, stage, reason, probe)
         self.refusals.append(refusal)
-        LOG.warning("CSMS refused %s%s (%s): %s", f"{cp_id!r} from " if cp_id else "", remote, stage, reason)
+        LOG.log(logging.INFO if expected else logging.WARNING, "CSMS refused %s%s (%s): %s",
+                f"{cp_id!r} from " if cp_id else "", remote, stage, reason)
         self._record_connection("refused", **{k: v for k, v in asdict(refusal).items() if k not in ("t_mono_s", "utc")})
 
     # ----------------------------------------------------------- handshake
@@ -326,7 +336,8 @@ class CsmsServer:
             self._refused(remote, shown(cp_id), "http", "unknown charge point id")
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"Unknown charge point id {shown(cp_id)!r}\n")
         if self.is_offline(cp_id):  # an outage the bench simulates (take_offline)
-            self._refused(remote, cp_id, "http", "offline window: the bench refuses this charger for now")
+            self._refused(remote, cp_id, "http", "offline window: the bench refuses this charger for now",
+                          expected=True)
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable (offline window)\n")
         offered = offered_subprotocols(request.headers)
         accepted = self.settings.subprotocols_for(cp_id)
@@ -406,7 +417,7 @@ class CsmsServer:
                 del self._connections[cp_id]
             by_bench = websocket in self._closing
             self._closing.discard(websocket)
-            if current and not by_bench and self._server is not None:
+            if current and not by_bench and self._server is not None and not self._ending:
                 self._dropped(dut, websocket)
             dut.detach(session, code=websocket.close_code, reason=websocket.close_reason, by_bench=by_bench)
             LOG.info("%s disconnected (code %s)", cp_id, websocket.close_code)

@@ -1,8 +1,8 @@
 """Hioki PW3335 family power meter over SCPI: a `PowerMeter`.
 
 Models and channels (one channel = one phase): PW3335 1, PW3336 2, PW3337 3. A
-three-phase bench needs a PW3337 wired 3P4W; a PW3335 measures L1 only and the
-other phases read null. The channel count comes from `*IDN?`
+three-phase bench needs a PW3337 wired 3P4W; a PW3335 measures L1 only: its
+readings have one entry per list. The channel count comes from `*IDN?`
 (`HIOKI,PW3337,<serial>,<firmware>`).
 
 Address: `TCPIP::host::3390::SOCKET` (the meter's LAN command port) or an INSTR

@@ -2,7 +2,7 @@
 
 Models and elements (one element = one phase): WT310/WT310E/WT310EH 1 (single-phase),
 WT332/WT332E 2, WT333/WT333E 3 (three-phase). A three-phase bench needs a WT333
-wired 3P4W; a WT310 measures L1 only and the other phases read null. The element
+wired 3P4W; a WT310 measures L1 only: its readings have one entry per list. The element
 count comes from `*IDN?` (`YOKOGAWA,WT333,<serial>,<firmware>`).
 
 Address: `TCPIP::host::INSTR` (VXI-11, the WT300's Ethernet option),

@@ -157,3 +157,17 @@ async def test_virtual_lab_port_in_use_suggests_attach(tmp_path, plant, sim):
     assert "--attach" in err
     code, out, err = await bench("read", "ev", "--config", str(config), "--attach", "--json")  # talk to what runs
     assert (code, json.loads(out)["cp_state"]) == (0, "A"), err
+
+
+def test_single_element_meters_read_one_entry_per_list(tmp_path, capsys):
+    """docs/instruments.md: a WT310 or a PW3335 measures one phase; `read --json` prints one
+    entry per list (not three with nulls), a three-element model three."""
+    for driver, address, model, entries in (("yokogawa_wt300", "TCPIP::127.0.0.1,0::INSTR", "WT310", 1),
+                                            ("hioki_pw3335", "TCPIP::127.0.0.1::0::SOCKET", "PW3335", 1),
+                                            ("hioki_pw3335", "TCPIP::127.0.0.1::0::SOCKET", "PW3337", 3)):
+        meter = {"meter": {"driver": driver, "address": address, "model": model}}
+        config = write_config(tmp_path, meter, ev_phases=1)
+        assert main(["instruments", "read", "meter", "--config", str(config), "--json"]) == 0
+        reading = json.loads(capsys.readouterr().out)
+        assert [len(reading[k]) for k in ("voltage_v", "current_a", "power_w")] == [entries] * 3, (model, reading)
+        assert None not in reading["voltage_v"] and reading["voltage_v"][0] == 230.0

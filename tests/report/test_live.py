@@ -128,7 +128,7 @@ def test_plain_lines_for_ci_logs(tmp_path: Path) -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=200)
     clock = FakeClock()
-    view = LiveView(console, clock)
+    view = LiveView(console, clock, wall=clock.monotonic)
     assert view.live is False  # not a terminal
     write_samples(tmp_path / "pos1.csv", 16.0, 16.0)
     with view:
@@ -142,11 +142,12 @@ def test_plain_lines_for_ci_logs(tmp_path: Path) -> None:
         view.on_event("run_finished", verdict=Verdict.FAIL, error="")
         view.on_event("some_future_event", anything=1)  # unknown kinds are ignored
     text = out.getvalue()
-    assert "12:00:00 [pos1] step_down: step 2/3 hold" in text  # '[pos1]' is text, not markup
+    assert "12:00:00 [pos1] step_down: step 2/3 hold  (0/2, ~00:00:13 left)" in text  # '[pos1]' is text, not markup
     assert "[pos1] L1/L2/L3 16.0/16.0/16.0 A, expected limit 10.0 A, PWM offers 16.0 A" in text
     assert "step unplug failed: DUT answered Rejected" in text
     assert "[pos1] step_down: FAIL in 40.5 s - excess_over_limit_l1_a = 6.0 A outside [, 0.7]" in text
-    assert "run finished: FAIL" in text
+    assert "run finished: FAIL (PASS 0 FAIL 1 ERROR 0 SKIPPED 0)" in text
+    assert "FAIL in 40.5 s - excess_over_limit_l1_a = 6.0 A outside [, 0.7]  (1/2, " in text  # N/M on its line
     assert "\x1b[" not in text  # no terminal control sequences in a log
 
 
@@ -154,7 +155,7 @@ def test_live_panel_on_a_terminal(tmp_path: Path) -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120, record=True)
     clock = FakeClock()
-    view = LiveView(console, clock)
+    view = LiveView(console, clock, wall=clock.monotonic)
     assert view.live is True
     write_samples(tmp_path / "pos1.csv", 16.0, 16.0)
     with view:  # the rich Live display starts and stops cleanly
@@ -166,13 +167,72 @@ def test_live_panel_on_a_terminal(tmp_path: Path) -> None:
         view.on_event("scenario_finished", position="pos1", name="step_down", verdict=Verdict.PASS, duration_s=17.0)
     for expected in ("evbench  default  20261121T120000Z-default", "elapsed 00:00:05", "remaining ~00:00:13",
                      "step_down (1/2)", "step 2/3 hold", "16.0 A", "expected limit 10.0 A", "PWM offers 16.0 A",
-                     "[pos1] step_down: step 2/3 hold"):
+                     "[pos1] step_down: step 2/3 hold", "PASS 0   FAIL 0   ERROR 0   SKIPPED 0"):
         assert expected in text, expected
     # 16 A against a 10 A limit is above limit + tolerance: the value is drawn in bold red
     assert "\x1b[1;31m 16.0 A" in styled
     after = Console(width=120, record=True, file=io.StringIO())
     after.print(view.render())
-    assert view.remaining_s() == 1.0  # step_down done: only 'metering' (one step) is left
+    # step_down (17 declared seconds) took 5 s: 'metering' (one step, 1 declared second) takes 5/17 s
+    assert view.remaining_s() == 5.0 / 17.0
     after_text = after.export_text()
-    assert "step_down PASS" in after_text and "idle" in after_text
+    assert "step_down PASS" in after_text and "idle" in after_text and "PASS 1   FAIL 0" in after_text
     assert "[pos1] step_down: PASS in 17.0 s" in console.export_text()  # kept above the panel
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_time_left_is_real_time_learned_from_the_run() -> None:
+    """Time-warped, the time left is in real seconds: before a scenario has run, at the warp seen
+    so far; after, at the rate the scenarios that ran took (SKIPPED ones teach nothing)."""
+    clock, wall = FakeClock(), WallClock()
+    view = LiveView(Console(file=io.StringIO(), force_terminal=False, width=80), clock, wall=wall)
+    sc = [SimpleNamespace(name=f"s{i}", steps=[SimpleNamespace(name="hold", args=SimpleNamespace(seconds=99.0))])
+          for i in range(4)]  # 99 declared seconds each
+    view.on_event("run_started", suite="x", run_dir=Path("/r/x"), scenarios=sc, positions=["pos1"])
+    view.on_event("scenario_started", position="pos1", name="s0", index=1, total=4)
+    clock.t, wall.t = T0 + 50, 5.0  # the lab runs 10 times faster than real time
+    assert abs(view.remaining_s() - (4 * 99 - 50) * 0.1) < 1e-9
+    # s0 took 198 lab seconds, twice its declared length: 20 real seconds per 99 declared ones
+    clock.t, wall.t = T0 + 198, 20.0
+    view.on_event("scenario_finished", position="pos1", name="s0", verdict=Verdict.PASS, duration_s=198)
+    assert abs(view.remaining_s() - 3 * 20.0) < 1e-9
+    view.on_event("scenario_started", position="pos1", name="s1", index=2, total=4)
+    view.on_event("scenario_finished", position="pos1", name="s1", verdict=Verdict.SKIPPED, duration_s=0)
+    assert abs(view.remaining_s() - 2 * 20.0) < 1e-9  # the skip took no time and changed no rate
+    assert view.progress_tag() == "2/4, ~00:00:40 left"
+    assert view.counts_text() == "PASS 1 FAIL 0 ERROR 0 SKIPPED 1"
+
+
+def test_expected_warnings_stay_off_the_console_and_go_to_the_run_log(tmp_path: Path) -> None:
+    """The offline window's refusals are the scenario working: INFO in the run's log, not a
+    WARNING scrolling through the panel; an unexpected refusal still warns."""
+    import logging
+
+    from bench.cli import _start_run_log, _stop_run_log
+    from bench.csms.server import LOG
+
+    console_lines = io.StringIO()
+    console_handler = logging.StreamHandler(console_lines)
+    console_handler.setLevel(logging.WARNING)  # as bench.cli.main sets up the console
+    root = logging.getLogger()
+    root.addHandler(console_handler)
+    level = root.level
+    root.setLevel(logging.WARNING)
+    handler = _start_run_log(tmp_path)
+    try:
+        LOG.log(logging.INFO, "CSMS refused 'CP1' from 127.0.0.1:1 (http): offline window: expected")
+        LOG.warning("CSMS refused 'CP9' from 127.0.0.1:2 (http): unknown charge point id")
+    finally:
+        _stop_run_log(handler)
+        root.removeHandler(console_handler)
+        root.setLevel(level)
+    shown, kept = console_lines.getvalue(), (tmp_path / "bench.log").read_text()
+    assert "offline window" not in shown and "unknown charge point id" in shown
+    assert "INFO bench.csms: CSMS refused 'CP1'" in kept and "WARNING bench.csms: CSMS refused 'CP9'" in kept

@@ -170,3 +170,20 @@ def test_a_broken_run_folder_does_not_hide_the_others(results: Path) -> None:
     trend = trend_of(results)
     assert len(trend.runs) == 5 and trend.latest.run_id.startswith("20250105")
     assert len(trend.unreadable) == 1 and "20250106T020000Z-default" in trend.unreadable[0]
+
+
+def test_compare_with_a_filtered_run(tmp_path: Path, capsys) -> None:
+    """B ran only part of A's scenarios (`-k`, `--tags`): what it did not run is listed, not a
+    regression, unless --strict; a scenario B ran and got worse still is one."""
+    a = night(tmp_path, 1, {"step_down": CLEAN, "metering": CLEAN})
+    b = night(tmp_path, 2, {"metering": CLEAN})
+    assert main(["compare", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert "not run in B (1, not counted as regressions; --strict counts them): step_down" in text
+    assert "REGRESSION" not in text
+    assert main(["compare", str(a), str(b), "--strict", "--json", "-"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["regressions"] == ["step_down"] and data["not_run_in_b"] == ["step_down"] and data["strict"]
+    worse = night(tmp_path, 3, {"metering": CLEAN}, verdicts={"metering": Verdict.FAIL})
+    assert main(["compare", str(a), str(worse), "--json", "-"]) == 1
+    assert json.loads(capsys.readouterr().out)["regressions"] == ["metering"]
