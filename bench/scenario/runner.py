@@ -345,14 +345,16 @@ class ScenarioRun:
         await self.pos.sampler.covered(now)
         return now
 
-    def check(self, spec: CheckSpec, t0: float, t1: float) -> CheckRecord:
-        """One check over [t0, t1] of what was recorded, against the expected-limit timeline."""
-        inputs = self.check_inputs(t0, t1)
+    def check(self, spec: CheckSpec, t0: float, t1: float, overlapping: bool = False) -> CheckRecord:
+        """One check over [t0, t1] of what was recorded, against the expected-limit timeline.
+        `overlapping`: the transactions running in the window count, not only those started in it
+        (a window inside a test, e.g. after one more limit)."""
+        inputs = self.check_inputs(t0, t1, overlapping)
         return self._one_check(spec, inputs)
 
-    def check_inputs(self, t0: float, t1: float) -> CheckInputs:
-        expected = self.expected(t0, t1)
-        txs = self.transactions(t0, t1)
+    def check_inputs(self, t0: float, t1: float, overlapping: bool = False) -> CheckInputs:
+        expected = self.expected(t0, t1, overlapping)
+        txs = self.transactions(t0, t1, overlapping)
         trace = self.pos.trace
         # a MeterValue stamped to the second may point just outside the window: its reference comes
         # from the trace around it (RECORD_MARGIN_S), not a NaN
@@ -361,14 +363,20 @@ class ScenarioRun:
                            record_trace=trace.columns(t0 - RECORD_MARGIN_S, t1 + RECORD_MARGIN_S),
                            memory_marks=marks_of(self.ctx))
 
-    def transactions(self, t0: float, t1: float) -> list:
-        return [tx for tx in self.pos.dut.transactions.values()
-                if tx.t_start_mono_s is not None and t0 <= tx.t_start_mono_s <= t1]
+    def transactions(self, t0: float, t1: float, overlapping: bool = False) -> list:
+        """The DUT's transactions started in [t0, t1] (`overlapping`: also those running in it)."""
+        def counts(tx) -> bool:
+            if tx.t_start_mono_s is None or tx.t_start_mono_s > t1:
+                return False
+            if overlapping:
+                return tx.t_start_mono_s >= self.anchor_mono and (tx.t_stop_mono_s is None or tx.t_stop_mono_s >= t0)
+            return tx.t_start_mono_s >= t0
+        return [tx for tx in self.pos.dut.transactions.values() if counts(tx)]
 
-    def expected(self, t0: float, t1: float):
+    def expected(self, t0: float, t1: float, overlapping: bool = False):
         spans = [TxSpan(tx.transaction_id, tx.connector_id, tx.t_start_mono_s,
                         tx.t_stop_mono_s if tx.t_stop_mono_s is not None and tx.t_stop_mono_s <= t1 else None,
-                        tx.start_timestamp) for tx in self.transactions(t0, t1)]
+                        tx.start_timestamp) for tx in self.transactions(t0, t1, overlapping)]
         expected = self.timeline.expected(t0, t1, spans)
         # A command may change the DUT's behaviour as soon as it is sent, before the DUT's own
         # message (e.g. StopTransaction) tells the bench: settle from the command too.
