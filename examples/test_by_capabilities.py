@@ -11,7 +11,7 @@ async def test_charges_within_what_it_reports(position):
     await position.step("ev_state", state="C")
     if position.capabilities.supports("SmartCharging"):
         await position.step("set_profile", purpose="TxProfile", stack_level=1, limit=10)
-    await position.hold(20)
+    await position.hold(10)
     await position.check("current_follows_limit")
     await position.check("pwm_matches_limit")
     await position.step("remote_stop")

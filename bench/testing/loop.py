@@ -35,6 +35,7 @@ class BenchLoop:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the bench's loop and wait for its result (or its exception)."""
+        __tracebackhide__ = True  # a failing test's traceback shows the test, not this hand-over
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result()

@@ -27,6 +27,7 @@ BENCH_FIXTURES = frozenset({"bench", "position"})
 MARKERS = (
     "ocpp(*versions): the test applies to these OCPP versions only (SKIPPED on a DUT speaking another)",
     "position(name): the bench position the `position` fixture gives (default: the first)",
+    "long: a scenario file that runs for hours (run only when named, or with --bench-long)",
 )
 
 
@@ -40,11 +41,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="inject a fault into the simulated charger (virtual lab only)")
     group.addoption("--bench-out", metavar="DIR", default=None,
                     help="results go to DIR/<UTC time>-pytest/ (default: results)")
+    group.addoption("--bench-long", action="store_true", default=False,
+                    help="also run the scenario files that run for hours (long: true), else run only when named")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    # pyftpdlib (the virtual lab's file server) runs on asyncore/asynchat up to Python 3.11
+    config.addinivalue_line("filterwarnings", "ignore:The asyn(core|chat) module is deprecated:DeprecationWarning")
     config.stash[_STATE] = _State(config)
 
 
@@ -165,11 +170,13 @@ class BenchTest(pytest.Function):
     objects (the DUT, the instruments) and asyncio's own waits share the bench's clock."""
 
     def runtest(self) -> None:
+        __tracebackhide__ = True
         running: RunningBench = self._request.getfixturevalue("bench")
         coroutine_function = self.obj
         position: Any = self.funcargs.get("position")
 
         def on_bench_loop(**kwargs: Any) -> None:
+            __tracebackhide__ = True
             coro = coroutine_function(**kwargs)
             running.run(position.run_test(coro) if position is not None else coro)
 
@@ -262,6 +269,8 @@ class ScenarioItem(pytest.Item):
         from bench.testing.position import BenchError, CheckFailed
         from bench.yaml_input import ConfigError
 
+        if self.scenario.long and not (self.session.isinitpath(self.path) or self.config.getoption("bench_long")):
+            pytest.skip("runs for hours (long: true): name its file, or pass --bench-long")
         state = _state(self.config)
         running = state.bench()
         try:

@@ -7,6 +7,7 @@ protocol conformance, all in the run's record.json next to the scenarios of a `b
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 from bench.record import CheckRecord, ScenarioRecord, Verdict
 from bench.scenario.model import Scenario, parse_check, parse_step
 from bench.scenario.runner import PositionRuntime, ScenarioRun, Skip, interruption, reset_position, why_skipped
+
+log = logging.getLogger(__name__)
 
 
 class BenchError(Exception):
@@ -88,6 +91,7 @@ class Position:
     async def step(self, name: str, **args: Any):
         """Run one library step. The DUT answering not as required fails the test; a step the
         DUT or the bench does not support skips it; a bench error is a pytest error."""
+        __tracebackhide__ = True
         try:
             spec = parse_step(name, args, self.where)
         except Exception as exc:
@@ -111,6 +115,7 @@ class Position:
         """Judge `name` (bench/verify.py CHECKS) over what was recorded from `since` (default: the
         test's start) to now. Returns its record (verdict, measurements); a FAIL fails the test with
         the check's message, an ERROR is a pytest error, a SKIPPED check skips the test."""
+        __tracebackhide__ = True
         try:
             spec = parse_check(name, params, self.where)
         except Exception as exc:
@@ -135,6 +140,7 @@ class Position:
     async def run_test(self, test: Coroutine[Any, Any, Any]) -> None:
         """The test's coroutine, recorded; then its steps and the DUT's protocol judged (a FAIL
         there fails the test too)."""
+        __tracebackhide__ = True
         run, rec = self._run, self.record
         interrupted = False
         try:
@@ -150,6 +156,10 @@ class Position:
         except asyncio.CancelledError as exc:
             interrupted = True
             rec.error = interruption(exc)
+            raise
+        except BenchError as exc:  # said in one line (bad input, an unreachable instrument)
+            rec.error = str(exc)
+            log.error("%s: %s", rec.name, exc)
             raise
         except Exception as exc:
             run.fail(exc)
