@@ -31,11 +31,11 @@ class BenchOptions:
 
 def validated_config(opts: BenchOptions) -> LabConfig:
     """The config as `bench run` checks it, before any socket or instrument (ConfigError)."""
-    from bench.cli import _check_fault, with_ocpp_version
+    from bench.cli import check_fault, with_ocpp_version
     from bench.config import load_config, preflight
 
     config = with_ocpp_version(load_config(opts.config_path), opts.ocpp)
-    _check_fault(opts.fault, config)
+    check_fault(opts.fault, config, "--bench-fault")
     preflight(config, opts.config_path)
     return config
 
