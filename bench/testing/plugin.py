@@ -193,8 +193,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     for i, item in enumerate(items):
         if (isinstance(item, pytest.Function) and not isinstance(item, BenchTest)
-                and inspect.iscoroutinefunction(item.obj) and BENCH_FIXTURES & set(item.fixturenames)):
+                and inspect.iscoroutinefunction(item.obj) and _uses_bench_fixtures(item)):
             items[i] = _as_bench_test(item)
+
+
+def _uses_bench_fixtures(item: pytest.Function) -> bool:
+    """The test asks for this plugin's `bench` or `position` (not a fixture of its own by that name)."""
+    for name in BENCH_FIXTURES & set(item.fixturenames):
+        defs = item._fixtureinfo.name2fixturedefs.get(name)
+        if defs and getattr(defs[-1].func, "__module__", None) == __name__:
+            return True
+    return False
 
 
 def _as_bench_test(item: pytest.Function) -> BenchTest:
@@ -236,7 +245,9 @@ def _bench_error(excinfo: pytest.ExceptionInfo) -> bool:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
-    if "scenarios" not in file_path.parent.parts and not parent.session.isinitpath(file_path):
+    root = parent.config.rootpath
+    where = file_path.relative_to(root) if file_path.is_relative_to(root) else file_path
+    if "scenarios" not in where.parent.parts and not parent.session.isinitpath(file_path):
         return None
     return ScenarioFile.from_parent(parent, path=file_path)
 
