@@ -142,16 +142,16 @@ def bench(request: pytest.FixtureRequest) -> RunningBench:
 def position(request: pytest.FixtureRequest, bench: RunningBench):
     """One position for this test, reset to a known state (transaction stopped, EV unplugged,
     loads off, profiles cleared). See bench.testing.position.Position."""
-    from bench.testing.position import Position, start_test
+    from bench.testing.position import BenchError, Position, start_test
 
+    if not isinstance(request.node, BenchTest):  # its steps would be coroutines nobody awaits
+        raise BenchError(f"{request.node.nodeid}: a test using `position` must be an `async def` function")
     marker = request.node.get_closest_marker("position")
     rt = bench.runtime(marker.args[0] if marker and marker.args else None)
     versions = request.node.get_closest_marker("ocpp")
     pos = Position(rt, _test_record(request.node, rt), request.node.nodeid, keep=bench.keep)
     bench.run(start_test(pos, tuple(versions.args) if versions else None))
-    yield pos
-    if not pos.finished:  # the test never ran on the bench's loop (not an async def test)
-        bench.run(pos.finish_unrun())
+    return pos
 
 
 def _test_record(item: pytest.Item, rt: Any):

@@ -46,7 +46,6 @@ class Position:
         self.runtime, self.record, self.where = rt, rec, where
         self._run = ScenarioRun(rt, rec)
         self._keep = keep  # puts the finished test's record into the run's record.json
-        self.finished = False
 
     # ---- role interfaces -------------------------------------------------------------
     @property
@@ -175,15 +174,7 @@ class Position:
 
 
     def _done(self) -> None:
-        self.finished = True
         self._keep(self.record)
-
-    async def finish_unrun(self) -> None:
-        """The test used the fixture without running on the bench's loop (a plain `def` test)."""
-        await self._run.end(False)
-        self.record.error = "not run on the bench: a test using `position` is an `async def` function"
-        self._run.judge()
-        self._done()
 
 
 async def start_test(pos: Position, versions: tuple[str, ...] | None) -> None:

@@ -45,8 +45,20 @@ async def test_ten_amps(position):
 '''
 
 BENCH_ERROR = '''
+import pytest
+
+
 async def test_bad_step_arguments(position):
     await position.step("set_profile", purpose="NoSuchPurpose", limit=10)
+
+
+@pytest.mark.position("no_such_position")
+async def test_unknown_position(position):
+    pass
+
+
+def test_not_async(position):
+    position.step("plug_in")  # a coroutine nobody awaits: refused, not passed
 '''
 
 INTERRUPTED = '''
@@ -145,11 +157,18 @@ def test_a_lab_test_outside_the_repository_passes_on_the_correct_charger(runs):
 def test_the_same_test_fails_on_a_charger_ignoring_profiles_and_a_bench_error_is_an_error(runs):
     run = runs["proof_fault"]
     assert run.returncode == 1, run.output
-    assert run.junit() == {"test_ten_amps": "failure", "test_bad_step_arguments": "error"}, run.output
+    assert run.junit() == {"test_ten_amps": "failure", "test_bad_step_arguments": "error",
+                           "test_unknown_position": "error", "test_not_async": "error"}, run.output
     assert "current_follows_limit: excess_over_limit_l1_a" in run.output  # the check's own message
     verdicts = {s["name"]: s["verdict"] for s in run.record["scenarios"]}
     assert verdicts == {"test_ten_amps": "FAIL", "test_bad_step_arguments": "ERROR"}
     assert "NoSuchPurpose" in run.output  # the bad value named
+    assert "no position 'no_such_position'" in run.output and "must be an `async def` function" in run.output
+    # after the failed test and at the end of the session: EV unplugged, loads off
+    (run_dir,) = [p.parent for p in run.out_dir.glob("*/record.json")]
+    with open(run_dir / "traces" / "pos1.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert last["ev_cp_state"] == "A" and float(last["load_current_l1_a"] or 0) == 0.0
 
 
 def test_a_scenario_file_is_a_pytest_item(runs):
