@@ -4,9 +4,9 @@ The bench has to stay alive for the whole test session: the CSMS answers the cha
 heartbeats and the sampler keeps recording between two tests, while pytest reports. So its
 loop (the clock's loop: time-warped on the virtual lab) runs in a background thread, and
 pytest's thread hands it coroutines (fixture set-up, the test functions themselves) and waits
-for their result. Ctrl-C lands in pytest's thread: the coroutine it waits for is cancelled on
-the bench's loop (its record says "interrupted") before KeyboardInterrupt goes on to pytest,
-whose session teardown then puts the bench in the safe state.
+for their result. Ctrl-C (or a timeout plugin's signal) lands in pytest's thread: the coroutine
+it waits for is cancelled on the bench's loop (its record says "interrupted") before the
+exception goes on to pytest, whose session teardown then puts the bench in the safe state.
 """
 from __future__ import annotations
 
@@ -39,7 +39,10 @@ class BenchLoop:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result()
-        except KeyboardInterrupt:
+        except BaseException:
+            if future.done():  # the coroutine's own exception
+                raise
+            # Ctrl-C, or a timeout plugin's signal, in pytest's thread: stop the coroutine too
             future.cancel()
             try:
                 future.result(timeout=CANCEL_WAIT_S)

@@ -120,6 +120,9 @@ def runs(tmp_path_factory, lab_config) -> dict[str, PytestRun]:
         "yaml_clean": (ROOT, [STEP_DOWN]),
         "yaml_fault": (ROOT, [STEP_DOWN, "--bench-fault", "ignores_profile"]),
         "examples": (ROOT, ["examples"]),
+        # no bench: collection only (started with the others, the library takes a while to load)
+        "by_tag": (ROOT, ["scenarios", "-m", "smart_charging", "--collect-only", "-q",
+                          "-W", "error::pytest.PytestUnknownMarkWarning"]),
     }
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     procs = {}
@@ -191,18 +194,17 @@ def test_the_documented_examples_run_on_the_virtual_lab(runs):
     assert len(judged) == 2 * len(range(6, 33, 2)) and all(c["verdict"] == "PASS" for c in judged)
 
 
-def test_the_library_selected_by_tag_without_marker_warnings():
-    proc = subprocess.run(_pytest("scenarios", "-m", "smart_charging", "--collect-only", "-q",
-                                  "-W", "error::pytest.PytestUnknownMarkWarning"),
-                          cwd=ROOT, text=True, capture_output=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_the_library_selected_by_tag_without_marker_warnings(runs):
     from bench.scenario.model import load_suite
 
-    collected = {line for line in proc.stdout.splitlines() if "::" in line}
+    run = runs["by_tag"]
+    assert run.returncode == 0, run.output
+    collected = {line for line in run.output.splitlines() if "::" in line}
     tagged = {f"{Path(s.file).relative_to(ROOT)}::{s.name}" for s in load_suite([ROOT / "scenarios"])
               if "smart_charging" in (s.block, *s.tags)}
     assert f"{STEP_DOWN}::txprofile_step_down" in collected
     assert collected == tagged
+    assert not list(run.out_dir.glob("*/record.json"))  # nothing collected starts a bench
 
 
 def test_importing_the_plugin_starts_and_loads_nothing_of_the_bench():
