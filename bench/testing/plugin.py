@@ -57,6 +57,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.stop()
+        _all_states.remove(state)
 
 
 class _State:
@@ -274,9 +275,8 @@ class ScenarioItem(pytest.Item):
             self.add_marker("long")
 
     def runtest(self) -> None:
-        from bench.record import Verdict
+        from bench.record import Verdict, combine
         from bench.scenario.model import check_fits
-        from bench.session import _run_position
         from bench.testing.position import BenchError, CheckFailed
         from bench.yaml_input import ConfigError
 
@@ -288,20 +288,16 @@ class ScenarioItem(pytest.Item):
             check_fits([self.scenario], running.config, running.options.config_path)
         except ConfigError as exc:
             raise BenchError(f"bad input: {exc}") from None
-        rt = running.runtime(None)
-        session = running.session
         before = len(running.record.scenarios)
         try:
-            running.run(_run_position(rt, [self.scenario], running.record, running.run_dir, session.opts,
-                                      session.emit))
-        except RuntimeError as exc:  # the position lost an instrument: the bench's fault
+            running.run(_on_every_position(running, self.scenario))
+        except RuntimeError as exc:  # a position lost an instrument: the bench's fault
             raise BenchError(str(exc)) from None
-        rec = running.record.scenarios[before]
-        verdict = Verdict(rec.verdict)
+        recs = running.record.scenarios[before:]
+        verdict = combine([Verdict(r.verdict) for r in recs])
         if verdict is Verdict.SKIPPED:
-            pytest.skip(rec.skipped or "skipped")
-        why = rec.error or "; ".join(f"{c.name}: {c.message}" for c in rec.checks
-                                     if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR))
+            pytest.skip("; ".join(dict.fromkeys(r.skipped for r in recs if r.skipped)) or "skipped")
+        why = "; ".join(_why_not_passed(r) for r in recs if Verdict(r.verdict) in (Verdict.FAIL, Verdict.ERROR))
         if verdict is Verdict.ERROR:
             raise BenchError(why)
         if verdict is Verdict.FAIL:
@@ -317,3 +313,28 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"scenario {self.scenario.name}"
+
+
+def _why_not_passed(rec: Any) -> str:
+    """The scenario record's error, or its failing checks with their messages."""
+    from bench.record import Verdict
+
+    if rec.error:
+        return f"{rec.position}: {rec.error}"
+    bad = [f"{c.name}: {c.message}" for c in rec.checks if Verdict(c.verdict) in (Verdict.FAIL, Verdict.ERROR)]
+    return f"{rec.position}: " + "; ".join(bad)
+
+
+async def _on_every_position(running: RunningBench, scenario: Scenario) -> None:
+    """The scenario on every position at once, as `bench run` runs it (reset, run, record)."""
+    import asyncio
+
+    from bench.session import _run_position
+
+    session = running.session
+    results = await asyncio.gather(*(_run_position(rt, [scenario], running.record, running.run_dir, session.opts,
+                                                   session.emit) for rt in session.runtimes),
+                                   return_exceptions=True)
+    for res in results:
+        if isinstance(res, BaseException):
+            raise res
