@@ -69,6 +69,7 @@ class _State:
         self.failed: str | None = None  # why the bench did not come up (every later test errors with it)
         self.interrupted = False
         self.run_dir: Path | None = None  # the session's run folder, once a bench came up
+        self.tag_markers: set[str] = set()  # scenario tags and blocks registered as markers
         _all_states.append(self)
 
     def bench(self) -> RunningBench:
@@ -220,7 +221,8 @@ def _as_bench_test(item: pytest.Function) -> BenchTest:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     report = yield
-    if call.when == "call" and call.excinfo is not None and _is_bench_item(item) and _bench_error(call.excinfo):
+    if (call.when == "call" and report.failed and call.excinfo is not None and _is_bench_item(item)
+            and _bench_error(call.excinfo)):
         # pytest reports an exception in the call phase as a failure; an ERROR is the bench's (or
         # the test code's) fault, not the charger's, and must not count as one (DESIGN: Verdicts).
         # Reported as pytest reports errors: outside the call (terminal "E", JUnit <error>).
@@ -267,9 +269,12 @@ class ScenarioItem(pytest.Item):
     def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
+        registered = _state(self.config).tag_markers
         for tag in dict.fromkeys((scenario.block, *scenario.tags)):
             if tag.isidentifier():
-                self.config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
+                if tag not in registered:  # registered before use: no unknown-marker warning
+                    self.config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag} (or in block {tag})")
+                    registered.add(tag)
                 self.add_marker(tag)
         if scenario.long:
             self.add_marker("long")
