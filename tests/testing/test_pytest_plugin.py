@@ -5,7 +5,8 @@ virtual lab (free ports, `realism: ideal`, time-warped), all started at once and
   passes on the correct simulated charger, FAILS (a failure, not an error) when it ignores
   charging profiles; a bench error (bad step arguments) is a pytest error, not a failure;
 - a scenario file as a pytest item: 1 passed, and 1 failed with the fault;
-- the examples of docs/pytest.md (a limit sweep, a test branching on capabilities);
+- the examples of docs/pytest.md (a limit sweep, a test branching on capabilities), and the
+  sweep failing at its first limit when the charger ignores profiles;
 - the library selected by tag (`-m smart_charging`) without marker warnings;
 - Ctrl-C in the middle of a test: the bench in the safe state and the record kept.
 """
@@ -120,6 +121,7 @@ def runs(tmp_path_factory, lab_config) -> dict[str, PytestRun]:
         "yaml_clean": (ROOT, [STEP_DOWN]),
         "yaml_fault": (ROOT, [STEP_DOWN, "--bench-fault", "ignores_profile"]),
         "examples": (ROOT, ["examples"]),
+        "sweep_fault": (ROOT, ["examples/test_limit_sweep.py", "--bench-fault", "ignores_profile"]),
         # no bench: collection only (started with the others, the library takes a while to load)
         "by_tag": (ROOT, ["scenarios", "-m", "smart_charging", "--collect-only", "-q",
                           "-W", "error::pytest.PytestUnknownMarkWarning"]),
@@ -192,6 +194,16 @@ def test_the_documented_examples_run_on_the_virtual_lab(runs):
     sweep = next(s for s in run.record["scenarios"] if s["name"] == "test_limit_sweep")
     judged = [c for c in sweep["checks"] if c["name"] in ("current_follows_limit", "pwm_matches_limit")]
     assert len(judged) == 2 * len(range(6, 33, 2)) and all(c["verdict"] == "PASS" for c in judged)
+
+
+def test_the_sweep_fails_at_its_first_limit_on_a_charger_ignoring_profiles(runs):
+    run = runs["sweep_fault"]
+    assert run.returncode == 1 and run.junit() == {"test_limit_sweep": "failure"}, run.output
+    (sweep,) = run.record["scenarios"]
+    # the 6 A limit's own stretch of the recording: the charger offered the car its 16 A anyway
+    failed = [c for c in sweep["checks"] if c["verdict"] == "FAIL"]
+    assert failed[0]["name"] == "current_follows_limit"
+    assert [s["args"].get("limit") for s in sweep["steps"] if s["name"] == "set_profile"] == [6]
 
 
 def test_the_library_selected_by_tag_without_marker_warnings(runs):
