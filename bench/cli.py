@@ -179,15 +179,16 @@ def without_instruments(config: LabConfig, protocol_only: bool) -> LabConfig:
                                                    for p in config.positions]})
 
 
-def _check_fault(fault: str | None, config: LabConfig) -> None:
+def check_fault(fault: str | None, config: LabConfig, option: str = "--fault") -> None:
+    """A fault to inject: known, and the config runs the virtual lab (`option` names it in the error)."""
     if fault is None:
         return
     from bench.sim import FAULTS
 
     if fault not in FAULTS:
-        raise ConfigError(f"--fault: unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+        raise ConfigError(f"{option}: unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
     if not config.virtual_lab.enabled:
-        raise ConfigError("--fault: faults are injected into the simulated charger; "
+        raise ConfigError(f"{option}: faults are injected into the simulated charger; "
                           "set virtual_lab.enabled: true in the config")
 
 
@@ -201,7 +202,7 @@ def _validated_inputs(args: argparse.Namespace) -> tuple[LabConfig, list[Scenari
     config = without_instruments(config, args.protocol_only)
     config = with_speed(config, args.speed)
     scenarios = _load_selected(args)
-    _check_fault(args.fault, config)
+    check_fault(args.fault, config)
     if args.dut_wait_s is not None and not 0 < args.dut_wait_s < math.inf:
         raise ConfigError(f"--dut-wait: must be a positive number of seconds, not {args.dut_wait_s:g}")
     check_fits(scenarios, config, args.config)
@@ -485,7 +486,7 @@ def _static_skip(s, pos, lab: bool, features, labels, above_rating) -> str | Non
 
 def cmd_sim(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    _check_fault(args.fault, config.model_copy(update={"virtual_lab": config.virtual_lab.model_copy(
+    check_fault(args.fault, config.model_copy(update={"virtual_lab": config.virtual_lab.model_copy(
         update={"enabled": True})}))
 
     async def serve() -> None:

@@ -79,32 +79,70 @@ def make_run_dir(out_dir: Path, suite: str, clock: Clock) -> Path:
     return run_dir
 
 
-async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: Path) -> RunRecord:
-    record = RunRecord(run_id=run_dir.name, suite=opts.suite, bench_name=config.bench.name,
-                       utc_start=iso_utc(clock.utcnow()),
-                       config_file=str(opts.config_path), config_digest=config_digest(opts.config_path),
-                       ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
-                       virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
-    record.speed = config.virtual_lab.speed
-    if config.virtual_lab.enabled:
-        knobs = config.virtual_lab.realism_on
-        record.realism = "ideal" if knobs is None else knobs.model_dump(mode="json")
-    record.clock = getattr(clock, "kind", "real")
-    record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
-                        for p in config.positions}
-    record.write(run_dir)
-    emit = _safe_sink(opts.on_event)
-    emit("run_started", suite=opts.suite, run_dir=run_dir, scenarios=list(opts.scenarios),
-         positions=[p.name for p in config.positions])
-    opened = _Opened()
-    message_log = MessageLog(run_dir / "ocpp.jsonl", clock)
-    csms: CsmsServer | None = None
-    lab = None
-    try:
+class BenchSession:
+    """The bench up and down, the one bring-up `bench run` and the pytest plugin share:
+
+        async with BenchSession(config, opts, clock, run_dir) as bench:
+            ...  # bench.runtimes: one connected, booted, discovered position each
+
+    Up: record started, CSMS listening, virtual lab (if configured), instruments opened and in
+    the safe state, samplers and EV models running, every DUT connected and discovered. Down, on
+    every exit path (an exception, Ctrl-C, a failed bring-up): EV unplugged, loads off, traces
+    flushed, the lab and the CSMS stopped, the record finalized and written. An exception out of
+    the body is recorded in `record.error` (ERROR) and not swallowed."""
+
+    def __init__(self, config: LabConfig, opts: RunOptions, clock: Clock, run_dir: Path) -> None:
+        self.config, self.opts, self.clock, self.run_dir = config, opts, clock, run_dir
+        self.record = RunRecord(run_id=run_dir.name, suite=opts.suite, bench_name=config.bench.name,
+                                utc_start=iso_utc(clock.utcnow()),
+                                config_file=str(opts.config_path), config_digest=config_digest(opts.config_path),
+                                ocpp_version=config.positions[0].dut.ocpp_version, fault=opts.fault,
+                                virtual_lab=config.virtual_lab.enabled, t_start_mono_s=clock.monotonic())
+        self.emit = _safe_sink(opts.on_event)
+        self.runtimes: list[PositionRuntime] = []
+        self.csms: CsmsServer | None = None
+        self.lab: Any = None
+        self._opened = _Opened()
+        self._message_log: MessageLog | None = None
+
+    async def __aenter__(self) -> BenchSession:
+        try:
+            await self._bring_up()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        record = self.record
+        if isinstance(exc, asyncio.CancelledError):
+            record.error = f"run {interruption(exc)}: the record holds what ran"
+        elif isinstance(exc, ExpectedFailure | InstrumentError):  # the DUT never came, an instrument is
+            log.error("%s", exc)                                  # unreachable: one clear line, no traceback
+            record.error = str(exc)
+        elif isinstance(exc, Exception):
+            log.error("bench error", exc_info=exc)
+            record.error = f"{type(exc).__name__}: {exc}"
+        await self._tear_down()
+        return False
+
+    async def _bring_up(self) -> None:
+        config, opts, clock, record, run_dir = self.config, self.opts, self.clock, self.record, self.run_dir
+        record.speed = config.virtual_lab.speed
+        if config.virtual_lab.enabled:
+            knobs = config.virtual_lab.realism_on
+            record.realism = "ideal" if knobs is None else knobs.model_dump(mode="json")
+        record.clock = getattr(clock, "kind", "real")
+        record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
+                            for p in config.positions}
+        record.write(run_dir)
+        self.emit("run_started", suite=opts.suite, run_dir=run_dir, scenarios=list(opts.scenarios),
+                  positions=[p.name for p in config.positions])
+        self._message_log = MessageLog(run_dir / "ocpp.jsonl", clock)
         _warn_calibration(config, clock, opts)
         certs = certificates(config, clock)  # security profiles 2 and 3: made when missing
-        csms = CsmsServer(clock, csms_settings(config, certs), message_log,
-                          connections_path=run_dir / "connections.jsonl")
+        self.csms = csms = CsmsServer(clock, csms_settings(config, certs), self._message_log,
+                                      connections_path=run_dir / "connections.jsonl")
         await csms.start()
         record.security_profile = csms.security_profile
         for pos_info in record.positions.values():
@@ -113,50 +151,54 @@ async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: 
         if config.virtual_lab.enabled:
             from bench.sim import virtual_lab  # the composition root: a real bench never loads the simulator
 
-            lab = virtual_lab(clock, config, csms.url, fault=opts.fault, secure=True, certs=certs)
-            config = await lab.start_instruments()
-        runtimes = [await _bring_up(config, pos, clock, csms, run_dir, record, opened, lab)
-                    for pos in config.positions]
+            self.lab = virtual_lab(clock, config, csms.url, fault=opts.fault, secure=True, certs=certs)
+            self.config = config = await self.lab.start_instruments()
         for pos in config.positions:
-            emit("position_ready", position=pos.name, trace=run_dir / record.traces[pos.name])
-        if lab is not None:
-            await lab.start_chargers()
-        for rt in runtimes:
+            self.runtimes.append(await _bring_up(config, pos, clock, csms, run_dir, record, self._opened, self.lab))
+        for pos in config.positions:
+            self.emit("position_ready", position=pos.name, trace=run_dir / record.traces[pos.name])
+        if self.lab is not None:
+            await self.lab.start_chargers()
+        for rt in self.runtimes:
             await _wait_for_dut(rt, opts, record, csms)
-        results = await asyncio.gather(*(_run_position(rt, [s for s in opts.scenarios], record, run_dir, opts, emit)
-                                         for rt in runtimes), return_exceptions=True)
-        for res in results:
-            if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
-                record.error = record.error or f"{type(res).__name__}: {res}"
-        record.complete = not record.error
-    except asyncio.CancelledError as exc:
-        record.error = f"run {interruption(exc)}: the record holds what ran"
-        raise
-    except (ExpectedFailure, InstrumentError) as exc:  # the DUT never came, an instrument is unreachable:
-        log.error("%s", exc)                           # one clear line, no traceback
-        record.error = str(exc)
-    except Exception as exc:
-        log.exception("bench error")
-        record.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        await _teardown(opened)
-        if lab is not None:
-            if csms is not None:
-                csms.ending()  # the simulated chargers' connections close now: no DUT finding
-            await lab.stop()
-        if csms is not None:
-            await csms.stop()
-        message_log.close()
-        record.t_end_mono_s, record.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
-        record.sampling = {pos: {"configured_hz": s.stats.configured_hz, "achieved_hz": s.stats.achieved_hz,
-                                 "samples": s.stats.samples, "read_errors": s.stats.errors,
-                                 "stalls": s.stats.stalls,
-                                 "instruments": {name: asdict(i) for name, i in s.stats.instruments.items()}}
-                           for pos, s in zip([p.name for p in config.positions], opened.samplers)}
-        record.finalize_verdict()
-        record.write(run_dir)
-        emit("run_finished", verdict=record.verdict, error=record.error)
-    return record
+
+    async def _tear_down(self) -> None:
+        record, clock, opened = self.record, self.clock, self._opened
+        try:
+            await _teardown(opened)
+            if self.lab is not None:
+                if self.csms is not None:
+                    self.csms.ending()  # the simulated chargers' connections close now: no DUT finding
+                await self.lab.stop()
+            if self.csms is not None:
+                await self.csms.stop()
+        finally:
+            if self._message_log is not None:
+                self._message_log.close()
+            record.t_end_mono_s, record.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
+            record.sampling = {pos: {"configured_hz": s.stats.configured_hz, "achieved_hz": s.stats.achieved_hz,
+                                     "samples": s.stats.samples, "read_errors": s.stats.errors,
+                                     "stalls": s.stats.stalls,
+                                     "instruments": {name: asdict(i) for name, i in s.stats.instruments.items()}}
+                               for pos, s in zip([p.name for p in self.config.positions], opened.samplers)}
+            record.finalize_verdict()
+            record.write(self.run_dir)
+            self.emit("run_finished", verdict=record.verdict, error=record.error)
+
+
+async def run_bench(config: LabConfig, opts: RunOptions, clock: Clock, run_dir: Path) -> RunRecord:
+    session = BenchSession(config, opts, clock, run_dir)
+    with contextlib.suppress(Exception):  # recorded by the session: record.error, verdict ERROR
+        async with session as bench:
+            record = bench.record
+            results = await asyncio.gather(*(_run_position(rt, list(opts.scenarios), record, run_dir, opts,
+                                                           bench.emit) for rt in bench.runtimes),
+                                           return_exceptions=True)
+            for res in results:
+                if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
+                    record.error = record.error or f"{type(res).__name__}: {res}"
+            record.complete = not record.error
+    return session.record
 
 
 def csms_settings(config: LabConfig, certs: Any) -> CsmsSettings:

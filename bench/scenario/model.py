@@ -148,6 +148,25 @@ def load_scenario(path: Path) -> Scenario:
                     long=header.long, sampling_rate_hz=header.sampling_rate_hz)
 
 
+def parse_step(name: str, args: dict[str, Any], where: str) -> StepSpec:
+    """One library step written in code (a pytest test), validated as in a scenario file;
+    `where` names the place in the error (e.g. the test)."""
+    w = _Where(Path(where))
+    steps = _parse_steps([{name: args}], w, "step")
+    if w.notes or not steps:
+        raise ConfigError("\n".join(w.notes) or f"{where}: step {name!r}: not valid")
+    return steps[0]
+
+
+def parse_check(name: str, args: dict[str, Any], where: str) -> CheckSpec:
+    """One check asked for in code (a pytest test), validated as in a scenario file."""
+    w = _Where(Path(where))
+    check = _parse_check({name: args}, w, "check")
+    if w.notes or check is None:
+        raise ConfigError("\n".join(w.notes) or f"{where}: check {name!r}: not valid")
+    return check
+
+
 def _parse_check(entry: Any, where: _Where, key: str) -> CheckSpec | None:
     from bench.verify import CHECKS
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from collections.abc import Awaitable
 from typing import Callable
 
+from pydantic import BaseModel
+
 from bench.acquisition import Sampler
 from bench.trace import Trace
 from bench.capabilities import FEATURES, NOT_SUPPORTED_CODES, Capabilities, feature_of_action
@@ -21,10 +23,10 @@ from bench.csms import Dut
 from bench.csms.dut import DutCallError, DutError, DutTimeout
 from bench.csms.events import EventKind, FindingKind
 from bench.ev_model import EvModel
-from bench.memory import MemoryMark, MemoryProbe
+from bench.memory import MemoryProbe
 from instruments.iec61851 import CpState
 from bench.record import CheckRecord, Measurement, ScenarioRecord, StepRecord, Verdict, combine, judge
-from bench.scenario.model import Scenario, above_rating
+from bench.scenario.model import CheckSpec, Scenario, above_rating
 from bench.scenario.rules import cite
 from bench.scenario.library import STEPS
 from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
@@ -235,12 +237,187 @@ def interruption(exc: asyncio.CancelledError) -> str:
     return str(exc.args[0]) if exc.args and exc.args[0] else "interrupted by SIGINT (Ctrl-C)"
 
 
+@dataclass
+class StepOutcome:
+    """How a step ended for its scenario: fine, the DUT did not do what is required (`failure`,
+    a FAIL), or the scenario cannot go on here (`skip`, SKIPPED)."""
+
+    failure: str | None = None
+    skip: Skip | None = None
+
+
+class ScenarioRun:
+    """One scenario in progress on a position: its record, the expected-limit timeline and the
+    step context. `run_scenario` drives it from a scenario file; the pytest plugin
+    (bench/testing) one step and one check at a time, from a test."""
+
+    def __init__(self, pos: PositionRuntime, rec: ScenarioRecord,
+                 on_event: Callable[..., None] | None = None) -> None:
+        self.pos, self.rec, self.on_event = pos, rec, on_event
+        self.step_failure: str | None = None
+        self.skipped: Skip | None = None
+        clock = pos.clock
+        self.anchor_mono, self.anchor_utc = clock.monotonic(), clock.utcnow()
+        dut_cfg = pos.config.dut
+        self.timeline = Timeline(1, dut_cfg.rated_current_a, dut_cfg.nominal_voltage_v, dut_cfg.phases,
+                                 utc_mapper(self.anchor_mono, self.anchor_utc))
+        self.ctx = StepContext(clock, pos.config, pos.tolerances, pos.dut, pos.ev, self.timeline, pos.tag_presenter,
+                               event_cursor=pos.dut.mark(), capabilities=pos.capabilities, memory=pos.memory)
+
+    @property
+    def version(self) -> str:
+        return self.pos.dut.ocpp_version or self.pos.config.dut.ocpp_version
+
+    def begin(self, sampling_rate_hz: float | None) -> None:
+        pos, rec = self.pos, self.rec
+        pos.sampler.set_rate(sampling_rate_hz)
+        pos.trace.forget_before(self.anchor_mono - RECORD_MARGIN_S)  # what earlier scenarios needed is on disk
+        rec.t_start_mono_s, rec.utc_start = self.anchor_mono, iso_utc(self.anchor_utc)
+        self.timeline.note_profiles(self.anchor_mono)
+        self.timeline.note_ev_state(self.anchor_mono, pos.ev.state if pos.ev else CpState.A)
+        self.timeline.note_ev_max(self.anchor_mono, pos.config.ev.max_current_a)
+
+    async def step(self, name: str, args: BaseModel, total: int) -> StepOutcome:
+        """Run one library step, recorded; the DUT's wrong answers and what it does not support come
+        back as the outcome, a bench error (an instrument lost, an unexpected CALLERROR) is raised."""
+        pos, clock, rec, on_event = self.pos, self.pos.clock, self.rec, self.on_event
+        i = len(rec.steps)
+        srec = StepRecord(i, name, args.model_dump(mode="json", exclude_defaults=True), clock.monotonic(),
+                          utc_start=iso_utc(clock.utcnow()))
+        rec.steps.append(srec)
+        if on_event:
+            on_event("step_started", position=pos.config.name, scenario=rec.name, index=i + 1, total=total,
+                     name=name, args=srec.args, t_mono_s=srec.t_start_mono_s, timeline=self.timeline, dut=pos.dut)
+        outcome = StepOutcome()
+        try:
+            await _watched(pos, STEPS[name].run(self.ctx, args))
+        except StepFailed as exc:
+            srec.ok, srec.message = False, cite(name, str(exc), self.version)
+            outcome.failure = f"step {i + 1} {name}: {srec.message}"
+        except NotApplicable as exc:
+            srec.ok, srec.message = False, f"not applicable: {exc}"
+            outcome.skip = Skip("bench", f"step {i + 1} {name} {exc}")
+        except NotSupportedByDut as exc:
+            srec.ok, srec.message = False, f"not supported by the DUT: {exc}"
+            outcome.skip = Skip("not_supported", f"step {i + 1} {name}: not supported by the DUT: {exc}")
+        except DutTimeout as exc:
+            # a request the DUT never answered (or the messages its answer promised never came)
+            # on the bench's own link: the charger's fault. OCPP-J 4.1.1 leaves the timeout to
+            # the implementation; the bench's is DEFAULT_TIMEOUT_S unless the step says
+            srec.ok, srec.message = False, cite(name, f"{exc} (OCPP-J section 4.1.1: a CALL is "
+                                                "answered by a CALLRESULT or CALLERROR)", self.version)
+            outcome.failure = f"step {i + 1} {name}: {srec.message}"
+        except DutCallError as exc:
+            if exc.code not in NOT_SUPPORTED_CODES:
+                raise
+            unsupported = _unsupported_call(pos, exc)
+            srec.ok, srec.message = False, unsupported.reason
+            if unsupported.kind == "not_supported":
+                outcome.skip = Skip("not_supported", f"step {i + 1} {name}: {unsupported.reason}")
+            else:
+                outcome.failure = f"step {i + 1} {name}: {unsupported.reason}"
+        finally:
+            srec.t_end_mono_s = clock.monotonic()
+            if on_event:
+                on_event("step_finished", position=pos.config.name, scenario=rec.name, index=i + 1, total=total,
+                         name=name, ok=srec.ok, message=srec.message, t_mono_s=srec.t_end_mono_s,
+                         timeline=self.timeline, dut=pos.dut)
+        self.step_failure = self.step_failure or outcome.failure
+        self.skipped = self.skipped or outcome.skip
+        if not (outcome.failure or outcome.skip) and (why := pos.health()) is not None:
+            raise InstrumentError(why)
+        return outcome
+
+    def fail(self, exc: BaseException) -> None:
+        """A bench error in the middle of the scenario: it ends in ERROR (the last step with it)."""
+        rec = self.rec
+        rec.error = f"{type(exc).__name__}: {exc}"
+        if rec.steps:
+            rec.steps[-1].ok, rec.steps[-1].message = False, rec.error
+        if isinstance(exc, DutError | InstrumentError):  # expected on a real bench: one line, no traceback
+            log.error("scenario %s: %s", rec.name, rec.error)
+        else:
+            log.error("scenario %s: bench error", rec.name, exc_info=exc)
+
+    async def covered(self) -> float:
+        """Now, with the position's trace reaching it (one sampling period at most)."""
+        now = self.pos.clock.monotonic()
+        await self.pos.sampler.covered(now)
+        return now
+
+    def check(self, spec: CheckSpec, t0: float, t1: float, overlapping: bool = False) -> CheckRecord:
+        """One check over [t0, t1] of what was recorded, against the expected-limit timeline.
+        `overlapping`: the transactions running in the window count, not only those started in it
+        (a window inside a test, e.g. after one more limit)."""
+        inputs = self.check_inputs(t0, t1, overlapping)
+        return self._one_check(spec, inputs)
+
+    def check_inputs(self, t0: float, t1: float, overlapping: bool = False) -> CheckInputs:
+        expected = self.expected(t0, t1, overlapping)
+        txs = self.transactions(t0, t1, overlapping)
+        trace = self.pos.trace
+        # a MeterValue stamped to the second may point just outside the window: its reference comes
+        # from the trace around it (RECORD_MARGIN_S), not a NaN
+        return CheckInputs(self.pos.config, self.pos.tolerances, t0, t1, trace.columns(t0, t1), expected, txs,
+                           mono_mapper(self.anchor_mono, self.anchor_utc),
+                           record_trace=trace.columns(t0 - RECORD_MARGIN_S, t1 + RECORD_MARGIN_S),
+                           memory_marks=marks_of(self.ctx))
+
+    def transactions(self, t0: float, t1: float, overlapping: bool = False) -> list:
+        """The DUT's transactions started in [t0, t1] (`overlapping`: also those running in it)."""
+        def counts(tx) -> bool:
+            if tx.t_start_mono_s is None or tx.t_start_mono_s > t1:
+                return False
+            if overlapping:
+                return tx.t_start_mono_s >= self.anchor_mono and (tx.t_stop_mono_s is None or tx.t_stop_mono_s >= t0)
+            return tx.t_start_mono_s >= t0
+        return [tx for tx in self.pos.dut.transactions.values() if counts(tx)]
+
+    def expected(self, t0: float, t1: float, overlapping: bool = False):
+        spans = [TxSpan(tx.transaction_id, tx.connector_id, tx.t_start_mono_s,
+                        tx.t_stop_mono_s if tx.t_stop_mono_s is not None and tx.t_stop_mono_s <= t1 else None,
+                        tx.start_timestamp) for tx in self.transactions(t0, t1, overlapping)]
+        expected = self.timeline.expected(t0, t1, spans)
+        # A command may change the DUT's behaviour as soon as it is sent, before the DUT's own
+        # message (e.g. StopTransaction) tells the bench: settle from the command too.
+        expected.changes = sorted(set(expected.changes) | {
+            st.t_start_mono_s for st in self.rec.steps if st.name not in PASSIVE_STEPS})
+        return expected
+
+    def _one_check(self, spec: CheckSpec, inputs: CheckInputs) -> CheckRecord:
+        if self.pos.protocol_only and CHECKS[spec.name].physical:
+            self.rec.not_measured.append(spec.name)
+            return CheckRecord(spec.name, Verdict.SKIPPED, message=(
+                "not measured: protocol-only position (no instruments configured)"))
+        inputs.params = spec.args
+        return run_check(spec.name, inputs)
+
+    async def end(self, interrupted: bool) -> None:
+        pos, rec = self.pos, self.rec
+        pos.sampler.set_rate(None)
+        if pos.memory is not None:
+            pos.memory.stop()
+        rec.t_end_mono_s, rec.utc_end = pos.clock.monotonic(), iso_utc(pos.clock.utcnow())
+        rec.profiles_sent = self.ctx.profiles_sent
+        if not interrupted:
+            # judge with the trace reaching the scenario's end (one sampling period at most)
+            await pos.sampler.covered(rec.t_end_mono_s)
+
+    def judge(self, checks: tuple[CheckSpec, ...] = ()) -> None:
+        """The scenario's verdict: SKIPPED with the reason, or its steps, protocol conformance and
+        `checks` over the whole scenario, next to the checks already in the record."""
+        rec = self.rec
+        if self.skipped and not rec.error:
+            rec.skipped, rec.skip_kind, rec.verdict = self.skipped.reason, self.skipped.kind, Verdict.SKIPPED
+        else:
+            _judge(self, checks)
+
+
 async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callable[[str], None] | None = None,
                        on_event: Callable[..., None] | None = None,
                        started: Callable[[ScenarioRecord], None] | None = None) -> ScenarioRecord:
     """One scenario on one position. `started` gets its record as soon as it exists, so a run
     stopped mid-scenario still records it (verdict ERROR, with the reason)."""
-    clock = pos.clock
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
                          charge_point_id=pos.config.dut.charge_point_id, block=scenario.block,
                          ocpp_ids=list(scenario.ocpp_ids))
@@ -248,98 +425,25 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
         started(rec)
     if (skip := why_skipped(pos, scenario)) is not None:
         return _skip(pos, rec, skip)
-    pos.sampler.set_rate(scenario.sampling_rate_hz)
-    anchor_mono, anchor_utc = clock.monotonic(), clock.utcnow()
-    pos.trace.forget_before(anchor_mono - RECORD_MARGIN_S)  # what earlier scenarios needed is on disk
-    rec.t_start_mono_s, rec.utc_start = anchor_mono, iso_utc(anchor_utc)
-    dut_cfg = pos.config.dut
-    timeline = Timeline(1, dut_cfg.rated_current_a, dut_cfg.nominal_voltage_v, dut_cfg.phases,
-                        utc_mapper(anchor_mono, anchor_utc))
-    ctx = StepContext(clock, pos.config, pos.tolerances, pos.dut, pos.ev, timeline, pos.tag_presenter,
-                      event_cursor=pos.dut.mark(), capabilities=pos.capabilities, memory=pos.memory)
-    timeline.note_profiles(anchor_mono)
-    timeline.note_ev_state(anchor_mono, pos.ev.state if pos.ev else CpState.A)
-    timeline.note_ev_max(anchor_mono, pos.config.ev.max_current_a)
-    step_failure: str | None = None
-    skipped: Skip | None = None
+    run = ScenarioRun(pos, rec, on_event)
+    run.begin(scenario.sampling_rate_hz)
     interrupted = False
-    version = pos.dut.ocpp_version or pos.config.dut.ocpp_version
     try:
         for i, step in enumerate(scenario.steps):
-            srec = StepRecord(i, step.name, step.args.model_dump(mode="json", exclude_defaults=True), clock.monotonic(),
-                              utc_start=iso_utc(clock.utcnow()))
-            rec.steps.append(srec)
             if on_step:
                 on_step(f"{scenario.name}: step {i + 1}/{len(scenario.steps)} {step.name}")
-            if on_event:
-                on_event("step_started", position=pos.config.name, scenario=scenario.name, index=i + 1,
-                         total=len(scenario.steps), name=step.name, args=srec.args, t_mono_s=srec.t_start_mono_s,
-                         timeline=timeline, dut=pos.dut)
-            try:
-                await _watched(pos, STEPS[step.name].run(ctx, step.args))
-            except StepFailed as exc:
-                srec.ok, srec.message = False, cite(step.name, str(exc), version)
-                step_failure = f"step {i + 1} {step.name}: {srec.message}"
+            outcome = await run.step(step.name, step.args, len(scenario.steps))
+            if outcome.failure or outcome.skip:
                 break
-            except NotApplicable as exc:
-                srec.ok, srec.message = False, f"not applicable: {exc}"
-                skipped = Skip("bench", f"step {i + 1} {step.name} {exc}")
-                break
-            except NotSupportedByDut as exc:
-                srec.ok, srec.message = False, f"not supported by the DUT: {exc}"
-                skipped = Skip("not_supported", f"step {i + 1} {step.name}: not supported by the DUT: {exc}")
-                break
-            except DutTimeout as exc:
-                # a request the DUT never answered (or the messages its answer promised never came)
-                # on the bench's own link: the charger's fault. OCPP-J 4.1.1 leaves the timeout to
-                # the implementation; the bench's is DEFAULT_TIMEOUT_S unless the step says
-                srec.ok, srec.message = False, cite(step.name, f"{exc} (OCPP-J section 4.1.1: a CALL is "
-                                                    "answered by a CALLRESULT or CALLERROR)", version)
-                step_failure = f"step {i + 1} {step.name}: {srec.message}"
-                break
-            except DutCallError as exc:
-                if exc.code not in NOT_SUPPORTED_CODES:
-                    raise
-                outcome = _unsupported_call(pos, exc)
-                srec.ok, srec.message = False, outcome.reason
-                if outcome.kind == "not_supported":
-                    skipped = Skip("not_supported", f"step {i + 1} {step.name}: {outcome.reason}")
-                else:
-                    step_failure = f"step {i + 1} {step.name}: {outcome.reason}"
-                break
-            finally:
-                srec.t_end_mono_s = clock.monotonic()
-                if on_event:
-                    on_event("step_finished", position=pos.config.name, scenario=scenario.name, index=i + 1,
-                             total=len(scenario.steps), name=step.name, ok=srec.ok, message=srec.message,
-                             t_mono_s=srec.t_end_mono_s, timeline=timeline, dut=pos.dut)
-            if (why := pos.health()) is not None:
-                raise InstrumentError(why)
     except asyncio.CancelledError as exc:
         interrupted = True
         rec.error = interruption(exc)
         raise
     except Exception as exc:
-        rec.error = f"{type(exc).__name__}: {exc}"
-        if rec.steps:
-            rec.steps[-1].ok, rec.steps[-1].message = False, rec.error
-        if isinstance(exc, DutError | InstrumentError):  # expected on a real bench: one line, no traceback
-            log.error("scenario %s: %s", scenario.name, rec.error)
-        else:
-            log.exception("scenario %s: bench error", scenario.name)
+        run.fail(exc)
     finally:
-        pos.sampler.set_rate(None)
-        if pos.memory is not None:
-            pos.memory.stop()
-        rec.t_end_mono_s, rec.utc_end = clock.monotonic(), iso_utc(clock.utcnow())
-        rec.profiles_sent = ctx.profiles_sent
-        if not interrupted:
-            # judge with the trace reaching the scenario's end (one sampling period at most)
-            await pos.sampler.covered(rec.t_end_mono_s)
-        if skipped and not rec.error:
-            rec.skipped, rec.skip_kind, rec.verdict = skipped.reason, skipped.kind, Verdict.SKIPPED
-        else:
-            _judge(pos, scenario, rec, timeline, step_failure, anchor_mono, anchor_utc, marks_of(ctx))
+        await run.end(interrupted)
+        run.judge(scenario.checks)
     return rec
 
 
@@ -406,21 +510,13 @@ def _connection_events(pos: PositionRuntime, rec: ScenarioRecord, t0: float, t1:
                                   "alive: the bench cannot vouch for what came over the link")
 
 
-def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeline: Timeline,
-           step_failure: str | None, anchor_mono: float, anchor_utc, marks: list[MemoryMark]) -> None:
+def _judge(run: ScenarioRun, checks: tuple[CheckSpec, ...]) -> None:
+    pos, rec = run.pos, run.rec
     t0, t1 = rec.t_start_mono_s, rec.t_end_mono_s
+    step_failure = run.step_failure
     _connection_events(pos, rec, t0, t1)
-    txs = [tx for tx in pos.dut.transactions.values()
-           if tx.t_start_mono_s is not None and t0 <= tx.t_start_mono_s <= t1]
-    spans = [TxSpan(tx.transaction_id, tx.connector_id, tx.t_start_mono_s,
-                    tx.t_stop_mono_s if tx.t_stop_mono_s is not None and tx.t_stop_mono_s <= t1 else None,
-                    tx.start_timestamp) for tx in txs]
     try:
-        expected = timeline.expected(t0, t1, spans)
-        # A command may change the DUT's behaviour as soon as it is sent, before the DUT's own
-        # message (e.g. StopTransaction) tells the bench: settle from the command too.
-        expected.changes = sorted(set(expected.changes) | {
-            st.t_start_mono_s for st in rec.steps if st.name not in PASSIVE_STEPS})
+        expected = run.expected(t0, t1)
         rec.expected_limit = [[t, v] for t, v in expected.limit_a]
     except Exception as exc:
         rec.error = rec.error or f"expected limit: {type(exc).__name__}: {exc}"
@@ -431,26 +527,15 @@ def _judge(pos: PositionRuntime, scenario: Scenario, rec: ScenarioRecord, timeli
         rec.checks.append(CheckRecord("step_expectations", answers.verdict, [answers], step_failure or ""))
         reconnecting = [st.t_start_mono_s for st in rec.steps if STEPS[st.name].reconnects]
         rec.checks.append(protocol_conformance(pos, t0, t1, min(reconnecting, default=None)))
-    if expected is not None and not rec.error:
-        # a MeterValue stamped to the second may point just outside the scenario: its reference comes
-        # from the trace around it (RECORD_MARGIN_S), not a NaN
-        inputs = CheckInputs(pos.config, pos.tolerances, t0, t1, pos.trace.columns(t0, t1), expected, txs,
-                             mono_mapper(anchor_mono, anchor_utc),
-                             record_trace=pos.trace.columns(t0 - RECORD_MARGIN_S, t1 + RECORD_MARGIN_S),
-                             memory_marks=marks)
-        for check in scenario.checks:
-            if pos.protocol_only and CHECKS[check.name].physical:
-                rec.checks.append(CheckRecord(check.name, Verdict.SKIPPED, message=(
-                    "not measured: protocol-only position (no instruments configured)")))
-                rec.not_measured.append(check.name)
-                continue
-            inputs.params = check.args
-            rec.checks.append(run_check(check.name, inputs))
+    if expected is not None and not rec.error and checks:
+        inputs = run.check_inputs(t0, t1)
+        for check in checks:
+            rec.checks.append(run._one_check(check, inputs))
     verdicts = [c.verdict for c in rec.checks]
     if rec.error:
         verdicts.append(Verdict.ERROR)
     rec.verdict = combine(verdicts)
-    declared = rec.checks[-len(scenario.checks):] if scenario.checks and not rec.error else []
+    declared = rec.checks[-len(checks):] if checks and not rec.error else []
     if (rec.verdict is Verdict.PASS and declared and not rec.not_measured
             and all(c.verdict is Verdict.SKIPPED for c in declared)):
         # nothing the scenario is about applied here (e.g. TLS probes on a plain ws connection):
