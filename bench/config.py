@@ -15,13 +15,16 @@ import re
 import socket
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
 from bench.capabilities import Feature, FileScheme
 from bench.yaml_input import ConfigError, bad_input, read_mapping, validate
+
+if TYPE_CHECKING:
+    from bench.metering_regimes import MeterRatings, Regime
 
 OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
@@ -134,6 +137,30 @@ class DutConfig(_Strict):
     # (2.0.1 part 4 section 5.3: OCPPCommCtrlr.RetryBackOff*, doubling; 1.6 leaves it to the vendor)
     reconnect_time_s: float = Field(60.0, gt=0, le=3600)
     features: DutFeaturesConfig = Field(default_factory=DutFeaturesConfig)
+    # legal-metrology tolerance preset of the energy checks (bench/metering_regimes.py: MID class
+    # A/B/C, NIST HB 44 3.40); None: the flat meter_mpe_pct below. The MID presets need the meter's
+    # own currents (2014/32/EU Annex V point 2: the manufacturer specifies Imin, Itr, Imax)
+    meter_regime: Literal["mid_a", "mid_b", "mid_c", "nist_hb44"] | None = None
+    meter_imin_a: PositiveFloat | None = None
+    meter_itr_a: PositiveFloat | None = None
+    meter_imax_a: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _regime_fits_the_meter(self) -> "DutConfig":
+        currents = (self.meter_imin_a, self.meter_itr_a, self.meter_imax_a)
+        imin, itr, imax = currents
+        if imin is not None and itr is not None and imax is not None and not imin < itr < imax:
+            raise ValueError(f"meter_imin_a < meter_itr_a < meter_imax_a must hold, got {imin:g}, {itr:g}, {imax:g} A")
+        if self.meter_regime is None or not self.meter_regime.startswith("mid_"):
+            return self
+        if None in currents:
+            raise ValueError(f"meter_regime {self.meter_regime} needs meter_imin_a, meter_itr_a and meter_imax_a "
+                             "(the meter's Imin, Itr, Imax: MID Annex V sets its MPE per current range)")
+        letter = self.meter_regime[-1].upper()
+        if letter != self.meter_accuracy_class:
+            raise ValueError(f"meter_regime {self.meter_regime} is MID class {letter} but meter_accuracy_class is "
+                             f"{self.meter_accuracy_class}: set both to the meter's class")
+        return self
 
     @field_validator("charge_point_id")
     @classmethod
@@ -144,8 +171,23 @@ class DutConfig(_Strict):
 
     @property
     def meter_mpe_pct(self) -> float:
-        """MID maximum permissible error at balanced load above Itr (2014/32/EU Annex V)."""
+        """MID maximum permissible error at balanced load above Itr (2014/32/EU Annex V); with a
+        meter_regime, that regime's MPE for a whole session (bench/metering_regimes.py)."""
+        if (preset := self.regime) is not None:
+            return preset.session().mpe_pct or 0.0
         return {"A": 2.0, "B": 1.0, "C": 0.5}[self.meter_accuracy_class]
+
+    @property
+    def regime(self) -> "Regime | None":
+        from bench.metering_regimes import regime
+
+        return regime(self.meter_regime)
+
+    @property
+    def meter_ratings(self) -> "MeterRatings":
+        from bench.metering_regimes import MeterRatings
+
+        return MeterRatings(self.meter_imin_a, self.meter_itr_a, self.meter_imax_a)
 
 
 class EvConfig(_Strict):

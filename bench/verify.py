@@ -465,7 +465,14 @@ def _judge_energy(label: str, d_dut: float, ref: ReferenceEnergy, mpe: float, in
     limit = mpe + ref.timing_pct
     return judge(label, float(err), "%", -limit, limit, t_mono_s=t_b,
                  note=f"{note}; limit MPE {mpe:g} % + {ref.timing_pct:.2f} % for the timestamps' resolution",
-                 rule=RULE_MID, samples=samples, coverage=coverage, uncertainty=inp.tolerances.reference_energy_pct)
+                 rule=energy_rule(inp.position), samples=samples, coverage=coverage,
+                 uncertainty=inp.tolerances.reference_energy_pct)
+
+
+def energy_rule(position: PositionConfig) -> str:
+    """The rule an energy comparison enforces: the DUT's metering regime's, else the MID default."""
+    preset = position.dut.regime
+    return RULE_MID if preset is None else preset.session().rule
 
 
 @dataclass(frozen=True)
@@ -938,6 +945,18 @@ class CheckDef:
     physical: bool = True  # judges measured quantities: SKIPPED when the position has no instruments
 
 
+def _load_point_accuracy(inp: CheckInputs) -> CheckRecord:
+    from bench.metering_checks import meter_accuracy_at_load_points  # imports this module: at call time
+
+    return meter_accuracy_at_load_points(inp)
+
+
+def _register_creep(inp: CheckInputs) -> CheckRecord:
+    from bench.metering_checks import register_creep
+
+    return register_creep(inp)
+
+
 CHECKS: dict[str, CheckDef] = {
     "current_follows_limit": CheckDef(current_follows_limit, frozenset(
         {"tolerance_abs_a", "tolerance_rel_pct", "settle_time_s"})),
@@ -954,6 +973,9 @@ CHECKS: dict[str, CheckDef] = {
     "transaction_meter_values_match_reference": CheckDef(transaction_meter_values_match_reference, frozenset(
         {"energy_tolerance_pct", "min_register_steps"})),
     "memory_flat": CheckDef(memory_flat, frozenset({"growth_kib_per_h"}), physical=False),
+    "meter_accuracy_at_load_points": CheckDef(_load_point_accuracy, frozenset(
+        {"energy_tolerance_pct", "min_register_steps"})),
+    "register_creep": CheckDef(_register_creep, frozenset({"threshold_a", "min_duration_s"})),
 }
 
 
