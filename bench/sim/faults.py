@@ -97,7 +97,7 @@ FAULT_TABLE: tuple[Fault, ...] = (
           {"factor": 6.0, "extra_s": 10.0}),
     Fault(METER_GAIN_ERROR,
           "energy register and power count +4 % (MID class A allows 2 %)",
-          ("metering/meter_values_accuracy", "metering/load_points_one_phase", "metering/load_points_three_phase"),
+          ("metering/meter_values_accuracy",),
           {"gain": 1.04}),
     Fault(WRONG_CURRENT_REPORT,
           "Current.Import in MeterValues reported 25 % high (energy correct)",
