@@ -27,7 +27,7 @@ DURATION_MARGIN = 1.5
 RANGE_ENTRY_MARGIN = 1.02
 # Like a lab adjusting its load until the test current flows: the load's own current reading is
 # brought to the point (a few rounds, each after the EV's reaction time), within this share.
-ADJUST_ROUNDS = 3
+ADJUST_ROUNDS = 8  # rounds without current (the charger still closing its contactor) count too
 ADJUST_WITHIN = 0.01
 
 
@@ -84,7 +84,9 @@ async def load_point(ctx: StepContext, args: LoadPointArgs) -> None:
     setpoint = await _adjust_load(ctx, current)
     ctx.notes.append(f"load point {args.point}: {current:.3g} A on {args.phases} phase(s) for {seconds:.0f} s "
                      f"(load set to {setpoint:.3g} A)")
-    await ctx.clock.sleep(max(0.0, seconds - (ctx.now() - t0)))
+    # the point's steady part lasts its full length after the adjustment, whatever that took
+    steady_s = seconds - settle_s(ctx.position, ctx.tolerances)
+    await ctx.clock.sleep(max(seconds - (ctx.now() - t0), steady_s))
 
 
 async def _adjust_load(ctx: StepContext, target_a: float) -> float:
@@ -98,7 +100,9 @@ async def _adjust_load(ctx: StepContext, target_a: float) -> float:
     for _ in range(ADJUST_ROUNDS):
         await ctx.clock.sleep(ctx.position.ev.reaction_time_s + ctx.tolerances.settle_margin_s)
         drawn = [r.current_a for r in [await load.read() for load in ev.loads] if r.current_a]
-        if not drawn or abs(min(drawn) - target_a) <= ADJUST_WITHIN * target_a:
+        if not drawn:
+            continue
+        if abs(min(drawn) - target_a) <= ADJUST_WITHIN * target_a:
             break
         wanted = min(most, setpoint * target_a / min(drawn))
         if wanted == setpoint:
