@@ -13,6 +13,13 @@ source, which the checks put in their measurements (`rule`) and so in the report
   test tolerances, the acceptance tolerance (new and reconditioned equipment: what a lab's
   acceptance test applies); accuracy testing per N.5.2 compares the energy of a transaction.
 
+What is not applied: Table 2's row "polyphase meter if operating with single-phase load"
+(Itr <= I <= Imax, wider than the balanced row) could not be confirmed against the Directive's
+text when this was written, so a one-phase load point on a polyphase meter is judged by the
+balanced-load row (stricter: a FAIL there between the two rows needs a second look). The NIST
+paragraph numbers (T.2.2, N.5.2) are those of HB 44 3.40 as made permanent in 2022; check the
+figures against the edition the lab works to.
+
 Without a regime the checks keep the bench's flat default (`dut.meter_mpe_pct`, class A 2 %).
 This module imports nothing of the bench: the config validates against it.
 """

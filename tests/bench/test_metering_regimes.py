@@ -100,3 +100,21 @@ def test_meter_creep_fault_states_its_magnitude():
     assert F.creep_wh_per_h([F.METER_CREEP]) == F.magnitude(F.METER_CREEP, "wh_per_h") == 30.0
     assert F.creep_wh_per_h([]) == 0.0
     assert "30 Wh/h" in F.FAULTS[F.METER_CREEP].description
+
+
+def test_a_scenario_needing_an_unconfigured_meter_current_is_refused_before_the_run(tmp_path):
+    from bench.scenario.model import check_fits, load_suite
+
+    data = yaml.safe_load((ROOT / "lab_config.yaml").read_text())
+    del data["positions"][0]["dut"]["meter_itr_a"]
+    config = load_config(_config_file(tmp_path, data))
+    with pytest.raises(ConfigError) as exc:
+        check_fits(load_suite([ROOT / "scenarios/metering/load_points_three_phase.yaml"]), config, "lab_config.yaml")
+    assert "load_points_three_phase.yaml: steps[" in str(exc.value)
+    assert "load_point.point: load point itr: positions[pos1].dut.meter_itr_a is not configured" in str(exc.value)
+
+
+def _config_file(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "lab_config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
