@@ -124,20 +124,31 @@ def meter_accuracy_at_load_points(inp: CheckInputs) -> CheckRecord:
 
 # ---- register_creep ------------------------------------------------------------------------
 
+MAX_READ_GAP_S = 2.0  # a no-load stretch spans a lone missed read, never a longer loss of the reference
+
+
 def _no_load_stretches(inp: CheckInputs, threshold_a: float) -> list[tuple[float, float]]:
     """(start, end) of every stretch in which the reference meter reads at most `threshold_a` on
-    every phase, inside a transaction (rows with a reading on every phase only)."""
-    t = inp.trace["t_mono_s"]
+    every phase, inside a transaction. Rows without a reading on every phase are left out: a lone
+    missed read does not split a stretch, a gap longer than MAX_READ_GAP_S does."""
     currents = np.vstack([inp.trace[f"meter_current_l{p}_a"] for p in range(1, 4)
                           if f"meter_current_l{p}_a" in inp.trace])
     read = ~np.isnan(currents).any(axis=0)
-    idle = read & (np.nan_to_num(currents, nan=np.inf) <= threshold_a).all(axis=0)
+    t = inp.trace["t_mono_s"][read]
+    idle = (currents[:, read] <= threshold_a).all(axis=0)
+    gap_after = np.append(np.diff(t) > MAX_READ_GAP_S, True)
     out = []
     for tx in inp.transactions:
         end = tx.t_stop_mono_s if tx.t_stop_mono_s is not None else inp.t_end
         inside = idle & (t >= tx.t_start_mono_s) & (t <= end)
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], inside.astype(np.int8), [0]))))
-        out += [(float(t[i]), float(t[j - 1])) for i, j in zip(edges[::2], edges[1::2])]
+        start = None
+        for i in range(len(t)):
+            if inside[i] and start is None:
+                start = i
+            if start is not None and (not inside[i] or gap_after[i]):
+                last = i if inside[i] else i - 1
+                out.append((float(t[start]), float(t[last])))
+                start = None
     return out
 
 

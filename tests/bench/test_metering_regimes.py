@@ -118,3 +118,23 @@ def _config_file(tmp_path: Path, data: dict) -> Path:
     path = tmp_path / "lab_config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_a_lone_missed_read_does_not_split_a_no_load_stretch_but_a_long_loss_does():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bench.metering_checks import MAX_READ_GAP_S, _no_load_stretches
+    from bench.verify import CheckInputs
+
+    position = load_config(ROOT / "lab_config.yaml").positions[0]
+    t = np.arange(0.0, 200.0, 0.5)
+    current = np.where((t >= 20) & (t < 180), 0.0, 16.0)
+    current[t == 60.0] = np.nan          # one missed read: bridged
+    current[(t >= 120) & (t < 125)] = np.nan  # 5 s without the reference: split there
+    trace = {"t_mono_s": t, **{f"meter_current_l{p}_a": current.copy() for p in (1, 2, 3)}}
+    tx = SimpleNamespace(t_start_mono_s=5.0, t_stop_mono_s=195.0)
+    inp = CheckInputs(position, TolerancesConfig(), 0.0, 200.0, trace, None, [tx], lambda ts: 0.0)  # type: ignore[arg-type]  # no timeline needed
+    assert MAX_READ_GAP_S < 5.0
+    assert _no_load_stretches(inp, 0.05) == [(20.0, 119.5), (125.0, 179.5)]
