@@ -29,13 +29,13 @@ def _point_current_a(inp: CheckInputs, t_from: float, t_to: float) -> tuple[floa
     """The measured current per phase of a load point (median of the reference over it, on the
     smallest phase that carried current: every phase must be in the range the point is judged by)
     and the phases that carried current."""
-    t = inp.trace["t_mono_s"]
-    inside = (t >= t_from) & (t <= t_to)
+    t = inp.trace["t_mono_s"]  # time-sorted: the point's rows by binary search
+    lo, hi = np.searchsorted(t, t_from), np.searchsorted(t, t_to, side="right")
     medians = {}
     for p in inp.phases:
         column = inp.trace.get(f"meter_current_l{p}_a")
-        if column is not None and np.any(inside & ~np.isnan(column)):
-            medians[p] = float(np.nanmedian(column[inside]))
+        if column is not None and np.any(~np.isnan(column[lo:hi])):
+            medians[p] = float(np.nanmedian(column[lo:hi]))
     if not medians:
         return float("nan"), []
     top = max(medians.values())
@@ -135,20 +135,17 @@ def _no_load_stretches(inp: CheckInputs, threshold_a: float) -> list[tuple[float
                           if f"meter_current_l{p}_a" in inp.trace])
     read = ~np.isnan(currents).any(axis=0)
     t = inp.trace["t_mono_s"][read]
-    idle = (currents[:, read] <= threshold_a).all(axis=0)
-    gap_after = np.append(np.diff(t) > MAX_READ_GAP_S, True)
+    idle = np.asarray((currents[:, read] <= threshold_a).all(axis=0), dtype=bool)
     out = []
-    for tx in inp.transactions:
+    for tx in inp.transactions:  # each transaction's rows sliced by binary search: linear in the rows
         end = tx.t_stop_mono_s if tx.t_stop_mono_s is not None else inp.t_end
-        inside = idle & (t >= tx.t_start_mono_s) & (t <= end)
-        start = None
-        for i in range(len(t)):
-            if inside[i] and start is None:
-                start = i
-            if start is not None and (not inside[i] or gap_after[i]):
-                last = i if inside[i] else i - 1
-                out.append((float(t[start]), float(t[last])))
-                start = None
+        lo, hi = np.searchsorted(t, tx.t_start_mono_s), np.searchsorted(t, end, side="right")
+        ts, inside = t[lo:hi], idle[lo:hi]
+        gap = np.diff(ts) > MAX_READ_GAP_S
+        joined_before = np.concatenate(([False], inside[:-1] & ~gap)) if ts.size else inside
+        joined_after = np.concatenate((inside[1:] & ~gap, [False])) if ts.size else inside
+        starts, ends = np.flatnonzero(inside & ~joined_before), np.flatnonzero(inside & ~joined_after)
+        out += [(float(ts[a]), float(ts[b])) for a, b in zip(starts, ends)]
     return out
 
 
