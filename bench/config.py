@@ -15,7 +15,7 @@ import re
 import socket
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
@@ -23,6 +23,9 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
 from bench.capabilities import Feature, FileScheme
 from bench.ocmf import OcmfError, load_public_key
 from bench.yaml_input import ConfigError, bad_input, read_mapping, validate
+
+if TYPE_CHECKING:
+    from bench.metering_regimes import MeterRatings, Regime
 
 OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
@@ -189,6 +192,34 @@ class DutConfig(_Strict):
                 raise ValueError(f"meter {serial!r}: {exc}") from None
         return v
 
+    meter_regime: Literal["mid_a", "mid_b", "mid_c", "nist_hb44"] | None = None
+    """Legal-metrology tolerance preset of the energy checks: MID class A/B/C (2014/32/EU Annex V)
+    or NIST HB 44 section 3.40; unset: the flat MPE of meter_accuracy_class. The MID presets need
+    the meter's own currents below (Annex V point 2: the manufacturer specifies them)."""
+    meter_imin_a: PositiveFloat | None = None
+    """The meter's minimum current Imin, A (MID Annex V)."""
+    meter_itr_a: PositiveFloat | None = None
+    """The meter's transitional current Itr, A (MID Annex V)."""
+    meter_imax_a: PositiveFloat | None = None
+    """The meter's maximum current Imax, A (MID Annex V)."""
+
+    @model_validator(mode="after")
+    def _regime_fits_the_meter(self) -> "DutConfig":
+        currents = (self.meter_imin_a, self.meter_itr_a, self.meter_imax_a)
+        imin, itr, imax = currents
+        if imin is not None and itr is not None and imax is not None and not imin < itr < imax:
+            raise ValueError(f"meter_imin_a < meter_itr_a < meter_imax_a must hold, got {imin:g}, {itr:g}, {imax:g} A")
+        if self.meter_regime is None or not self.meter_regime.startswith("mid_"):
+            return self
+        if None in currents:
+            raise ValueError(f"meter_regime {self.meter_regime} needs meter_imin_a, meter_itr_a and meter_imax_a "
+                             "(the meter's Imin, Itr, Imax: MID Annex V sets its MPE per current range)")
+        letter = self.meter_regime[-1].upper()
+        if letter != self.meter_accuracy_class:
+            raise ValueError(f"meter_regime {self.meter_regime} is MID class {letter} but meter_accuracy_class is "
+                             f"{self.meter_accuracy_class}: set both to the meter's class")
+        return self
+
     @field_validator("charge_point_id")
     @classmethod
     def _url_safe(cls, v: str) -> str:
@@ -198,8 +229,23 @@ class DutConfig(_Strict):
 
     @property
     def meter_mpe_pct(self) -> float:
-        """MID maximum permissible error at balanced load above Itr (2014/32/EU Annex V)."""
+        """MID maximum permissible error at balanced load above Itr (2014/32/EU Annex V); with a
+        meter_regime, that regime's MPE for a whole session (bench/metering_regimes.py)."""
+        if (preset := self.regime) is not None:
+            return preset.session().mpe_pct or 0.0
         return {"A": 2.0, "B": 1.0, "C": 0.5}[self.meter_accuracy_class]
+
+    @property
+    def regime(self) -> "Regime | None":
+        from bench.metering_regimes import regime
+
+        return regime(self.meter_regime)
+
+    @property
+    def meter_ratings(self) -> "MeterRatings":
+        from bench.metering_regimes import MeterRatings
+
+        return MeterRatings(self.meter_imin_a, self.meter_itr_a, self.meter_imax_a)
 
 
 class EvConfig(_Strict):

@@ -466,7 +466,14 @@ def _judge_energy(label: str, d_dut: float, ref: ReferenceEnergy, mpe: float, in
     limit = mpe + ref.timing_pct
     return judge(label, float(err), "%", -limit, limit, t_mono_s=t_b,
                  note=f"{note}; limit MPE {mpe:g} % + {ref.timing_pct:.2f} % for the timestamps' resolution",
-                 rule=RULE_MID, samples=samples, coverage=coverage, uncertainty=inp.tolerances.reference_energy_pct)
+                 rule=energy_rule(inp.position), samples=samples, coverage=coverage,
+                 uncertainty=inp.tolerances.reference_energy_pct)
+
+
+def energy_rule(position: PositionConfig) -> str:
+    """The rule an energy comparison enforces: the DUT's metering regime's, else the MID default."""
+    preset = position.dut.regime
+    return RULE_MID if preset is None else preset.session().rule
 
 
 @dataclass(frozen=True)
@@ -940,7 +947,8 @@ class CheckDef:
 
 
 def _lazy(module: str, name: str) -> Callable[[CheckInputs], CheckRecord]:
-    """A check of a module built on this one (bench/verify_ocmf.py), imported when first run."""
+    """A check of a module built on this one (bench/verify_ocmf.py, bench/metering_checks.py),
+    imported when first run: those modules import this one."""
     return lambda inp: getattr(importlib.import_module(module), name)(inp)
 
 
@@ -965,6 +973,10 @@ CHECKS: dict[str, CheckDef] = {
                                        physical=False),
     "signed_energy_matches_reference": CheckDef(_lazy("bench.verify_ocmf", "signed_energy_matches_reference"),
                                                 frozenset({"energy_tolerance_pct", "min_register_steps"})),
+    "meter_accuracy_at_load_points": CheckDef(_lazy("bench.metering_checks", "meter_accuracy_at_load_points"),
+                                              frozenset({"energy_tolerance_pct", "min_register_steps"})),
+    "register_creep": CheckDef(_lazy("bench.metering_checks", "register_creep"),
+                                 frozenset({"threshold_a", "min_duration_s"})),
 }
 
 

@@ -283,6 +283,13 @@ def _per_phase_limits(step: StepSpec, pos: PositionConfig) -> Iterator[tuple[str
 
 def _beyond_position(step: StepSpec, pos: PositionConfig, where: str) -> Iterator[tuple[str, str]]:
     dut = pos.dut
+    from bench.scenario.steps_metering import LoadPointArgs, load_point_current_a
+
+    if isinstance(step.args, LoadPointArgs):  # a load point named by a meter rating the config must give
+        try:
+            load_point_current_a(pos, step.args.point)
+        except ValueError as exc:
+            yield "point", f"{exc} ({where}.dut)"
     for arg, per_phase_a, shown in _per_phase_limits(step, pos):
         if per_phase_a > MAX_AC_CURRENT_A + 1e-9:
             yield arg, (f"{shown} is above what any AC charger can offer: IEC 61851-1 Annex A ends at "

@@ -45,6 +45,7 @@ class ChargerMeter:
         energy_gain: float = 1.0,
         current_report_gain: float = 1.0,
         noise: MeasurementNoise | None = None,
+        creep_wh_per_h: float = 0.0,
     ) -> None:
         self._noise = noise
         self._plant = plant
@@ -52,16 +53,32 @@ class ChargerMeter:
         self._current_gain = current_report_gain
         self._register0_wh = initial_register_wh
         self._plant_energy0_wh = plant.energy_wh()
+        # a creeping register (the `meter_creep` fault): counts while no current flows, judged at each
+        # read for the time since the last one (reads come every sample interval or more often)
+        self._creep_wh_per_h = creep_wh_per_h
+        self._creep_wh = 0.0
+        self._creep_t: float | None = None
 
     def register_wh(self) -> float:
         """Lifetime import register, Wh (unrounded: rounding is the reporter's job)."""
         counted = self._plant.energy_wh() - self._plant_energy0_wh
-        return self._register0_wh + self._energy_gain * counted
+        return self._register0_wh + self._energy_gain * counted + self._creep()
+
+    def _creep(self) -> float:
+        if not self._creep_wh_per_h:
+            return 0.0
+        now = self._plant.clock.monotonic()
+        idle = all(self._plant.current_a(p) == 0.0 for p in range(3))
+        if self._creep_t is not None and idle:
+            self._creep_wh += self._creep_wh_per_h * (now - self._creep_t) / 3600.0
+        self._creep_t = now
+        return self._creep_wh
 
     def reset_register(self) -> None:
         """The register starts again from 0 Wh (only the `energy_register_reset` fault does this)."""
         self._register0_wh = 0.0
         self._plant_energy0_wh = self._plant.energy_wh()
+        self._creep_wh = 0.0
 
     def read(self) -> ChargerMeterReading:
         phases = range(self._plant.settings.phases)

@@ -85,6 +85,8 @@ OCMF_PAGINATION_GAP = "ocmf_pagination_gap"
 OCMF_SERIAL_CHANGES = "ocmf_serial_changes"
 OCMF_ENERGY_TAMPERED = "ocmf_energy_tampered"
 OCMF_UNSIGNED_END = "ocmf_unsigned_end"
+# The energy register (legal metrology).
+METER_CREEP = "meter_creep"
 # Long runs.
 LEAKS_MEMORY = "leaks_memory"
 FOREIGN_ACTION = "foreign_action"
@@ -235,6 +237,10 @@ FAULT_TABLE: tuple[Fault, ...] = (
           "regulates the mean of its phase currents to the limit (raises the PWM offer while a "
           "phase draws less), so another phase exceeds the per-phase limit",
           ("smart_charging/unbalanced_ev_limited_per_phase",)),
+    Fault(METER_CREEP,
+          "the energy register creeps 30 Wh/h while no current flows (MID: no energy registered at no load)",
+          ("metering/no_load_creep",),
+          {"wh_per_h": 30.0}),
     Fault(LEAKS_MEMORY,
           "keeps 64 KiB for every message it sends and never frees it (a soak's memory_flat catches "
           "it; only long scenarios do, so the matrix leaves it to its own test)",
@@ -291,6 +297,11 @@ def offered_duty_pct(annex_a_duty_pct: float, faults: Iterable[str]) -> float:
 def energy_gain(faults: Iterable[str]) -> float:
     """How much more the charger's meter counts than flows, with `meter_gain_error` applied."""
     return magnitude(METER_GAIN_ERROR, "gain") if METER_GAIN_ERROR in set(faults) else 1.0
+
+
+def creep_wh_per_h(faults: Iterable[str]) -> float:
+    """How fast the charger's register advances with no current, with `meter_creep` applied."""
+    return magnitude(METER_CREEP, "wh_per_h") if METER_CREEP in set(faults) else 0.0
 
 
 def current_report_gain(faults: Iterable[str]) -> float:

@@ -27,6 +27,9 @@ from bench.sim.realism import Realism
 from instruments.iec61851 import CpState, duty_to_current_a
 
 INTEGRATION_STEP_S = 0.5  # with realism: the longest midpoint step of the energy integral
+# the most of its setpoint the car's under-draw takes: at or above 4 x the under-draw (3.2 A with
+# the default 0.8 A) the cap never applies, so every point of 6 A and more draws as before
+UNDERDRAW_MAX_SHARE = 0.25
 
 
 @dataclass
@@ -85,8 +88,9 @@ class Plant:
         setpoint = self.load_setpoint_a[phase]
         if self.realism is None or setpoint <= 0:
             return setpoint
-        # the car's on-board charger draws a little less than it is allowed (and set to)
-        underdraw = self.realism.underdraw[phase].at(t)
+        # the car's on-board charger draws a little less than it is allowed (and set to); a load set
+        # to a fraction of an ampere (a meter's Imin) draws a share less, not nothing
+        underdraw = np.minimum(self.realism.underdraw[phase].at(t), UNDERDRAW_MAX_SHARE * setpoint)
         if isinstance(underdraw, float):
             return max(0.0, setpoint - underdraw)
         return np.maximum(0.0, setpoint - underdraw)

@@ -202,6 +202,7 @@ class Station:
             energy_gain=F.energy_gain(config.faults),
             current_report_gain=F.current_report_gain(config.faults),
             noise=config.realism.charger_noise if config.realism else None,
+            creep_wh_per_h=F.creep_wh_per_h(config.faults),
         )
         self.features = ChargerFeatures.of(config.features)
         self._session_faults = SessionFaults(config.faults, self._meter)

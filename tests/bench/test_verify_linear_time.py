@@ -37,7 +37,8 @@ def cfg():
 
 
 def records(module, inputs) -> dict[str, Any]:
-    return {name: module.run_check(name, inputs) for name in module.CHECKS}
+    # the checks the reference implementation has (those added since are proven by their own tests)
+    return {name: module.run_check(name, inputs) for name in old.CHECKS}
 
 
 def assert_same_records(inputs) -> dict[str, Any]:

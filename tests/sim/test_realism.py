@@ -133,6 +133,18 @@ def test_the_car_draws_less_than_its_setpoint_inside_the_underdraw_band():
     assert plant.current_a(0) == 0.0, "a load that is off draws nothing, under-draw or not"
 
 
+def test_a_fraction_of_an_ampere_draws_a_share_less_not_nothing():
+    """A load set to a meter's Imin (0.25 A) under-draws at most UNDERDRAW_MAX_SHARE of it; from
+    4 x the under-draw band's top up the band applies unchanged (every point of 6 A and more)."""
+    from bench.sim.plant import UNDERDRAW_MAX_SHARE
+
+    clock, plant = realism_plant()
+    plant.set_load(0, setpoint_a=0.25)
+    drawn = sample(clock, lambda: plant.current_a(0), 600, 1.0)
+    assert drawn.min() >= 0.25 * (1 - UNDERDRAW_MAX_SHARE) - 1e-9 and drawn.max() <= 0.25
+    assert UNDERDRAW_MAX_SHARE * 6.0 >= 0.8  # the default band (0.3..0.8 A) is never capped at 6 A and more
+
+
 def test_energy_integrates_the_real_voltage_and_current():
     clock, plant = realism_plant()
     e0 = plant.energy_wh()
