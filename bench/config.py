@@ -165,7 +165,8 @@ class DutConfig(_Strict):
     reaction_time_s: float = Field(5.0, ge=0, le=60)
     """Time allowed from a charging profile accepted to the PWM offer changed, s (the vendor's figure)."""
     meter_accuracy_class: Literal["A", "B", "C"] = "A"
-    """MID accuracy class of its energy meter: maximum permissible error A 2 %, B 1 %, C 0.5 %."""
+    """MID accuracy class of its energy meter. Without meter_regime the energy checks allow the
+    class's error at reference conditions (EN 50470-3): A 2 %, B 1 %, C 0.5 %."""
     meter_resolution_wh: PositiveFloat = 1.0
     """Last digit of its energy register, Wh."""
     meter_sample_interval_s: int = Field(10, ge=1, le=3600)
@@ -229,8 +230,8 @@ class DutConfig(_Strict):
 
     @property
     def meter_mpe_pct(self) -> float:
-        """MID maximum permissible error at balanced load above Itr (2014/32/EU Annex V); with a
-        meter_regime, that regime's MPE for a whole session (bench/metering_regimes.py)."""
+        """The class's error limit at reference conditions, balanced load above Itr (EN 50470-3);
+        with a meter_regime, that regime's MPE for a whole session (bench/metering_regimes.py)."""
         if (preset := self.regime) is not None:
             return preset.session().mpe_pct or 0.0
         return {"A": 2.0, "B": 1.0, "C": 0.5}[self.meter_accuracy_class]

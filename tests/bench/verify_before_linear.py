@@ -50,7 +50,7 @@ RULE_MEASURAND = ("OCPP 1.6 errata 3.13 (4.7): MeterValuesSampledData prescribes
                   "2.0.1 J01.FR.14 (errata 2023-12): every configured measurand on every phase")
 RULE_SAMPLE_INTERVAL = ("OCPP 1.6 errata 3.14.1: samples every MeterValueSampleInterval from the start of the "
                         "transaction; 2.0.1 J02.FR.01-04")
-RULE_MID = "MID 2014/32/EU Annex V: energy within the maximum permissible error of the DUT's class"
+RULE_MID = "EN 50470-3 (MID class A/B/C): energy within the class's error limit at reference conditions"
 RULE_REGISTER = ("OCPP 1.6 7.31 / 2.0.1 measurand Energy.Active.Import.Register: the value read from the "
                  "meter's energy register, which never decreases")
 RULE_TX_TIMESTAMP = ("OCPP 2.0.1 J02.FR.10 (errata 2023-12) and E06: meter values of a transaction are "
