@@ -132,7 +132,7 @@ def expected_limit_ahead(timeline: Any, dut: Any, t_now: float, horizon_s: float
                          ) -> list[tuple[float, float]]:
     """The expected composite limit from now on (a step function), from the scenario's
     timeline and the DUT's running transaction; [] when it cannot be evaluated."""
-    from bench.scenario.timeline import TxSpan
+    from bench.checks.timeline import TxSpan
 
     tx = dut.active_transaction(timeline.connector_id) if dut is not None else None
     spans = []

@@ -16,8 +16,10 @@ from bench.config import load_config
 from bench.record import Verdict
 from bench.scenario.model import load_scenario
 from bench.scenario.steps import SetProfileArgs, StepContext, build_profile
-from bench.scenario.timeline import CompositeReport, Expected, Timeline, TxSpan, utc_mapper, value_at
-from bench.verify import CheckInputs, composite_schedule_matches, current_follows_limit
+from bench.checks.timeline import CompositeReport, Expected, Timeline, TxSpan, utc_mapper, value_at
+from bench.checks.base import CheckInputs
+from bench.checks.composite_schedule import composite_schedule_matches
+from bench.checks.current import current_follows_limit
 from instruments.iec61851 import CpState
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.capabilities import FEATURES
+from bench.checks.declare import CheckParams
 from bench.config import LabConfig, PositionConfig
 from bench.yaml_input import ConfigError, bad_input, errors_by_key, read_mapping, validate
 from instruments.iec61851 import MAX_AC_CURRENT_A
@@ -55,7 +56,7 @@ class StepSpec:
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
-    args: dict[str, Any]
+    args: CheckParams  # the check's parameter model (bench/checks/declare.py), validated
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,6 @@ class _Header(BaseModel):
 
 MAX_REPEAT = 10_000
 MAX_STEP_S = 7 * 24 * 3600  # the longest a step may wait, hold or look ahead (the library's longest: 24 h)
-# check arguments (bench/verify.py CHECKS[...].params): each is a non-negative number (a tolerance,
-# a time, a count) unless named here; a check taking another kind of argument adds it here
-_CHECK_NUMBER = TypeAdapter(Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)])
-_CHECK_ARGS: dict[str, TypeAdapter[Any]] = {"states": TypeAdapter(list[Literal["A", "B", "C", "D", "E", "F"]])}
 
 
 @dataclass
@@ -104,6 +101,7 @@ class _Where:
     path: Path
     key: str = ""
     notes: list[str] = field(default_factory=list)
+    scenario: str = ""  # the scenario's name, once its header is read
 
     def error(self, key: str, reason: str) -> None:
         self.notes.append(f"{self.path}: {key}: {reason}")
@@ -133,6 +131,7 @@ def load_scenario(path: Path) -> Scenario:
         header = validate(_Header, data)
     except ValidationError as exc:
         raise bad_input(path, exc, data) from None
+    where.scenario = header.name
     for i, need in enumerate(header.needs):
         if need not in NEEDS:
             where.error(f"needs[{i}]", f"unknown need {need!r}; known: {', '.join(NEEDS)}")
@@ -168,27 +167,31 @@ def parse_check(name: str, args: dict[str, Any], where: str) -> CheckSpec:
 
 
 def _parse_check(entry: Any, where: _Where, key: str) -> CheckSpec | None:
-    from bench.verify import CHECKS
+    """A check and its parameters, validated by the check's own model (bench/checks/); errors
+    name the file, the key (checks[i].<check>.<parameter>) and the scenario."""
+    from bench.checks.library import CHECKS
 
     parsed = _split(entry, where, key)
     if parsed is None:
         return None
     name, args = parsed
+    in_scenario = f" (scenario {where.scenario!r})" if where.scenario else ""
     if name not in CHECKS:
-        where.error(key, f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}")
+        where.error(key, f"unknown check {name!r}{in_scenario}; known: {', '.join(sorted(CHECKS))}")
         return None
-    unknown = set(args) - set(CHECKS[name].params)
+    model = CHECKS[name].params
+    unknown = set(args) - set(model.model_fields)
     if unknown:
-        where.error(f"{key}.{name}", f"unknown argument(s) {', '.join(sorted(unknown))}")
+        known = ", ".join(model.model_fields) or "none"
+        where.error(f"{key}.{name}", f"unknown argument(s) {', '.join(sorted(unknown))}{in_scenario}; "
+                                     f"{name} takes: {known}")
         return None
-    for arg, value in args.items():
-        try:
-            _CHECK_ARGS.get(arg, _CHECK_NUMBER).validate_python(value)
-        except ValidationError as exc:
-            for bad_key, reason in errors_by_key(exc, value, f"{key}.{name}.{arg}"):
-                where.error(bad_key, reason)
-            return None
-    return CheckSpec(name, args)
+    try:
+        return CheckSpec(name, validate(model, args))
+    except ValidationError as exc:
+        for bad_key, reason in errors_by_key(exc, args, f"{key}.{name}"):
+            where.error(bad_key, reason + in_scenario)
+        return None
 
 
 def _parse_steps(entries: Any, where: _Where, key: str) -> list[StepSpec]:

@@ -31,8 +31,9 @@ from bench.scenario.rules import cite
 from bench.scenario.library import STEPS
 from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
 from bench.scenario.steps_soak import marks_of
-from bench.scenario.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
-from bench.verify import CHECKS, CheckInputs, run_check
+from bench.checks.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
+from bench.checks.base import CheckInputs
+from bench.checks.library import CHECKS, run_check
 from instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from bench.ev_model import EvModel
 from bench.memory import MemoryProbe
 from instruments.iec61851 import CpState
 from bench.csms.profiles import profile_id, purpose_for
-from bench.scenario.timeline import CompositeReport, SecurityProbe, Timeline
+from bench.checks.timeline import CompositeReport, SecurityProbe, Timeline
 from bench.smart_charging import ActiveTransaction, composite_schedule
 
 TagPresenter = Callable[[str], Awaitable[None]]

@@ -1,6 +1,6 @@
 """Steps of the eichrecht block: signed meter values (OCMF), enabled and their public key read.
 
-The judging is in bench/verify_ocmf.py; a step here only asks the DUT to sign and notes where it
+The judging is in bench/checks/eichrecht.py; a step here only asks the DUT to sign and notes where it
 published its meter's public key (timeline.meter_public_keys, handed to the checks).
 - 1.6 has no standard setting: the OCMF specification's "Best Practice - Additional OCPP
   Configuration Keys" (SAFE e.V.) recommends `MeterValuesSignatureContexts` and

@@ -6,7 +6,7 @@ AlignedDataCtrlr variables), meter values are read from the transaction they
 belong to (1.6 MeterValues with its transactionId, 2.x TransactionEvent
 Updated), a status is the 1.6 StatusNotification or the 2.x connector status /
 chargingState. Protocol checks raise `StepFailed`; the physical judgements
-(energy, current) are checks in `bench/verify.py`.
+(energy, current) are checks in `bench/checks/metering.py`.
 """
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def groups(scenarios: list[Scenario], max_s: float = CLEAN_GROUP_S) -> list[list
 
 def measures(scenario: Scenario) -> bool:
     """Whether any check of the scenario judges measured quantities (needs the instruments)."""
-    from bench.verify import CHECKS
+    from bench.checks.library import CHECKS
 
     return any(CHECKS[c.name].physical for c in scenario.checks)
 

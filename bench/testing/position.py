@@ -111,7 +111,7 @@ class Position:
         return await self.step("hold", seconds=seconds)
 
     async def check(self, name: str, *, since: float | None = None, **params: Any) -> CheckRecord:
-        """Judge `name` (bench/verify.py CHECKS) over what was recorded from `since` (default: the
+        """Judge `name` (bench/checks/, declared like steps) over what was recorded from `since` (default: the
         test's start) to now. Returns its record (verdict, measurements); a FAIL fails the test with
         the check's message, an ERROR is a pytest error, a SKIPPED check skips the test."""
         __tracebackhide__ = True

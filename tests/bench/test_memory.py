@@ -10,8 +10,9 @@ import pytest
 from bench.config import load_config
 from bench.memory import MemoryMark, MemoryProbe
 from bench.record import Verdict
-from bench.scenario.timeline import Expected
-from bench.verify import CheckInputs, memory_flat
+from bench.checks.timeline import Expected
+from bench.checks.base import CheckInputs
+from bench.checks.memory import memory_flat
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3600.0

@@ -125,8 +125,8 @@ def test_a_lone_missed_read_does_not_split_a_no_load_stretch_but_a_long_loss_doe
 
     import numpy as np
 
-    from bench.metering_checks import MAX_READ_GAP_S, _no_load_stretches
-    from bench.verify import CheckInputs
+    from bench.checks.base import CheckInputs
+    from bench.checks.load_points import MAX_READ_GAP_S, _no_load_stretches
 
     position = load_config(ROOT / "lab_config.yaml").positions[0]
     t = np.arange(0.0, 200.0, 0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.verify import reference_energy_step_wh
+from bench.checks.reference import reference_energy_step_wh
 
 
 def _trace(energy_wh: np.ndarray, power_w: float) -> dict[str, np.ndarray]:

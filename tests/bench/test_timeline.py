@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from bench.scenario.timeline import Timeline, TxSpan, utc_mapper, value_at
+from bench.checks.timeline import Timeline, TxSpan, utc_mapper, value_at
 from instruments.iec61851 import CpState
 
 T0 = 1000.0

@@ -7,8 +7,10 @@ import pytest
 from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
 from bench.record import Verdict
-from bench.scenario.timeline import Expected
-from bench.verify import CheckInputs, current_follows_limit, pwm_matches_limit, transaction_energy_matches_reference
+from bench.checks.timeline import Expected
+from bench.checks.base import CheckInputs
+from bench.checks.current import current_follows_limit, pwm_matches_limit
+from bench.checks.metering import transaction_energy_matches_reference
 
 from test_config import ROOT
 

@@ -1,6 +1,6 @@
 """The checks in linear time give exactly the records the per-event checks gave.
 
-bench/verify.py's checks once passed over the whole trace for every event (a MeterValues reading,
+bench/checks/'s checks once passed over the whole trace for every event (a MeterValues reading,
 a limit change, a CP state change): quadratic in a long run's length. They now slice each event's
 rows out of the sorted trace. The per-event code is frozen in verify_before_linear.py; every
 check's record (verdict, message, every measurement's value, limits, notes, evidence, params with
@@ -12,19 +12,25 @@ When a check's semantics change on purpose, this test has done its job: drop the
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
-import bench.verify as new
 import verify_before_linear as old
 from bench.config import load_config
-from bench.verify_arrays import annex_a_current, round3
+from bench.checks import composite_schedule, current, library, reference
+from bench.checks.arrays import annex_a_current, round3
 from instruments.iec61851 import duty_to_current_a
 from verify_synthetic import Synthetic, differences
 
 from test_config import ROOT
+
+# the checks now, where they live now
+new = SimpleNamespace(run_check=library.run_check, _reference_over=reference._reference_over,
+                      _settle_mask=current.settle_mask, _state_entries=current._state_entries,
+                      _farther_than=composite_schedule._farther_than)
 
 # energy_stops_within takes the largest phase current per row: rows where the meter gave none
 # (the synthetic runs' gaps) warn, in both implementations alike

@@ -13,12 +13,13 @@ from bench.config import DutConfig, load_config
 from bench.csms.events import Transaction
 from bench.csms.signed import SignedValue, decode_signed_data
 from bench.record import Verdict
-from bench.scenario.timeline import Expected
+from bench.checks.timeline import Expected
 from bench.sim import faults as F
 from bench.sim.charger_signing import Signing
 from bench.trace import NUMERIC_COLUMNS
-from bench.verify import CHECKS, CheckInputs
-from bench.verify_ocmf import signed_energy_matches_reference, signed_values_coherent, signed_values_verify
+from bench.checks.base import CheckInputs
+from bench.checks.eichrecht import signed_energy_matches_reference, signed_values_coherent, signed_values_verify
+from bench.checks.library import CHECKS
 
 from test_config import ROOT
 

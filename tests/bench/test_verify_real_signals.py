@@ -18,9 +18,10 @@ from bench.config import TolerancesConfig, load_config
 from bench.csms.events import MeterSample, Transaction
 from instruments.iec61851 import current_to_duty_pct
 from bench.record import RunRecord, ScenarioRecord, Verdict, load_record
-from bench.scenario.timeline import Expected
-from bench.verify import (CheckInputs, current_follows_limit, meter_values_match_reference, pwm_matches_limit,
-                          transaction_meter_values_match_reference)
+from bench.checks.timeline import Expected
+from bench.checks.base import CheckInputs
+from bench.checks.current import current_follows_limit, pwm_matches_limit
+from bench.checks.metering import meter_values_match_reference, transaction_meter_values_match_reference
 
 from test_config import ROOT
 

@@ -10,8 +10,11 @@ from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
 from bench.csms.events import MeterSample, Transaction
 from bench.record import Verdict
-from bench.scenario.timeline import Expected
-from bench.verify import CHECKS, CheckInputs, energy_stops_within, transaction_meter_values_match_reference
+from bench.checks.timeline import Expected
+from bench.checks.base import CheckInputs
+from bench.checks.current import energy_stops_within
+from bench.checks.library import CHECKS
+from bench.checks.metering import transaction_meter_values_match_reference
 
 from test_config import ROOT
 

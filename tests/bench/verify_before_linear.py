@@ -31,7 +31,7 @@ from bench.clock import parse_iso
 from bench.config import PositionConfig, TolerancesConfig
 from bench.memory import MemoryMark
 from bench.record import CheckRecord, Measurement, Verdict, combine, failed, judge
-from bench.scenario.timeline import Expected, value_at
+from bench.checks.timeline import Expected, value_at
 from instruments.iec61851 import duty_to_current_a
 
 ENERGY = "Energy.Active.Import.Register"
@@ -295,7 +295,7 @@ def _interp(trace: dict[str, np.ndarray], column: str, t: np.ndarray) -> np.ndar
 
 # changed on purpose after the linear-time rewrite (a fine register's resolution was taken from
 # the sampler's jitter): the frozen copy uses the current estimate, so the rest stays compared
-from bench.verify import reference_energy_step_wh  # noqa: E402
+from bench.checks.reference import reference_energy_step_wh  # noqa: E402
 
 
 def _robust_sigma(y: np.ndarray) -> float:

@@ -28,9 +28,9 @@ import numpy as np
 from bench.config import LabConfig, PositionConfig
 from bench.csms.events import MeterSample, Transaction
 from bench.memory import MemoryMark
-from bench.scenario.timeline import CompositeReport, Expected, value_at
+from bench.checks.timeline import CompositeReport, Expected, value_at
 from bench.trace import NUMERIC_COLUMNS
-from bench.verify import CheckInputs
+from bench.checks.base import CheckInputs
 from instruments.iec61851 import current_to_duty_pct
 
 UTC0 = datetime(2031, 5, 6, 0, 0, 0, tzinfo=timezone.utc)  # bench time 0 on the charger's clock

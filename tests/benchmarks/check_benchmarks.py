@@ -1,4 +1,4 @@
-"""Check benchmarks: how long each check of bench/verify.py takes on long synthetic runs.
+"""Check benchmarks: how long each check of bench/checks/ takes on long synthetic runs.
 
 A 10 Hz, 3-phase trace with MeterValues every 10 s (tests/bench/verify_synthetic.py: noise, limit
 steps, gaps, faults), 1 h, 24 h and 72 h by default. One JSON line per run length (figures.py:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return compare_on_runs(args.runs)
 
     from bench.config import load_config
-    from bench.verify import CHECKS
+    from bench.checks.library import CHECKS
     from verify_synthetic import Synthetic
 
     cfg = load_config(ROOT / "lab_config.yaml")

@@ -15,7 +15,7 @@ The default (`--only checks,trace,report,acq,csms`) prints every scale figure, a
 modest cost (about a quarter of an hour on 2 cores, most of it the CSMS runs): the CSMS runs are
 shortened to --csms-duration-s 120 measured seconds each; the CSMS target is measured over 600.
 
-- checks: verify_1h_s, verify_24h_s, verify_72h_s: every check of bench/verify.py on synthetic
+- checks: verify_1h_s, verify_24h_s, verify_72h_s: every check of bench/checks/ on synthetic
   10 Hz 3-phase runs of --check-hours (check_benchmarks.py, which has more options).
 - trace: trace_read_24h_s (and trace_write_24h_s), reading back a 24 h 10 Hz 3-phase trace written
   by the real writer (trace_benchmarks.py: --hours, --csv for the CSV fallback).

@@ -14,7 +14,7 @@ from bench.trace import Trace
 from instruments.iec61851 import CpState
 from bench.live import LiveView, expected_limit_ahead, limit_at, planned_duration_s, read_last_sample
 from bench.record import Verdict
-from bench.scenario.timeline import Timeline, utc_mapper
+from bench.checks.timeline import Timeline, utc_mapper
 
 T0 = 1000.0
 UTC0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)

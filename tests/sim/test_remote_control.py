@@ -11,7 +11,7 @@ from bench.config import load_config
 from instruments.iec61851 import CpState
 from bench.scenario.steps import StepContext, StepFailed
 from bench.scenario import steps_remote as R
-from bench.scenario.timeline import Timeline, utc_mapper
+from bench.checks.timeline import Timeline, utc_mapper
 from bench.sim import faults as F
 
 

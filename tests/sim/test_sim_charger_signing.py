@@ -12,7 +12,7 @@ from bench import ocmf
 from bench.config import load_config
 from bench.scenario import steps_eichrecht as E
 from bench.scenario.steps import NotSupportedByDut, StepContext
-from bench.scenario.timeline import Timeline, utc_mapper
+from bench.checks.timeline import Timeline, utc_mapper
 from instruments.iec61851 import CpState
 
 pytestmark = pytest.mark.timeout(60)

@@ -24,7 +24,7 @@ from bench.scenario.steps_provisioning import (
     set_configuration,
 )
 from bench.scenario.steps_status import ExpectStatusArgs, _match, expect_status
-from bench.scenario.timeline import Timeline, utc_mapper
+from bench.checks.timeline import Timeline, utc_mapper
 from bench.sim import faults as F
 from instruments.iec61851 import CpState
 

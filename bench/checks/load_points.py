@@ -9,20 +9,33 @@
 - `register_creep`: while the transaction runs with no current (the reference meter reads none on
   every phase), the DUT's register advances by at most one step of its last digit.
 
-Both reuse the MeterValues and reference-energy helpers of bench/verify.py.
+Both reuse the MeterValues and reference-energy helpers of bench/checks/reference.py.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
+from bench.checks.arrays import rows_from, rows_through
+from bench.checks.base import RULE_MID, CheckInputs, check_record, covered_share, errored, skipped
+from bench.checks.declare import CheckDef, CheckParams, Measures, NonNegative
+from bench.checks.reference import (ENERGY, EnergyTrace, readings_of, reference_energy, reference_energy_step_wh,
+                                    samples_of, steady_load_points, timestamp_resolution_s)
 from bench.metering_regimes import RULE_NO_LOAD, Tolerance
 from bench.record import CheckRecord, Measurement, Verdict, judge
-from bench.verify import (ENERGY, RULE_MID, CheckInputs, EnergyTrace, _error, _load_points, _readings, _record,
-                          _samples, _share, _skipped, reference_energy, reference_energy_step_wh,
-                          timestamp_resolution_s)
-from bench.verify_arrays import rows_from, rows_through
+
+
+class LoadPointAccuracyParams(CheckParams):
+    # unset: the DUT's metering regime decides at each point's current (else dut.meter_mpe_pct)
+    energy_tolerance_pct: NonNegative | None = None
+    min_register_steps: int = Field(100, ge=0)
+
+
+class RegisterCreepParams(CheckParams):
+    threshold_a: NonNegative = 0.05     # below it the reference reads no current (a no-load condition)
+    min_duration_s: NonNegative = 60.0  # the shortest no-load stretch judged
 
 
 def _point_current_a(inp: CheckInputs, t_from: float, t_to: float) -> tuple[float, list[int]]:
@@ -43,8 +56,7 @@ def _point_current_a(inp: CheckInputs, t_from: float, t_to: float) -> tuple[floa
     return min(medians[p] for p in carrying), carrying
 
 
-def _tolerance(inp: CheckInputs, current_a: float) -> Tolerance:
-    override = inp.params.get("energy_tolerance_pct")
+def _tolerance(inp: CheckInputs, override: float | None, current_a: float) -> Tolerance:
     preset = inp.position.dut.regime
     if override is not None:
         return Tolerance(float(override), "any load", f"scenario override energy_tolerance_pct ({RULE_MID})")
@@ -56,20 +68,21 @@ def _tolerance(inp: CheckInputs, current_a: float) -> Tolerance:
 def meter_accuracy_at_load_points(inp: CheckInputs) -> CheckRecord:
     name = "meter_accuracy_at_load_points"
     if not inp.has("meter_energy_import_wh"):
-        return _skipped(name, "no reference power meter on this position")
+        return skipped(name, "no reference power meter on this position")
     if not inp.transactions:
-        return _error(name, "no transaction in this scenario, so no energy register to compare")
+        return errored(name, "no transaction in this scenario, so no energy register to compare")
     dut = inp.position.dut
-    min_steps = int(inp.params.get("min_register_steps", 100))
+    args = LoadPointAccuracyParams.of(inp.params)
+    min_steps = args.min_register_steps
     step_wh = max(dut.meter_resolution_wh, reference_energy_step_wh(inp.trace))
     min_wh = min_steps * step_wh
     res = timestamp_resolution_s(inp)
-    points = _load_points(inp)
+    points = steady_load_points(inp)
     params: dict[str, Any] = {"regime": dut.meter_regime, "min_register_steps": min_steps,
                               "register_step_wh": step_wh, "timestamp_resolution_s": res}
     if not points:
-        return _error(name, "no steady load point in this scenario (load_point / set_ev steps)", params)
-    ts, reg = _samples(_readings(inp, (ENERGY,)), ENERGY)
+        return errored(name, "no steady load point in this scenario (load_point / set_ev steps)", params)
+    ts, reg = samples_of(readings_of(inp, (ENERGY,)), ENERGY)
     lo = rows_from(ts, np.array([lp.t_from for lp in points]))
     hi = rows_through(ts, np.array([lp.t_to for lp in points]))
     energy = EnergyTrace.of(inp)
@@ -86,7 +99,7 @@ def meter_accuracy_at_load_points(inp: CheckInputs) -> CheckRecord:
         if np.isnan(current) or not phases:
             ms.append(judge(label, None, "%", note=f"{where}: the reference meter measured no current"))
             continue
-        tol = _tolerance(inp, current)
+        tol = _tolerance(inp, args.energy_tolerance_pct, current)
         row.update(current_range=tol.current_range, mpe_pct=tol.mpe_pct)
         if tol.mpe_pct is None:
             ms.append(judge(label, None, "%", rule=tol.rule,
@@ -116,10 +129,10 @@ def meter_accuracy_at_load_points(inp: CheckInputs) -> CheckRecord:
                         note=f"{where}; {tol.current_range}; register {d_dut:.2f} Wh vs reference "
                              f"{ref.nominal_wh:.2f} Wh ({steps:.0f} steps of {step_wh:g} Wh, {count} values); "
                              f"limit MPE {tol.mpe_pct:g} % + {ref.timing_pct:.2f} % for the timestamps' resolution",
-                        samples=count, coverage=_share(1, float(ts[b] - ts[a]), inp),
+                        samples=count, coverage=covered_share(1, float(ts[b] - ts[a]), inp),
                         uncertainty=inp.tolerances.reference_energy_pct))
     params["load_points"] = rows
-    return _record(name, ms, params)
+    return check_record(name, ms, params)
 
 
 # ---- register_creep ------------------------------------------------------------------------
@@ -156,21 +169,22 @@ def register_creep(inp: CheckInputs) -> CheckRecord:
     the bench did not hold a no-load condition: ERROR)."""
     name = "register_creep"
     if not inp.has("meter_current_l1_a") or not inp.has("meter_energy_import_wh"):
-        return _skipped(name, "needs the reference power meter's current and energy")
+        return skipped(name, "needs the reference power meter's current and energy")
     if not inp.transactions:
-        return _error(name, "no transaction in this scenario")
+        return errored(name, "no transaction in this scenario")
     dut = inp.position.dut
-    threshold = float(inp.params.get("threshold_a", 0.05))
-    min_s = float(inp.params.get("min_duration_s", 60.0))
+    args = RegisterCreepParams.of(inp.params)
+    threshold = float(args.threshold_a)
+    min_s = float(args.min_duration_s)
     settle = dut.reaction_time_s + inp.position.ev.reaction_time_s + inp.tolerances.settle_margin_s
     allowed = dut.meter_resolution_wh
     res = timestamp_resolution_s(inp)
     params = {"threshold_a": threshold, "min_duration_s": min_s, "settle_s": settle, "allowed_advance_wh": allowed}
     stretches = [(a + settle, b) for a, b in _no_load_stretches(inp, threshold) if b - (a + settle) >= min_s]
     if not stretches:
-        return _error(name, f"no stretch of a transaction without current (<= {threshold:g} A on every phase) "
+        return errored(name, f"no stretch of a transaction without current (<= {threshold:g} A on every phase) "
                             f"at least {min_s:g} s long after {settle:g} s settling", params)
-    ts, reg = _samples(_readings(inp, (ENERGY,)), ENERGY)
+    ts, reg = samples_of(readings_of(inp, (ENERGY,)), ENERGY)
     energy = EnergyTrace.of(inp)
     ref_step = reference_energy_step_wh(inp.trace)
     ms: list[Measurement] = []
@@ -191,7 +205,23 @@ def register_creep(inp: CheckInputs) -> CheckRecord:
             continue
         advance = float(values[-1] - values[0])
         ms.append(judge(label, round(advance, 6), "Wh", None, allowed + 1e-9, t_mono_s=float(times[-1]),
-                        rule=RULE_NO_LOAD, samples=int(values.size), coverage=_share(1, b - a, inp),
+                        rule=RULE_NO_LOAD, samples=int(values.size), coverage=covered_share(1, b - a, inp),
                         note=f"{where}: register {values[0]:.2f} -> {values[-1]:.2f} Wh ({values.size} values), "
                              f"reference {ref_wh:.4f} Wh; one step is {allowed:g} Wh"))
-    return _record(name, ms, params)
+    return check_record(name, ms, params)
+
+
+CHECKS = {
+    "meter_accuracy_at_load_points": CheckDef(meter_accuracy_at_load_points, LoadPointAccuracyParams, (
+        Measures("point{n}_energy_error_pct", "%",
+                 "±{energy_tolerance_pct:g} % (unset: dut.meter_regime at the point's current, else "
+                 "dut.meter_mpe_pct), over >= {min_register_steps} register steps",
+                 "dut.meter_regime's rule for the point's current (MID Annex V Table 2 / NIST HB 44), else "
+                 + RULE_MID),
+    ), summary="energy register against the reference at each load point"),
+    "register_creep": CheckDef(register_creep, RegisterCreepParams, (
+        Measures("no_load{n}_register_advance_wh", "Wh",
+                 "<= dut.meter_resolution_wh where the reference reads <= {threshold_a:g} A "
+                 "for >= {min_duration_s:g} s", RULE_NO_LOAD),
+    ), summary="no register advance without current"),
+}

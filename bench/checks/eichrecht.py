@@ -32,8 +32,10 @@ from cryptography.hazmat.primitives import serialization
 from bench import ocmf
 from bench.csms.signed import SignedValue
 from bench.record import CheckRecord, Measurement, Verdict, failed, judge
-from bench.verify import (CheckInputs, EnergyTrace, _judge_energy, _record, _share, _skipped, reference_energy,
-                          reference_energy_step_wh)
+from bench.checks.base import CheckInputs, check_record, covered_share, skipped
+from bench.checks.declare import CheckDef, Measures, NoParams, setting
+from bench.checks.reference import (ENERGY_LIMIT, EnergyParams, EnergyTrace, judge_energy, reference_energy,
+                                    reference_energy_step_wh)
 
 FEATURE = "SignedMeterValues"
 RULE_SIGNATURE = ("OCMF (SAFE e.V.) signature section: ECDSA over the payload section with the meter's key "
@@ -109,7 +111,7 @@ def _not_signing(name: str, inp: CheckInputs) -> CheckRecord | None:
         m = failed("signed_values", "count", f"{why}, although lab_config.yaml declares {FEATURE} supported",
                    RULE_END_SIGNED)
         return CheckRecord(name, Verdict.FAIL, [m], m.note)
-    return _skipped(name, f"NOT SUPPORTED: {why} (signed meter values are optional)")
+    return skipped(name, f"NOT SUPPORTED: {why} (signed meter values are optional)")
 
 
 def _der(key: str) -> bytes:
@@ -160,7 +162,7 @@ def signed_values_verify(inp: CheckInputs) -> CheckRecord:
         ms += _judge_signatures(inp, tx, label, recs, summary)
         ms.append(_judge_end_signed(tx, label, recs))
         ms += _judge_published_keys(inp, tx, label)
-    return _record(name, ms, {"transactions": summary})
+    return check_record(name, ms, {"transactions": summary})
 
 
 def _judge_signatures(inp: CheckInputs, tx: Any, label: str, recs: list[SignedRecord],
@@ -259,7 +261,7 @@ def signed_values_coherent(inp: CheckInputs) -> CheckRecord:
         ms += _judge_times_and_flags(inp, tx, label, recs)
         ms.append(_judge_identification(tx, label, recs))
         ms += _judge_unsigned(inp, tx, label, recs)
-    return _record(name, ms, {"clock_tolerance_s": inp.tolerances.clock_tolerance_s})
+    return check_record(name, ms, {"clock_tolerance_s": inp.tolerances.clock_tolerance_s})
 
 
 def _paged(recs: list[SignedRecord]) -> list[SignedRecord]:
@@ -421,11 +423,12 @@ def _time_resolution_s(inp: CheckInputs, readings: list[ocmf.Reading]) -> float:
 def signed_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
     name = "signed_energy_matches_reference"
     if not inp.has("meter_energy_import_wh"):
-        return _skipped(name, "no reference power meter on this position")
+        return skipped(name, "no reference power meter on this position")
     if (early := _not_signing(name, inp)) is not None:
         return early
-    mpe = inp.params.get("energy_tolerance_pct", inp.position.dut.meter_mpe_pct)
-    steps = inp.params.get("min_register_steps", 100)
+    args = EnergyParams.of(inp.params).resolved(inp.position, inp.tolerances)
+    mpe = setting(args.energy_tolerance_pct)
+    steps = args.min_register_steps
     energy = EnergyTrace.of(inp)
     ms: list[Measurement] = []
     rows: list[dict[str, Any]] = []
@@ -450,12 +453,36 @@ def signed_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
             ms.append(judge(label, None, "%", note=f"reference energy {ref.nominal_wh:.1f} Wh is below {steps} steps "
                                                    f"of the signed register ({min_wh:g} Wh): lengthen the scenario"))
             continue
-        m = _judge_energy(label, se.wh, ref, mpe, inp, se.t_last,
+        m = judge_energy(label, se.wh, ref, mpe, inp, se.t_last,
                           f"signed {se.wh:.1f} Wh vs reference {ref.nominal_wh:.1f} Wh over "
                           f"{se.t_last - se.t_first:.0f} s ({se.readings} signed readings, "
                           f"{ref.nominal_wh / max(se.resolution_wh, 1e-9):.0f} register steps)",
-                          se.readings, _share(1, se.t_last - se.t_first, inp))
+                          se.readings, covered_share(1, se.t_last - se.t_first, inp))
         m.rule = RULE_SIGNED_ENERGY
         ms.append(m)
-    return _record(name, ms, {"energy_tolerance_pct": mpe, "min_register_steps": steps, "transactions": rows})
+    return check_record(name, ms, {"energy_tolerance_pct": mpe, "min_register_steps": steps, "transactions": rows})
 
+
+
+CHECKS = {
+    "signed_values_verify": CheckDef(signed_values_verify, NoParams, (
+        Measures("tx{n}_signatures_invalid", "count", "0", RULE_SIGNATURE),
+        Measures("tx{n}_end_signed", "bool", "1", RULE_END_SIGNED),
+        Measures("tx{n}_published_keys_not_declared", "count", "0 (dut.meter_public_keys when declared)", RULE_KEY),
+    ), physical=False, summary="every signed value verifies against its meter's key"),
+    "signed_values_coherent": CheckDef(signed_values_coherent, NoParams, (
+        Measures("tx{n}_pagination_gap_records", "count", "0", RULE_PAGINATION),
+        Measures("tx{n}_pagination_repeats", "count", "0", RULE_PAGINATION),
+        Measures("tx{n}_begin_record", "bool", "1", RULE_BRACKET),
+        Measures("tx{n}_end_record", "bool", "1", RULE_BRACKET),
+        Measures("tx{n}_meter_serials", "count", "1", RULE_METER),
+        Measures("tx{n}_reading_time_outside_s", "s", "<= 0 s (+ tolerances.clock_tolerance_s)", RULE_STATUS),
+        Measures("tx{n}_readings_out_of_order", "count", "0", RULE_STATUS),
+        Measures("tx{n}_readings_flagged", "count", "0", RULE_STATUS),
+        Measures("tx{n}_identification_mismatch", "count", "0", RULE_IDENTIFICATION),
+        Measures("tx{n}_signed_vs_plain_value_wh", "Wh", "within the registers' resolution", RULE_UNSIGNED),
+    ), physical=False, summary="a transaction's signed records make one story"),
+    "signed_energy_matches_reference": CheckDef(signed_energy_matches_reference, EnergyParams, (
+        Measures("tx{n}_signed_energy_error_pct", "%", ENERGY_LIMIT, RULE_SIGNED_ENERGY),
+    ), summary="the signed energy against the reference meter"),
+}

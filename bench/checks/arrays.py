@@ -1,4 +1,4 @@
-"""Array building blocks of the checks (bench/verify.py), each linear in the trace's rows.
+"""Array building blocks of the checks (bench/checks/), each linear in the trace's rows.
 
 A 72-hour 10 Hz trace has millions of rows and tens of thousands of events (MeterValues, limit
 changes, CP state changes): a check must not pass over the whole trace once per event. The trace
