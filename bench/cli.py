@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--protocol-only", action="store_true", help="with --config: as `bench run --protocol-only`")
     ls.add_argument("--coverage", action="store_true",
                     help="print the coverage table per block (Markdown): scenarios, OCTT ids, OCPP versions")
+    ls.add_argument("--plan", action="store_true",
+                    help="print the test plan: per scenario, the measurements its checks will take and their "
+                         "limits on the config's positions (--config, default lab_config.yaml)")
     ls.set_defaults(func=cmd_list)
 
     sim = sub.add_parser("sim", help="run the virtual lab on its own (simulated charger and instruments)")
@@ -400,6 +403,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.coverage:
         print(coverage_markdown(scenarios))
         return 0
+    if args.plan:
+        return _print_plan(args, scenarios)
     skips = _skips_on(args, scenarios) if args.config is not None else {}
     table = compact_table()
     for col in ("block", "scenario"):
@@ -418,6 +423,38 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.config is not None:
         line += f"; on {args.config}: {len(scenarios) - len(skips)} run, {len(skips)} SKIPPED"
     print_wrapped(console, line, more=2)
+    return 0
+
+
+def _print_plan(args: argparse.Namespace, scenarios) -> int:
+    """Per scenario and position: each check, the measurements it will take, their limits with this
+    config's values, where those come from and the rule they enforce."""
+    from bench.checks.library import CHECKS
+    from bench.checks.plan import plan_for
+    from bench.scenario.model import check_fits
+
+    path = args.config or DEFAULT_CONFIG
+    config = without_instruments(with_ocpp_version(load_config(path), args.ocpp), args.protocol_only)
+    check_fits(scenarios, config, path)
+    for s in scenarios:
+        rows = plan_for(s, config)
+        for pos in config.positions:
+            where = f" on {pos.name}" if len(config.positions) > 1 else ""
+            console.print(Text(f"{s.name} ({s.block}){where}", style="bold"))
+            print_wrapped(console, "step_expectations: every step's own expectation (the DUT's answers)", indent=2)
+            check = None
+            for row in (r for r in rows if r.position == pos.name):
+                if row.check != check:
+                    check = row.check
+                    print_wrapped(console, f"{check}: {CHECKS[check].summary}", indent=2)
+                    if row.physical and not pos.instruments:
+                        print_wrapped(console, "not measured: protocol-only position", indent=4, style="yellow")
+                unit = f" [{row.unit}]" if row.unit else ""
+                print_wrapped(console, f"{row.measurement}{unit}: {row.limit}", indent=4)
+                sources = f"from {', '.join(row.sources)}; " if row.sources else ""
+                print_wrapped(console, f"{sources}rule: {row.rule}", indent=6, more=2, style="dim")
+    count = sum(len(plan_for(s, config)) for s in scenarios)
+    print_wrapped(console, f"{len(scenarios)} scenarios, {count} planned measurements on {path}", more=2)
     return 0
 
 

@@ -1,0 +1,47 @@
+"""The test plan: what a scenario will measure and against which limits, before it runs.
+
+Every check declares its measurements (bench/checks/declare.py); with the scenario's parameters
+and a lab config they become rows with the limits filled in and where each value comes from
+(the scenario, a config key, the check's default). `bench list --plan` prints them; a report
+can print the same rows next to what was measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.config import LabConfig, PositionConfig
+from bench.scenario.model import Scenario
+
+
+@dataclass(frozen=True)
+class PlannedMeasurement:
+    """One measurement a check of the scenario will take on one position."""
+
+    scenario: str
+    position: str
+    check: str
+    measurement: str          # name pattern: {phase} a phase, {n} a load point / transaction / report
+    unit: str
+    limit: str                # with this position's values filled in
+    sources: tuple[str, ...]  # where each value of the limit comes from (scenario, config key, default)
+    rule: str                 # what the limit enforces
+    physical: bool            # needs the instruments: not measured on a protocol-only position
+
+
+def plan_for(scenario: Scenario, config: LabConfig) -> list[PlannedMeasurement]:
+    """The measurements `scenario` will take on every position of `config`, in check order."""
+    return [row for pos in config.positions for row in _plan_on(scenario, pos, config)]
+
+
+def _plan_on(scenario: Scenario, pos: PositionConfig, config: LabConfig) -> list[PlannedMeasurement]:
+    from bench.checks.library import CHECKS
+
+    rows = []
+    for spec in scenario.checks:
+        check = CHECKS[spec.name]
+        params = spec.args.resolved(pos, config.tolerances)
+        for m in check.measures:
+            rows.append(PlannedMeasurement(scenario.name, pos.name, spec.name, m.name, m.unit, m.limit_text(params),
+                                           tuple(spec.args.source(p) for p in m.parameters()), m.rule,
+                                           check.physical))
+    return rows
