@@ -117,6 +117,8 @@ def composite_schedule_matches(inp: CheckInputs) -> CheckRecord:
 
 CHECKS = {
     "composite_schedule_matches": CheckDef(composite_schedule_matches, CompositeScheduleParams, (
+        Measures("composite{n}_answer", "", "a usable answer", RULE_COMPOSITE),
+        Measures("composite{n}_periods", "count", ">= 1 period in an Accepted answer", RULE_COMPOSITE),
         Measures("composite{n}_unit_mismatch", "count", "0 (the unit asked for)", RULE_COMPOSITE),
         Measures("composite{n}_start_error_s", "s", "±{start_tolerance_s:g} s", RULE_COMPOSITE),
         Measures("composite{n}_duration_error_s", "s", "±{duration_tolerance_s:g} s", RULE_COMPOSITE),

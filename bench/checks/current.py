@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from bench.checks.arrays import annex_a_current, stretches_entered_from
-from bench.checks.base import (RULE_DELIVERY, RULE_DISCONNECT, RULE_LIMIT, RULE_OFFER, RULE_PWM, CheckInputs,
+from bench.checks.base import (RULE_DELIVERY, RULE_DISCONNECT, RULE_EVIDENCE, RULE_LIMIT, RULE_OFFER, RULE_PWM, CheckInputs,
                                check_record, covered_share, errored, sampling_period, settle_mask, short_evidence,
                                skipped)
 from bench.checks.declare import CheckDef, CheckParams, Default, Measures, NonNegative, from_config, setting
@@ -199,7 +199,7 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
     one sample row come from two instruments read at slightly different moments (up to another)."""
     name = "energy_stops_within"
     args = EnergyStopsWithinParams.of(inp.params).resolved(inp.position, inp.tolerances)
-    targets = set(args.states)
+    targets: set[str] = set(args.states)
     within = args.within_s
     zero_a = setting(args.threshold_a)
     if not inp.has("meter_current_l1_a") or "ev_cp_state" not in inp.trace or not len(inp.trace["ev_cp_state"]):
@@ -244,9 +244,12 @@ CHECKS = {
         Measures("shortfall_below_expected_l{phase}_a", "A",
                  "<= {tolerance_abs_a:g} A + {tolerance_rel_pct:g} % of the EV's request + tolerances.ev_underdraw_a",
                  RULE_DELIVERY),
+        Measures("compared_share_l{phase}", "share", ">= tolerances.min_coverage_pct % of the judged time",
+                 RULE_EVIDENCE),
     ), summary="current within the composite limit, offered and delivered"),
     "pwm_matches_limit": CheckDef(pwm_matches_limit, PwmMatchesLimitParams, (
         Measures("duty_error_pct", "%", "within ±{tolerance_pct:g} %, " + _SETTLED, RULE_PWM),
+        Measures("compared_share", "share", ">= tolerances.min_coverage_pct % of the judged time", RULE_EVIDENCE),
     ), summary="CP duty is the Annex A duty of the limit"),
     "energy_stops_within": CheckDef(energy_stops_within, EnergyStopsWithinParams, (
         Measures("stop{n}_delay_s", "s", "<= {within_s:g} s + {margin_s:g} s (bench uncertainty)", RULE_DISCONNECT),

@@ -466,11 +466,15 @@ def signed_energy_matches_reference(inp: CheckInputs) -> CheckRecord:
 
 CHECKS = {
     "signed_values_verify": CheckDef(signed_values_verify, NoParams, (
+        Measures("signed_values", "count", ">= 1 when dut.features declares SignedMeterValues", RULE_END_SIGNED),
         Measures("tx{n}_signatures_invalid", "count", "0", RULE_SIGNATURE),
         Measures("tx{n}_end_signed", "bool", "1", RULE_END_SIGNED),
         Measures("tx{n}_published_keys_not_declared", "count", "0 (dut.meter_public_keys when declared)", RULE_KEY),
     ), physical=False, summary="every signed value verifies against its meter's key"),
     "signed_values_coherent": CheckDef(signed_values_coherent, NoParams, (
+        Measures("signed_values", "count", ">= 1 when dut.features declares SignedMeterValues", RULE_END_SIGNED),
+        Measures("tx{n}_records", "count", ">= 1 readable OCMF record", RULE_BRACKET),
+        Measures("tx{n}_pagination", "count", "records with a transaction context (PG T...)", RULE_PAGINATION),
         Measures("tx{n}_pagination_gap_records", "count", "0", RULE_PAGINATION),
         Measures("tx{n}_pagination_repeats", "count", "0", RULE_PAGINATION),
         Measures("tx{n}_begin_record", "bool", "1", RULE_BRACKET),
@@ -480,9 +484,12 @@ CHECKS = {
         Measures("tx{n}_readings_out_of_order", "count", "0", RULE_STATUS),
         Measures("tx{n}_readings_flagged", "count", "0", RULE_STATUS),
         Measures("tx{n}_identification_mismatch", "count", "0", RULE_IDENTIFICATION),
+        Measures("tx{n}_{begin_or_end}_signed_minus_unsigned_wh", "Wh", "within the registers' resolution",
+                 RULE_UNSIGNED),
         Measures("tx{n}_signed_vs_plain_value_wh", "Wh", "within the registers' resolution", RULE_UNSIGNED),
     ), physical=False, summary="a transaction's signed records make one story"),
     "signed_energy_matches_reference": CheckDef(signed_energy_matches_reference, EnergyParams, (
+        Measures("signed_values", "count", ">= 1 when dut.features declares SignedMeterValues", RULE_END_SIGNED),
         Measures("tx{n}_signed_energy_error_pct", "%", ENERGY_LIMIT, RULE_SIGNED_ENERGY),
     ), summary="the signed energy against the reference meter"),
 }

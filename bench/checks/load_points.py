@@ -223,5 +223,7 @@ CHECKS = {
         Measures("no_load{n}_register_advance_wh", "Wh",
                  "<= dut.meter_resolution_wh where the reference reads <= {threshold_a:g} A "
                  "for >= {min_duration_s:g} s", RULE_NO_LOAD),
+        Measures("no_load{n}_reference_advance_wh", "Wh", "the reference's step (else not a no-load condition: ERROR)",
+                 RULE_NO_LOAD),
     ), summary="no register advance without current"),
 }

@@ -279,12 +279,16 @@ CHECKS = {
         Measures("current_error_l{phase}_pct", "%",
                  "±({current_tolerance_rel_pct:g} % + {current_tolerance_abs_a:g} A of the reference)",
                  RULE_CURRENT_ACCURACY),
+        Measures("current_l{phase}_reported", "", "Current.Import on every phase", RULE_MEASURAND),
         Measures("current_point{n}_l{phase}_compared", "count", ">= 1 compared reading per load point",
                  RULE_SAMPLE_INTERVAL),
         Measures("energy_error_point{n}_pct", "%", ENERGY_LIMIT, _ENERGY_RULE),
+        Measures("energy_error_pct", "%", "a load point long enough for {min_register_steps} register steps, "
+                 "else ERROR", _ENERGY_RULE),
     ), summary="MeterValues current and energy against the reference meter"),
     "transaction_energy_matches_reference": CheckDef(transaction_energy_matches_reference, EnergyParams, (
         Measures("tx{n}_energy_error_pct", "%", ENERGY_LIMIT, _ENERGY_RULE),
+        Measures("transaction_energy", "%", "an energy register at the end of a transaction", RULE_MEASURAND),
     ), summary="meterStop - meterStart against the reference energy"),
     "transaction_meter_values_match_reference": CheckDef(transaction_meter_values_match_reference, EnergyParams, (
         Measures("tx{n}_ended", "", "a stop message for every transaction", RULE_TX_END),
