@@ -152,6 +152,9 @@ class ScenarioRecord:
     figures: dict[str, float | None] = field(default_factory=dict)
     # the DUT's connection during the scenario: [{"t_mono_s", "event": connected|disconnected, ...}]
     connection_events: list[dict[str, Any]] = field(default_factory=list)
+    # the test plan, known before the scenario ran: each measurement its checks take, with the limit
+    # and where its values come from (bench/checks/plan.py PlannedMeasurement); [] for older records
+    plan: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.config import LabConfig, PositionConfig
+from bench.config import LabConfig, PositionConfig, TolerancesConfig
 from bench.scenario.model import Scenario
 
 
@@ -30,16 +30,17 @@ class PlannedMeasurement:
 
 def plan_for(scenario: Scenario, config: LabConfig) -> list[PlannedMeasurement]:
     """The measurements `scenario` will take on every position of `config`, in check order."""
-    return [row for pos in config.positions for row in _plan_on(scenario, pos, config)]
+    return [row for pos in config.positions for row in plan_on(scenario, pos, config.tolerances)]
 
 
-def _plan_on(scenario: Scenario, pos: PositionConfig, config: LabConfig) -> list[PlannedMeasurement]:
+def plan_on(scenario: Scenario, pos: PositionConfig, tolerances: TolerancesConfig) -> list[PlannedMeasurement]:
+    """The measurements `scenario` will take on one position (the run records them: ScenarioRecord.plan)."""
     from bench.checks.library import CHECKS
 
     rows = []
     for spec in scenario.checks:
         check = CHECKS[spec.name]
-        params = spec.args.resolved(pos, config.tolerances)
+        params = spec.args.resolved(pos, tolerances)
         for m in check.measures:
             rows.append(PlannedMeasurement(scenario.name, pos.name, spec.name, m.name, m.unit, m.limit_text(params),
                                            tuple(spec.args.source(p) for p in m.parameters()), m.rule,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from collections.abc import Awaitable
 from typing import Callable
 
@@ -34,6 +34,7 @@ from bench.scenario.steps_soak import marks_of
 from bench.checks.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
 from bench.checks.base import CheckInputs
 from bench.checks.library import CHECKS, run_check
+from bench.checks.plan import plan_on
 from instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
@@ -421,7 +422,8 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
     stopped mid-scenario still records it (verdict ERROR, with the reason)."""
     rec = ScenarioRecord(scenario.name, scenario.file, pos.config.name, scenario.description,
                          charge_point_id=pos.config.dut.charge_point_id, block=scenario.block,
-                         ocpp_ids=list(scenario.ocpp_ids))
+                         ocpp_ids=list(scenario.ocpp_ids),
+                         plan=[asdict(row) for row in plan_on(scenario, pos.config, pos.tolerances)])
     if started:
         started(rec)
     if (skip := why_skipped(pos, scenario)) is not None:

@@ -27,12 +27,13 @@ def cfg():
     return load_config(ROOT / "lab_config.yaml")
 
 
-def _declared(name: str) -> list[re.Pattern[str]]:
-    """A check's measurement name patterns as regular expressions ({phase} a number, others a word)."""
+def _declared(name: str) -> list[tuple[re.Pattern[str], str]]:
+    """A check's measurement name patterns as regular expressions ({phase} a number, others a
+    word), with their units."""
     def one(pattern: str) -> re.Pattern[str]:
         text = re.sub(r"\\\{(\w+)\\\}", lambda m: r"\d+" if m.group(1) == "phase" else r"\w+?", re.escape(pattern))
         return re.compile(f"^{text}$")
-    return [one(m.name) for m in CHECKS[name].measures]
+    return [(one(m.name), m.unit) for m in CHECKS[name].measures]
 
 
 def test_every_family_module_is_found_and_each_check_declared_once():
@@ -58,7 +59,8 @@ def test_the_measurements_a_check_takes_are_the_ones_it_declared(cfg):
             assert "check crashed" not in rec.message, (name, rec.message)
             patterns = _declared(name)
             for m in rec.measurements:
-                assert any(p.match(m.name) for p in patterns), (name, m.name)
+                assert any(p.match(m.name) and unit in (m.unit, "A or W") for p, unit in patterns), \
+                    (name, m.name, m.unit)
                 seen.add(name)
     assert {"current_follows_limit", "pwm_matches_limit", "meter_values_match_reference",
             "transaction_meter_values_match_reference", "composite_schedule_matches", "energy_stops_within"} <= seen

@@ -49,6 +49,25 @@ def test_clean_charger_passes_the_default_suite(bench_runs):
     assert record["dut"]["vendor"] and record["dut"]["firmware"]
 
 
+def test_the_record_holds_the_plan_and_the_run_measured_what_it_planned(bench_runs):
+    """The test plan (bench/checks/plan.py) is in record.json before the verdicts, for the report;
+    every measurement taken is one its check planned, with the same unit."""
+    import re
+
+    for s in bench_runs["clean"].record["scenarios"]:
+        assert s["plan"], s["name"]
+        planned: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+        for row in s["plan"]:
+            text = re.sub(r"\\\{(\w+)\\\}", lambda m: r"\d+" if m.group(1) == "phase" else r"\w+?",
+                          re.escape(row["measurement"]))
+            planned.setdefault(row["check"], []).append((re.compile(f"^{text}$"), row["unit"]))
+        assert set(planned) == {c["name"] for c in s["checks"]} - {"step_expectations"}, s["name"]
+        for c in s["checks"]:
+            for m in c["measurements"] if c["name"] in planned else []:
+                assert any(p.match(m["name"]) and u in (m["unit"], "A or W") for p, u in planned[c["name"]]), \
+                    (s["name"], c["name"], m["name"], m["unit"])
+
+
 def test_clean_run_writes_every_result_file(bench_runs):
     run_dir = bench_runs["clean"].run_dir
     for name in ("record.json", "ocpp.jsonl", "junit.xml", "report.pdf", "traces/pos1.csv"):
