@@ -12,9 +12,9 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from bench.checks.arrays import annex_a_current, stretches_entered_from
-from bench.checks.base import (RULE_DELIVERY, RULE_DISCONNECT, RULE_EVIDENCE, RULE_LIMIT, RULE_OFFER, RULE_PWM, CheckInputs,
-                               check_record, covered_share, errored, sampling_period, settle_mask, short_evidence,
-                               skipped)
+from bench.checks.base import (RULE_DELIVERY, RULE_DISCONNECT, RULE_EVIDENCE, RULE_LIMIT, RULE_OFFER, RULE_PWM,
+                               CheckInputs, check_record, covered_share, errored, sampling_period, settle_mask,
+                               short_evidence, skipped)
 from bench.checks.declare import CheckDef, CheckParams, Default, Measures, NonNegative, from_config, setting
 from bench.checks.timeline import value_at
 from bench.record import CheckRecord, Measurement, failed, judge
@@ -239,17 +239,19 @@ CHECKS = {
     "current_follows_limit": CheckDef(current_follows_limit, CurrentFollowsLimitParams, (
         Measures("excess_over_limit_l{phase}_a", "A",
                  "<= {tolerance_abs_a:g} A + {tolerance_rel_pct:g} % of the limit, " + _SETTLED, RULE_LIMIT),
-        Measures("offer_shortfall_a", "A", "<= 0.6 A (2.5 A above 51 A) per tolerances.pwm_duty_pct % of duty",
-                 RULE_OFFER),
+        Measures("offer_shortfall_a", "A", "<= {tolerances.pwm_duty_pct:g} % of duty in A (0.6 A per %, 2.5 A "
+                 "above 51 A)", RULE_OFFER),
         Measures("shortfall_below_expected_l{phase}_a", "A",
-                 "<= {tolerance_abs_a:g} A + {tolerance_rel_pct:g} % of the EV's request + tolerances.ev_underdraw_a",
+                 "<= {tolerance_abs_a:g} A + {tolerance_rel_pct:g} % of the EV's request + "
+                 "{tolerances.ev_underdraw_a:g} A",
                  RULE_DELIVERY),
-        Measures("compared_share_l{phase}", "share", ">= tolerances.min_coverage_pct % of the judged time",
+        Measures("compared_share_l{phase}", "share", ">= {tolerances.min_coverage_pct:g} % of the judged time",
                  RULE_EVIDENCE),
     ), summary="current within the composite limit, offered and delivered"),
     "pwm_matches_limit": CheckDef(pwm_matches_limit, PwmMatchesLimitParams, (
         Measures("duty_error_pct", "%", "within ±{tolerance_pct:g} %, " + _SETTLED, RULE_PWM),
-        Measures("compared_share", "share", ">= tolerances.min_coverage_pct % of the judged time", RULE_EVIDENCE),
+        Measures("compared_share", "share", ">= {tolerances.min_coverage_pct:g} % of the judged time",
+                 RULE_EVIDENCE),
     ), summary="CP duty is the Annex A duty of the limit"),
     "energy_stops_within": CheckDef(energy_stops_within, EnergyStopsWithinParams, (
         Measures("stop{n}_delay_s", "s", "<= {within_s:g} s + {margin_s:g} s (bench uncertainty)", RULE_DISCONNECT),

@@ -12,7 +12,8 @@ A check is declared once, in its family's module (`bench/checks/<family>.py`, `C
   config key in the model's `DEFAULTS`; `resolved()` fills those in from the position's config.
 - `measures`: the measurements the check will take, before it runs (the test plan,
   `bench list --plan`): a name pattern (`{phase}`, `{n}` stand for what the run decides), the
-  unit, the limit written with the check's parameters, and the rule the limit enforces.
+  unit, the limit written with the check's parameters (and config keys: `{tolerances.<key>}`),
+  and the rule the limit enforces.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from bench.record import CheckRecord
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 P = TypeVar("P", bound="CheckParams")
+# a measurement's limit may name config keys directly: {tolerances.<key>}, {dut.<key>}, {ev.<key>}
+CONFIG_PARTS = ("tolerances", "dut", "ev")
 
 
 @dataclass(frozen=True)
@@ -105,16 +108,23 @@ class Measures:
     limit: str
     rule: str
 
-    def parameters(self) -> list[str]:
-        """The check parameters the limit is written with."""
+    def _fields(self) -> list[str]:
         return [field for _, field, _, _ in string.Formatter().parse(self.limit) if field]
 
-    def limit_text(self, params: CheckParams) -> str:
-        """The limit with the parameters' values (resolved: config values filled in)."""
-        values = {name: getattr(params, name) for name in self.parameters()}
-        if any(v is None for v in values.values()):  # a value the run decides (e.g. the sampling period)
-            return self.limit.format_map({k: _Unset(k) if v is None else v for k, v in values.items()})
-        return self.limit.format_map(values)
+    def parameters(self) -> list[str]:
+        """The check parameters the limit is written with."""
+        return [f for f in self._fields() if f.split(".")[0] not in CONFIG_PARTS]
+
+    def config_keys(self) -> list[str]:
+        """The config keys the limit is written with directly (`{tolerances.ev_underdraw_a:g}`)."""
+        return [f for f in self._fields() if f.split(".")[0] in CONFIG_PARTS]
+
+    def limit_text(self, params: CheckParams, position: PositionConfig, tolerances: TolerancesConfig) -> str:
+        """The limit with the values of the parameters (resolved: config values filled in) and config keys."""
+        values: dict[str, Any] = {name: getattr(params, name) for name in self.parameters()}
+        # a parameter still None is a value the run decides (e.g. the sampling period): shown by name
+        values = {k: _Unset(k) if v is None else v for k, v in values.items()}
+        return self.limit.format_map({**values, "tolerances": tolerances, "dut": position.dut, "ev": position.ev})
 
 
 class _Unset:

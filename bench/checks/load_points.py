@@ -221,7 +221,7 @@ CHECKS = {
     ), summary="energy register against the reference at each load point"),
     "register_creep": CheckDef(register_creep, RegisterCreepParams, (
         Measures("no_load{n}_register_advance_wh", "Wh",
-                 "<= dut.meter_resolution_wh where the reference reads <= {threshold_a:g} A "
+                 "<= {dut.meter_resolution_wh:g} Wh where the reference reads <= {threshold_a:g} A "
                  "for >= {min_duration_s:g} s", RULE_NO_LOAD),
         Measures("no_load{n}_reference_advance_wh", "Wh", "the reference's step (else not a no-load condition: ERROR)",
                  RULE_NO_LOAD),

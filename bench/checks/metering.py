@@ -292,9 +292,11 @@ CHECKS = {
     ), summary="meterStop - meterStart against the reference energy"),
     "transaction_meter_values_match_reference": CheckDef(transaction_meter_values_match_reference, EnergyParams, (
         Measures("tx{n}_ended", "", "a stop message for every transaction", RULE_TX_END),
-        Measures("tx{n}_timestamp_outside_s", "s", "<= 0 s outside the transaction (+ tolerances.clock_tolerance_s)",
+        Measures("tx{n}_timestamp_outside_s", "s",
+                 "<= 0 s outside the transaction (± {tolerances.clock_tolerance_s:g} s clock tolerance)",
                  RULE_TX_TIMESTAMP),
-        Measures("tx{n}_register_decrease_wh", "Wh", "<= dut.meter_resolution_wh", RULE_REGISTER),
+        Measures("tx{n}_register_decrease_wh", "Wh", "<= {dut.meter_resolution_wh:g} Wh (one register step)",
+                 RULE_REGISTER),
         Measures("tx{n}_energy_error_pct", "%", ENERGY_LIMIT, _ENERGY_RULE),
     ), summary="each transaction's meter values: ended, stamped within it, register against the reference"),
 }

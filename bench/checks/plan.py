@@ -42,7 +42,8 @@ def plan_on(scenario: Scenario, pos: PositionConfig, tolerances: TolerancesConfi
         check = CHECKS[spec.name]
         params = spec.args.resolved(pos, tolerances)
         for m in check.measures:
-            rows.append(PlannedMeasurement(scenario.name, pos.name, spec.name, m.name, m.unit, m.limit_text(params),
-                                           tuple(spec.args.source(p) for p in m.parameters()), m.rule,
+            sources = [spec.args.source(p) for p in m.parameters()] + [f"{k} (config)" for k in m.config_keys()]
+            rows.append(PlannedMeasurement(scenario.name, pos.name, spec.name, m.name, m.unit,
+                                           m.limit_text(params, pos, tolerances), tuple(sources), m.rule,
                                            check.physical))
     return rows
