@@ -426,6 +426,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+_BUILT_IN_CHECKS = {"step_expectations": "every step answered as a compliant charger must",
+                    "protocol_conformance": "every frame of the DUT a valid OCPP-J message"}
+
+
 def _print_plan(args: argparse.Namespace, scenarios) -> int:
     """Per scenario and position: each check, the measurements it will take, their limits with this
     config's values, where those come from and the rule they enforce."""
@@ -441,12 +445,12 @@ def _print_plan(args: argparse.Namespace, scenarios) -> int:
         for pos in config.positions:
             where = f" on {pos.name}" if len(config.positions) > 1 else ""
             console.print(Text(f"{s.name} ({s.block}){where}", style="bold"))
-            print_wrapped(console, "step_expectations: every step's own expectation (the DUT's answers)", indent=2)
             check = None
             for row in (r for r in rows if r.position == pos.name):
                 if row.check != check:
                     check = row.check
-                    print_wrapped(console, f"{check}: {CHECKS[check].summary}", indent=2)
+                    summary = CHECKS[check].summary if check in CHECKS else _BUILT_IN_CHECKS[check]
+                    print_wrapped(console, f"{check}: {summary}", indent=2)
                     if row.physical and not pos.instruments:
                         print_wrapped(console, "not measured: protocol-only position", indent=4, style="yellow")
                 unit = f" [{row.unit}]" if row.unit else ""

@@ -66,6 +66,9 @@ RULE_COMPOSITE = ("OCPP 1.6 5.7 / 2.0.1 K08 GetCompositeSchedule: the charger's 
                   "(open conformance suites: scheduleStart/duration +-2 s, startPeriod +-1 s, limits exact)")
 RULE_SECURITY = "OCPP security whitepaper (1.6) / 2.0.1 A: what a charger at this security profile must do"
 RULE_TX_END = "OCPP 1.6 4.10 StopTransaction / 2.0.1 E06: every transaction ends with its stop message"
+RULE_OCPP_J = ("OCPP-J (1.6 sections 4.1-4.2, 2.0.1 part 4 section 4) and the version's JSON schemas: "
+               "every frame of the DUT is a valid message")
+RULE_STEPS = "each step's own rule (bench/scenario/rules.py): the DUT answers as a compliant charger must"
 # not the DUT's rule but the bench's: too little compared is an ERROR, never a PASS on part of the evidence
 RULE_EVIDENCE = "bench evidence: tolerances.min_coverage_pct of the judged time compared, else ERROR"
 

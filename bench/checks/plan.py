@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.checks.base import RULE_OCPP_J, RULE_STEPS
 from bench.config import LabConfig, PositionConfig, TolerancesConfig
 from bench.scenario.model import Scenario
 
@@ -37,7 +38,12 @@ def plan_on(scenario: Scenario, pos: PositionConfig, tolerances: TolerancesConfi
     """The measurements `scenario` will take on one position (the run records them: ScenarioRecord.plan)."""
     from bench.checks.library import CHECKS
 
-    rows = []
+    # every scenario's own two checks (bench/scenario/runner.py): the steps' answers and the protocol
+    rows = [PlannedMeasurement(scenario.name, pos.name, "step_expectations", "dut_answers_not_as_required", "count",
+                               "0", (), RULE_STEPS, False),
+            PlannedMeasurement(scenario.name, pos.name, "protocol_conformance", "protocol_findings", "count",
+                               "0 (bench.verdict_mode: compatibility reports them, not judged)", (), RULE_OCPP_J,
+                               False)]
     for spec in scenario.checks:
         check = CHECKS[spec.name]
         params = spec.args.resolved(pos, tolerances)

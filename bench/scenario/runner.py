@@ -32,7 +32,7 @@ from bench.scenario.library import STEPS
 from bench.scenario.steps import NotApplicable, NotSupportedByDut, StepContext, StepFailed, TagPresenter
 from bench.scenario.steps_soak import marks_of
 from bench.checks.timeline import Timeline, TxSpan, mono_mapper, utc_mapper
-from bench.checks.base import CheckInputs
+from bench.checks.base import RULE_OCPP_J, CheckInputs
 from bench.checks.library import CHECKS, run_check
 from bench.checks.plan import plan_on
 from instruments.roles import InstrumentError
@@ -448,10 +448,6 @@ async def run_scenario(pos: PositionRuntime, scenario: Scenario, on_step: Callab
         await run.end(interrupted)
         run.judge(scenario.checks)
     return rec
-
-
-RULE_OCPP_J = ("OCPP-J (1.6 sections 4.1-4.2, 2.0.1 part 4 section 4) and the version's JSON schemas: "
-               "every frame of the DUT is a valid message")
 
 
 def protocol_conformance(pos: PositionRuntime, t0: float, t1: float,
