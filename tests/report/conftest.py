@@ -34,7 +34,7 @@ def run_dir(tmp_path: Path) -> Path:
           for i in range(12)],
     ])
     pwm_ok = judge("duty_error_pct", 0.1, "%", -1.0, 1.0, t_mono_s=s1_t0 + 40)
-    # named like bench/verify.py names them: per-phase current error, energy error per load point
+    # named like bench/checks/ names them: per-phase current error, energy error per load point
     meter_ms = [judge("current_error_l1_pct", 1.2, "%", -2.0, 2.0, t_mono_s=s2_t0 + 30),
                 judge("energy_error_point1_pct", 0.1, "%", -2.0, 2.0, t_mono_s=s2_t0 + 60)]
     series_t = [s2_t0 + 2 * i for i in range(35)]
