@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from bench.checks.base import RULE_COMPOSITE, CheckInputs, check_record, errored
 from bench.checks.declare import CheckDef, CheckParams, Measures, NonNegative
@@ -15,14 +16,17 @@ from bench.clock import parse_iso
 from bench.record import CheckRecord, Measurement, failed, judge
 
 
+_SUITES = "open conformance suites"
+
+
 class CompositeScheduleParams(CheckParams):
     """The open conformance suites' tolerances (RULE_COMPOSITE): scheduleStart and duration +-2 s,
     each period's start +-1 s, limits exact."""
 
-    start_tolerance_s: NonNegative = 2.0
-    duration_tolerance_s: NonNegative = 2.0
-    start_period_tolerance_s: NonNegative = 1.0
-    limit_tolerance: NonNegative = 0.0
+    start_tolerance_s: NonNegative = Field(2.0, description=_SUITES)
+    duration_tolerance_s: NonNegative = Field(2.0, description=_SUITES)
+    start_period_tolerance_s: NonNegative = Field(1.0, description=_SUITES)
+    limit_tolerance: NonNegative = Field(0.0, description=_SUITES)
 
 
 def _failed(name: str, unit: str, note: str) -> Measurement:

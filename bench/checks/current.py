@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from bench.checks.arrays import annex_a_current, stretches_entered_from
 from bench.checks.base import (RULE_DELIVERY, RULE_DISCONNECT, RULE_EVIDENCE, RULE_LIMIT, RULE_OFFER, RULE_PWM,
@@ -47,9 +48,9 @@ class PwmMatchesLimitParams(CheckParams):
 
 
 class EnergyStopsWithinParams(CheckParams):
-    states: list[Literal["A", "B", "C", "D", "E", "F"]] = ["E", "F"]
-    within_s: NonNegative = IEC61851_DISCONNECT_S
-    margin_s: NonNegative | None = None  # default: two sampling periods of the run (see energy_stops_within)
+    states: list[Literal["A", "B", "C", "D", "E", "F"]] = Field(["E", "F"], description="an EV-side fault")
+    within_s: NonNegative = Field(IEC61851_DISCONNECT_S, description="IEC 61851-1")
+    margin_s: NonNegative | None = Field(None, description="two sampling periods of the run")
     threshold_a: NonNegative | None = None
     DEFAULTS: ClassVar = {"threshold_a": from_config("tolerances.current_abs_a")}
 

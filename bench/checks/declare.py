@@ -78,12 +78,14 @@ class CheckParams(BaseModel):
         return self.model_copy(update=filled)
 
     def source(self, name: str) -> str:
-        """Where a parameter's value comes from: the scenario, the config key, or the check's default."""
+        """Where a parameter's value comes from: the scenario, the config key, or the check's default
+        (with what it cites: the field's description)."""
         if name in self.model_fields_set:
             return f"{name} (scenario)"
         if name in self.DEFAULTS:
             return f"{self.DEFAULTS[name].source} (config)"
-        return f"{name} (default)"
+        why = type(self).model_fields[name].description
+        return f"{name} (default{': ' + why if why else ''})"
 
 
 class NoParams(CheckParams):

@@ -30,12 +30,12 @@ from bench.record import CheckRecord, Measurement, Verdict, judge
 class LoadPointAccuracyParams(CheckParams):
     # unset: the DUT's metering regime decides at each point's current (else dut.meter_mpe_pct)
     energy_tolerance_pct: NonNegative | None = None
-    min_register_steps: int = Field(100, ge=0)
+    min_register_steps: int = Field(100, ge=0, description="type examination: 100 steps of the last digit")
 
 
 class RegisterCreepParams(CheckParams):
-    threshold_a: NonNegative = 0.05     # below it the reference reads no current (a no-load condition)
-    min_duration_s: NonNegative = 60.0  # the shortest no-load stretch judged
+    threshold_a: NonNegative = Field(0.05, description="the reference reads no current: a no-load condition")
+    min_duration_s: NonNegative = Field(60.0, description="the shortest no-load stretch judged")
 
 
 def _point_current_a(inp: CheckInputs, t_from: float, t_to: float) -> tuple[float, list[int]]:

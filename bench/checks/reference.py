@@ -240,7 +240,7 @@ class EnergyParams(CheckParams):
     how many steps of the registers' last digit an interval must span to be judged."""
 
     energy_tolerance_pct: NonNegative | None = None
-    min_register_steps: int = Field(100, ge=0)
+    min_register_steps: int = Field(100, ge=0, description="type examination: 100 steps of the last digit")
     DEFAULTS: ClassVar = {"energy_tolerance_pct": from_config("dut.meter_mpe_pct")}
 
 
