@@ -20,12 +20,15 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.config import PositionConfig, TolerancesConfig
 from bench.record import CheckRecord
+
+if TYPE_CHECKING:  # base.py imports this module
+    from bench.checks.base import CheckInputs
 
 # a tolerance, a time, a count: a finite number not below zero (a bool is not a number)
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -143,7 +146,7 @@ class _Unset:
 class CheckDef:
     """A check: the function judging it, its parameters' model, the measurements it takes."""
 
-    run: Callable[[Any], CheckRecord]  # CheckInputs -> CheckRecord (bench/checks/base.py)
+    run: Callable[[CheckInputs], CheckRecord]
     params: type[CheckParams]
     measures: tuple[Measures, ...]
     physical: bool = True  # judges measured quantities: SKIPPED when the position has no instruments
