@@ -76,8 +76,7 @@ def tolerance_record(config: LabConfig, config_path: Path) -> dict[str, dict[str
     """Every tolerance the checks apply, its value, where it was set and the rule behind it."""
     tol = config.tolerances
     return {name: {"value": getattr(tol, name),
-                   "set_in": f"{Path(config_path).name}: tolerances.{name}" if name in tol.model_fields_set
-                   else "default",
+                   "set_in": Path(config_path).name if name in tol.model_fields_set else "default",
                    "basis": field.description or ""}
             for name, field in type(tol).model_fields.items()}
 

@@ -266,13 +266,16 @@ class _Builder:
         counts = say.counts(self.record)
         labels = [Paragraph(escape(k), self.s["countl"]) for k in counts]
         numbers = [Paragraph(str(n), self.s["count"]) for n in counts.values()]
-        share = 0.62 / len(counts)
-        grid = Table([labels, numbers], colWidths=[share * self.width] * len(counts))
-        style = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]
+        # each label on one line: NOT SUPPORTED gets the room it needs, the others share the rest
+        need = [stringWidth(k, "Helvetica-Bold", 7.5) + 8 for k in counts]
+        spare = (0.66 * self.width - sum(need)) / len(counts)
+        grid = Table([labels, numbers], colWidths=[n + spare for n in need])
+        style = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                 ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2)]
         style += [("BACKGROUND", (j, 0), (j, 0), LABEL_COLOURS[k]) for j, k in enumerate(counts)]
         grid.setStyle(TableStyle(style))
-        outer = Table([[self.verdict_block(self.record.verdict, "verdict", 0.34 * self.width), grid]],
-                      colWidths=[0.36 * self.width, 0.64 * self.width], hAlign="LEFT")
+        outer = Table([[self.verdict_block(self.record.verdict, "verdict", 0.3 * self.width), grid]],
+                      colWidths=[0.32 * self.width, 0.68 * self.width], hAlign="LEFT")
         outer.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (0, 0), 0)]))
         return outer
 
@@ -335,10 +338,13 @@ class _Builder:
         if not tols:
             return [self.p("Tolerances", "h2"), self.p("not recorded")]
         rows: list[list[Any]] = [["Tolerance", "Value", "Set in", "Basis (rule or bench policy)"]]
+        if self.record.tolerances:
+            rows[0][0] = "Tolerance (config key tolerances.*)"
         rows += [[t.name, "—" if t.value is None else fmt_value(t.value) if isinstance(t.value, (int, float))
                   else str(t.value), t.set_in, t.basis] for t in tols]
         w0 = id_width([t.name for t in tols] + ["Tolerance"], 0.45, self.width)
-        return [self.p("Tolerances", "h2"), self.table(rows, [w0, 0.07, 0.2, 0.73 - w0], ids=(0,))]
+        w2 = id_width([t.set_in for t in tols], 0.2, self.width)
+        return [self.p("Tolerances", "h2"), self.table(rows, [w0, 0.07, w2, 0.93 - w0 - w2], ids=(0, 2))]
 
     def run_info(self) -> list:
         r = self.record
@@ -373,7 +379,7 @@ class _Builder:
             rows.append([str(name), str(ins.get("role", "")), where, _identity_text(ins.get("identity")), due_cell])
         w0 = id_width([str(x[0]) for x in rows], 0.2, self.width, bold=True)
         w1 = id_width([str(x[1]) for x in rows], 0.14, self.width, bold=True)
-        return [self.p("Instruments", "h2"), self.table(rows, [w0, w1, 0.36, 1.0 - w0 - w1 - 0.36 - 0.14, 0.14],
+        return [self.p("Instruments", "h2"), self.table(rows, [w0, w1, 0.33, 1.0 - w0 - w1 - 0.33 - 0.18, 0.18],
                                                         ids=(0, 1))]
 
     # ------------------------------------------------------------ summary
