@@ -57,7 +57,7 @@ GRID = colors.HexColor("#b0b0b0")
 HEADER_BG = colors.HexColor("#e8e8e8")
 CHECK_BG = colors.HexColor("#f3f3f3")
 MAX_STEP_ROWS = 300  # a soak run's thousands of steps stay in record.json, not on paper
-COMPACT_PLOT_HEIGHT = 0.42  # share of the text height the one plot of a compact page may take
+COMPACT_PLOT_HEIGHT = 0.36  # share of the text height the one plot of a compact page may take
 CELL_FONT, CELL_SIZE, CELL_PAD = "Helvetica", 8, 8  # table text; padding of a cell, both sides
 SECURITY_PROFILES = {0: "0: plain WebSocket, no basic auth", 1: "1: basic auth, no TLS",
                      2: "2: TLS with basic auth", 3: "3: TLS with client certificates"}
@@ -318,20 +318,21 @@ class _Builder:
         caps = self.record.capabilities or {}
         if not caps:
             return [self.p("Features", "h2"), self.p("not recorded")]
-        rows: list[list[Any]] = [["Feature", "Supported", "Source (declared in the config, or asked of the DUT)"]]
+        rows: list[list[Any]] = [["Features", "Supported", "Source (declared in the config, or asked of the DUT)"]]
         for pos, cap in caps.items():
             prefix = f"{pos}: " if len(caps) > 1 else ""
+            groups: dict[tuple[bool, str], list[str]] = {}  # features known from the same fact share a row
             for feature, info in (cap.get("features") or {}).items():
-                yes = bool(info.get("supported"))
-                rows.append([prefix + feature, self.coloured("yes" if yes else "no",
-                                                             Verdict.PASS if yes else Verdict.SKIPPED),
-                             _truncate(str(info.get("source", "")), 200)])
+                groups.setdefault((bool(info.get("supported")), str(info.get("source", ""))), []).append(feature)
+            for (yes, source), names in sorted(groups.items(), key=lambda g: not g[0][0]):
+                rows.append([prefix + ", ".join(names), self.coloured("yes" if yes else "no",
+                                                                      Verdict.PASS if yes else Verdict.SKIPPED),
+                             _truncate(source, 200)])
             extra = [f"file transfer: {', '.join(cap['file_transfer'])}" if cap.get("file_transfer") else "",
                      f"reboot time {fmt_value(cap['reboot_time_s'])} s" if cap.get("reboot_time_s") else ""]
             if any(extra):
                 rows.append([prefix + "other", "", "; ".join(x for x in extra if x)])
-        w0 = id_width([str(r[0]) for r in rows], 0.3, self.width, bold=True)
-        return [self.p("Features of the DUT", "h2"), self.table(rows, [w0, 0.1, 0.9 - w0], ids=(0,))]
+        return [self.p("Features of the DUT", "h2"), self.table(rows, [0.4, 0.1, 0.5])]
 
     def tolerance_table(self) -> list:
         tols = say.tolerances(self.record)
@@ -406,8 +407,9 @@ class _Builder:
         where = ("Every scenario has its own section below." if self.full else
                  "FAIL and ERROR scenarios have their full evidence below, PASS scenarios with measured current, "
                  "PWM or energy one page each; the others are this row (`bench report --full` for every section).")
+        # the key figures of each scenario head its own page; the table of them all is for the audit
         return [self.p("Summary", "h1"), self.p(f"{len(self.record.scenarios)} scenarios: {line or 'none'}. {where}"),
-                Spacer(1, 3 * mm), t] + self.key_figures()
+                Spacer(1, 3 * mm), t] + (self.key_figures() if self.full else [])
 
     def key_figures(self) -> list:
         """The numbers `bench trend` follows across runs, one row per scenario."""
@@ -479,8 +481,8 @@ class _Builder:
                      for c in protocol]
             out.append(self.p("Protocol: " + "; ".join(texts) + ".", "cell"))
         out += self.composite(s) + self.plots(s, limit=1)
-        physical = [c for c in s.checks if say.is_physical(c) or c.name == say.COMPOSITE_CHECK]
-        out += self.measurements(s, physical)
+        # the composite schedules' table above stands for their measurements
+        out += self.measurements(s, [c for c in s.checks if say.is_physical(c)], brief=True)
         return out
 
     def steps(self, s: ScenarioRecord) -> list:
@@ -519,6 +521,8 @@ class _Builder:
             out += [Spacer(1, 2 * mm), Image(str(path), width=width, height=width * h / w)]
         if not out:
             return [self.p("Plots", "h2"), self.p("no plots (see 'Missing or incomplete' on the cover)")]
+        if limit is not None:
+            return out
         return [KeepTogether([self.p("Plots", "h2")] + out[:2])] + out[2:]
 
     def checks(self, s: ScenarioRecord) -> list:
@@ -526,15 +530,16 @@ class _Builder:
             return [self.p("Checks", "h2"), self.p("no checks ran")]
         return self.measurements(s, s.checks)
 
-    def measurements(self, s: ScenarioRecord, checks: list[CheckRecord]) -> list:
-        """One block per check (its verdict, message and rule), then its measurements."""
+    def measurements(self, s: ScenarioRecord, checks: list[CheckRecord], brief: bool = False) -> list:
+        """One block per check (its verdict, message and rule), then its measurements; `brief` (a
+        compact page) leaves the rules and the longer evidence to `--full`."""
         if not checks:
             return []
         rows: list[list[Any]] = [["Measurement", "Value", "Limits", "Verdict", "Evidence"]]
         extra: list[tuple] = []
         names = [m.name for c in checks for m in c.measurements] + ["Measurement"]
         for c in checks:
-            rules = sorted({m.rule for m in c.measurements if m.rule})
+            rules = [] if brief else sorted({m.rule for m in c.measurements if m.rule})
             # a FAIL's message is the Why above, said once; an ERROR's or SKIPPED's is its only reason
             message = c.message if c.message and Verdict(c.verdict) != Verdict.FAIL else ""
             text = f"{c.name}: {Verdict(c.verdict).value}" + (f". {message}" if message else "") + (
@@ -545,7 +550,7 @@ class _Builder:
             for m in c.measurements:
                 rows.append([m.name, _value_text(m), say.limits_text(m), self.coloured(Verdict(m.verdict).value,
                                                                                        m.verdict),
-                             _truncate(_evidence_text(s, m), 300)])
+                             _truncate(_evidence_text(s, m), 90 if brief else 300)])
         w0 = id_width(names, 0.42, self.width)
         return [self.p("Checks and measurements", "h2"),
                 self.table(rows, [w0, 0.11, 0.13, 0.08, 0.68 - w0], extra=extra, ids=(0,))]

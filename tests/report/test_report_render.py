@@ -167,7 +167,7 @@ def test_empty_run_still_reports(tmp_path: Path) -> None:
 def test_cover_summary_and_key_figures(run_dir: Path) -> None:
     """What a lab engineer looks for first: DUT and bench identity, calibration, the verdict,
     and the key figures the trend follows (stored in record.json for `bench trend`)."""
-    result = render_all(run_dir)
+    result = render_all(run_dir, full=True)  # the key figures table is part of the audit
     ok, bad = load_record(run_dir).scenarios
     assert bad.figures["overshoot_a"] == OVERSHOOT_A
     assert bad.figures["settle_time_s"] == pytest.approx(30.0, abs=0.2)  # ignored the drop for 30 s
