@@ -270,7 +270,7 @@ class _Builder:
         need = [stringWidth(k, "Helvetica-Bold", 7.5) + 8 for k in counts]
         spare = (0.66 * self.width - sum(need)) / len(counts)
         grid = Table([labels, numbers], colWidths=[n + spare for n in need])
-        style = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        style: list[tuple] = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
                  ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2)]
         style += [("BACKGROUND", (j, 0), (j, 0), LABEL_COLOURS[k]) for j, k in enumerate(counts)]
         grid.setStyle(TableStyle(style))

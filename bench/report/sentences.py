@@ -145,7 +145,11 @@ def why_sentences(s: ScenarioRecord) -> list[str]:
 # ---------------------------------------------------------------- one line per scenario
 
 def _worst_physical(s: ScenarioRecord) -> tuple[CheckRecord, Measurement] | None:
+    """The physical measurement closest to its limit; a zero that must be zero (nothing stamped
+    outside the transaction, no register decrease) sits on its limit but says nothing of the margin."""
     pairs = [(c, m) for c in s.checks if is_physical(c) for m in c.measurements if m.value is not None]
+    telling = [(c, m) for c, m in pairs if not (m.value == 0 and 0 in (m.low, m.high))]
+    pairs = telling or pairs
     worst = worst_measurement([m for _, m in pairs])
     return next(((c, m) for c, m in pairs if m is worst), None)
 
