@@ -466,7 +466,7 @@ class _Builder:
             out += [self.p("Why", "h2")] + [self.p(w) for w in say.why_sentences(s)]
         if v == Verdict.SKIPPED and say.never_ran(s):
             return out  # nothing ran: no steps, no plots, no checks
-        out += self.composite(s) + self.steps(s) + self.plots(s) + self.checks(s)
+        out += self.composite(s) + self.steps(s) + self.profiles(s) + self.plots(s) + self.checks(s)
         if failing:
             out += self.ocpp_frames(s)
         return out
@@ -496,7 +496,7 @@ class _Builder:
             args = json.dumps(st.args, default=str)
             result = "ok" if st.ok else self.coloured(_truncate(f"failed: {st.message}", CELL_CHARS), Verdict.ERROR)
             # numbered from 1, as the run's messages ("step 3 expect_status: ...") name them
-            rows.append([str(st.index + 1), st.name, _truncate(args, 160), self.rel(s, st.t_start_mono_s),
+            rows.append([str(st.index + 1), st.name, _truncate(args, CELL_CHARS), self.rel(s, st.t_start_mono_s),
                          self.rel(s, st.t_end_mono_s), _clock(st.utc_start), result])
         w_name = id_width([st.name for st in shown] + ["Step"], 0.3, self.width)
         return [self.p("Steps", "h2"), self.p("Times in seconds from the scenario start; UTC clock of the step "
@@ -566,6 +566,29 @@ class _Builder:
             rows.append([str(i), r.asked, r.expected, r.reported, self.coloured(r.verdict.value, r.verdict)])
         return [self.p("Composite schedules (GetCompositeSchedule)", "h2"),
                 self.table(rows, [0.04, 0.2, 0.32, 0.32, 0.12])]
+
+    def profiles(self, s: ScenarioRecord) -> list:
+        """Every charging profile the bench sent, whole: the limits the current was judged against."""
+        if not s.profiles_sent:
+            return []
+        rows: list[list[Any]] = [["t (s)", "Connector", "Purpose / stack level", "Schedule", "Answer"]]
+        for sent in s.profiles_sent:
+            profile = sent.get("profile") or {}
+            purpose = profile.get("chargingProfilePurpose") or profile.get("purpose") or ""
+            schedule = profile.get("chargingSchedule") or {}
+            if isinstance(schedule, list):  # 2.x: a list of schedules
+                schedule = schedule[0] if schedule else {}
+            unit = str(schedule.get("chargingRateUnit", ""))
+            extra = [f"{k} {profile[k]}" for k in ("chargingProfileKind", "recurrencyKind", "validFrom", "validTo")
+                     if profile.get(k)]
+            extra += [f"{k} {schedule[k]}" for k in ("startSchedule", "duration") if schedule.get(k) is not None]
+            rows.append([self.rel(s, sent.get("t_mono_s")), str(sent.get("connector", sent.get("evse_id", ""))),
+                         f"{purpose} / {profile.get('stackLevel', '')}",
+                         say.periods_text(schedule, unit) + (f" ({', '.join(extra)})" if extra else ""),
+                         str(sent.get("status", ""))])
+        w2 = id_width([str(r[2]) for r in rows], 0.3, self.width)
+        return [self.p("Charging profiles sent", "h2"),
+                self.table(rows, [0.07, 0.09, w2, 0.84 - w2 - 0.1, 0.1], ids=(2,))]
 
     def not_measured(self, s: ScenarioRecord) -> list:
         out = []
