@@ -51,7 +51,12 @@ LABEL_COLOURS = {**{v.value: c for v, c in VERDICT_COLOURS.items()}, say.NOT_SUP
 FAULT_BG = colors.HexColor("#fde0dc")
 FRAMES_BEFORE, FRAMES_AFTER = 6, 4  # OCPP frames shown around a failure
 FRAME_LINE_CHARS = 112  # fits the text width in 7 pt Courier
-FRAME_MAX_CHARS = 3000  # a frame is shown whole (a profile's limits matter) up to this
+FRAME_MAX_CHARS = 3000  # a frame that carries limits is shown whole up to this
+FRAME_OTHER_CHARS = 240  # the others (MeterValues with dozens of values) are cut: ocpp.jsonl has them whole
+# requests whose frames (and answers) carry the limits or schedules a failure is judged against
+FRAME_FULL_ACTIONS = frozenset({"SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule",
+                                "GetChargingProfiles", "ReportChargingProfiles", "RemoteStartTransaction",
+                                "RequestStartTransaction"})
 CELL_CHARS = 600  # a table cell cannot split across pages: long texts (tracebacks) are cut
 GRID = colors.HexColor("#b0b0b0")
 HEADER_BG = colors.HexColor("#e8e8e8")
@@ -148,6 +153,7 @@ class _Builder:
             "cellb": ParagraphStyle("cellb", parent=cell, fontName="Helvetica-Bold", splitLongWords=0),
             "cellw": ParagraphStyle("cellw", parent=cell, fontName="Helvetica-Bold", textColor=colors.white,
                                     splitLongWords=0),
+            "small": ParagraphStyle("small", parent=cell, fontSize=7, leading=8.2),
             "mono": ParagraphStyle("mono", fontName="Courier", fontSize=7, leading=8.6),
             "verdict": ParagraphStyle("verdict", fontName="Helvetica-Bold", fontSize=30, leading=36,
                                       alignment=TA_CENTER, textColor=colors.white),
@@ -342,7 +348,7 @@ class _Builder:
         if self.record.tolerances:
             rows[0][0] = "Tolerance (config key tolerances.*)"
         rows += [[t.name, "—" if t.value is None else fmt_value(t.value) if isinstance(t.value, (int, float))
-                  else str(t.value), t.set_in, t.basis] for t in tols]
+                  else str(t.value), t.set_in, self.p(t.basis, "small")] for t in tols]
         w0 = id_width([t.name for t in tols] + ["Tolerance"], 0.45, self.width)
         w2 = id_width([t.set_in for t in tols], 0.2, self.width)
         return [self.p("Tolerances", "h2"), self.table(rows, [w0, 0.07, w2, 0.93 - w0 - w2], ids=(0, 2))]
@@ -636,7 +642,10 @@ def _frame_lines(f: OcppFrame, t0: float, with_cp: bool) -> list[str]:
     """One frame, whole, wrapped to the page: a profile's limits or a status must not be cut off."""
     arrow = {"dut->csms": "DUT>CSMS", "csms->dut": "CSMS>DUT"}.get(f.direction, f.direction)
     cp = f" {f.cp_id}" if with_cp else ""
-    body = _truncate(json.dumps(f.frame, separators=(",", ":"), default=str), FRAME_MAX_CHARS)
+    body = json.dumps(f.frame, separators=(",", ":"), default=str)
+    room = FRAME_MAX_CHARS if f.action in FRAME_FULL_ACTIONS else FRAME_OTHER_CHARS
+    if len(body) > room:
+        body = body[:room] + f"... ({len(body) - room} more characters in {OCPP_LOG})"
     head = f"{fmt_fixed(f.t_mono_s - t0, 3):>9}s {arrow}{cp} {f.action or '-':<20} "
     chunks = _wrap_json(body, FRAME_LINE_CHARS - len(head))
     return [head + chunks[0]] + [" " * len(head) + c for c in chunks[1:]]
@@ -690,8 +699,12 @@ def _flat(d: dict[str, Any]) -> str:
 
 
 def _sampling_text(sampling: dict[str, Any]) -> str:
-    """Either {key: value} or {position: {key: value}} (one entry per position)."""
-    return "; ".join(f"{k}: {_flat(v)}" if isinstance(v, dict) else f"{k}={v}" for k, v in sampling.items())
+    """Either {key: value} or {position: {key: value}} (one entry per position); the per-instrument
+    read counts stay in record.json."""
+    def top(d: dict[str, Any]) -> str:
+        return _flat({k: v for k, v in d.items() if not isinstance(v, dict)})
+
+    return "; ".join(f"{k}: {top(v)}" if isinstance(v, dict) else f"{k}={v}" for k, v in sampling.items())
 
 
 def _bench_name(record: RunRecord) -> str | None:
