@@ -92,6 +92,10 @@ def test_default_report_cover_rows_and_pages(layout_run: Path) -> None:
     for name in ("boot_protocol_only", "reserve_not_supported", "display_v201_only"):
         assert f". {name}" not in text and name in pages[at], name
     assert "3 steps done as a compliant charger requires" in pages[at]
+    # the measured PASS: one page with its numbers (its one plot is counted below)
+    compact = [pg for pg in pages if "1. ramp-down-ok" in pg]
+    assert len(compact) == 1 and "Checks and measurements" in compact[0] and "pwm_matches_limit: PASS" in compact[0]
+    assert pages.index(compact[0]) == len(pages) - 1  # after the FAIL's evidence, and the last page
     assert re.search(r"display_v201_only\s+SKIPPED\s+not run", pages[at])
     assert "duration not recorded" not in text
     # the Why: what, how much, against which limit and rule, when, once
