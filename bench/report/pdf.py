@@ -472,7 +472,9 @@ class _Builder:
             out += [self.p("Why", "h2")] + [self.p(w) for w in say.why_sentences(s)]
         if v == Verdict.SKIPPED and say.never_ran(s):
             return out  # nothing ran: no steps, no plots, no checks
-        out += self.composite(s) + self.steps(s) + self.profiles(s) + self.plots(s) + self.checks(s)
+        # a SKIPPED scenario's window is no evidence of anything: its steps and checks, never a plot
+        plots = [] if v == Verdict.SKIPPED else self.plots(s)
+        out += self.composite(s) + self.steps(s) + self.profiles(s) + plots + self.checks(s)
         if failing:
             out += self.ocpp_frames(s)
         return out

@@ -39,6 +39,13 @@ def _add_scenarios(run: Path) -> None:
         ScenarioRecord(name="display_v201_only", file="d.yaml", position="pos1", verdict=Verdict.SKIPPED,
                        t_start_mono_s=t + 0.6, skip_kind="not_applicable",
                        skipped="not defined for OCPP 1.6 (only 2.0.1, 2.1)"),
+        # ran a step, then found nothing it tests applies (e.g. a security probe on profile 0)
+        ScenarioRecord(name="tls_not_applicable", file="t.yaml", position="pos1", verdict=Verdict.SKIPPED,
+                       t_start_mono_s=t + 0.7, t_end_mono_s=t + 0.9, utc_start="2025-01-01T00:02:21.7Z",
+                       utc_end="2025-01-01T00:02:21.9Z", skip_kind="not_applicable",
+                       skipped="the bench runs security profile 0", steps=[StepRecord(0, "probe", {}, t + 0.7)],
+                       checks=[CheckRecord("security_probes_pass", Verdict.SKIPPED,
+                                           message="needs TLS (profile 2 or 3)")]),
     ]
     record.suite = suite_name("smart-charging", "ignores_profile")
     record.fault = "ignores_profile"
@@ -65,7 +72,7 @@ def test_default_report_cover_rows_and_pages(layout_run: Path) -> None:
     result = render_all(layout_run)
     record = load_record(layout_run)
     skipped = [s for s in record.scenarios if s.verdict == Verdict.SKIPPED]
-    assert [s.plots for s in skipped] == [[], []]  # the trace covers their window, but they did not run
+    assert [s.plots for s in skipped] == [[], [], []]  # the trace covers their window, but they did not run
     assert not [p for p in (layout_run / "plots").iterdir() if "not_supported" in p.name or "v201" in p.name]
 
     pages = pages_text(result.pdf)
@@ -77,7 +84,7 @@ def test_default_report_cover_rows_and_pages(layout_run: Path) -> None:
     assert labels, cover
     # the verdict block beside the counts may share their line
     counts = re.search(r"^\s*(FAIL\s+)?(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", cover[labels.end():], re.M)
-    assert counts and counts.groups()[1:] == ("2", "1", "0", "1", "1"), cover
+    assert counts and counts.groups()[1:] == ("2", "1", "0", "1", "2"), cover
     assert "FAULT INJECTED: ignores_profile" in cover and "smart-charging-fault-ignores_profile" in cover
     # what was not run, and why
     assert "NOT SUPPORTED: the DUT does not support Reservation" in cover
@@ -89,7 +96,7 @@ def test_default_report_cover_rows_and_pages(layout_run: Path) -> None:
 
     # a section for the FAIL, a compact page for the measured PASS; a row for the rest
     assert "2. limit-ignored" in text and "1. ramp-down-ok" in text
-    for name in ("boot_protocol_only", "reserve_not_supported", "display_v201_only"):
+    for name in ("boot_protocol_only", "reserve_not_supported", "display_v201_only", "tls_not_applicable"):
         assert f". {name}" not in text and name in pages[at], name
     assert "3 steps done as a compliant charger requires" in pages[at]
     # the measured PASS: one page with its numbers (its one plot is counted below)
@@ -118,11 +125,13 @@ def test_full_report_keeps_a_section_per_scenario(layout_run: Path) -> None:
     pages = pages_text(result.pdf)
     text = "\n".join(pages)
     for i, name in enumerate(["ramp-down-ok", "limit-ignored", "boot_protocol_only", "reserve_not_supported",
-                              "display_v201_only"], 1):
+                              "display_v201_only", "tls_not_applicable"], 1):
         assert f"{i}. {name}" in text, name
     for name in ("reserve_not_supported", "display_v201_only"):
         section = next(pg for pg in pages if f". {name}" in pg)
         assert "not run" in section and "Plots" not in section and "never ended" not in section
+    ran = next(pg for pg in pages if ". tls_not_applicable" in pg)
+    assert "needs TLS" in ran and "1 probe" in " ".join(ran.split()) and "Plots" not in ran
     record = load_record(layout_run)
     plotted = sum(len(s.plots) for s in record.scenarios)
     assert len(IMAGE.findall(result.pdf.read_bytes())) == plotted  # none of them a SKIPPED one's
