@@ -615,11 +615,14 @@ class _Builder:
         t_end = s.t_end_mono_s if s.t_end_mono_s > s.t_start_mono_s else None
         fallback = t_end if t_end is not None else (s.steps[-1].t_start_mono_s if s.steps else s.t_start_mono_s)
         targets: list[tuple[str, float]] = []
+        step = say.failed_step(s)
         for c in failed or [None]:
             t, label = fallback, "scenario end" if t_end is not None else "last step"
             m = _worst_failing(c)
             if c is not None and m is not None and m.t_mono_s is not None:  # m is None when c is
                 t, label = m.t_mono_s, f"{c.name}.{m.name}"
+            elif step is not None:  # a verdict on the steps: from the start of the step that failed
+                t, label = step.t_start_mono_s, f"step {step.index + 1} {step.name}"
             if all(abs(t - t2) > 1e-9 for _, t2 in targets):
                 targets.append((label, t))
         many_cps = len({f.cp_id for f in self.frames}) > 1
@@ -646,7 +649,7 @@ def _frame_lines(f: OcppFrame, t0: float, with_cp: bool) -> list[str]:
     cp = f" {f.cp_id}" if with_cp else ""
     body = json.dumps(f.frame, separators=(",", ":"), default=str)
     room = FRAME_MAX_CHARS if f.action in FRAME_FULL_ACTIONS else FRAME_OTHER_CHARS
-    if len(body) > room:
+    if len(body) > room + FRAME_OTHER_CHARS // 2:  # cut only what is worth a pointer
         body = body[:room] + f"... ({len(body) - room} more characters in {OCPP_LOG})"
     head = f"{fmt_fixed(f.t_mono_s - t0, 3):>9}s {arrow}{cp} {f.action or '-':<20} "
     chunks = _wrap_json(body, FRAME_LINE_CHARS - len(head))

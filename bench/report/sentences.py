@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from bench.clock import parse_iso
-from bench.record import CheckRecord, Measurement, RunRecord, ScenarioRecord, Verdict, skip_label
+from bench.record import CheckRecord, Measurement, RunRecord, ScenarioRecord, StepRecord, Verdict, skip_label
 from bench.report.junit import fmt_fixed, fmt_value, worst_measurement
 from bench.verify import CHECKS
 
@@ -121,11 +121,30 @@ def _how_much(m: Measurement) -> str:
     return f"{m.name} = {fmt_value(v)}{u}"
 
 
+def failed_step(s: ScenarioRecord) -> StepRecord | None:
+    return next((st for st in s.steps if not st.ok), None)
+
+
+def _when_failed(s: ScenarioRecord, m: Measurement | None) -> str:
+    """When the measurement was taken; for a verdict on the steps (no time of its own), the step
+    that failed, numbered as in the steps table."""
+    if m is not None and m.t_mono_s is not None:
+        return when_text(s, m.t_mono_s)
+    st = failed_step(s)
+    if st is None:
+        return "time not recorded"
+    end = f" to {fmt_fixed(st.t_end_mono_s - s.t_start_mono_s, 1)} s" if st.t_end_mono_s is not None else ""
+    dt = utc_at(s, st.t_start_mono_s)
+    utc = f" (from {dt:%Y-%m-%d} {clock_text(dt)} UTC)" if dt is not None else ""
+    return (f"during step {st.index + 1} {st.name}, {fmt_fixed(st.t_start_mono_s - s.t_start_mono_s, 1)} s{end} "
+            f"after the scenario start{utc}")
+
+
 def why_sentence(s: ScenarioRecord, check: CheckRecord) -> str:
     """One sentence: what failed, by how much, against which limit and rule, and when."""
     bad = worst_measurement([m for m in check.measurements if m.verdict != Verdict.PASS])
     if bad is None:
-        return f"{check.name}: {check.message or Verdict(check.verdict).value} (time not recorded)."
+        return f"{check.name}: {check.message or Verdict(check.verdict).value}; {_when_failed(s, None)}."
     if bad.unit == "count" and check.message:
         what = check.message  # e.g. "step 4 expect_status: ..." names the step itself
     else:
@@ -133,7 +152,7 @@ def why_sentence(s: ScenarioRecord, check: CheckRecord) -> str:
         if bad.note and bad.value is not None:
             what += f" ({bad.note})"
     rule = f"; rule: {bad.rule}" if bad.rule else ""
-    return f"{check.name}: {what}{rule}; {when_text(s, bad.t_mono_s)}."
+    return f"{check.name}: {what}{rule}; {_when_failed(s, bad)}."
 
 
 def why_sentences(s: ScenarioRecord) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 from bench.config import load_config
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, judge, load_record
 from bench.report import render_all
+from bench.report import sentences as say
 from bench.report.junit import fmt_value
 from bench.session import suite_name, tolerance_record
 from pdf_text import pages_text
@@ -135,6 +136,21 @@ def test_full_report_keeps_a_section_per_scenario(layout_run: Path) -> None:
     record = load_record(layout_run)
     plotted = sum(len(s.plots) for s in record.scenarios)
     assert len(IMAGE.findall(result.pdf.read_bytes())) == plotted  # none of them a SKIPPED one's
+
+
+def test_why_of_a_step_verdict_names_the_step_and_its_time() -> None:
+    """A FAIL on the steps has no measurement time: the sentence gives the failed step, numbered as
+    in the steps table and in the run's own message."""
+    s = ScenarioRecord(name="boot", file="b.yaml", position="pos1", verdict=Verdict.FAIL, t_start_mono_s=T0,
+                       t_end_mono_s=T0 + 70, utc_start="2025-01-01T00:00:00Z",
+                       steps=[StepRecord(0, "reset", {}, T0, T0 + 1),
+                              StepRecord(1, "expect_boot_sequence", {}, T0 + 1, T0 + 63, ok=False, message="x")])
+    check = CheckRecord("step_expectations", Verdict.FAIL,
+                        [judge("dut_answers_not_as_required", 1, "count", None, 0)],
+                        "step 2 expect_boot_sequence: the DUT sent StatusNotification while Pending")
+    assert say.why_sentence(s, check) == (
+        "step_expectations: step 2 expect_boot_sequence: the DUT sent StatusNotification while Pending; during "
+        "step 2 expect_boot_sequence, 1.0 s to 63.0 s after the scenario start (from 2025-01-01 00:00:01.0 UTC).")
 
 
 def test_fmt_value_never_prints_exponents_or_negative_zero() -> None:
