@@ -493,7 +493,7 @@ class _Builder:
         out += self.composite(s) + self.plots(s, limit=1)
         # the composite schedules' table above stands for their measurements
         out += self.measurements(s, [c for c in s.checks if say.is_physical(c)], brief=True)
-        return out
+        return out + signed_energy_section(self, s)  # the three energies per transaction, PASS or not
 
     def steps(self, s: ScenarioRecord) -> list:
         if not s.steps:
