@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="regenerate plots, report.pdf and junit.xml of a run folder")
     rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--full", action="store_true", help="one section per scenario (an audit), not only the failures")
     rep.set_defaults(func=cmd_report)
 
     from bench.commands import register_all
@@ -217,13 +218,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     config, scenarios = _validated_inputs(args)
     from bench.live import LiveView  # the run's machinery is loaded only for valid input
     from bench.record import load_record
-    from bench.session import RunOptions, make_run_dir, run_bench
+    from bench.session import RunOptions, make_run_dir, run_bench, suite_name
 
     clock = clock_for(config.virtual_lab.speed)
     # a rich panel on a terminal, plain lines in CI logs and pipes
     view = LiveView(console, clock, tolerance_abs_a=config.tolerances.current_abs_a,
                     tolerance_rel_pct=config.tolerances.current_rel_pct)
-    opts = RunOptions(args.config, scenarios, _suite_name(args.scenarios), args.out, args.fault,
+    opts = RunOptions(args.config, scenarios, suite_name(_suite_name(args.scenarios), args.fault), args.out, args.fault,
                       dut_wait_s=args.dut_wait_s, on_progress=view.on_progress, on_event=view.on_event)
     run_dir = make_run_dir(args.out, opts.suite, clock)
     console.print(f"run folder: {run_dir}")
@@ -293,11 +294,11 @@ def _run_stoppable(coro, clock: RealClock):
         raise KeyboardInterrupt from None
 
 
-def _render(run_dir: Path) -> None:
+def _render(run_dir: Path, full: bool = False) -> None:
     try:
         from bench.report import render_all
 
-        render_all(run_dir)
+        render_all(run_dir, full=full)
     except Exception as exc:  # the record and traces are already safe on disk
         err_console.print(f"[bold magenta]report rendering failed:[/] {type(exc).__name__}: {exc}")
 
@@ -591,7 +592,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not (args.run_dir / "record.json").exists():
         raise ConfigError(f"{args.run_dir}: no record.json (not a run folder)")
-    _render(args.run_dir)
+    _render(args.run_dir, full=args.full)
     record = load_record(args.run_dir)
     _summary(record, args.run_dir)
     return exit_code(record.verdict)

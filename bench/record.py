@@ -195,6 +195,10 @@ class RunRecord:
     realism: dict[str, Any] | str | None = None
     # per position: what the DUT supports and where each fact came from (bench/capabilities.py)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # every tolerance of the config's `tolerances`: {name: {"value", "set_in", "basis"}}, where
+    # set_in names the config file (key tolerances.<name>) or "default", and basis the rule or
+    # bench policy behind it
+    tolerances: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def finalize_verdict(self) -> Verdict:
         verdicts = [s.verdict for s in self.scenarios]

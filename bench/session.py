@@ -67,6 +67,20 @@ class _Opened:
     traces: list[Trace] = field(default_factory=list)
 
 
+def suite_name(suite: str, fault: str | None) -> str:
+    """A run with an injected fault says so in its name (and so in its folder and reports)."""
+    return f"{suite}-fault-{fault}" if fault else suite
+
+
+def tolerance_record(config: LabConfig, config_path: Path) -> dict[str, dict[str, object]]:
+    """Every tolerance the checks apply, its value, where it was set and the rule behind it."""
+    tol = config.tolerances
+    return {name: {"value": getattr(tol, name),
+                   "set_in": Path(config_path).name if name in tol.model_fields_set else "default",
+                   "basis": field.description or ""}
+            for name, field in type(tol).model_fields.items()}
+
+
 def make_run_dir(out_dir: Path, suite: str, clock: Clock) -> Path:
     stamp = clock.utcnow().strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", suite).strip("-") or "suite"
@@ -133,8 +147,11 @@ class BenchSession:
             knobs = config.virtual_lab.realism_on
             record.realism = "ideal" if knobs is None else knobs.model_dump(mode="json")
         record.clock = getattr(clock, "kind", "real")
-        record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version}
+        record.positions = {p.name: {"charge_point_id": p.dut.charge_point_id, "ocpp_version": p.dut.ocpp_version,
+                                     "reaction_time_s": p.dut.reaction_time_s,
+                                     "meter_accuracy_class": p.dut.meter_accuracy_class}
                             for p in config.positions}
+        record.tolerances = tolerance_record(config, opts.config_path)
         record.write(run_dir)
         self.emit("run_started", suite=opts.suite, run_dir=run_dir, scenarios=list(opts.scenarios),
                   positions=[p.name for p in config.positions])

@@ -18,7 +18,7 @@ from bench.checks.base import (RULE_DELIVERY, RULE_DISCONNECT, RULE_EVIDENCE, RU
                                short_evidence, skipped)
 from bench.checks.declare import CheckDef, CheckParams, Default, Measures, NonNegative, from_config, setting
 from bench.checks.timeline import value_at
-from bench.record import CheckRecord, Measurement, failed, judge
+from bench.record import CheckRecord, Measurement, Verdict, failed, judge
 
 IEC61851_DISCONNECT_S = 0.1  # state C -> B, E or F: the EVSE opens the contactor within 100 ms
 
@@ -188,8 +188,11 @@ def pwm_matches_limit(inp: CheckInputs) -> CheckRecord:
 
 
 def _state_entries(states: np.ndarray, targets: set[str]) -> list[tuple[int, int]]:
-    """(first, last) sample indices of each stretch the CP line spends in `targets` after charging (C/D)."""
-    return stretches_entered_from(states, targets, ("C", "D"))
+    """(first, last) sample indices of each stretch the CP line spends in `targets` after charging
+    (C/D). Rows without a CP state (the EV emulator's read stalled: its cell is empty) are left
+    out, so a missed read neither hides an entry nor cuts a stretch short."""
+    known = np.flatnonzero(np.asarray(states, dtype=object) != "")
+    return [(int(known[a]), int(known[b])) for a, b in stretches_entered_from(states[known], targets, ("C", "D"))]
 
 
 def energy_stops_within(inp: CheckInputs) -> CheckRecord:
@@ -217,6 +220,12 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
     for n, (a, b) in enumerate(entries, 1):
         state = inp.trace["ev_cp_state"][a]
         zero = np.nonzero(current[a:b + 1] <= zero_a)[0]
+        if not zero.size and t[b] - t[a] <= within + margin:  # left the state before its time was up
+            ms.append(Measurement(f"stop{n}_delay_s", None, "s", None, within + margin, Verdict.ERROR,
+                                  t_mono_s=float(t[a]), rule=RULE_DISCONNECT, samples=int(b - a + 1),
+                                  note=f"not judged: state {state} was seen for {t[b] - t[a]:.2f} s, within the "
+                                       f"{within + margin:.2f} s the stop may take, and current still flowed"))
+            continue
         if not zero.size:
             ms.append(failed(f"stop{n}_delay_s", "s", f"current kept flowing for the whole {t[b] - t[a]:.1f} s "
                                                     f"in state {state} (max {np.nanmax(current[a:b + 1]):.1f} A)",

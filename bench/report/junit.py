@@ -22,13 +22,24 @@ _RANK = {Verdict.FAIL: 0, Verdict.ERROR: 1, Verdict.PASS: 2, Verdict.SKIPPED: 3}
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # text from the DUT may hold these
 
 
+SMALLEST_SHOWN = 1e-3  # below this a value reads as 0: no "-3.4e-05 s" on paper
+
+
 def fmt_value(v: float | None) -> str:
-    """Short, readable number: 4 significant digits, but no exponent for large values."""
+    """Short, readable number: 4 significant digits, never an exponent, never "-0"."""
     if v is None:
         return "none"
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
+    if abs(v) < SMALLEST_SHOWN:
+        return "0"
     return f"{v:.1f}" if abs(v) >= 1e4 else f"{v:.4g}"
+
+
+def fmt_fixed(v: float, decimals: int) -> str:
+    """`v` with a fixed number of decimals, "0.00" rather than "-0.00"."""
+    text = f"{v:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def fmt_limits(m: Measurement) -> str:

@@ -11,6 +11,7 @@ overshoot is never lost in the picture.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -22,6 +23,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from PIL import Image as PILImage
 
 from bench.trace import PHASES
 from bench.clock import parse_iso
@@ -35,6 +37,7 @@ MAX_POINTS = 4000  # per curve after decimation: far more than a page can resolv
 FIG_SIZE_IN = (10.0, 5.2)
 DPI = 120
 FONT_SIZE = 10
+PALETTE_COLOURS = 32  # the curves, bands and their anti-aliased edges
 # IEC 60446 conductor colours, so L1/L2/L3 read like the wiring on the bench
 PHASE_COLOURS = {1: "#8B4513", 2: "#202020", 3: "#8c8c8c"}
 LIMIT_COLOUR = "#1f5fbf"
@@ -105,13 +108,17 @@ def render_scenario_plots(run_dir: Path, record: RunRecord, scenario: ScenarioRe
     """
     run_dir = Path(run_dir)
     notes = warnings if warnings is not None else []
-    data = _scenario_data(run_dir, record, scenario, notes)
     stem = _stem(record, scenario)
     (run_dir / PLOTS_DIR).mkdir(exist_ok=True)
+    kinds = (("current", _draw_current), ("pwm", _draw_pwm), ("error", _draw_error))
+    for kind, _ in kinds:  # a re-render must not leave a stale figure behind
+        (run_dir / f"{PLOTS_DIR}/{stem}_{kind}.png").unlink(missing_ok=True)
+    if scenario.verdict == Verdict.SKIPPED:
+        return []  # it did not run: any trace in its window belongs to other scenarios
+    data = _scenario_data(run_dir, record, scenario, notes)
     written = []
-    for kind, draw in (("current", _draw_current), ("pwm", _draw_pwm), ("error", _draw_error)):
+    for kind, draw in kinds:
         rel = f"{PLOTS_DIR}/{stem}_{kind}.png"
-        (run_dir / rel).unlink(missing_ok=True)  # a re-render must not leave a stale figure behind
         fig = draw(scenario, data)
         if fig is None:
             continue
@@ -213,8 +220,15 @@ def _new_figure(rows: int = 1, height_ratios: list[float] | None = None) -> tupl
 
 
 def _save(fig: Figure, path: Path) -> None:
+    """PNG with an adaptive palette: line art needs few colours, and the PDF embeds a third
+    of the bytes of a full-colour image (the default suite's report stays a few MB)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=DPI, format="png")
+    buf.seek(0)
+    with PILImage.open(buf) as img:
+        small = img.convert("RGB").quantize(PALETTE_COLOURS)
     tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=DPI)
+    small.save(tmp, format="PNG", optimize=True)
     os.replace(tmp, path)
 
 
@@ -235,22 +249,27 @@ def _draw_settle_windows(ax, data: ScenarioData, params: dict) -> None:
 
 
 def _draw_steps(ax, scenario: ScenarioRecord, data: ScenarioData, labels: bool = True) -> None:
-    """Dotted vertical marker per step, its name written along it; names of steps close
-    together are staggered down the axis so they do not overprint each other. A long
-    run with hundreds of steps gets markers only (or none): the steps table lists them."""
+    """Dotted vertical marker per step, its number (as in the steps table) and name written along
+    it; steps too close together to label apart share one label ("steps 1-9"). A long run with
+    hundreds of steps gets markers only (or none): the steps table lists them."""
     if len(scenario.steps) > MAX_STEP_MARKERS:
         return
     labels = labels and len(scenario.steps) <= MAX_STEP_LABELS
-    last_x, level = -math.inf, 0
     min_gap = 0.015 * data.duration_s if data.duration_s > 0 else 0.0
+    groups: list[tuple[float, list]] = []
     for step in scenario.steps:
         x = step.t_start_mono_s - data.t0
         ax.axvline(x, color="#555555", ls=":", lw=0.9, zorder=1)
-        if not labels:
-            continue
-        level = (level + 1) % 3 if x - last_x < min_gap else 0
-        last_x = x
-        ax.text(x, 0.98 - 0.3 * level, f"{step.name} ", transform=ax.get_xaxis_transform(), rotation=90,
+        if groups and x - groups[-1][0] < min_gap:
+            groups[-1][1].append(step)
+        else:
+            groups.append((x, [step]))
+    if not labels:
+        return
+    for x, members in groups:
+        first, last = members[0], members[-1]
+        text = f"{first.index + 1} {first.name}" if len(members) == 1 else f"steps {first.index + 1}-{last.index + 1}"
+        ax.text(x, 0.98, f"{text} ", transform=ax.get_xaxis_transform(), rotation=90,
                 va="top", ha="left", fontsize=FONT_SIZE - 3, color="#333333", clip_on=True,
                 bbox={"facecolor": "white", "alpha": 0.6, "lw": 0, "pad": 0.5})
 
@@ -402,9 +421,10 @@ def _draw_error(scenario: ScenarioRecord, data: ScenarioData) -> Figure | None:
             colour = f"C{i}"
             _line(ax, t, v, color=colour, lw=1.2, marker="." if len(t) < 200 else None, label=name)
             for m in limits[:1]:
-                for bound in (m.low, m.high):
-                    if bound is not None:
-                        ax.axhline(bound, color=colour, ls="--", lw=1.0, alpha=0.8)
+                bounds = [b for b in (m.low, m.high) if b is not None]
+                for k, bound in enumerate(bounds):
+                    ax.axhline(bound, color=colour, ls="--", lw=1.0, alpha=0.8,
+                               label=f"{name} limit" + ("s" if len(bounds) > 1 else "") if k == 0 else None)
         ax.axhline(0, color="#555555", lw=0.8)
         _draw_steps(ax, scenario, data, labels=first)
         _finish(ax, data, f"Error ({unit})" if unit else "Error", None)

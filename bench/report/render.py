@@ -30,9 +30,9 @@ class RenderResult:
     notes: list[str] = field(default_factory=list)  # what was missing or could not be drawn
 
 
-def render_all(run_dir: Path) -> RenderResult:
+def render_all(run_dir: Path, full: bool = False) -> RenderResult:
     """Plots and key figures per scenario (both stored in record.json), then junit.xml and
-    report.pdf."""
+    report.pdf (`full`: one section per scenario, for an audit)."""
     run_dir = Path(run_dir)
     record = load_record(run_dir)
     notes: list[str] = []
@@ -56,7 +56,7 @@ def render_all(run_dir: Path) -> RenderResult:
             notes.append(f"{scenario.name}: key figures failed: {type(exc).__name__}: {exc}")
     record_path = record.write(run_dir)
     junit = write_junit(run_dir, record)
-    pdf = write_pdf(run_dir, record, notes)
+    pdf = write_pdf(run_dir, record, notes, full=full)
     for note in notes:
         log.warning("report %s: %s", record.run_id, note)
     return RenderResult(run_dir, record_path, junit, pdf, plots, notes)

@@ -89,6 +89,22 @@ def test_energy_stops_judges_the_states_asked_for(cfg):
     assert CHECKS["energy_stops_within"].physical
 
 
+def test_a_stalled_cp_state_read_neither_hides_the_entry_nor_cuts_the_stretch(cfg):
+    states = np.where(T >= 5.0, "A", "C").astype(object)
+    states[(T >= 4.9) & (T < 5.3)] = ""  # the EV emulator's reads stalled around the unplug
+    current = np.where(T < 5.35, 16.0, 0.0)
+    rec = energy_stops_within(_inputs(cfg, _trace(states, current), states=["A"]))
+    assert rec.verdict == Verdict.PASS, rec.message
+    assert rec.measurements[0].value == pytest.approx(0.1)  # from the first row known in A (5.3 s) to 5.4 s
+
+
+def test_a_state_left_before_the_stop_was_due_is_not_judged_not_failed(cfg):
+    states = np.where(T >= 5.0, "A", "C").astype(object)
+    states[T >= 5.1] = ""  # one row in A, then no more CP readings
+    rec = energy_stops_within(_inputs(cfg, _trace(states, np.full(T.size, 16.0)), states=["A"]))
+    assert rec.verdict == Verdict.ERROR and "not judged" in rec.measurements[0].note
+
+
 def _transaction(register_at):
     """A transaction 2..18 s with an energy register sample every 2 s from register_at(t); its
     StopTransaction (the last value stamped 18 s, whole seconds) arrives at 19 s."""

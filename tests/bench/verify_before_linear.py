@@ -682,14 +682,16 @@ IEC61851_DISCONNECT_S = 0.1  # state C -> B, E or F: the EVSE opens the contacto
 
 
 def _state_entries(states: np.ndarray, t: np.ndarray, targets: set[str]) -> list[tuple[int, int]]:
-    """(first, last) sample indices of each stretch the CP line spends in `targets` after charging (C/D)."""
+    """(first, last) sample indices of each stretch the CP line spends in `targets` after charging (C/D).
+    Changed on purpose with the check: rows without a state (a stalled read) are skipped."""
+    rows = [i for i in range(len(states)) if states[i] != ""]
     out, i = [], 1
-    while i < len(states):
-        if states[i] in targets and states[i - 1] in ("C", "D"):
+    while i < len(rows):
+        if states[rows[i]] in targets and states[rows[i - 1]] in ("C", "D"):
             j = i
-            while j + 1 < len(states) and states[j + 1] in targets:
+            while j + 1 < len(rows) and states[rows[j + 1]] in targets:
                 j += 1
-            out.append((i, j))
+            out.append((rows[i], rows[j]))
             i = j + 1
         else:
             i += 1
@@ -720,6 +722,12 @@ def energy_stops_within(inp: CheckInputs) -> CheckRecord:
     for n, (a, b) in enumerate(entries, 1):
         state = inp.trace["ev_cp_state"][a]
         zero = np.nonzero(current[a:b + 1] <= zero_a)[0]
+        if not zero.size and t[b] - t[a] <= within + margin:  # changed on purpose with the check
+            ms.append(Measurement(f"stop{n}_delay_s", None, "s", None, within + margin, Verdict.ERROR,
+                                  t_mono_s=float(t[a]), rule=RULE_DISCONNECT, samples=int(b - a + 1),
+                                  note=f"not judged: state {state} was seen for {t[b] - t[a]:.2f} s, within the "
+                                       f"{within + margin:.2f} s the stop may take, and current still flowed"))
+            continue
         if not zero.size:
             ms.append(failed(f"stop{n}_delay_s", "s", f"current kept flowing for the whole {t[b] - t[a]:.1f} s "
                                                     f"in state {state} (max {np.nanmax(current[a:b + 1]):.1f} A)",

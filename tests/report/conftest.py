@@ -50,8 +50,8 @@ def run_dir(tmp_path: Path) -> Path:
             description="Limit drops from 16 A to 10 A; the charger follows.", verdict=Verdict.PASS,
             t_start_mono_s=s1_t0, t_end_mono_s=s1_t1, utc_start="2025-01-01T00:00:05Z",
             utc_end="2025-01-01T00:01:05Z", expected_limit=lim1,
-            steps=[StepRecord(1, "plug_in", {}, s1_t0, s1_t0 + 0.5),
-                   StepRecord(2, "set_charging_profile", {"limit_a": 10}, s1_t0 + 30, s1_t0 + 30.2)],
+            steps=[StepRecord(0, "plug_in", {}, s1_t0, s1_t0 + 0.5),  # numbered from 0, as the runner does
+                   StepRecord(1, "set_charging_profile", {"limit_a": 10}, s1_t0 + 30, s1_t0 + 30.2)],
             checks=[current_check(lim1, [[s1_t0 + 30, s1_t0 + 35]], 0.1, s1_t0 + 40),
                     CheckRecord("pwm_matches_limit", pwm_ok.verdict, [pwm_ok], params={"tolerance_pct": 1.0})]),
         ScenarioRecord(
@@ -59,10 +59,10 @@ def run_dir(tmp_path: Path) -> Path:
             description="Limit drops from 16 A to 8 A; the charger keeps drawing 16 A.", verdict=Verdict.FAIL,
             t_start_mono_s=s2_t0, t_end_mono_s=s2_t1, utc_start="2025-01-01T00:01:10Z",
             utc_end="2025-01-01T00:02:20Z", expected_limit=lim2,
-            steps=[StepRecord(1, "plug_in", {}, s2_t0, s2_t0 + 0.5),
-                   StepRecord(2, "set_charging_profile", {"limit_a": 8}, s2_t0 + 20, s2_t0 + 20.2,
+            steps=[StepRecord(0, "plug_in", {}, s2_t0, s2_t0 + 0.5),
+                   StepRecord(1, "set_charging_profile", {"limit_a": 8}, s2_t0 + 20, s2_t0 + 20.2,
                               utc_start="2025-01-01T00:01:30.000Z"),
-                   StepRecord(3, "wait", {"s": 40}, s2_t0 + 21, s2_t0 + 61)],
+                   StepRecord(2, "wait", {"s": 40}, s2_t0 + 21, s2_t0 + 61)],
             checks=[fail_check, meter_check]),
     ])
     record.finalize_verdict()

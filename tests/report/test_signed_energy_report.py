@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.record import CheckRecord, ScenarioRecord, Verdict
+from bench.record import CheckRecord, Measurement, ScenarioRecord, Verdict
 from bench.report.pdf import write_pdf
 from bench.report.signed_energy import signed_energy_rows
 from pdf_text import pages_text
@@ -15,7 +15,8 @@ from report_runs import T0, base_record
 
 def _scenario(invalid: int = 0) -> ScenarioRecord:
     energy = CheckRecord("signed_energy_matches_reference", Verdict.PASS, params={"transactions": [
-        {"transaction_id": 7, "signed_wh": 86.2, "reported_wh": 86.0, "measured_wh": 85.6}]})
+        {"transaction_id": 7, "signed_wh": 86.2, "reported_wh": 86.0, "measured_wh": 85.6}]},
+        measurements=[Measurement("tx7_signed_energy_error_pct", 0.7, "%", -2.2, 2.2, Verdict.PASS)])
     verify = CheckRecord("signed_values_verify", Verdict.FAIL if invalid else Verdict.PASS, params={"transactions": [
         {"transaction_id": 7, "records": 17, "verified": 17 - invalid, "invalid": invalid, "keys": [],
          "problems": []}]})
