@@ -7,7 +7,10 @@ can print the same rows next to what was measured.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 from bench.checks.base import RULE_OCPP_J, RULE_STEPS
 from bench.config import LabConfig, PositionConfig, TolerancesConfig
@@ -27,6 +30,23 @@ class PlannedMeasurement:
     sources: tuple[str, ...]  # where each value of the limit comes from (scenario, config key, default)
     rule: str                 # what the limit enforces
     physical: bool            # needs the instruments: not measured on a protocol-only position
+
+    @classmethod
+    def from_record(cls, row: dict[str, Any]) -> PlannedMeasurement:
+        """A row of a scenario's `plan` in record.json."""
+        return cls(str(row["scenario"]), str(row["position"]), str(row["check"]), str(row["measurement"]),
+                   str(row["unit"]), str(row["limit"]), tuple(row["sources"]), str(row["rule"]), bool(row["physical"]))
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        # {phase} stands for a phase number, any other {...} for a word (a point, a transaction, a probe)
+        text = re.sub(r"\\\{(\w+)\\\}", lambda m: r"\d+" if m.group(1) == "phase" else r"\w+?",
+                      re.escape(self.measurement))
+        return re.compile(f"^{text}$")
+
+    def matches(self, name: str) -> bool:
+        """Whether a measurement taken (e.g. `excess_over_limit_l2_a`) is this planned one."""
+        return bool(self._pattern.match(name))
 
 
 def plan_for(scenario: Scenario, config: LabConfig) -> list[PlannedMeasurement]:

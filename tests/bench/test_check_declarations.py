@@ -129,3 +129,16 @@ def test_bench_list_plan_prints_measurements_and_limits(capsys):
     out = capsys.readouterr().out
     assert "txprofile_step_down" in out and "excess_over_limit_l{phase}_a [A]: <= " in out
     assert "duty_error_pct [%]: within ±" in out and "tolerances.pwm_duty_pct (config)" in out
+
+
+def test_a_planned_row_read_back_from_the_record_matches_the_measurements_it_stands_for(tmp_path, cfg):
+    from dataclasses import asdict
+
+    from bench.checks.plan import PlannedMeasurement
+
+    path = _scenario(tmp_path, "  - current_follows_limit\n")
+    rows = [PlannedMeasurement.from_record(asdict(r)) for r in plan_for(load_scenario(path), cfg)]
+    assert rows == plan_for(load_scenario(path), cfg)
+    excess = next(r for r in rows if r.measurement == "excess_over_limit_l{phase}_a")
+    assert excess.matches("excess_over_limit_l3_a")
+    assert not excess.matches("excess_over_limit_lx_a") and not excess.matches("shortfall_below_expected_l1_a")

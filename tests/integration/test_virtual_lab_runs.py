@@ -52,20 +52,15 @@ def test_clean_charger_passes_the_default_suite(bench_runs):
 def test_the_record_holds_the_plan_and_the_run_measured_what_it_planned(bench_runs):
     """The test plan (bench/checks/plan.py) is in record.json before the verdicts, for the report;
     every measurement taken is one its check planned, with the same unit."""
-    import re
+    from bench.checks.plan import PlannedMeasurement
 
     for s in bench_runs["clean"].record["scenarios"]:
-        assert s["plan"], s["name"]
-        planned: dict[str, list[tuple[re.Pattern[str], str]]] = {}
-        for row in s["plan"]:
-            text = re.sub(r"\\\{(\w+)\\\}", lambda m: r"\d+" if m.group(1) == "phase" else r"\w+?",
-                          re.escape(row["measurement"]))
-            planned.setdefault(row["check"], []).append((re.compile(f"^{text}$"), row["unit"]))
-        assert set(planned) == {c["name"] for c in s["checks"]}, s["name"]
+        plan = [PlannedMeasurement.from_record(row) for row in s["plan"]]
+        assert {r.check for r in plan} == {c["name"] for c in s["checks"]}, s["name"]
         for c in s["checks"]:
             for m in c["measurements"]:
-                assert any(p.match(m["name"]) and u in (m["unit"], "A or W") for p, u in planned[c["name"]]), \
-                    (s["name"], c["name"], m["name"], m["unit"])
+                assert any(r.check == c["name"] and r.matches(m["name"]) and r.unit in (m["unit"], "A or W")
+                           for r in plan), (s["name"], c["name"], m["name"], m["unit"])
 
 
 def test_clean_run_writes_every_result_file(bench_runs):
