@@ -1,4 +1,5 @@
-"""Full runs of the `bench` command against the virtual lab, on free ports.
+"""Full runs of the `bench` command, or of scenario files as pytest items of the evbench plugin
+(`plugin_cmd`), against the virtual lab, on free ports.
 
 The runs are slow (tens of seconds of real time each) and independent, so one
 session fixture starts them all at once as subprocesses, each with its own
