@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import selectors
 import time
 from collections.abc import Callable
@@ -121,6 +122,11 @@ class _WarpSelector(selectors.DefaultSelector):
         if self.clock.speed != MAX:
             return super().select(self.clock.real_wait_s(timeout))
         ready = super().select(0)
+        if not ready and not self.threads_running:
+            # bytes written to a loopback socket can still be on their way (on a busy machine the
+            # kernel delivers them later, from its softirq thread): let it run once, then look again
+            os.sched_yield()
+            ready = super().select(0)
         if ready or self.threads_running:
             # something to do, or a worker thread may still write: wait in real time
             return ready or super().select(timeout)

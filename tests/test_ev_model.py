@@ -5,45 +5,24 @@ The car acts on the virtual lab's Plant through the same EvEmulator/AcLoad roles
 on a bench (PlantEv / PlantLoad), on a clock the test moves, so every time is exact."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import numpy as np
 import pytest
 
 from bench.ev_model import DUTY_ACCURACY_PCT, POLL_S, EvModel, EvSettings
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.plant_ev import plant_car
+from bench.testing.clock import ManualClock
 from instruments.iec61851 import CpState, current_to_duty_pct
 
 REACTION_S = 1.0
 JITTER_PCT = 0.45  # harsher than the virtual lab's default 0.3, still inside the accuracy
 
 
-class PollClock:
-    """Time moves only in whole polls (k * POLL_S, no float drift)."""
-
-    def __init__(self) -> None:
-        self.k = 0
-
-    @property
-    def t(self) -> float:
-        return self.k * POLL_S
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def utcnow(self) -> datetime:
-        return datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=self.t)
-
-    async def sleep(self, seconds: float) -> None:
-        self.k += round(seconds / POLL_S)
-
-
 class Bench:
     """A charger-side PWM with jitter, a car, and the history of the load setpoint."""
 
     def __init__(self, seed: int = 7) -> None:
-        self.clock = PollClock()
+        self.clock = ManualClock(quantum_s=POLL_S)  # time moves in whole polls: no float drift
         self.plant = Plant(self.clock, PlantSettings(phases=3))
         ev, loads = plant_car(self.plant, 3)
         self.model = EvModel(self.clock, ev, loads, EvSettings(max_current_a=32.0, phases=3,
@@ -60,7 +39,7 @@ class Bench:
 
     async def run(self, seconds: float, jitter_pct: float = JITTER_PCT) -> None:
         for _ in range(round(seconds / POLL_S)):
-            self.clock.k += 1
+            self.clock.tick()
             self.plant.set_pwm(True, self.nominal_duty + self.rng.uniform(-jitter_pct, jitter_pct))
             await self.model.step((await self.ev.read()).pwm_duty_pct)
             drawn = self.plant.load_setpoint_a[0] if self.plant.load_enabled[0] else 0.0
@@ -167,7 +146,7 @@ async def _run_at_the_models_pace(bench: Bench, seconds: float) -> None:
     """Poll as the model's own loop does: every poll_period_s() (1 s once quiet)."""
     end = bench.clock.t + seconds
     while bench.clock.t < end:
-        bench.clock.k += round(bench.model.poll_period_s() / POLL_S)
+        bench.clock.advance(bench.model.poll_period_s())  # in whole polls
         bench.plant.set_pwm(True, bench.nominal_duty + bench.rng.uniform(-JITTER_PCT, JITTER_PCT))
         await bench.model.step((await bench.ev.read()).pwm_duty_pct)
         drawn = bench.plant.load_setpoint_a[0] if bench.plant.load_enabled[0] else 0.0

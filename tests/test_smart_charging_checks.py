@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.testing.clock import ManualClock
 from bench.trace import NUMERIC_COLUMNS
 from bench.config import load_config
 from bench.record import Verdict
@@ -175,17 +176,6 @@ def test_timeline_follows_validity_and_recurrence_of_the_mirror():
 # ---- set_profile: times relative to now, recurrence, transaction ------------------------
 
 @dataclass
-class _Clock:
-    utc: datetime
-
-    def utcnow(self) -> datetime:
-        return self.utc
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
-@dataclass
 class _Tx:
     transaction_id: int
 
@@ -203,7 +193,7 @@ class _Dut:
 
 
 def _ctx(cfg, tx_id=None) -> StepContext:
-    return StepContext(_Clock(UTC0), cfg.positions[0], cfg.tolerances, _Dut(tx_id), None,  # type: ignore[arg-type]
+    return StepContext(ManualClock(utc=UTC0), cfg.positions[0], cfg.tolerances, _Dut(tx_id), None,  # type: ignore[arg-type]
                        Timeline(1, 32.0, 230.0, 3, utc_mapper(0.0, UTC0)), _profile_ids=itertools.count(100))
 
 

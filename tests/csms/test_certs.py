@@ -5,32 +5,28 @@ import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 from cryptography import x509
 
 from bench.certs import PROBES, WRONG_HOST, certificate_names, common_name, ensure_certs
 from bench.cli import main
+from bench.testing.clock import ManualClock
 
 NOW = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
 
-class FixedClock:
-    def utcnow(self) -> datetime:
-        return NOW
-
-    def monotonic(self) -> float:
-        return 0.0
-
-    async def sleep(self, seconds: float) -> None:
-        pass
+@pytest.fixture
+def cert_clock() -> ManualClock:
+    return ManualClock(utc=NOW)  # the certificates are dated from the injected clock, not from today
 
 
 def _cert(path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
-def test_ca_server_and_charger_certificates(tmp_path):
-    paths = ensure_certs(tmp_path, ["CP1", "CP2"], FixedClock(), server_names=["bench.lab", "10.0.3.1"])
+def test_ca_server_and_charger_certificates(tmp_path, cert_clock):
+    paths = ensure_certs(tmp_path, ["CP1", "CP2"], cert_clock, server_names=["bench.lab", "10.0.3.1"])
     assert set(certificate_names(paths.server.cert)) == {"127.0.0.1", "localhost", "bench.lab", "10.0.3.1"}
     assert common_name(paths.charger("CP2").cert) == "CP2"
     server, ca = _cert(paths.server.cert), _cert(paths.ca.cert)
@@ -44,14 +40,14 @@ def test_ca_server_and_charger_certificates(tmp_path):
     assert set(PROBES) == {"unknown_ca", "expired", "wrong_host"}
 
 
-def test_existing_files_are_kept_and_the_server_certificate_follows_the_names(tmp_path):
-    first = ensure_certs(tmp_path, ["CP1"], FixedClock())
+def test_existing_files_are_kept_and_the_server_certificate_follows_the_names(tmp_path, cert_clock):
+    first = ensure_certs(tmp_path, ["CP1"], cert_clock)
     ca, charger = first.ca.cert.read_bytes(), first.charger("CP1").cert.read_bytes()
     server = first.server.cert.read_bytes()
-    again = ensure_certs(tmp_path, ["CP1", "CP3"], FixedClock())
+    again = ensure_certs(tmp_path, ["CP1", "CP3"], cert_clock)
     assert again.ca.cert.read_bytes() == ca and again.charger("CP1").cert.read_bytes() == charger
     assert again.server.cert.read_bytes() == server and again.charger("CP3").cert.exists()
-    ensure_certs(tmp_path, ["CP1"], FixedClock(), server_names=["new.host"])
+    ensure_certs(tmp_path, ["CP1"], cert_clock, server_names=["new.host"])
     assert "new.host" in certificate_names(first.server.cert) and first.ca.cert.read_bytes() == ca
 
 

@@ -12,8 +12,6 @@ from bench.config import ConfigError, load_config
 from bench.security import certificates, csms_security
 from bench.sim.lab import charger_security
 
-from .test_certs import FixedClock
-
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "evbench-test-password-0001"
 
@@ -50,20 +48,20 @@ def test_bad_security_settings_stop_at_load(tmp_path, security, message):
         load_config(config_with(tmp_path, version="2.0"))
 
 
-def test_profile_0_needs_no_certificates(tmp_path):
+def test_profile_0_needs_no_certificates(tmp_path, manual_clock):
     config = load_config(config_with(tmp_path))
-    assert certificates(config, FixedClock()) is None
+    assert certificates(config, manual_clock) is None
     assert csms_security(config, None).profile == 0
     assert charger_security(config, None)["EVB-SIM-001"].profile == 0
 
 
 @pytest.mark.parametrize("profile", [1, 2, 3])
-def test_each_profile_maps_to_the_csms_and_the_simulated_charger(tmp_path, profile):
+def test_each_profile_maps_to_the_csms_and_the_simulated_charger(tmp_path, profile, manual_clock):
     security = {"profile": profile, "cert_dir": str(tmp_path / "certs"), "server_names": ["bench.lab"]}
     if profile in (1, 2):
         security["password"] = PASSWORD
     config = load_config(config_with(tmp_path, security))
-    certs = certificates(config, FixedClock())
+    certs = certificates(config, manual_clock)
     assert (certs is None) == (profile < 2)
     csms = csms_security(config, certs)
     charger = charger_security(config, certs)["EVB-SIM-001"]

@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bench.clock import RealClock
 from bench.sim.instruments.registry import start_simulator
 from bench.sim.plant import Plant
+from bench.testing.clock import ManualClock
 from instruments.registry import create_instrument
 from instruments.roles import Ratings
 
 FAST_TIMEOUT_S = 0.4  # for tests that expect a timeout
 NORMAL_TIMEOUT_S = 2.0
-
-
-class ManualClock:
-    """A Clock whose time only moves when the test says so (exact energy checks)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self._utc0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def utcnow(self) -> datetime:
-        return self._utc0 + timedelta(seconds=self.t)
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class ScriptedScpiPeer:
@@ -95,7 +75,9 @@ class ScriptedScpiPeer:
 
 @pytest.fixture
 def manual_clock() -> ManualClock:
-    return ManualClock()
+    """The shared manual clock (tests/conftest.py), started at 1000 s: the times these tests set
+    (`manual_clock.t = 1000.05`) are absolute."""
+    return ManualClock(1000.0)
 
 
 @pytest.fixture

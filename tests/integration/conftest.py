@@ -1,4 +1,5 @@
-"""Full runs of the `bench` command against the virtual lab, on free ports.
+"""Full runs of the `bench` command, or of scenario files as pytest items of the evbench plugin
+(`plugin_cmd`), against the virtual lab, on free ports.
 
 The runs are slow (tens of seconds of real time each) and independent, so one
 session fixture starts them all at once as subprocesses, each with its own
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +73,18 @@ def bench_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench", *args]
 
 
-def run_in_parallel(jobs: dict[str, tuple[list[str], Path]], timeout_s: float = 900) -> dict[str, BenchRun]:
-    """Start one `bench` subprocess per job (name -> (arguments, results folder)) at once,
-    wait for all of them, and kill whatever is left on any exit path."""
+def plugin_cmd(*args: str) -> list[str]:
+    """pytest with the evbench plugin, as a lab runs it: scenario files as items, `--lab-config`,
+    `--bench-fault`, `--bench-out` (docs/pytest.md); the run folder and record as `bench run`'s."""
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
+
+
+def run_in_parallel(jobs: dict[str, tuple[list[str], Path]], timeout_s: float = 900,
+                    command: Callable[..., list[str]] = bench_cmd, cwd: Path = ROOT) -> dict[str, BenchRun]:
+    """Start one `bench` (or `command`) subprocess per job (name -> (arguments, results folder))
+    at once, wait for all of them, and kill whatever is left on any exit path."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    procs = {name: (out, subprocess.Popen(bench_cmd(*args), cwd=ROOT, env=env, text=True,
+    procs = {name: (out, subprocess.Popen(command(*args), cwd=cwd, env=env, text=True,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
              for name, (args, out) in jobs.items()}
     runs = {}

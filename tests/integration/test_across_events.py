@@ -18,7 +18,7 @@ import pytest
 from bench.sim import faults as F
 from bench.sim.matrix import free_port_config
 
-from .conftest import ROOT, SCENARIOS, run_in_parallel
+from .conftest import ROOT, SCENARIOS, plugin_cmd, run_in_parallel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -47,10 +47,11 @@ def runs(tmp_path_factory):
     config = free_port_config(ROOT / "lab_config.yaml", base, speed="max")  # the default realism: real signals
     scenarios = [str(_path(target)) for target, _ in CAUGHT_BY.values()]
     jobs = {f"clean-{v}": (["--ocpp", v, *scenarios], base / f"clean-{v}") for v in VERSIONS}
-    jobs.update({f"fault-{f}": (["--ocpp", "1.6", "--fault", f, str(_path(target))], base / f"fault-{f}")
+    jobs.update({f"fault-{f}": (["--ocpp", "1.6", "--bench-fault", f, str(_path(target))], base / f"fault-{f}")
                  for f, (target, _) in CAUGHT_BY.items()})
-    return run_in_parallel({name: (["run", "--config", str(config), "--no-report", "--out", str(out), *args], out)
-                            for name, (args, out) in jobs.items()}, timeout_s=800)
+    # the scenario files as pytest items of the evbench plugin, one bench per job
+    return run_in_parallel({name: (["--lab-config", str(config), "--bench-out", str(out), *args], out)
+                            for name, (args, out) in jobs.items()}, timeout_s=800, command=plugin_cmd, cwd=base)
 
 
 def _scenarios(run) -> dict[str, dict]:

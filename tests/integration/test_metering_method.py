@@ -89,4 +89,10 @@ def test_a_register_counting_4_percent_high_fails_every_load_point(runs, version
         assert len(points) == 4 and all(m["verdict"] == "FAIL" for m in points), points
         # +4 % (the edges of these short points, sampled at 1 Hz, move it by a few tenths)
         assert all(m["high"] < m["value"] < 5.0 for m in points), [m["value"] for m in points]
-        assert run.check(scenario, "transaction_energy_matches_reference")["verdict"] == "FAIL"
+        session = run.check(scenario, "transaction_energy_matches_reference")
+        if scenario == "load_points_three_phase":  # 400 Wh: +4 % stands clear of 3.5 % + its uncertainty
+            assert session["verdict"] == "FAIL", session["measurements"]
+        else:  # 130 Wh in whole Wh (1.6): +4 % is within 1 Wh of the limit; FAIL, or flagged unsettled
+            (error,) = session["measurements"]
+            assert session["verdict"] == "FAIL" or error["within_uncertainty"], error
+            assert error["value"] > 3.5, error

@@ -7,7 +7,7 @@ import yaml
 
 from bench.sim import faults as F
 
-from .conftest import SCENARIOS, free_port_config, run_in_parallel
+from .conftest import SCENARIOS, free_port_config, plugin_cmd, run_in_parallel
 
 SOAK = SCENARIOS / "metering" / "soak_8h.yaml"
 SESSIONS = 4
@@ -37,10 +37,11 @@ def _memory(run) -> dict:
 def test_memory_flat_passes_the_correct_charger_and_fails_a_leaking_one(tmp_path):
     config = free_port_config(tmp_path)
     soak = _short_soak(tmp_path)
+    # the scenario file as a pytest item of the evbench plugin, from a folder outside the repository
     runs = run_in_parallel({
-        name: (["run", str(soak), "--config", str(config), "--no-report", "--out", str(tmp_path / name),
-                *(["--fault", F.LEAKS_MEMORY] if name == "leak" else [])], tmp_path / name)
-        for name in ("clean", "leak")}, timeout_s=600)
+        name: ([str(soak), "--lab-config", str(config), "--bench-out", str(tmp_path / name),
+                *(["--bench-fault", F.LEAKS_MEMORY] if name == "leak" else [])], tmp_path / name)
+        for name in ("clean", "leak")}, timeout_s=600, command=plugin_cmd, cwd=tmp_path)
     clean, leak = _memory(runs["clean"]), _memory(runs["leak"])
     assert clean["charger_growth_kib_per_h"]["verdict"] == "PASS", clean
     assert clean["charger_growth_kib_per_h"]["samples"] == SESSIONS  # every mark after the first compared

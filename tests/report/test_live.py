@@ -15,25 +15,15 @@ from instruments.iec61851 import CpState
 from bench.live import LiveView, expected_limit_ahead, limit_at, planned_duration_s, read_last_sample
 from bench.record import Verdict
 from bench.checks.timeline import Timeline, utc_mapper
+from bench.testing.clock import ManualClock
 
 T0 = 1000.0
 UTC0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 
 
-class FakeClock:
-    """Only what the view reads: monotonic and UTC now (no sleeping involved)."""
-
-    def __init__(self) -> None:
-        self.t = T0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def utcnow(self) -> datetime:
-        return UTC0
-
-    async def sleep(self, s: float) -> None:  # pragma: no cover - never awaited here
-        self.t += s
+def lab_clock() -> ManualClock:
+    """The run's clock: T0 on the monotonic scale is UTC0 (as the timelines below map it)."""
+    return ManualClock(T0, utc=UTC0)
 
 
 @dataclass
@@ -83,7 +73,7 @@ def scenarios():
     return [SimpleNamespace(name="step_down", steps=[plug, hold, hold]), SimpleNamespace(name="metering", steps=[plug])]
 
 
-def feed(view: LiveView, trace: Path, clock: FakeClock) -> None:
+def feed(view: LiveView, trace: Path, clock: ManualClock) -> None:
     view.on_event("run_started", suite="default", run_dir=Path("/r/20261121T120000Z-default"),
                   scenarios=scenarios(), positions=["pos1"])
     view.on_event("position_ready", position="pos1", trace=trace)
@@ -127,7 +117,7 @@ def test_last_sample_of_a_trace(tmp_path: Path) -> None:
 def test_plain_lines_for_ci_logs(tmp_path: Path) -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=200)
-    clock = FakeClock()
+    clock = lab_clock()
     view = LiveView(console, clock, wall=clock.monotonic)
     assert view.live is False  # not a terminal
     write_samples(tmp_path / "pos1.csv", 16.0, 16.0)
@@ -142,7 +132,7 @@ def test_plain_lines_for_ci_logs(tmp_path: Path) -> None:
         view.on_event("run_finished", verdict=Verdict.FAIL, error="")
         view.on_event("some_future_event", anything=1)  # unknown kinds are ignored
     text = out.getvalue()
-    assert "12:00:00 [pos1] step_down: step 2/3 hold  (0/2, ~00:00:13 left)" in text  # '[pos1]' is text, not markup
+    assert "12:00:05 [pos1] step_down: step 2/3 hold  (0/2, ~00:00:13 left)" in text  # '[pos1]' is text, not markup
     assert "[pos1] L1/L2/L3 16.0/16.0/16.0 A, expected limit 10.0 A, PWM offers 16.0 A" in text
     assert "step unplug failed: DUT answered Rejected" in text
     assert "[pos1] step_down: FAIL in 40.5 s - excess_over_limit_l1_a = 6.0 A outside [, 0.7]" in text
@@ -154,7 +144,7 @@ def test_plain_lines_for_ci_logs(tmp_path: Path) -> None:
 def test_live_panel_on_a_terminal(tmp_path: Path) -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120, record=True)
-    clock = FakeClock()
+    clock = lab_clock()
     view = LiveView(console, clock, wall=clock.monotonic)
     assert view.live is True
     write_samples(tmp_path / "pos1.csv", 16.0, 16.0)
@@ -180,19 +170,11 @@ def test_live_panel_on_a_terminal(tmp_path: Path) -> None:
     assert "[pos1] step_down: PASS in 17.0 s" in console.export_text()  # kept above the panel
 
 
-class WallClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_time_left_is_real_time_learned_from_the_run() -> None:
     """Time-warped, the time left is in real seconds: before a scenario has run, at the warp seen
     so far; after, at the rate the scenarios that ran took (SKIPPED ones teach nothing)."""
-    clock, wall = FakeClock(), WallClock()
-    view = LiveView(Console(file=io.StringIO(), force_terminal=False, width=80), clock, wall=wall)
+    clock, wall = lab_clock(), ManualClock()
+    view = LiveView(Console(file=io.StringIO(), force_terminal=False, width=80), clock, wall=wall.monotonic)
     sc = [SimpleNamespace(name=f"s{i}", steps=[SimpleNamespace(name="hold", args=SimpleNamespace(seconds=99.0))])
           for i in range(4)]  # 99 declared seconds each
     view.on_event("run_started", suite="x", run_dir=Path("/r/x"), scenarios=sc, positions=["pos1"])

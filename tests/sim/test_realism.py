@@ -4,7 +4,7 @@ its band, and is not zero. `realism: ideal` turns every one of them off."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from bench.sim.lab import VirtualLab as BenchVirtualLab
 from bench.sim.matrix import free_port_config
 from bench.sim.plant import Plant, PlantSettings
 from bench.sim.realism import MEASURING_CYCLE_S, Realism, RealismSettings, SensedPlant, TruncatedClock
+from bench.testing.clock import ManualClock
 from instruments.iec61851 import CpState, current_to_duty_pct
 from instruments.registry import create_instrument
 
@@ -27,22 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def clock_speed() -> float:
     return 4.0  # charger timing below is in clock seconds; the test clock runs 4x real time
-
-
-class StepClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, t: float = 0.0) -> None:
-        self.t = t
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def utcnow(self) -> datetime:
-        return datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=self.t)
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 def default_data() -> dict:
@@ -92,8 +77,8 @@ EDGES = RealismSettings(current_noise_pct=5.0, reaction_time_s=(0.5, 1.5), ev_un
                         mains_v=(207.0, 253.0), pwm_jitter_pct=0.5, timestamp_resolution_s=1.0, seed=11)
 
 
-def realism_plant(settings: RealismSettings = EDGES) -> tuple[StepClock, Plant]:
-    clock = StepClock()
+def realism_plant(settings: RealismSettings = EDGES) -> tuple[ManualClock, Plant]:
+    clock = ManualClock()
     plant = Plant(clock, PlantSettings(phases=3), realism=Realism(settings, clock))
     plant.set_contactor(True)
     for p in range(3):
@@ -101,7 +86,7 @@ def realism_plant(settings: RealismSettings = EDGES) -> tuple[StepClock, Plant]:
     return clock, plant
 
 
-def sample(clock: StepClock, read, seconds: float, step_s: float) -> np.ndarray:
+def sample(clock: ManualClock, read, seconds: float, step_s: float) -> np.ndarray:
     out = []
     for _ in range(round(seconds / step_s)):
         clock.t += step_s
@@ -175,8 +160,8 @@ def test_the_charger_meter_counts_the_real_energy_and_reports_its_own_noise():
     assert errors.std() > EDGES.current_noise_pct / 100 / 6  # not zero: about a third of the band
 
 
-def test_the_two_meters_have_independent_noise_and_a_seed_reproduces_both():
-    clock = StepClock()
+def test_the_two_meters_have_independent_noise_and_a_seed_reproduces_both(manual_clock):
+    clock = manual_clock
     a, b = Realism(EDGES, clock), Realism(EDGES, clock)
     ref, chg, again = [], [], []
     for _ in range(500):
@@ -190,8 +175,8 @@ def test_the_two_meters_have_independent_noise_and_a_seed_reproduces_both():
     assert other.reference_noise.factor(0) != a.reference_noise.factor(0)
 
 
-def test_reaction_and_jitter_draws_stay_inside_their_edges():
-    r = Realism(EDGES, StepClock())
+def test_reaction_and_jitter_draws_stay_inside_their_edges(manual_clock):
+    r = Realism(EDGES, manual_clock)
     reactions = np.array([r.reaction_time_s() for _ in range(2000)])
     assert reactions.min() >= 0.5 and reactions.max() <= 1.5
     assert reactions.min() < 0.55 and reactions.max() > 1.45  # the whole range is used
@@ -200,8 +185,9 @@ def test_reaction_and_jitter_draws_stay_inside_their_edges():
     assert np.abs(jitter).max() <= 0.5 and jitter.std() > 0.2
 
 
-def test_charger_timestamps_are_truncated_to_the_resolution():
-    clock = StepClock(12.75)
+def test_charger_timestamps_are_truncated_to_the_resolution(manual_clock):
+    clock = manual_clock  # 2031-01-01 UTC at 0 s
+    clock.t = 12.75
     assert TruncatedClock(clock, 1.0).utcnow() == datetime(2031, 1, 1, 0, 0, 12, tzinfo=timezone.utc)
     assert TruncatedClock(clock, 5.0).utcnow() == datetime(2031, 1, 1, 0, 0, 10, tzinfo=timezone.utc)
     assert TruncatedClock(clock, 1.0).monotonic() == 12.75

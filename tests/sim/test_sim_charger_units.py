@@ -64,25 +64,9 @@ def test_wire_profile_restores_camel_case_and_plain_numbers():
         "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8.1}]}}
 
 
-class StepClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def utcnow(self) -> datetime:
-        return datetime(2031, 1, 1, tzinfo=timezone.utc)
-
-    async def sleep(self, seconds: float) -> None:  # pragma: no cover - not used here
-        self.t += seconds
-
-
 @pytest.mark.parametrize("gain", [1.0, 1.04])
-def test_charger_meter_counts_plant_energy_times_gain(gain):
-    clock = StepClock()
+def test_charger_meter_counts_plant_energy_times_gain(gain, manual_clock):
+    clock = manual_clock
     plant = Plant(clock, PlantSettings(phases=1))
     meter = ChargerMeter(plant, initial_register_wh=500.0, energy_gain=gain, current_report_gain=1.25)
     plant.set_contactor(True)
