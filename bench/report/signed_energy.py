@@ -3,7 +3,7 @@ the charger's meter, reported unsigned over OCPP, measured by the reference mete
 of its signatures.
 
 Read from the record alone: the params of the checks signed_energy_matches_reference (energies)
-and signed_values_verify (signatures), bench/verify_ocmf.py. A scenario without them adds nothing.
+and signed_values_verify (signatures), bench/checks/eichrecht.py. A scenario without them adds nothing.
 """
 from __future__ import annotations
 
