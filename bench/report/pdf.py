@@ -34,6 +34,7 @@ from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, Prefo
                                 Spacer, Table, TableStyle)
 
 from bench.clock import parse_iso, speed_label
+from bench.checks.plan import PlannedMeasurement
 from bench.record import CheckRecord, Measurement, RunRecord, ScenarioRecord, Verdict, skip_label
 from bench.report import sentences as say
 from bench.report.figures import FIGURES
@@ -475,7 +476,7 @@ class _Builder:
             return out  # nothing ran: no steps, no plots, no checks
         # a SKIPPED scenario's window is no evidence of anything: its steps and checks, never a plot
         plots = [] if v == Verdict.SKIPPED else self.plots(s)
-        out += (self.composite(s) + self.steps(s) + self.profiles(s) + plots + self.checks(s)
+        out += (self.composite(s) + self.steps(s) + self.profiles(s) + plots + self.plan(s) + self.checks(s)
                 + signed_energy_section(self, s))
         if failing:
             out += self.ocpp_frames(s)
@@ -539,6 +540,24 @@ class _Builder:
         if not s.checks:
             return [self.p("Checks", "h2"), self.p("no checks ran")]
         return self.measurements(s, s.checks)
+
+    def plan(self, s: ScenarioRecord) -> list:
+        """The test plan the run recorded before the scenario ran: each measurement its checks take,
+        the limit with this bench's values, and where those values come from."""
+        if not s.plan:
+            return []
+        rows: list[list[Any]] = [["Check", "Measurement", "Limit", "Values from"]]
+        planned = [PlannedMeasurement.from_record(row) for row in s.plan]
+        for row in planned:
+            limit = f"{row.limit} {row.unit}".strip() if row.unit not in ("", "count") else row.limit
+            rows.append([row.check, row.measurement, _truncate(limit, CELL_CHARS),
+                         _truncate(", ".join(row.sources) or "fixed by its rule", CELL_CHARS)])
+        w_check = id_width([r.check for r in planned] + ["Check"], 0.25, self.width)
+        w_name = id_width([r.measurement for r in planned] + ["Measurement"], 0.3, self.width)
+        return [self.p("Test plan", "h2"),
+                self.p("What the scenario's checks measure and against which limits, as planned before it ran; "
+                       "the rules are with the measurements below.", "cell"),
+                self.table(rows, [w_check, w_name, 0.25, 0.75 - w_check - w_name], ids=(0, 1))]
 
     def measurements(self, s: ScenarioRecord, checks: list[CheckRecord], brief: bool = False) -> list:
         """One block per check (its verdict, message and rule), then its measurements; `brief` (a

@@ -3,10 +3,12 @@ it earns its place, no plot for a scenario that did not run. Checked by text ext
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from bench.checks.plan import PlannedMeasurement
 from bench.config import load_config
 from bench.record import CheckRecord, ScenarioRecord, StepRecord, Verdict, judge, load_record
 from bench.report import render_all
@@ -25,6 +27,10 @@ def _add_scenarios(run: Path) -> None:
     and a NOT APPLICABLE one, the last two inside the recorded trace (which goes on without them), as
     recorded by a run with an injected fault."""
     record = load_record(run)
+    failed = next(s for s in record.scenarios if s.name == "limit-ignored")
+    failed.plan = [asdict(PlannedMeasurement("limit-ignored", "pos1", "current_follows_limit",
+                                             "excess_over_limit_l{phase}_a", "A", "<= 0.5 + 4 % of the limit",
+                                             ("tolerances.current_abs_a (config)",), "OCPP 1.6 3.13", True))]
     t = T0 + 141  # after the FAIL scenario, still inside the trace
     answers = judge("dut_answers_not_as_required", 0, "count", None, 0,
                     note="3 steps done as a compliant charger requires")
@@ -114,6 +120,9 @@ def test_default_report_cover_rows_and_pages(layout_run: Path) -> None:
     assert "excess_over_limit_l1_a was 7.5 A, 6.84 A above its upper limit of 0.66 A" in sentence
     assert "at 30.0 s after the scenario start (2025-01-01 00:01:40.0 UTC)" in sentence
     assert text.count("6.84 A above") == 1
+    # the test plan recorded before the scenario ran, next to what was measured
+    plan = text[text.index("Test plan"):]  # only the FAIL has one recorded
+    assert "excess_over_limit_l{phase}_a" in plan and "tolerances.current_abs_a (config)" in plan
     # step numbers as the run's messages give them (from 1); sensible numbers
     assert re.search(r"^\s*1\s+plug_in", fail, re.M) and re.search(r"^\s*3\s+wait", fail, re.M)
     assert not re.search(r"\de-0\d", text) and not re.search(r"(?<![\w.])-0(?![.\d])", text)
