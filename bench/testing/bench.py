@@ -21,20 +21,30 @@ SUITE = "pytest"
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What the command line asked for (--lab-config, --ocpp, --bench-fault, --bench-out)."""
+    """What the command line asked for (--lab-config, --ocpp, --bench-fault, --bench-out,
+    --bench-speed)."""
 
     config_path: Path
     ocpp: str | None = None
     fault: str | None = None
     out_dir: Path = Path("results")
+    speed: str | None = None  # --bench-speed: "max" or a number, as `bench run --speed`
 
 
 def validated_config(opts: BenchOptions) -> LabConfig:
     """The config as `bench run` checks it, before any socket or instrument (ConfigError)."""
-    from bench.cli import check_fault, with_ocpp_version
+    from bench.cli import check_fault, with_ocpp_version, with_speed
+    from bench.clock import parse_speed
     from bench.config import load_config, preflight
+    from bench.yaml_input import ConfigError
 
     config = with_ocpp_version(load_config(opts.config_path), opts.ocpp)
+    if opts.speed is not None:
+        try:
+            speed = parse_speed(opts.speed)
+        except ValueError as exc:
+            raise ConfigError(f"--bench-speed: {exc}") from None
+        config = with_speed(config, speed)
     check_fault(opts.fault, config, "--bench-fault")
     preflight(config, opts.config_path)
     return config

@@ -41,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="inject a fault into the simulated charger (virtual lab only)")
     group.addoption("--bench-out", metavar="DIR", default=None,
                     help="results go to DIR/<UTC time>-pytest/ (default: results)")
+    group.addoption("--bench-speed", metavar="X", default=None,
+                    help="virtual lab only: 'max' (time-warp as fast as the machine allows) or a factor "
+                         "(default: virtual_lab.speed of the config, 1)")
     group.addoption("--bench-long", action="store_true", default=False,
                     help="also run the scenario files that run for hours (long: true), else run only when named")
 
@@ -83,7 +86,7 @@ class _State:
             raise BenchError(self.failed)
         get = self.config.getoption
         opts = BenchOptions(Path(get("lab_config") or "lab_config.yaml"), get("ocpp"), get("bench_fault"),
-                            Path(get("bench_out") or "results"))
+                            Path(get("bench_out") or "results"), get("bench_speed"))
         try:
             running = RunningBench(opts, validated_config(opts))
             running.start()

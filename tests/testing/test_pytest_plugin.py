@@ -118,8 +118,9 @@ def runs(tmp_path_factory, lab_config) -> dict[str, PytestRun]:
     jobs = {
         "proof_clean": (outside, ["test_proof.py"]),
         "proof_fault": (outside, ["test_proof.py", "test_bench_error.py", "--bench-fault", "ignores_profile"]),
-        "yaml_clean": (ROOT, [STEP_DOWN]),
+        "yaml_clean": (ROOT, [STEP_DOWN, "--bench-speed", "max"]),
         "yaml_fault": (ROOT, [STEP_DOWN, "--bench-fault", "ignores_profile"]),
+        "bad_speed": (ROOT, [STEP_DOWN, "--bench-speed", "fast"]),
         "examples": (ROOT, ["examples"]),
         "sweep_fault": (ROOT, ["examples/test_limit_sweep.py", "--bench-fault", "ignores_profile"]),
         # no bench: collection only (started with the others, the library takes a while to load)
@@ -183,6 +184,11 @@ def test_a_scenario_file_is_a_pytest_item(runs):
     assert fault.junit() == {"txprofile_step_down": "failure"}
     (scenario,) = fault.record["scenarios"]
     assert scenario["verdict"] == "FAIL" and fault.record["fault"] == "ignores_profile"
+
+
+def test_a_bad_speed_is_bad_input_before_any_bench(runs):
+    run = runs["bad_speed"]
+    assert run.returncode != 0 and "--bench-speed: not a number nor 'max': 'fast'" in run.output, run.output
 
 
 def test_the_documented_examples_run_on_the_virtual_lab(runs):
