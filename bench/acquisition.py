@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,10 @@ READ_TIMEOUT_S = 0.5
 WARPED_READ_TIMEOUT_S = 2.0
 _EPS_S = 1e-6  # a timer may fire a hair before its time
 Row = dict[str, float | str | None]
+# The loop's own timers wake up to 1 ms late (epoll_wait counts whole milliseconds, and asyncio
+# rounds up); on real time a ticker thread wakes the loop at the tick instead, within tens of µs.
+# The loop timer stays as a backstop this much later.
+TICKER_BACKSTOP_S = 0.002
 
 
 @dataclass
@@ -69,6 +74,42 @@ class SamplerStats:
     last_error: str = ""
     stalls: int = 0  # times an instrument stopped answering within the read timeout
     instruments: dict[str, InstrumentSampling] = field(default_factory=dict)  # by instrument name
+    # how late each row's reads were requested after its scheduled tick (the loop's wake-up latency:
+    # what the rest of the process cost the sampler), and the ticks skipped after an overrun
+    late_p50_ms: float | None = None
+    late_p99_ms: float | None = None
+    late_max_ms: float | None = None
+    skipped_ticks: int = 0
+
+
+class LatenessHistogram:
+    """Bounded-memory distribution of tick lateness: 10 µs bins up to 0.2 s (a run of any length)."""
+
+    BIN_S = 1e-5
+    BINS = 20_000
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.BINS + 1)  # the last bin holds everything from 0.2 s on
+        self.n = 0
+        self.max_s = 0.0
+
+    def add(self, late_s: float) -> None:
+        late_s = max(0.0, late_s)
+        self.counts[min(int(late_s / self.BIN_S), self.BINS)] += 1
+        self.n += 1
+        self.max_s = max(self.max_s, late_s)
+
+    def quantile_ms(self, q: float) -> float | None:
+        """The upper edge of the bin holding quantile `q` (so never optimistic by more than a bin)."""
+        if not self.n:
+            return None
+        wanted, seen = q * self.n, 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= wanted and c:
+                edge = self.max_s if i == self.BINS else min((i + 1) * self.BIN_S, self.max_s)
+                return round(edge * 1e3, 3)
+        return round(self.max_s * 1e3, 3)
 
 
 @dataclass
@@ -90,6 +131,47 @@ class _Channel:
     @property
     def busy(self) -> bool:
         return self.read is not None and not self.read.done()
+
+
+class _Ticker:
+    """Sets an asyncio.Event at a given time of a real-time clock, from a thread whose timed wait
+    has microsecond resolution. One long-lived thread per sampler; `close()` ends it."""
+
+    def __init__(self, clock: Clock, event: asyncio.Event) -> None:
+        self._clock, self._event = clock, event
+        self._loop = asyncio.get_running_loop()
+        self._cond = threading.Condition()
+        self._at: float | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="sampler-ticker", daemon=True)
+        self._thread.start()
+
+    def wake_at(self, t: float) -> None:
+        with self._cond:
+            self._at = t
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._at is None:
+                    self._cond.wait()
+                    continue
+                delay = self._at - self._clock.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)  # a new target or close() wakes it early
+                    continue
+                self._at = None
+                try:
+                    self._loop.call_soon_threadsafe(self._event.set)
+                except RuntimeError:  # the loop closed under us
+                    return
 
 
 @dataclass
@@ -127,6 +209,8 @@ class Sampler:
         self._coverage_waiters: list[tuple[float, asyncio.Future]] = []
         self._channels = self._make_channels(instruments)
         self._rows: deque[_PendingRow] = deque()
+        self.lateness = LatenessHistogram()
+        self._ticker: _Ticker | None = None
 
     def _make_channels(self, ins: PositionInstruments) -> dict[str, _Channel]:
         named: list[tuple[str, Any]] = ([("meter", ins.meter)] if ins.meter else []) + \
@@ -155,6 +239,9 @@ class Sampler:
             self._task = None
         if self._base_gaps and self._base_span_s > 0:
             self.stats.achieved_hz = round(self._base_gaps / self._base_span_s, 2)
+        late = self.lateness
+        self.stats.late_p50_ms, self.stats.late_p99_ms = late.quantile_ms(0.5), late.quantile_ms(0.99)
+        self.stats.late_max_ms = round(late.max_s * 1e3, 3) if late.n else None
         self.trace.flush()
 
     def set_rate(self, rate_hz: float | None) -> None:
@@ -233,24 +320,35 @@ class Sampler:
     # ---- the sampling loop ------------------------------------------------------------------
     async def _run(self) -> None:
         tick = 0
+        scheduled = self._t0
+        if getattr(self.clock, "kind", None) == "real":
+            self._ticker = _Ticker(self.clock, self._wake)
         try:
             while True:
                 if self._settle_reads():
                     break
                 now = self.clock.monotonic()
                 self._rows.append(self._request(now))
+                self.lateness.add(now - scheduled)
                 tick += 1
                 next_t = self._t0 + tick * self.period_s
                 if next_t < now:  # overrun: skip missed ticks rather than bunching samples
-                    tick = int((now - self._t0) / self.period_s) + 1
+                    skip_to = int((now - self._t0) / self.period_s) + 1
+                    self.stats.skipped_ticks += skip_to - tick
+                    tick = skip_to
                     next_t = self._t0 + tick * self.period_s
+                scheduled = next_t
                 outcome = await self._serve_until(next_t)
                 if outcome == "lost":
                     break
                 if outcome == "rate":
                     self._t0, tick, self._t_previous = self.clock.monotonic(), 0, None
+                    scheduled = self._t0
             self.trace.flush()  # an instrument is lost: what was read so far is on disk
         finally:
+            if self._ticker is not None:
+                self._ticker.close()
+                self._ticker = None
             await self._cancel_reads()
 
     def _request(self, t: float) -> _PendingRow:
@@ -288,7 +386,17 @@ class Sampler:
             if now + _EPS_S >= next_t:
                 return None
             wake_at = min(next_t, self._rows[0].t + self.read_timeout_s) if self._rows else next_t
-            await sleep_or_until(self.clock, max(0.0, wake_at - now), self._wake)
+            if self._ticker is None:
+                await sleep_or_until(self.clock, max(0.0, wake_at - now), self._wake)
+                continue
+            # real time: the ticker sets _wake at wake_at (one loop hop, no timer tasks)
+            self._ticker.wake_at(wake_at)
+            backstop = asyncio.get_running_loop().call_later(max(0.0, wake_at - now) + TICKER_BACKSTOP_S,
+                                                             self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                backstop.cancel()
 
     def _settle_reads(self) -> bool:
         """Account for every read that ended; True when an instrument is lost."""

@@ -196,6 +196,8 @@ class BenchSession:
             record.sampling = {pos: {"configured_hz": s.stats.configured_hz, "achieved_hz": s.stats.achieved_hz,
                                      "samples": s.stats.samples, "read_errors": s.stats.errors,
                                      "stalls": s.stats.stalls,
+                                     "late_p50_ms": s.stats.late_p50_ms, "late_p99_ms": s.stats.late_p99_ms,
+                                     "late_max_ms": s.stats.late_max_ms, "skipped_ticks": s.stats.skipped_ticks,
                                      "instruments": {name: asdict(i) for name, i in s.stats.instruments.items()}}
                                for pos, s in zip([p.name for p in self.config.positions], opened.samplers)}
             record.finalize_verdict()

@@ -201,3 +201,45 @@ def test_a_stalled_scpi_meter_is_sampled_around_and_back_in_step_after(tmp_path,
     assert sampler.stats.stalls == 1 and sampler.stats.instruments["meter"].stalls == 1
     assert sampler.stats.errors >= 1 and sampler.stats.instruments["ev"].failed == 0
     assert (identity.model, esr, error, out_of_step) == ("WT333", "0", '0,"No error"', False)
+
+
+# ---- on time: how late each row was requested after its tick ---------------------------------
+def test_lateness_histogram_quantiles_are_bin_upper_edges():
+    from bench.acquisition import LatenessHistogram
+
+    h = LatenessHistogram()
+    assert h.quantile_ms(0.99) is None
+    for late_s in [0.0001] * 98 + [0.003, 0.5]:  # 0.5 s lies past the last bin: kept as the max
+        h.add(late_s)
+    assert h.quantile_ms(0.5) == pytest.approx(0.11)  # 0.1 ms sits in the 0.10-0.11 ms bin
+    assert h.quantile_ms(0.99) == pytest.approx(3.01)
+    assert h.quantile_ms(1.0) == pytest.approx(500.0)
+
+
+def test_real_time_sampler_states_its_lateness_and_the_ticks_it_skipped(tmp_path):
+    """On real time a ticker thread wakes the loop at each tick; a loop blocked for 60 ms makes
+    the next row late by about that much and skips the ticks it hid, and both are stated."""
+    import threading
+    import time
+
+    from bench.clock import RealClock
+
+    async def main():
+        clock = RealClock()
+        meter = FakeInstrument("meter", PowerMeterReading([230.0] * 3, [10.0] * 3, [2300.0] * 3, 6900.0, 1.0, 50.0))
+        sampler = Sampler(clock, PositionInstruments(meter=meter), Trace(tmp_path / "t.csv"), rate_hz=100.0)
+        sampler.start()
+        await asyncio.sleep(0.3)
+        time.sleep(0.06)  # the process is busy elsewhere: no tick can be kept meanwhile
+        await asyncio.sleep(0.3)
+        await sampler.stop()
+        return sampler
+
+    sampler = asyncio.run(main())
+    stats = sampler.stats
+    assert stats.late_p50_ms is not None and stats.late_p99_ms is not None and stats.late_max_ms is not None
+    assert stats.late_p50_ms <= stats.late_p99_ms <= stats.late_max_ms
+    assert 40.0 <= stats.late_max_ms < 200.0  # the blocked stretch, seen by the row after it
+    assert stats.skipped_ticks >= 4  # 60 ms at 10 ms a tick
+    assert stats.samples + stats.skipped_ticks >= 55  # every tick of 0.6 s is a row or a skipped tick
+    assert not [t for t in threading.enumerate() if t.name == "sampler-ticker"]  # the ticker ended
