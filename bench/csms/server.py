@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+import ocpp.messages
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -200,6 +201,11 @@ class CsmsServer:
     async def start(self) -> None:
         if self._server is not None:
             return
+        # Schema validation stays on, in the loop's thread: the library's default hands every
+        # validation to an executor thread, and under the GIL the hop costs more than the
+        # validation (1,000 chargers: CPU 1.26x -> 0.8x the bare stub, p99 46 -> 5 ms).
+        # Process-wide: the library reads the flag at every validation.
+        ocpp.messages.ASYNC_VALIDATION = False
         # TLS: we run the handshake ourselves (security.TlsFirstConnection); either way a request
         # refused before our checks is logged (handshake.WatchedConnection)
         extra: dict[str, Any] = {"create_connection": self._gate.connection_factory() if self._gate is not None
