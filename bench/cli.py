@@ -372,7 +372,9 @@ def _summary(record: RunRecord, run_dir: Path) -> None:
         console.print(f"sampling {pos}: {s.get('achieved_hz')} Hz achieved of {s.get('configured_hz')} Hz, "
                       f"{s.get('samples')} samples, {s.get('read_errors')} read errors"
                       + (f", {s['stalls']} stalls (an instrument not answering within the read timeout)"
-                         if s.get("stalls") else ""))
+                         if s.get("stalls") else "")
+                      + (f", rows requested {s['late_p99_ms']:g} ms after their tick at p99"
+                         if s.get("late_p99_ms") is not None and record.clock == "real" else ""))
     v = Verdict(record.verdict).value
     pdf = run_dir / "report.pdf"
     # the last line: what a CI log's reader looks for first (a path is never wrapped)

@@ -13,6 +13,9 @@ Servers:
   Heartbeat behind websockets.serve: what a CSMS costs at the least.
 
 Runs: bench and bare with --chargers (default 1000) clients, bench with --hold (default 2000).
+With --bare-sync also a bare stub validating in the loop's thread as the bench CSMS does (the
+library's default, kept by the bare stub, validates in executor threads): context for the CPU
+ratio, `bare_sync_1000_cpu_ratio` (bench CPU / that stub's).
 Timeline of each: connect every client (at most 50 handshakes at a time), --warmup-s (default 20),
 then --duration-s (default 600; 60-120 s while developing on a shared machine) measured.
 Figures, one JSON line each with the 1-minute load average and the number of cores:
@@ -77,7 +80,8 @@ async def serve_bench(n: int, log_dir: Path) -> None:
             await asyncio.Event().wait()
 
 
-async def serve_bare() -> None:
+async def serve_bare(sync_validation: bool = False) -> None:
+    import ocpp.messages
     from ocpp.routing import on
     from ocpp.v16 import ChargePoint, call_result
     from ocpp.v16.enums import Action, RegistrationStatus
@@ -99,6 +103,9 @@ async def serve_bare() -> None:
     async def handle(ws: ServerConnection) -> None:
         assert ws.request is not None
         await Stub(ws.request.path.strip("/"), ws).start()
+
+    # the library's default validates in executor threads; the bench CSMS validates in the loop
+    ocpp.messages.ASYNC_VALIDATION = not sync_validation
 
     async with serve(handle, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp1.6")]) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
@@ -255,7 +262,7 @@ def figure(name: str, value: float, unit: str, duration_s: float, load_before: f
                       "cores": os.cpu_count()}), flush=True)
 
 
-def run(n: int, hold: int, warmup_s: float, duration_s: float, keep: Path | None) -> None:
+def run(n: int, hold: int, warmup_s: float, duration_s: float, keep: Path | None, bare_sync: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="csms-load-") as tmp:
         base = keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
@@ -274,6 +281,12 @@ def run(n: int, hold: int, warmup_s: float, duration_s: float, keep: Path | None
         figure(f"bare_{n}_p99_ms", bare["p99_ms"], "ms", duration_s, load1)
         figure(f"bare_{n}_rss_growth_mb_per_min", bare["rss_growth_mb_per_min"], "MB/min", duration_s, load1)
         figure(f"bare_{n}_idle_rss_mb", bare["idle_rss_mb"], "MB", duration_s, load1)
+        if bare_sync:
+            load_s = os.getloadavg()[0]
+            same = measure(["--role", "bare-sync"], n, warmup_s, duration_s, base)
+            print(json.dumps({"run": f"bare-sync {n}", **same}), file=sys.stderr, flush=True)
+            figure(f"bare_sync_{n}_cpu_ratio", bench["cpu_s"] / same["cpu_s"], "x", duration_s, load_s)
+            figure(f"bare_sync_{n}_p99_ms", same["p99_ms"], "ms", duration_s, load_s)
         if hold:
             load2 = os.getloadavg()[0]
             held = measure(["--role", "bench", "--chargers", str(hold), "--log-dir", str(base / f"bench-{hold}")],
@@ -291,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration-s", type=float, default=600.0)
     p.add_argument("--warmup-s", type=float, default=20.0)
     p.add_argument("--keep", type=Path, help="keep the ocpp.jsonl files here (default: a temporary folder)")
-    p.add_argument("--role", choices=("bench", "bare", "load"), help=argparse.SUPPRESS)
+    p.add_argument("--bare-sync", action="store_true",
+                   help="also measure a bare stub validating in the loop's thread (context for the CPU ratio)")
+    p.add_argument("--role", choices=("bench", "bare", "bare-sync", "load"), help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--log-dir", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -301,12 +316,12 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.WARNING)  # as `bench csms` without -v
         asyncio.run(serve_bench(args.chargers, args.log_dir))
-    elif args.role == "bare":
-        asyncio.run(serve_bare())
+    elif args.role in ("bare", "bare-sync"):
+        asyncio.run(serve_bare(sync_validation=args.role == "bare-sync"))
     elif args.role == "load":
         asyncio.run(generate(args.url, args.chargers, args.warmup_s, args.duration_s))
     else:
-        run(args.chargers, args.hold, args.warmup_s, args.duration_s, args.keep)
+        run(args.chargers, args.hold, args.warmup_s, args.duration_s, args.keep, args.bare_sync)
     return 0
 
 
