@@ -230,9 +230,9 @@ class ScpiIO:
 
 
 # ---- raw socket: asyncio streams on the loop ----------------------------------------------------
-def _buffered(reader: asyncio.StreamReader) -> bytes:
+def _buffered(reader: asyncio.StreamReader) -> bytearray:
     # what arrived and was not read yet: StreamReader has no public way to look at it
-    return bytes(getattr(reader, "_buffer", b""))
+    return getattr(reader, "_buffer", bytearray())
 
 
 def _os_error_text(exc: OSError) -> str:
@@ -286,7 +286,7 @@ class SocketIO(ScpiIO):
             async with asyncio.timeout_at(deadline):
                 data = await self._reader.readline()
         except TimeoutError:
-            raise _NoReply(self.last_command, _buffered(self._reader)[:200].decode("latin-1")) from None
+            raise _NoReply(self.last_command, bytes(_buffered(self._reader)[:200]).decode("latin-1")) from None
         except ValueError:  # a line longer than READ_LIMIT: what follows is out of step
             raise _NoReply(self.last_command, f"more than {READ_LIMIT} bytes without a line end") from None
         except OSError as exc:  # reset
@@ -367,7 +367,12 @@ class InstrIO(ScpiIO):
 
     @classmethod
     async def connect(cls, name: str, resource_name: str, timeout_s: float, executor: ThreadPoolExecutor) -> InstrIO:
-        resource = await _in_worker(executor, _open_resource, resource_name, timeout_s)
+        opening = asyncio.get_running_loop().run_in_executor(executor, _open_resource, resource_name, timeout_s)
+        try:
+            resource = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # the session still opens: close it in the worker once it has
+            opening.add_done_callback(lambda done: _close_opened(done, executor))
+            raise
         return cls(name, timeout_s, resource, executor)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -483,6 +488,14 @@ def _open_resource(resource_name: str, timeout_s: float) -> Any:
                                    timeout=int(timeout_s * 1000), open_timeout=int(timeout_s * 1000))
     except Exception as exc:  # pyvisa-py raises OSError or a bare Exception on connect errors
         raise _LinkLost(str(exc)) from exc
+
+
+def _close_opened(opening: asyncio.Future, executor: ThreadPoolExecutor) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        try:
+            executor.submit(opening.result().close)
+        except RuntimeError:  # the executor was shut down meanwhile: close here
+            opening.result().close()
 
 
 async def _in_worker(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
