@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from pyvisa.resources import MessageBasedResource
@@ -164,9 +165,16 @@ async def test_instr_query_cancelled_in_the_worker_is_resynchronised_in_the_same
     assert running.device.execute_line(":STATUS:ERROR?") == ['0,"No error"']
 
 
-def test_instr_exchanges_on_the_warp_loop_keep_virtual_time_still_while_the_worker_runs():
+def test_instr_exchanges_on_the_warp_loop_keep_virtual_time_still_while_the_worker_runs(monkeypatch):
     # the worker's calls go through the loop's run_in_executor: the warp loop sees a thread running and
     # waits in real time instead of jumping to its next timer while pyvisa talks to the simulator
+    original = MessageBasedResource.read
+
+    def slow_read(self, *args, **kwargs):  # an instrument that takes its time: the loop sits idle meanwhile
+        time.sleep(0.02)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MessageBasedResource, "read", slow_read)
     clock = WarpClock(MAX)
     loop = clock.new_loop()
 
