@@ -85,11 +85,11 @@ class Chroma63800(ScpiAcLoad):
     async def open(self) -> None:
         await self.transport.open()
 
-        def steps(io: ScpiIO) -> None:
-            io.write(COMMANDS["clear_status"])
-            io.write(COMMANDS["load_off"])
-            io.write(COMMANDS["mode_cc"])
-            self._check(io, f"{COMMANDS['load_off']}; {COMMANDS['mode_cc']}")
+        async def steps(io: ScpiIO) -> None:
+            await io.write(COMMANDS["clear_status"])
+            await io.write(COMMANDS["load_off"])
+            await io.write(COMMANDS["mode_cc"])
+            await self._check(io, f"{COMMANDS['load_off']}; {COMMANDS['mode_cc']}")
 
         await self.transport.exchange(steps, what=COMMANDS["mode_cc"])
 
@@ -103,38 +103,38 @@ class Chroma63800(ScpiAcLoad):
         check_rating(self, current_a=current_a, power_w=current_a * NOMINAL_VOLTAGE_V)
         command = COMMANDS["set_current"].format(current_a=current_a)
 
-        def steps(io: ScpiIO) -> None:
-            io.write(command)
-            self._check(io, command, protection=True)
+        async def steps(io: ScpiIO) -> None:
+            await io.write(command)
+            await self._check(io, command, protection=True)
 
         await self.transport.exchange(steps, what=command)
 
     async def set_enabled(self, on: bool) -> None:
         command = COMMANDS["load_on" if on else "load_off"]
 
-        def steps(io: ScpiIO) -> None:
-            io.write(command)
-            self._check(io, command, protection=on)
+        async def steps(io: ScpiIO) -> None:
+            await io.write(command)
+            await self._check(io, command, protection=on)
 
         await self.transport.exchange(steps, what=command)
 
     async def clear_protection(self) -> None:
         command = COMMANDS["clear_protection"]
 
-        def steps(io: ScpiIO) -> None:
-            io.write(command)
-            self._check(io, command)
+        async def steps(io: ScpiIO) -> None:
+            await io.write(command)
+            await self._check(io, command)
 
         await self.transport.exchange(steps, what=command)
 
     # ---- checks ------------------------------------------------------------------------
-    def _check(self, io: ScpiIO, after: str, *, protection: bool = False) -> None:
+    async def _check(self, io: ScpiIO, after: str, *, protection: bool = False) -> None:
         """Read *ESR? (which also clears it) and, if asked, PROT?; raise naming what came back.
         Both are always read first, so a refused command never leaves a stale status
         bit that a later, good command would be blamed for."""
         esr_query, prot_query = COMMANDS["event_status"], COMMANDS["protection"]
-        esr = parse_int(self.name, esr_query, io.query(esr_query))
-        mask = parse_int(self.name, prot_query, io.query(prot_query)) if protection else 0
+        esr = parse_int(self.name, esr_query, await io.query(esr_query))
+        mask = parse_int(self.name, prot_query, await io.query(prot_query)) if protection else 0
         if mask:
             raise InstrumentError(
                 f"{self.name}: protection tripped after {after!r}: {prot_query} = {mask} "

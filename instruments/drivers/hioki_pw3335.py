@@ -68,23 +68,23 @@ class HiokiPw3335(PowerMeter):
         self.transport.on_reconnect = self._prepare
         await self.transport.exchange(self._prepare, what=COMMANDS["header_off"])
 
-    def _prepare(self, io: ScpiIO) -> None:
+    async def _prepare(self, io: ScpiIO) -> None:
         """Headers off, then integration running (a stopped integrator is reset first)."""
-        self._headers_off(io)
-        state = io.query(COMMANDS["integ_state"]).strip().upper()
+        await self._headers_off(io)
+        state = (await io.query(COMMANDS["integ_state"])).strip().upper()
         if not state.startswith("START"):
             if not state.startswith("RESET"):
-                io.write(COMMANDS["integ_reset"])
-            io.write(COMMANDS["integ_start"])
-            self._check_esr(io, f"{COMMANDS['integ_start']} (integrator was {state or 'silent'})")
+                await io.write(COMMANDS["integ_reset"])
+            await io.write(COMMANDS["integ_start"])
+            await self._check_esr(io, f"{COMMANDS['integ_start']} (integrator was {state or 'silent'})")
 
     async def close(self) -> None:
         await self.transport.close()
 
-    def _headers_off(self, io: ScpiIO) -> None:
-        io.write(COMMANDS["clear_status"])
-        io.write(COMMANDS["header_off"])
-        self._check_esr(io, COMMANDS["header_off"])
+    async def _headers_off(self, io: ScpiIO) -> None:
+        await io.write(COMMANDS["clear_status"])
+        await io.write(COMMANDS["header_off"])
+        await self._check_esr(io, COMMANDS["header_off"])
 
     async def safe_state(self) -> None:
         """A power meter only measures: nothing to switch off (integration keeps running)."""
@@ -104,9 +104,9 @@ class HiokiPw3335(PowerMeter):
         reply = await self.transport.query(command)
         return analyser_reading(parse_values(self.name, command, reply, len(items), NO_DATA), n)
 
-    def _check_esr(self, io: ScpiIO, after: str) -> None:
+    async def _check_esr(self, io: ScpiIO, after: str) -> None:
         query = COMMANDS["event_status"]
-        esr = parse_int(self.name, query, io.query(query))
+        esr = parse_int(self.name, query, await io.query(query))
         errors = esr & sum(ESR_ERROR_BITS)
         if errors:
             found = ", ".join(text for bit, text in ESR_ERROR_BITS.items() if errors & bit)

@@ -65,10 +65,10 @@ class ItechIt8615(ScpiAcLoad):
     async def open(self) -> None:
         await self.transport.open()
 
-        def steps(io: ScpiIO) -> None:
+        async def steps(io: ScpiIO) -> None:
             for key in ("remote", "clear_status", "input_off", "mode_ac", "function_cc"):
-                io.write(COMMANDS[key])
-            self._check_error(io, f"{COMMANDS['mode_ac']}; {COMMANDS['function_cc']}")
+                await io.write(COMMANDS[key])
+            await self._check_error(io, f"{COMMANDS['mode_ac']}; {COMMANDS['function_cc']}")
 
         self._want_on = False
         await self.transport.exchange(steps, what=COMMANDS["function_cc"])
@@ -84,37 +84,37 @@ class ItechIt8615(ScpiAcLoad):
         check_rating(self, current_a=current_a, power_w=current_a * NOMINAL_VOLTAGE_V)
         command = COMMANDS["set_current"].format(current_a=current_a)
 
-        def steps(io: ScpiIO) -> None:
-            io.write(command)
-            self._check_error(io, command)
+        async def steps(io: ScpiIO) -> None:
+            await io.write(command)
+            await self._check_error(io, command)
             if self._want_on:
-                self._check_still_on(io, command)
+                await self._check_still_on(io, command)
 
         await self.transport.exchange(steps, what=command)
 
     async def set_enabled(self, on: bool) -> None:
         command = COMMANDS["input_on" if on else "input_off"]
 
-        def steps(io: ScpiIO) -> None:
-            io.write(command)
-            self._check_error(io, command)
+        async def steps(io: ScpiIO) -> None:
+            await io.write(command)
+            await self._check_error(io, command)
             if on:
-                self._check_still_on(io, command)
+                await self._check_still_on(io, command)
 
         self._want_on = on
         await self.transport.exchange(steps, what=command)
 
     # ---- checks ------------------------------------------------------------------------
-    def _check_still_on(self, io: ScpiIO, after: str) -> None:
-        if not io.query_on_off(COMMANDS["input_state"]):
+    async def _check_still_on(self, io: ScpiIO, after: str) -> None:
+        if not await io.query_on_off(COMMANDS["input_state"]):
             self._want_on = False
             raise InstrumentError(
                 f"{self.name}: input switched itself off after {after!r} ({COMMANDS['input_state']} = 0): "
                 "a protection tripped (over-power or over-current); see the load's display"
             )
 
-    def _check_error(self, io: ScpiIO, after: str) -> None:
-        io.check_error_queue(COMMANDS["system_error"], repr(after))
+    async def _check_error(self, io: ScpiIO, after: str) -> None:
+        await io.check_error_queue(COMMANDS["system_error"], repr(after))
 
 
 DRIVER = DriverInfo(

@@ -175,15 +175,15 @@ class ReferenceEvEmulator(EvEmulator):
 
     # ---- helpers ---------------------------------------------------------------------
     async def _set(self, command: str) -> None:
-        def steps(io: ScpiIO) -> None:
-            io.write(command)
-            self._check_error(io, command)
+        async def steps(io: ScpiIO) -> None:
+            await io.write(command)
+            await self._check_error(io, command)
 
         await self.transport.exchange(steps, what=command)
 
-    def _check_error(self, io: ScpiIO, after: str) -> None:
+    async def _check_error(self, io: ScpiIO, after: str) -> None:
         query = self.COMMANDS["system_error"]
-        reply = io.query(query)
+        reply = await io.query(query)
         code_text, _, message = reply.partition(",")
         try:
             code = int(code_text.strip())

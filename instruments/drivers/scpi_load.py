@@ -29,8 +29,8 @@ class ScpiAcLoad(AcLoad):
 
         asked = [commands["meas_current"], commands["meas_power"], commands["meas_voltage"], commands[self.STATE_KEY]]
 
-        def steps(io: ScpiIO) -> AcLoadReading:
-            current, power, voltage, state = io.query_units(asked)  # one round trip per reading
+        async def steps(io: ScpiIO) -> AcLoadReading:
+            current, power, voltage, state = await io.query_units(asked)  # one round trip per reading
             return AcLoadReading(
                 current_a=parse_float(self.name, asked[0], current),
                 power_w=parse_float(self.name, asked[1], power),

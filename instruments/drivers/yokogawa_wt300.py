@@ -82,27 +82,27 @@ class YokogawaWt300(PowerMeter):
         self.transport.on_reconnect = self._prepare
         await self.transport.exchange(self._prepare, what="numeric item setup")
 
-    def _prepare(self, io: ScpiIO) -> None:
+    async def _prepare(self, io: ScpiIO) -> None:
         """Numeric items, then integration running (a stopped integrator is reset first)."""
-        self._set_up_items(io)
-        state = io.query(COMMANDS["integ_state"]).strip().upper()
+        await self._set_up_items(io)
+        state = (await io.query(COMMANDS["integ_state"])).strip().upper()
         if not state.startswith("START"):
             if not state.startswith("RESET"):
-                io.write(COMMANDS["integ_reset"])
-            io.write(COMMANDS["integ_start"])
-            self._check_error(io, f"{COMMANDS['integ_start']} (integrator was {state or 'silent'})")
+                await io.write(COMMANDS["integ_reset"])
+            await io.write(COMMANDS["integ_start"])
+            await self._check_error(io, f"{COMMANDS['integ_start']} (integrator was {state or 'silent'})")
 
     async def close(self) -> None:
         await self.transport.close()
 
-    def _set_up_items(self, io: ScpiIO) -> None:
+    async def _set_up_items(self, io: ScpiIO) -> None:
         items = numeric_items(self.elements)
         setup = [COMMANDS["clear_status"], COMMANDS["header_off"], COMMANDS["format_ascii"], COMMANDS["rate"],
                  COMMANDS["number"].format(n=len(items))]
         setup += [COMMANDS["item"].format(x=i, function=fn, element=el) for i, (fn, el) in enumerate(items, 1)]
         for command in setup:
-            io.write(command)
-        self._check_error(io, "numeric item setup")
+            await io.write(command)
+        await self._check_error(io, "numeric item setup")
 
     async def safe_state(self) -> None:
         """A power meter only measures: nothing to switch off (integration keeps running)."""
@@ -122,8 +122,8 @@ class YokogawaWt300(PowerMeter):
         reply = await self.transport.query(command)
         return analyser_reading(parse_values(self.name, command, reply, count, NO_DATA), n)
 
-    def _check_error(self, io: ScpiIO, after: str) -> None:
-        io.check_error_queue(COMMANDS["error"], after)
+    async def _check_error(self, io: ScpiIO, after: str) -> None:
+        await io.check_error_queue(COMMANDS["error"], after)
 
 
 DRIVER = DriverInfo(

@@ -1,1 +1,2 @@
-"""Thin async wrappers over pyvisa (SCPI on a TCP socket) and pymodbus (register reads)."""
+"""Thin async transports: SCPI over TCP (raw sockets on the event loop, VXI-11/HiSLIP through
+pyvisa-py) and pymodbus (register reads)."""

@@ -144,9 +144,9 @@ async def test_vxi11_read_without_a_query_times_out_with_the_command(plant, sim,
     running = await sim("yokogawa_wt300", plant, framing="vxi11")
     meter = await driver("yokogawa_wt300", running.address, timeout_s=0.5)
 
-    def read_nothing(io):
+    async def read_nothing(io):
         io.last_command = "(read only)"
-        return io._resource.read()
+        return await io.read()
 
     with pytest.raises(InstrumentError, match=r"no reply to '\(read only\)'"):
         await meter.transport.exchange(read_nothing, what="read")
