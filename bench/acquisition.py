@@ -11,8 +11,8 @@ each one answered within its read timeout (`read_timeout_s`). An instrument that
 does not answer in time costs only its own columns: they stay empty in the rows
 until it answers again, the others keep the configured rate, a WARNING names it at
 once and the stall is counted (`SamplerStats`). No second read is sent to an
-instrument whose previous read is still in flight (a SCPI read blocks a worker
-thread until its own timeout; its transport resynchronises the link afterwards).
+instrument whose previous read is still in flight (a read the sampler gives up on is
+cancelled, and its transport brings the link back in step before the next exchange).
 Rows are appended in time order, each as soon as its reads are settled, so a
 stalled instrument delays the trace by at most its read timeout.
 """
@@ -148,8 +148,10 @@ class _Ticker:
 
     def wake_at(self, t: float) -> None:
         with self._cond:
+            earlier = self._at is None or t < self._at
             self._at = t
-            self._cond.notify()
+            if earlier:  # a later target: the thread finds it when it wakes for the old one
+                self._cond.notify()
 
     def close(self) -> None:
         with self._cond:
