@@ -22,8 +22,9 @@ shortened to --csms-duration-s 120 measured seconds each; the CSMS target is mea
 - report: report_24h_s, report_24h_pdf_kb: `bench report` on a synthetic 24 h run folder
   (report_benchmarks.py).
 - acq: acq_max_hz, acq_ratio_bare, acq_100hz_p99_jitter_ms: the sampler against the virtual lab's
-  instrument simulators, unthrottled, against a bare client, and at 100 Hz (acq_benchmarks.py;
-  --acq-seconds each, default 10).
+  instrument simulators (the highest rate at which it reads every instrument), against a bare
+  client reading them all per round, and at 100 Hz in a bench run (acq_benchmarks.py;
+  --acq-seconds, default 10).
 - csms: csms_1000_p99_ms, csms_1000_rss_growth_mb_per_min, csms_1000_cpu_ratio_bare,
   csms_2000_connected (csms_load.py, --csms-duration-s).
 - library: library_<version>_<speed>_s and ..._x_real_time: the whole default library on one OCPP
