@@ -565,11 +565,11 @@ def cmd_csms(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         from bench.csms import CsmsServer, MessageLog
-        from bench.csms.server import tune_gc_for_serving
+        from bench.csms.server import tune_for_serving
         from bench.security import certificates
         from bench.session import csms_settings, make_run_dir
 
-        tune_gc_for_serving()
+        tune_for_serving()
         clock = RealClock()
         run_dir = make_run_dir(args.out, "csms", clock)
         settings = csms_settings(config, certificates(config, clock))  # the same stub as `bench run`'s

@@ -8,7 +8,8 @@ CPU time (/proc/<pid>/stat utime + stime) over the measured window.
 Servers:
 - bench: the bench's CsmsServer as `bench csms` runs it (OCPP 1.6 only for the ids, schema
   validation on, every frame to ocpp.jsonl in a temporary folder, logging at WARNING, the
-  collector's thresholds for serving), with N accepted charge point ids;
+  collector's thresholds and validation in the loop's thread: `tune_for_serving`), with N
+  accepted charge point ids;
 - bare: the `ocpp` library's 1.6 ChargePoint with @on handlers for BootNotification and
   Heartbeat behind websockets.serve: what a CSMS costs at the least.
 
@@ -68,9 +69,9 @@ async def serve_bench(n: int, log_dir: Path) -> None:
     """The CsmsServer with a MessageLog to a file, as `bench csms` builds them."""
     from bench.clock import RealClock
     from bench.csms import CsmsServer, MessageLog
-    from bench.csms.server import CsmsSettings, tune_gc_for_serving
+    from bench.csms.server import CsmsSettings, tune_for_serving
 
-    tune_gc_for_serving()  # as `bench csms` does
+    tune_for_serving()  # as `bench csms` does
     clock = RealClock()
     accepted = ids(n)
     settings = CsmsSettings(accepted_ids=accepted, cp_versions=dict.fromkeys(accepted, "1.6"))
