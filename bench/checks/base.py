@@ -150,11 +150,16 @@ def settle_mask(t: np.ndarray, changes: list[float], settle_s: float) -> tuple[n
     return in_windows(t, windows), windows
 
 
+def _g(x: float) -> str:
+    """A number as `:g` would print it, never "-0" (adding 0.0 turns -0.0 into 0.0)."""
+    return f"{x + 0.0:g}"
+
+
 def _first_failure_message(ms: list[Measurement]) -> str:
     for m in ms:
         if m.verdict != Verdict.PASS:
-            lim = f"[{'' if m.low is None else f'{m.low:g}'}, {'' if m.high is None else f'{m.high:g}'}]"
-            text = f"{m.name} = {round(m.value, 3)} {m.unit} outside {lim}" if m.value is not None \
+            lim = f"[{'' if m.low is None else _g(m.low)}, {'' if m.high is None else _g(m.high)}]"
+            text = f"{m.name} = {round(m.value, 3) + 0.0} {m.unit} outside {lim}" if m.value is not None \
                 else f"{m.name}: {m.note}"
             if m.value is not None and m.verdict == Verdict.ERROR:
                 text = f"{m.name}: {m.note}"

@@ -138,9 +138,8 @@ def current_follows_limit(inp: CheckInputs) -> CheckRecord:
             # expected of the charger here is to deliver what the EV requests
             ms.append(judge(f"shortfall_below_expected_l{p}_a", float(request[j] - cur[j]), "A", None,
                             float(allowed_short[j]), t_mono_s=float(t[j]),
-                            note=f"the EV requests {request[j]:.1f} A (offer "
-                                 f"{'not measured' if offered is None else f'{offered[j]:.1f} A'}, EV max "
-                                 f"{ev_max[j]:g} A), may draw {tol.ev_underdraw_a:g} A less",
+                            note=f"the EV requests {request[j]:.1f} A (offer {_amps_or_unmeasured(offered, j)}, "
+                                 f"EV max {ev_max[j]:g} A), may draw {tol.ev_underdraw_a:g} A less",
                             rule=RULE_DELIVERY, samples=int(drawing.sum()),
                             coverage=covered_share(int(drawing.sum()), period, inp),
                             uncertainty=float(tol.reference_current_pct / 100.0 * request[j])))
@@ -268,3 +267,10 @@ CHECKS = {
         Measures("stop{n}_current_after_a", "A", "<= {threshold_a:g} A", RULE_DISCONNECT),
     ), summary="current stops on a fault state"),
 }
+
+
+def _amps_or_unmeasured(values: np.ndarray | None, i: int) -> str:
+    """`values[i]` in amperes, or "not measured" (no column, or no reading at that row)."""
+    if values is None or np.isnan(values[i]):
+        return "not measured"
+    return f"{values[i]:.1f} A"

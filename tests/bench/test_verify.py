@@ -112,3 +112,21 @@ def test_a_coarse_reference_register_is_an_error_not_a_charger_fail(cfg):
     rec = transaction_energy_matches_reference(_inputs(cfg, trace, EXPECTED, [_tx(5.0, 35.0, 50_000, 50_300)]))
     assert rec.verdict == Verdict.ERROR
     assert "below 10000 Wh" in rec.measurements[0].note
+
+
+def test_a_failure_message_never_prints_minus_zero():
+    """A limit of -0.0 (e.g. a negated zero allowance) and a value rounding to -0 print as 0."""
+    from bench.checks.base import _first_failure_message
+    from bench.record import Measurement, Verdict
+
+    m = Measurement("drift_wh", -0.0001, "Wh", -0.0, 0.0, Verdict.FAIL, note="", rule="")
+    message = _first_failure_message([m])
+    assert message == "drift_wh = 0.0 Wh outside [0, 0]" and "-0" not in message
+
+
+def test_a_missing_offer_reading_is_said_so_not_printed_as_nan():
+    from bench.checks.current import _amps_or_unmeasured
+
+    offered = np.array([16.04, np.nan])
+    assert [_amps_or_unmeasured(offered, 0), _amps_or_unmeasured(offered, 1)] == ["16.0 A", "not measured"]
+    assert _amps_or_unmeasured(None, 0) == "not measured"

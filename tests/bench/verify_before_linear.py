@@ -146,8 +146,9 @@ _annex_a = np.vectorize(lambda d: np.nan if np.isnan(d) else duty_to_current_a(f
 def _first_failure_message(ms: list[Measurement]) -> str:
     for m in ms:
         if m.verdict != Verdict.PASS:
-            lim = f"[{'' if m.low is None else f'{m.low:g}'}, {'' if m.high is None else f'{m.high:g}'}]"
-            text = f"{m.name} = {round(m.value, 3)} {m.unit} outside {lim}" if m.value is not None \
+            # the message's number format follows bench/checks/base.py (no "-0"): wording, not verdicts
+            lim = f"[{'' if m.low is None else f'{m.low + 0.0:g}'}, {'' if m.high is None else f'{m.high + 0.0:g}'}]"
+            text = f"{m.name} = {round(m.value, 3) + 0.0} {m.unit} outside {lim}" if m.value is not None \
                 else f"{m.name}: {m.note}"
             if m.value is not None and m.verdict == Verdict.ERROR:
                 text = f"{m.name}: {m.note}"
@@ -239,7 +240,9 @@ def current_follows_limit(inp: CheckInputs) -> CheckRecord:
             ms.append(judge(f"shortfall_below_expected_l{p}_a", float(request[j] - cur[j]), "A", None,
                             float(allowed_short[j]), t_mono_s=float(t[j]),
                             note=f"the EV requests {request[j]:.1f} A (offer "
-                                 f"{'not measured' if offered is None else f'{offered[j]:.1f} A'}, EV max "
+                                 # wording as bench/checks/current.py: no "nan A" for a row without a reading
+                                 f"{'not measured' if offered is None or np.isnan(offered[j]) else f'{offered[j]:.1f} A'}"
+                                 ", EV max "
                                  f"{ev_max[j]:g} A), may draw {tol.ev_underdraw_a:g} A less",
                             rule=RULE_DELIVERY, samples=int(drawing.sum()),
                             coverage=_share(int(drawing.sum()), period, inp),
