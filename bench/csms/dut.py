@@ -52,6 +52,19 @@ class DutNotConnected(DutError):
 class DutTimeout(DutError):
     """The charger did not answer, or the awaited event did not come, in time."""
 
+    rule = "OCPP-J section 4.1.1: a CALL is answered by a CALLRESULT or CALLERROR"
+
+
+class ReportNotSent(DutTimeout):
+    """The charger answered a request Accepted whose data comes in later messages carrying its
+    requestId (NotifyReport, ReportChargingProfiles, NotifyDisplayMessages) and did not send them."""
+
+    rule = "an Accepted answer promises the messages of that requestId"
+
+
+# How long the messages an Accepted report request promises may take, after its answer
+REPORT_TIMEOUT_S = 30.0
+
 
 class DutCallError(DutError):
     """The charger answered our call with a CALLERROR."""
@@ -393,14 +406,14 @@ class Dut:
     async def get_base_report(self, report_base: str = "FullInventory", *,
                               timeout_s: float | None = None) -> tuple[str, list[dict]]:
         """GetBaseReport, then every NotifyReport of it: (status, reportData items)."""
-        return await self._command_v2x("get_base_report", timeout_s, report_base)
+        return await self._command_v2x("get_base_report", self._with_report(timeout_s), report_base)
 
     async def get_charging_profiles(self, evse_id: int | None = None, purpose: str | None = None,
                                     stack_level: int | None = None, profile_ids: list[int] | None = None, *,
                                     timeout_s: float | None = None) -> tuple[str, list[tuple[int, dict]]]:
         """GetChargingProfiles, then every ReportChargingProfiles of it: (status, [(evse id, profile)])."""
-        return await self._command_v2x("get_charging_profiles", timeout_s, evse_id, purpose, stack_level,
-                                       profile_ids)
+        return await self._command_v2x("get_charging_profiles", self._with_report(timeout_s), evse_id, purpose,
+                                       stack_level, profile_ids)
 
     async def set_display_message(self, message: dict, *, timeout_s: float | None = None) -> str:
         """SetDisplayMessage of a MessageInfoType (wire camelCase)."""
@@ -410,10 +423,15 @@ class Dut:
                                    state: str | None = None, *, timeout_s: float | None = None
                                    ) -> tuple[str, list[dict]]:
         """GetDisplayMessages, then every NotifyDisplayMessages of it: (status, messageInfo items)."""
-        return await self._command_v2x("get_display_messages", timeout_s, ids, priority, state)
+        return await self._command_v2x("get_display_messages", self._with_report(timeout_s), ids, priority, state)
 
     async def clear_display_message(self, message_id: int, *, timeout_s: float | None = None) -> str:
         return await self._command_v2x("clear_display_message", timeout_s, message_id)
+
+    def _with_report(self, timeout_s: float | None) -> float:
+        """The bound of a report request: its answer, then REPORT_TIMEOUT_S for the messages it
+        promises (the session's own, narrower wait says which of the two did not come)."""
+        return (self.default_timeout_s if timeout_s is None else timeout_s) + REPORT_TIMEOUT_S
 
     async def _command_v2x(self, method: str, timeout_s: float | None, *args: Any) -> Any:
         session = self._session

@@ -29,7 +29,7 @@ from ocpp.v201.enums import Action
 
 from bench.clock import iso_utc
 from bench.csms.adapter import DEFAULT_CONTEXT, DEFAULT_MEASURAND, AdapterBase, convert_unit, default_unit
-from bench.csms.dut import DutError
+from bench.csms.dut import REPORT_TIMEOUT_S, DutError, DutTimeout, ReportNotSent
 from bench.csms.events import DutIdentity, EventKind, FileTransferAnswer, FindingKind, MeterSample, Transaction
 from bench.csms.profiles import purpose_for, to_version
 from bench.csms.signed import signed_values_2x
@@ -40,7 +40,6 @@ OCPP_VERSION = "2.0.1"
 SUBPROTOCOL = "ocpp2.0.1"
 REMOTE_ID_TOKEN_TYPE = "Central"  # an idToken the CSMS hands out (RequestStartTransaction)
 LOCAL_LIST_TOKEN_TYPE = "ISO14443"  # the RFID cards of the local list and of reservations
-REPORT_TIMEOUT_S = 30.0  # the whole NotifyReport / ReportChargingProfiles / NotifyDisplayMessages sequence
 
 # 1.6 configuration key -> (component, variable[, instance]) of the 2.x device model.
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {
@@ -429,9 +428,17 @@ class V2xSession(AdapterBase):
         if status != "Accepted":
             return status, parts
         index = mark
+        deadline = self._clock.monotonic() + REPORT_TIMEOUT_S  # the whole sequence
         while True:
-            event = await self._dut.wait_for(kind, lambda e: e.data.get("request_id") == request_id,
-                                             timeout_s=REPORT_TIMEOUT_S, since_index=index)
+            try:
+                event = await self._dut.wait_for(kind, lambda e: e.data.get("request_id") == request_id,
+                                                 timeout_s=max(0.0, deadline - self._clock.monotonic()),
+                                                 since_index=index)
+            except DutTimeout:
+                sent = f"sent {len(parts)}, the last with tbc true," if parts else "sent none"
+                raise ReportNotSent(
+                    f"{self.id} answered {type(request).__name__} (requestId {request_id}) Accepted but {sent} "
+                    f"of its {EventKind(kind).value} messages within {REPORT_TIMEOUT_S:g} s") from None
             parts.append(event.data)
             index = self._dut.events.index(event) + 1
             if not event.data.get("tbc"):

@@ -306,8 +306,7 @@ class ScenarioRun:
             # a request the DUT never answered (or the messages its answer promised never came)
             # on the bench's own link: the charger's fault. OCPP-J 4.1.1 leaves the timeout to
             # the implementation; the bench's is DEFAULT_TIMEOUT_S unless the step says
-            srec.ok, srec.message = False, cite(name, f"{exc} (OCPP-J section 4.1.1: a CALL is "
-                                                "answered by a CALLRESULT or CALLERROR)", self.version)
+            srec.ok, srec.message = False, cite(name, f"{exc} ({exc.rule})", self.version)
             outcome.failure = f"step {i + 1} {name}: {srec.message}"
         except DutCallError as exc:
             if exc.code not in NOT_SUPPORTED_CODES:

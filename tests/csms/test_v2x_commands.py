@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.csms import DutNotSupported, DutProtocolError, DutTimeout, EventKind, v201
+from bench.csms.dut import ReportNotSent
 from bench.csms.message_log import CSMS_TO_DUT
 
 pytestmark = pytest.mark.timeout(30)
@@ -208,6 +209,9 @@ async def test_2x_commands_are_not_supported_on_a_16_charger(csms, clients):
 async def test_a_report_that_never_comes_times_out(csms, clients, version, monkeypatch):
     monkeypatch.setattr(v201, "REPORT_TIMEOUT_S", 0.3)
     await clients.charger2x(version)  # answers Accepted, then sends nothing
-    with pytest.raises(DutTimeout):
+    with pytest.raises(DutTimeout) as caught:  # a ReportNotSent: the answer came, its messages did not
         await csms.dut("CP1").get_base_report()
+    assert isinstance(caught.value, ReportNotSent)
+    assert "answered GetBaseReport (requestId" in str(caught.value) and "Accepted but sent none" in str(caught.value)
+    assert "promises the messages" in caught.value.rule  # not OCPP-J 4.1.1: the CALL was answered
     assert not [e for e in csms.dut("CP1").events if e.kind == EventKind.NOTIFY_REPORT]
