@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,40 +162,63 @@ def requests_of(made: dict) -> dict[str, object]:
     return out
 
 
-async def bare(sims: dict[str, list], seconds: float) -> dict:
+async def open_bare_links(sims: dict[str, list]) -> tuple[dict[str, Callable[[], Awaitable[None]]], list[Any]]:
+    """One bare link per instrument: (name -> one request and its answer, what to close). SCPI over
+    a raw asyncio socket with the driver's query string; Modbus with pymodbus's async client and
+    the driver's register blocks."""
     from pymodbus.client import AsyncModbusTcpClient
 
     from instruments.registry import create_instrument
 
     requests = requests_of({name: create_instrument(name, driver, sims[name][0], **kw)
                             for name, driver, kw in POSITION})
-    counts = dict.fromkeys(requests, 0)
+    asks: dict[str, Callable[[], Awaitable[None]]] = {}
+    closers: list[Any] = []
+    for name, request in requests.items():
+        host, port = sims[name][1], sims[name][2]
+        if isinstance(request, tuple):
+            fc, blocks = request
+            client = AsyncModbusTcpClient(host, port=port)
+            await client.connect()
+            read = client.read_input_registers if fc == 4 else client.read_holding_registers
+            unit = int(sims[name][0].rsplit("unit=", 1)[-1]) if "unit=" in sims[name][0] else 1
+
+            async def modbus(read: Any = read, blocks: list[tuple[int, int]] = blocks, unit: int = unit) -> None:
+                for start, count in blocks:
+                    await read(start, count=count, device_id=unit)
+
+            asks[name] = modbus
+            closers.append(client)
+        else:
+            reader, writer = await asyncio.open_connection(host, port)
+            data = (str(request) + "\n").encode()
+
+            async def scpi(reader: asyncio.StreamReader = reader, writer: asyncio.StreamWriter = writer,
+                           data: bytes = data) -> None:
+                writer.write(data)
+                await reader.readline()
+
+            asks[name] = scpi
+            closers.append(writer)
+    return asks, closers
+
+
+async def bare(sims: dict[str, list], seconds: float) -> dict:
+    """The bare client free-running: one loop per instrument, one request in flight each."""
+    asks, closers = await open_bare_links(sims)
+    counts = dict.fromkeys(asks, 0)
     stop = time.monotonic() + seconds
 
-    async def scpi(name: str, message: str) -> None:
-        reader, writer = await asyncio.open_connection(sims[name][1], sims[name][2])
-        data = (message + "\n").encode()
+    async def loop(name: str) -> None:
         while time.monotonic() < stop:
-            writer.write(data)
-            await reader.readline()
+            await asks[name]()
             counts[name] += 1
-        writer.close()
-
-    async def modbus(name: str, fc: int, blocks: list[tuple[int, int]]) -> None:
-        client = AsyncModbusTcpClient(sims[name][1], port=sims[name][2])
-        await client.connect()
-        read = client.read_input_registers if fc == 4 else client.read_holding_registers
-        unit = int(sims[name][0].rsplit("unit=", 1)[-1]) if "unit=" in sims[name][0] else 1
-        while time.monotonic() < stop:
-            for start, count in blocks:
-                await read(start, count=count, device_id=unit)
-            counts[name] += 1
-        client.close()
 
     t0 = time.monotonic()
-    await asyncio.gather(*(modbus(n, *r) if isinstance(r, tuple) else scpi(n, r)  # type: ignore[arg-type]
-                           for n, r in requests.items()))
+    await asyncio.gather(*(loop(name) for name in asks))
     elapsed = time.monotonic() - t0
+    for link in closers:
+        link.close()
     return {"hz": min(counts.values()) / elapsed, "reads_per_s": {n: round(c / elapsed, 1) for n, c in counts.items()},
             "total_reads_per_s": round(sum(counts.values()) / elapsed, 1)}
 
@@ -203,46 +227,15 @@ async def bare_rounds(sims: dict[str, list], seconds: float) -> dict:
     """The bare client as a sampler: each round sends every instrument its request at once (the
     same requests as above) and starts the next round when all have answered. Rounds per second:
     complete samples per second at the least cost, what acq_max_hz is compared with."""
-    from pymodbus.client import AsyncModbusTcpClient
-
-    from instruments.registry import create_instrument
-
-    requests = requests_of({name: create_instrument(name, driver, sims[name][0], **kw)
-                            for name, driver, kw in POSITION})
-    links: dict[str, Any] = {}
-    for name, request in requests.items():
-        if isinstance(request, tuple):
-            client = AsyncModbusTcpClient(sims[name][1], port=sims[name][2])
-            await client.connect()
-            links[name] = client
-        else:
-            links[name] = await asyncio.open_connection(sims[name][1], sims[name][2])
-
-    async def one(name: str) -> None:
-        request = requests[name]
-        if isinstance(request, tuple):
-            fc, blocks = request
-            client = links[name]
-            read = client.read_input_registers if fc == 4 else client.read_holding_registers
-            unit = int(sims[name][0].rsplit("unit=", 1)[-1]) if "unit=" in sims[name][0] else 1
-            for start, count in blocks:
-                await read(start, count=count, device_id=unit)
-        else:
-            reader, writer = links[name]
-            writer.write((str(request) + "\n").encode())
-            await reader.readline()
-
+    asks, closers = await open_bare_links(sims)
     rounds, t0 = 0, time.monotonic()
     stop = t0 + seconds
     while time.monotonic() < stop:
-        await asyncio.gather(*(one(name) for name in requests))
+        await asyncio.gather(*(ask() for ask in asks.values()))
         rounds += 1
     elapsed = time.monotonic() - t0
-    for link in links.values():
-        if isinstance(link, tuple):
-            link[1].close()
-        else:
-            link.close()
+    for link in closers:
+        link.close()
     return {"hz": rounds / elapsed}
 
 
